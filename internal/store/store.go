@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Every backend translates its own errors into these so
+// callers test with errors.Is and never look at driver messages.
+var (
+	// ErrNotFound reports that no object has the given id (or name).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict reports a uniqueness violation or a lost compare-and-swap.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Roles of an API token, from most to least powerful.
+const (
+	RoleAdmin  = "admin"
+	RoleEditor = "editor"
+	RoleWorker = "worker"
+	RoleViewer = "viewer"
+)
+
+// Integration statuses (shared/API.md).
+const (
+	StatusPending           = "pending"
+	StatusConnected         = "connected"
+	StatusDegraded          = "degraded"
+	StatusReconnectRequired = "reconnect_required"
+	StatusDisabled          = "disabled"
+)
+
+// Credential version states (shared/API.md).
+const (
+	StateActive   = "active"
+	StatePrevious = "previous"
+	StateRevoked  = "revoked"
+)
+
+// Workspace is the isolation boundary: every other record belongs to one.
+type Workspace struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// APIToken is a bearer token for the HTTP API. Only a hash of the token is
+// stored; the token itself is shown once, when it is created.
+type APIToken struct {
+	ID          string
+	Name        string
+	WorkspaceID string
+	Role        string
+	Hash        []byte // SHA-256 of the token
+	CreatedAt   time.Time
+}
+
+// Integration is one configured connection to one external account.
+type Integration struct {
+	ID          string
+	WorkspaceID string
+	Name        string
+	Provider    string
+	AuthMethod  string
+	// Config is the non-secret configuration as a JSON object.
+	Config []byte
+	// SecretConfig is the vault ciphertext of the secret configuration
+	// (for example an OAuth client secret); nil when there is none.
+	SecretConfig   []byte
+	Status         string
+	StatusReason   string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LastVerifiedAt time.Time // zero: never
+	LastUsedAt     time.Time // zero: never
+	// Revision increases with every update; backends use it for
+	// compare-and-swap and callers must not set it.
+	Revision int64
+}
+
+// Credential is one version of an integration's secret material.
+type Credential struct {
+	ID            string
+	IntegrationID string
+	WorkspaceID   string
+	Version       int // 1, 2, … per integration
+	State         string
+	Hint          string // masked, at most 4 characters of the secret
+	Fingerprint   string // hash prefix that identifies the secret without revealing it
+	// Secret is vault ciphertext bound to this credential's row.
+	Secret     []byte
+	CreatedAt  time.Time
+	VerifiedAt time.Time // zero: never
+	ExpiresAt  time.Time // zero: unknown or never
+	RevokedAt  time.Time // zero: not revoked
+	// Revision increases with every update (compare-and-swap).
+	Revision int64
+}
+
+// Event is an append-only record of something that happened to an
+// integration. Data is a JSON object and never holds a secret.
+type Event struct {
+	ID            string
+	WorkspaceID   string
+	IntegrationID string // may be empty
+	Type          string
+	At            time.Time
+	Data          []byte
+}
+
+// AuditRecord says who did what, when and from where. It never holds a
+// secret.
+type AuditRecord struct {
+	ID          string
+	WorkspaceID string
+	Actor       string // API token id, or "system"
+	Action      string
+	Target      string
+	At          time.Time
+	IP          string
+	Detail      []byte // JSON object, may be nil
+}
+
+// Page selects a slice of an append-only log: entries after the one with
+// id After (all when empty), at most Limit of them, oldest first.
+type Page struct {
+	WorkspaceID   string // empty: all workspaces
+	IntegrationID string // empty: all integrations (events only)
+	After         string
+	Limit         int
+}
+
+// CredentialSet is an integration with all of its credential versions,
+// as handed to a Mutate function.
+type CredentialSet struct {
+	Integration Integration
+	Credentials []Credential // ordered by Version
+	// Events are appended in the same transaction as the mutation.
+	Events []Event
+}
+
+// Store persists Storm's records. It only ever sees ciphertext for
+// secrets. Implementations are safe for concurrent use by many goroutines
+// and, for shared databases, by many processes.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	CreateWorkspace(ctx context.Context, w Workspace) error
+	// GetWorkspace finds a workspace by id or by name.
+	GetWorkspace(ctx context.Context, idOrName string) (Workspace, error)
+	ListWorkspaces(ctx context.Context) ([]Workspace, error)
+
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	GetAPITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
+	GetAPIToken(ctx context.Context, id string) (APIToken, error)
+	DeleteAPIToken(ctx context.Context, id string) error
+
+	CreateIntegration(ctx context.Context, in Integration) error
+	GetIntegration(ctx context.Context, id string) (Integration, error)
+	// ListIntegrations lists a workspace's integrations, or all of them
+	// when workspaceID is empty, ordered by creation.
+	ListIntegrations(ctx context.Context, workspaceID string) ([]Integration, error)
+	// UpdateIntegration applies fn to the current integration and stores
+	// the result unless fn fails. It is a compare-and-swap: concurrent
+	// updates are serialised, never lost.
+	UpdateIntegration(ctx context.Context, id string, fn func(Integration) (Integration, error)) (Integration, error)
+	// TouchIntegration sets LastUsedAt without a revision change; it is
+	// cheap and may be called on hot paths (throttled by the caller).
+	TouchIntegration(ctx context.Context, id string, at time.Time) error
+	// DeleteIntegration removes the integration and all of its
+	// credentials; its events and audit records stay.
+	DeleteIntegration(ctx context.Context, id string) error
+
+	GetCredential(ctx context.Context, id string) (Credential, error)
+	// ListCredentials returns an integration's versions ordered by Version.
+	ListCredentials(ctx context.Context, integrationID string) ([]Credential, error)
+	// Mutate is the one path for changing credentials: it loads the
+	// integration and its credentials, locked against every other Mutate
+	// or UpdateIntegration of the same integration, applies fn, and stores
+	// the integration, every credential in the set (new ones are
+	// inserted) and the set's Events in one transaction. If fn fails
+	// nothing is stored.
+	Mutate(ctx context.Context, integrationID string, fn func(*CredentialSet) error) (CredentialSet, error)
+	// UpdateCredential is a compare-and-swap of one credential (for
+	// example a refreshed token set written over the current one).
+	UpdateCredential(ctx context.Context, id string, fn func(Credential) (Credential, error)) (Credential, error)
+
+	AppendEvent(ctx context.Context, e Event) error
+	ListEvents(ctx context.Context, p Page) ([]Event, error)
+	AppendAudit(ctx context.Context, a AuditRecord) error
+	ListAudit(ctx context.Context, p Page) ([]AuditRecord, error)
+
+	// Keyring returns the wrapped vault keyring, or ErrNotFound.
+	Keyring(ctx context.Context) ([]byte, error)
+	// PutKeyring stores next if the current keyring equals prev (nil: no
+	// keyring yet), else returns ErrConflict.
+	PutKeyring(ctx context.Context, prev, next []byte) error
+}
