@@ -1,0 +1,27 @@
+// Command storm runs the Storm credentials server (`storm serve`) and is
+// the command-line client for it (every other subcommand).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "storm:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return serve(ctx, args[1:])
+	}
+	return runCLI(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+}

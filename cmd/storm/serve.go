@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/stormcreds/storm/internal/server"
+)
+
+// serve runs `storm serve`: flags, with STORM_* environment variables as
+// defaults.
+func serve(ctx context.Context, args []string) error {
+	start := time.Now()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg server.Config
+	fs.StringVar(&cfg.Addr, "addr", envOr("STORM_ADDR", "127.0.0.1:8080"), "listen address (STORM_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data directory: SQLite file, key file, admin token (STORM_DATA_DIR)")
+	fs.StringVar(&cfg.Database, "database", os.Getenv("STORM_DATABASE"), "postgres://… for a cluster; empty: SQLite in the data dir (STORM_DATABASE)")
+	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("STORM_PUBLIC_URL"), "external base URL, for OAuth redirects (STORM_PUBLIC_URL; default http://<addr>)")
+	fs.StringVar(&cfg.KEKURL, "kek-url", os.Getenv("STORM_KEK_URL"), "key-encryption key: base64key://…, file:///path, or empty for a key file in the data dir (STORM_KEK_URL)")
+	logLevel := fs.String("log-level", envOr("STORM_LOG_LEVEL", "info"), "debug|info|warn|error (STORM_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	allow, err := envBool("STORM_ALLOW_PRIVATE_UPSTREAMS")
+	if err != nil {
+		return err
+	}
+	cfg.AllowPrivateUpstreams = allow
+	cfg.AdminToken = os.Getenv("STORM_ADMIN_TOKEN")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = logger
+
+	srv, err := server.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("storm is ready", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
+		"startup_ms", time.Since(start).Milliseconds(), "allow_private_upstreams", cfg.AllowPrivateUpstreams)
+	return srv.Serve(ctx, ln)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envBool(key string) (bool, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: want true or false, got %q", key, v)
+	}
+	return b, nil
+}

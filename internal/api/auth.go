@@ -1,0 +1,170 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// TokenPrefix starts every API token, so secret scanners can find leaked
+// ones.
+const TokenPrefix = "storm_"
+
+// NewToken returns a new API token (256 random bits) and its hash.
+func NewToken() (token string, hash []byte) {
+	var b [32]byte
+	rand.Read(b[:])
+	token = TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return token, HashToken(token)
+}
+
+// HashToken is how API tokens are stored: a SHA-256, which is enough for
+// 256-bit random tokens (no guessable input to slow down).
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+var roleRank = map[string]int{store.RoleViewer: 1, store.RoleWorker: 2, store.RoleEditor: 3, store.RoleAdmin: 4}
+
+// ValidRole reports whether role is one of the four roles.
+func ValidRole(role string) bool { return roleRank[role] > 0 }
+
+// principal is the authenticated caller.
+type principal struct {
+	token store.APIToken
+	ip    string
+}
+
+func (p principal) admin() bool { return p.token.Role == store.RoleAdmin }
+
+func (p principal) actor() events.Actor { return events.Actor{TokenID: p.token.ID, IP: p.ip} }
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey{}).(principal)
+	return p
+}
+
+// authenticate admits requests with a valid bearer token of at least
+// role.
+func (s *Server) authenticate(role string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="storm"`)
+			problem.Write(w, problem.New(http.StatusUnauthorized, "send an API token: Authorization: Bearer <token>"))
+			return
+		}
+		tok, err := s.tokens.lookup(r.Context(), strings.TrimSpace(raw))
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				s.writeError(w, r, err)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="storm", error="invalid_token"`)
+			problem.Write(w, problem.New(http.StatusUnauthorized, "the API token is not valid"))
+			return
+		}
+		if roleRank[tok.Role] < roleRank[role] {
+			problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
+			return
+		}
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = r.RemoteAddr
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal{token: tok, ip: ip})))
+	})
+}
+
+// tokenCache keeps recently verified tokens so the hot paths do not read
+// the store on every request.
+type tokenCache struct {
+	store store.Store
+	ttl   time.Duration
+	now   func() time.Time
+	mu    sync.RWMutex
+	byKey map[string]cachedToken // key: string(hash)
+}
+
+type cachedToken struct {
+	tok     store.APIToken
+	expires time.Time
+}
+
+func newTokenCache(st store.Store, ttl time.Duration, now func() time.Time) *tokenCache {
+	return &tokenCache{store: st, ttl: ttl, now: now, byKey: map[string]cachedToken{}}
+}
+
+func (c *tokenCache) lookup(ctx context.Context, token string) (store.APIToken, error) {
+	if len(token) > 200 {
+		return store.APIToken{}, store.ErrNotFound
+	}
+	hash := HashToken(token)
+	now := c.now()
+	c.mu.RLock()
+	e, ok := c.byKey[string(hash)]
+	c.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.tok, nil
+	}
+	tok, err := c.store.GetAPITokenByHash(ctx, hash)
+	if err != nil {
+		return store.APIToken{}, err
+	}
+	c.mu.Lock()
+	if len(c.byKey) > 10000 {
+		clear(c.byKey) // bound memory; entries refill on demand
+	}
+	c.byKey[string(hash)] = cachedToken{tok: tok, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return tok, nil
+}
+
+func (c *tokenCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.byKey {
+		if e.tok.ID == id {
+			delete(c.byKey, k)
+		}
+	}
+}
+
+// workspace resolves a workspace reference (id or name; empty means the
+// caller's own) that the caller may see; others are "not found".
+func (s *Server) workspace(ctx context.Context, ref string) (store.Workspace, error) {
+	p := principalFrom(ctx)
+	if ref == "" {
+		ref = p.token.WorkspaceID
+	}
+	ws, err := s.cfg.Store.GetWorkspace(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.admin() && ws.ID != p.token.WorkspaceID) {
+		return store.Workspace{}, problem.NotFound("workspace", ref)
+	}
+	return ws, err
+}
+
+// integration loads an integration the caller may see.
+func (s *Server) integration(r *http.Request) (store.Integration, error) {
+	id := r.PathValue("id")
+	p := principalFrom(r.Context())
+	in, err := s.cfg.Store.GetIntegration(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.admin() && in.WorkspaceID != p.token.WorkspaceID) {
+		return store.Integration{}, problem.NotFound("integration", id)
+	}
+	return in, err
+}

@@ -1,0 +1,440 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/stormcreds/storm/internal/creds"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/store"
+)
+
+func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
+	list := s.cfg.Catalog.List()
+	out := make([]map[string]any, 0, len(list))
+	for _, p := range list {
+		out = append(out, map[string]any{"name": p.Name, "display_name": p.DisplayName, "auth_methods": p.AuthMethods, "base_url": p.BaseURL, "docs_url": p.DocsURL})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
+}
+
+func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.cfg.Catalog.Get(r.PathValue("name"))
+	if !ok {
+		problem.Write(w, problem.NotFound("provider", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+var workspaceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !workspaceName.MatchString(in.Name) || strings.HasPrefix(in.Name, "ws_") {
+		s.writeError(w, r, problem.Field("name", "must be 1–63 lowercase letters, digits, '-' or '_', starting with a letter or digit, and not start with ws_"))
+		return
+	}
+	ws := store.Workspace{ID: store.NewID("ws"), Name: in.Name, CreatedAt: s.now().UTC()}
+	if err := s.cfg.Store.CreateWorkspace(r.Context(), ws); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			err = problem.New(http.StatusConflict, "workspace %q already exists", in.Name)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Recorder.Audit(r.Context(), principalFrom(r.Context()).actor(), ws.ID, "workspace.create", ws.ID, map[string]any{"name": ws.Name})
+	writeJSON(w, http.StatusCreated, workspaceView(ws))
+}
+
+func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	var list []store.Workspace
+	if p.admin() {
+		var err error
+		if list, err = s.cfg.Store.ListWorkspaces(r.Context()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	} else {
+		ws, err := s.workspace(r.Context(), "")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		list = []store.Workspace{ws}
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, ws := range list {
+		out = append(out, workspaceView(ws))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workspaces": out})
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name      string `json:"name"`
+		Workspace string `json:"workspace"`
+		Role      string `json:"role"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var fields []problem.FieldError
+	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
+		fields = append(fields, problem.FieldError{Field: "name", Message: "is required (at most 200 bytes)"})
+	}
+	if !ValidRole(in.Role) {
+		fields = append(fields, problem.FieldError{Field: "role", Message: "must be one of admin, editor, worker, viewer"})
+	}
+	if fields != nil {
+		s.writeError(w, r, problem.Invalid("the token request is not valid", fields...))
+		return
+	}
+	ws, err := s.workspace(r.Context(), in.Workspace)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token, hash := NewToken()
+	t := store.APIToken{ID: store.NewID("tok"), Name: in.Name, WorkspaceID: ws.ID, Role: in.Role, Hash: hash, CreatedAt: s.now().UTC()}
+	if err := s.cfg.Store.CreateAPIToken(r.Context(), t); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Recorder.Audit(r.Context(), principalFrom(r.Context()).actor(), ws.ID, "token.create", t.ID, map[string]any{"name": t.Name, "role": t.Role})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "name": t.Name, "token": token, "role": t.Role, "workspace": ws.ID, "workspace_name": ws.Name, "created_at": rfc3339(t.CreatedAt)})
+}
+
+func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	t, err := s.cfg.Store.GetAPIToken(r.Context(), id)
+	if err == nil {
+		err = s.cfg.Store.DeleteAPIToken(r.Context(), id)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.NotFound("token", id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.tokens.forget(id)
+	s.cfg.Recorder.Audit(r.Context(), principalFrom(r.Context()).actor(), t.WorkspaceID, "token.delete", id, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Workspace  string         `json:"workspace"`
+		Name       string         `json:"name"`
+		Provider   string         `json:"provider"`
+		AuthMethod string         `json:"auth_method"`
+		Config     map[string]any `json:"config"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ws, err := s.workspace(r.Context(), in.Workspace)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	integ, err := s.cfg.Creds.CreateIntegration(r.Context(), principalFrom(r.Context()).actor(), ws,
+		creds.CreateInput{Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod, Config: in.Config})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, integrationView(integ, ws.Name))
+}
+
+func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.workspace(r.Context(), r.URL.Query().Get("workspace"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.cfg.Store.ListIntegrations(r.Context(), ws.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, in := range list {
+		out = append(out, integrationView(in, ws.Name))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"integrations": out})
+}
+
+// respondIntegration writes integ with its workspace name.
+func (s *Server) respondIntegration(w http.ResponseWriter, r *http.Request, status int, integ store.Integration) {
+	name := ""
+	if ws, err := s.cfg.Store.GetWorkspace(r.Context(), integ.WorkspaceID); err == nil {
+		name = ws.Name
+	}
+	writeJSON(w, status, integrationView(integ, name))
+}
+
+func (s *Server) getIntegration(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.respondIntegration(w, r, http.StatusOK, integ)
+}
+
+func (s *Server) updateIntegration(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Name     *string        `json:"name"`
+		Config   map[string]any `json:"config"`
+		Status   *string        `json:"status"`
+		Disabled *bool          `json:"disabled"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	upd := creds.UpdateInput{Name: in.Name, Config: in.Config, Disabled: in.Disabled}
+	if in.Status != nil {
+		// Only a person's on/off switch is settable; every other status
+		// is Storm's conclusion from verification and use.
+		disabled := *in.Status == store.StatusDisabled
+		if !disabled && *in.Status != "enabled" {
+			s.writeError(w, r, problem.Field("status", `can only be set to "disabled" or "enabled"`))
+			return
+		}
+		upd.Disabled = &disabled
+	}
+	updated, err := s.cfg.Creds.UpdateIntegration(r.Context(), principalFrom(r.Context()).actor(), integ.ID, upd)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.respondIntegration(w, r, http.StatusOK, updated)
+}
+
+func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err == nil {
+		err = s.cfg.Creds.DeleteIntegration(r.Context(), principalFrom(r.Context()).actor(), integ)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) saveCredential(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	skip, err := verifyParam(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		APIKey *string `json:"api_key"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.APIKey == nil {
+		s.writeError(w, r, problem.Field("api_key", "is required"))
+		return
+	}
+	cred, err := s.cfg.Creds.Save(r.Context(), principalFrom(r.Context()).actor(), integ, creds.SaveInput{APIKey: *in.APIKey, SkipVerify: skip})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, credentialView(cred))
+}
+
+// verifyParam reads ?verify=: true by default.
+func verifyParam(r *http.Request) (skip bool, err error) {
+	v := r.URL.Query().Get("verify")
+	if v == "" {
+		return false, nil
+	}
+	b, perr := strconv.ParseBool(v)
+	if perr != nil {
+		return false, problem.Field("verify", "must be true or false")
+	}
+	return !b, nil
+}
+
+func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.cfg.Creds.Credentials(r.Context(), integ)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, c := range list {
+		out = append(out, credentialView(c))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+}
+
+func (s *Server) revokeCredential(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cred, err := s.cfg.Creds.Revoke(r.Context(), principalFrom(r.Context()).actor(), integ, r.PathValue("cred_id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, credentialView(cred))
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cfg.Creds.Verify(r.Context(), principalFrom(r.Context()).actor(), integ)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.metrics.verifications.WithLabelValues(strconv.FormatBool(res.OK)).Inc()
+	writeJSON(w, http.StatusOK, creds.VerifyView(res))
+}
+
+func (s *Server) access(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Creds.Access(r.Context(), principalFrom(r.Context()).actor(), integ)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
+	integ, err := s.integration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), integ, proxyPath(r), r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
+	s.cfg.Proxy.ServeTarget(w, r, t)
+}
+
+// proxyPath is the caller's path after /proxy/, still escaped, so the
+// proxy judges exactly what was sent.
+func proxyPath(r *http.Request) string {
+	raw := r.URL.EscapedPath()
+	const marker = "/proxy/"
+	if i := strings.Index(raw, marker); i >= 0 {
+		return raw[i+len(marker):]
+	}
+	return ""
+}
+
+// page reads the log query parameters. An admin who names no workspace
+// sees every workspace's entries; everyone else sees their own.
+func (s *Server) page(r *http.Request) (store.Page, error) {
+	q := r.URL.Query()
+	p := store.Page{After: q.Get("after"), Limit: 100}
+	if q.Get("workspace") != "" || !principalFrom(r.Context()).admin() {
+		ws, err := s.workspace(r.Context(), q.Get("workspace"))
+		if err != nil {
+			return store.Page{}, err
+		}
+		p.WorkspaceID = ws.ID
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return store.Page{}, problem.Field("limit", "must be a number from 1 to 1000")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	p, err := s.page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The workspace filter already keeps other workspaces' events out.
+	p.IntegrationID = r.URL.Query().Get("integration")
+	list, err := s.cfg.Store.ListEvents(r.Context(), p)
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.Field("after", "no such event")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, e := range list {
+		out = append(out, eventView(e))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	p, err := s.page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.cfg.Store.ListAudit(r.Context(), p)
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.Field("after", "no such audit record")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, a := range list {
+		out = append(out, auditView(a))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": out})
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/creds"
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/proxy"
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// Config configures a Server. Store, Catalog, Creds, Proxy and Recorder
+// are required.
+type Config struct {
+	Store    store.Store
+	Catalog  *catalog.Catalog
+	Creds    *creds.Service
+	Proxy    *proxy.Proxy
+	Recorder *events.Recorder
+	// Ready reports whether storage and keys are usable (for /readyz).
+	Ready func(ctx context.Context) error
+	// Registry collects metrics; nil means a new registry.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger     // default slog.Default()
+	Now      func() time.Time // default time.Now
+	// TokenCacheTTL bounds how long a verified API token is trusted
+	// without a store read; deletions on this instance apply at once.
+	// Default 5s.
+	TokenCacheTTL time.Duration
+	// MaxBodyBytes limits JSON request bodies; default 256 KiB.
+	MaxBodyBytes int64
+	// MaxProxyBodyBytes limits proxied request bodies; default 100 MiB.
+	MaxProxyBodyBytes int64
+}
+
+// Route is one registered endpoint; Routes lists them for the OpenAPI
+// conformance test.
+type Route struct {
+	Method  string // "" for any method
+	Pattern string
+	Role    string // least role allowed; "" for no authentication
+}
+
+// Server is the HTTP API. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	routes  []Route
+	tokens  *tokenCache
+	metrics *metrics
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// New validates cfg and builds the API.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Catalog == nil || cfg.Creds == nil || cfg.Proxy == nil || cfg.Recorder == nil {
+		return nil, errors.New("api: Store, Catalog, Creds, Proxy and Recorder are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TokenCacheTTL == 0 {
+		cfg.TokenCacheTTL = 5 * time.Second
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 256 << 10
+	}
+	if cfg.MaxProxyBodyBytes == 0 {
+		cfg.MaxProxyBodyBytes = 100 << 20
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = cfg.Store.Ping
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), logger: cfg.Logger, now: cfg.Now,
+		tokens: newTokenCache(cfg.Store, cfg.TokenCacheTTL, cfg.Now), metrics: newMetrics(cfg.Registry)}
+	s.register()
+	return s, nil
+}
+
+func (s *Server) register() {
+	s.handle("GET /healthz", "", s.healthz)
+	s.handle("GET /readyz", "", s.readyz)
+	s.handle("GET /metrics", "", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP)
+
+	s.handle("GET /v1/providers", store.RoleViewer, s.listProviders)
+	s.handle("GET /v1/providers/{name}", store.RoleViewer, s.getProvider)
+
+	s.handle("POST /v1/workspaces", store.RoleAdmin, s.createWorkspace)
+	s.handle("GET /v1/workspaces", store.RoleViewer, s.listWorkspaces)
+	s.handle("POST /v1/tokens", store.RoleAdmin, s.createToken)
+	s.handle("DELETE /v1/tokens/{id}", store.RoleAdmin, s.deleteToken)
+
+	s.handle("POST /v1/integrations", store.RoleEditor, s.createIntegration)
+	s.handle("GET /v1/integrations", store.RoleViewer, s.listIntegrations)
+	s.handle("GET /v1/integrations/{id}", store.RoleViewer, s.getIntegration)
+	s.handle("PATCH /v1/integrations/{id}", store.RoleEditor, s.updateIntegration)
+	s.handle("DELETE /v1/integrations/{id}", store.RoleEditor, s.deleteIntegration)
+
+	s.handle("PUT /v1/integrations/{id}/credentials", store.RoleEditor, s.saveCredential)
+	s.handle("GET /v1/integrations/{id}/credentials", store.RoleViewer, s.listCredentials)
+	s.handle("POST /v1/integrations/{id}/credentials/{cred_id}/revoke", store.RoleEditor, s.revokeCredential)
+	s.handle("POST /v1/integrations/{id}/verify", store.RoleEditor, s.verify)
+
+	s.handle("GET /v1/integrations/{id}/access", store.RoleWorker, s.access)
+	s.handle("/v1/integrations/{id}/proxy/{path...}", store.RoleWorker, s.proxy)
+
+	s.handle("GET /v1/events", store.RoleViewer, s.listEvents)
+	s.handle("GET /v1/audit", store.RoleViewer, s.listAudit)
+
+	// Anything else, including a known path with another method, is a
+	// problem+json 404.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// handle registers h for pattern, behind authentication when role is
+// set, and records the route.
+func (s *Server) handle(pattern, role string, h func(http.ResponseWriter, *http.Request)) {
+	method, path := splitPattern(pattern)
+	s.routes = append(s.routes, Route{Method: method, Pattern: path, Role: role})
+	var handler http.Handler = http.HandlerFunc(h)
+	if role != "" {
+		handler = s.authenticate(role, handler)
+	}
+	s.mux.Handle(pattern, s.metrics.instrument(path, handler))
+}
+
+func splitPattern(p string) (method, path string) {
+	for i := 0; i < len(p); i++ {
+		if p[i] == ' ' {
+			return p[:i], p[i+1:]
+		}
+	}
+	return "", p
+}
+
+// Routes lists every registered endpoint.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.Error("panic in handler", "path", r.URL.Path, "panic", v)
+			s.writeError(w, r, errors.New("internal panic"))
+		}
+	}()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.logger.Warn("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

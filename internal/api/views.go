@@ -1,0 +1,59 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// rfc3339 renders a time for JSON: RFC 3339 UTC, or null when zero.
+func rfc3339(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func workspaceView(w store.Workspace) map[string]any {
+	return map[string]any{"id": w.ID, "name": w.Name, "created_at": rfc3339(w.CreatedAt)}
+}
+
+func integrationView(in store.Integration, wsName string) map[string]any {
+	cfg := json.RawMessage(in.Config)
+	if len(cfg) == 0 {
+		cfg = json.RawMessage("{}")
+	}
+	return map[string]any{
+		"id": in.ID, "workspace": in.WorkspaceID, "workspace_name": wsName, "name": in.Name,
+		"provider": in.Provider, "auth_method": in.AuthMethod, "config": cfg,
+		"status": in.Status, "status_reason": in.StatusReason,
+		"created_at": rfc3339(in.CreatedAt), "updated_at": rfc3339(in.UpdatedAt),
+		"last_verified_at": rfc3339(in.LastVerifiedAt), "last_used_at": rfc3339(in.LastUsedAt),
+	}
+}
+
+func credentialView(c store.Credential) map[string]any {
+	return map[string]any{
+		"id": c.ID, "integration": c.IntegrationID, "version": c.Version, "state": c.State,
+		"hint": c.Hint, "fingerprint": c.Fingerprint,
+		"created_at": rfc3339(c.CreatedAt), "verified_at": rfc3339(c.VerifiedAt),
+		"expires_at": rfc3339(c.ExpiresAt), "revoked_at": rfc3339(c.RevokedAt),
+	}
+}
+
+func eventView(e store.Event) map[string]any {
+	data := json.RawMessage(e.Data)
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	return map[string]any{"id": e.ID, "type": e.Type, "integration": e.IntegrationID, "workspace": e.WorkspaceID, "at": rfc3339(e.At), "data": data}
+}
+
+func auditView(a store.AuditRecord) map[string]any {
+	v := map[string]any{"id": a.ID, "workspace": a.WorkspaceID, "actor": a.Actor, "action": a.Action, "target": a.Target, "at": rfc3339(a.At), "ip": a.IP}
+	if len(a.Detail) > 0 {
+		v["detail"] = json.RawMessage(a.Detail)
+	}
+	return v
+}

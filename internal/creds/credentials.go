@@ -1,0 +1,266 @@
+package creds
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/methods"
+	"github.com/stormcreds/storm/internal/methods/apikey"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/secret"
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/vault"
+)
+
+func secretAD(c store.Credential) vault.AD {
+	return vault.AD{Workspace: c.WorkspaceID, Integration: c.IntegrationID, Credential: c.ID, Field: "secret"}
+}
+
+// SaveInput is a Save of new secret material.
+type SaveInput struct {
+	APIKey string
+	// SkipVerify saves without the verification request (?verify=false).
+	SkipVerify bool
+}
+
+// VerifyFailed is returned by Save when the new credential did not work;
+// nothing was changed.
+type VerifyFailed struct{ Result methods.Result }
+
+func (e *VerifyFailed) Error() string { return "verification failed: " + e.Result.Error }
+
+// Problem renders the failure as a 422 carrying the verification result.
+func (e *VerifyFailed) Problem() *problem.Problem {
+	p := problem.New(http.StatusUnprocessableEntity, "the new credential did not work, nothing was changed: %s", e.Result.Error)
+	p.Extra = map[string]any{"verification": verifyView(e.Result)}
+	return p
+}
+
+func verifyView(r methods.Result) map[string]any {
+	return map[string]any{"ok": r.OK, "status": r.Status, "latency_ms": r.Latency.Milliseconds(), "error": r.Error}
+}
+
+// Save stores a new credential version for integ: verified first unless
+// in.SkipVerify, then made active with the version it replaces kept as
+// previous (the rotation overlap) and any older previous revoked.
+func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Integration, in SaveInput) (store.Credential, error) {
+	if integ.AuthMethod != catalog.MethodAPIKey {
+		return store.Credential{}, problem.New(http.StatusUnprocessableEntity, "integrations using %s get credentials another way", integ.AuthMethod)
+	}
+	key, err := apikey.Parse(in.APIKey)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	resolved, applier, err := s.prepare(integ, key)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	now := s.now().UTC()
+	var verifiedAt time.Time
+	if !in.SkipVerify {
+		res := methods.Verify(ctx, s.client, resolved.BaseURL, resolved.Provider.Verify, resolved.Vars, applier, key.Reveal())
+		if !res.OK {
+			s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.VerificationFailed, now, map[string]any{"status": res.Status, "error": res.Error, "during": "save"}))
+			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status})
+			return store.Credential{}, &VerifyFailed{Result: res}
+		}
+		verifiedAt = s.now().UTC()
+	}
+
+	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive,
+		Hint: apikey.Hint(key), Fingerprint: s.vault.Fingerprint([]byte(key.Reveal())), CreatedAt: now, VerifiedAt: verifiedAt}
+	pt := apikey.Material{APIKey: key}.Encode()
+	cred.Secret, err = s.vault.Seal(pt, secretAD(cred))
+	clear(pt)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
+		if set.Integration.AuthMethod != catalog.MethodAPIKey {
+			return problem.New(http.StatusConflict, "the integration changed meanwhile")
+		}
+		cred.Version = 1
+		for i := range set.Credentials {
+			c := &set.Credentials[i]
+			cred.Version = max(cred.Version, c.Version+1)
+			switch c.State {
+			case store.StatePrevious:
+				retire(c, now)
+			case store.StateActive:
+				c.State = store.StatePrevious
+			}
+		}
+		set.Credentials = append(set.Credentials, cred)
+		in := &set.Integration
+		wasConnected := in.Status == store.StatusConnected
+		if in.Status != store.StatusDisabled {
+			in.Status, in.StatusReason = store.StatusConnected, "credential saved and verified"
+			if verifiedAt.IsZero() {
+				in.StatusReason = "credential saved without verification"
+			}
+		}
+		if !verifiedAt.IsZero() {
+			in.LastVerifiedAt = verifiedAt
+		}
+		in.UpdatedAt = now
+		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialSaved, now,
+			map[string]any{"credential": cred.ID, "version": cred.Version, "hint": cred.Hint, "verified": !verifiedAt.IsZero()}))
+		if !wasConnected && in.Status == store.StatusConnected {
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationConnected, now, nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Credential{}, err
+	}
+	s.cache.Delete(integ.ID)
+	saved := set.Credentials[len(set.Credentials)-1]
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version, "verified": !verifiedAt.IsZero()})
+	return saved, nil
+}
+
+// retire revokes c and destroys its key material.
+func retire(c *store.Credential, now time.Time) {
+	c.State = store.StateRevoked
+	c.RevokedAt = now
+	c.Secret = nil
+}
+
+// prepare resolves integ's provider config and builds the applier for key.
+func (s *Service) prepare(integ store.Integration, key secret.String) (catalog.Resolved, *apikey.Key, error) {
+	resolved, err := s.resolve(integ)
+	if err != nil {
+		return catalog.Resolved{}, nil, err
+	}
+	if resolved.Provider.APIKey == nil {
+		return catalog.Resolved{}, nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no API key settings", integ.Provider)
+	}
+	k, err := apikey.New(*resolved.Provider.APIKey, resolved.Vars, key)
+	if err != nil {
+		return catalog.Resolved{}, nil, problem.New(http.StatusUnprocessableEntity, "apply the key: %v", err)
+	}
+	return resolved, k, nil
+}
+
+func (s *Service) resolve(integ store.Integration) (catalog.Resolved, error) {
+	cfg, err := decodeConfig(integ.Config)
+	if err != nil {
+		return catalog.Resolved{}, err
+	}
+	resolved, err := s.catalog.Resolve(integ.Provider, cfg)
+	if err != nil {
+		return catalog.Resolved{}, fromValidation(err, "config.")
+	}
+	return resolved, nil
+}
+
+// Revoke revokes one credential version and destroys its key material.
+// Revoking the active version while a previous one exists rolls back to
+// the previous one; revoking the only active version leaves the
+// integration pending. Revoking a revoked version changes nothing.
+func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.Integration, credID string) (store.Credential, error) {
+	now := s.now().UTC()
+	var out store.Credential
+	var already bool
+	_, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
+		var target *store.Credential
+		for i := range set.Credentials {
+			if set.Credentials[i].ID == credID {
+				target = &set.Credentials[i]
+			}
+		}
+		if target == nil {
+			return problem.NotFound("credential", credID)
+		}
+		if target.State == store.StateRevoked {
+			already, out = true, *target
+			return nil
+		}
+		wasActive := target.State == store.StateActive
+		retire(target, now)
+		in := &set.Integration
+		in.UpdatedAt = now
+		if wasActive {
+			if prev := previousOf(set.Credentials); prev != nil {
+				prev.State = store.StateActive
+			} else if in.Status != store.StatusDisabled {
+				in.Status, in.StatusReason = store.StatusPending, "the active credential was revoked"
+			}
+		}
+		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialRevoked, now,
+			map[string]any{"credential": target.ID, "version": target.Version, "was_active": wasActive}))
+		out = *target
+		return nil
+	})
+	if err != nil {
+		return store.Credential{}, err
+	}
+	if !already {
+		s.cache.Delete(integ.ID)
+		s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.revoke", credID, map[string]any{"integration": integ.ID, "version": out.Version})
+	}
+	return out, nil
+}
+
+// Verify sends the provider's verification request with the active
+// credential and updates the integration's status from the answer.
+func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.Integration) (methods.Result, error) {
+	u, err := s.use(ctx, integ.ID)
+	if err != nil {
+		return methods.Result{}, err
+	}
+	if u.active == nil {
+		return methods.Result{}, problem.New(http.StatusConflict, "integration %s has no active credential: save one first", integ.ID)
+	}
+	res := methods.Verify(ctx, s.client, u.resolved.BaseURL, u.resolved.Provider.Verify, u.resolved.Vars, u.active.key, u.active.secret.Reveal())
+	now := s.now().UTC()
+	_, err = s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
+		in := &set.Integration
+		in.LastVerifiedAt = now
+		if res.OK {
+			for i := range set.Credentials {
+				if set.Credentials[i].ID == u.active.cred.ID {
+					set.Credentials[i].VerifiedAt = now
+				}
+			}
+		}
+		if in.Status == store.StatusDisabled {
+			return nil
+		}
+		status, reason := statusFromVerify(res)
+		if status != in.Status {
+			set.Events = append(set.Events, statusEvent(*in, status, reason, now))
+		}
+		in.Status, in.StatusReason = status, reason
+		if !res.OK {
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.VerificationFailed, now, map[string]any{"status": res.Status, "error": res.Error}))
+		}
+		return nil
+	})
+	if err != nil {
+		return methods.Result{}, err
+	}
+	s.cache.Delete(integ.ID)
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.verify", integ.ID, map[string]any{"ok": res.OK, "status": res.Status})
+	return res, nil
+}
+
+func statusEvent(in store.Integration, status, reason string, now time.Time) store.Event {
+	typ := map[string]string{
+		store.StatusConnected:         events.IntegrationConnected,
+		store.StatusDegraded:          events.IntegrationDegraded,
+		store.StatusReconnectRequired: events.IntegrationReconnectRequired,
+	}[status]
+	return events.New(in.WorkspaceID, in.ID, typ, now, map[string]any{"from": in.Status, "reason": reason})
+}
+
+// VerifyView renders a verification result as the API's verify answer.
+func VerifyView(r methods.Result) map[string]any { return verifyView(r) }
+
+// errNoUse is returned when an integration cannot hand out a credential.
+func errNoUse(integ store.Integration, why string) error {
+	return problem.New(http.StatusConflict, "integration %s cannot be used: %s", integ.ID, why)
+}

@@ -1,0 +1,369 @@
+package creds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/methods"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/vault"
+)
+
+// Config configures a Service. Store, Vault, Catalog, Recorder and
+// HTTPClient are required.
+type Config struct {
+	Store    store.Store
+	Vault    *vault.Vault
+	Catalog  *catalog.Catalog
+	Recorder *events.Recorder
+	// HTTPClient sends verification requests; use the proxy's guarded
+	// client so verification obeys the same egress rules as proxying.
+	HTTPClient *http.Client
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// CacheTTL bounds how long a decrypted credential is reused by
+	// /access and /proxy before it is re-read from the store; changes
+	// made on this instance take effect at once, changes made through
+	// another instance within CacheTTL. Default 1s.
+	CacheTTL time.Duration
+}
+
+// Service is the credential lifecycle. It is safe for concurrent use.
+type Service struct {
+	store    store.Store
+	vault    *vault.Vault
+	catalog  *catalog.Catalog
+	recorder *events.Recorder
+	client   *http.Client
+	now      func() time.Time
+	logger   *slog.Logger
+	ttl      time.Duration
+
+	cache   sync.Map // integration id → *useEntry
+	touched sync.Map // integration id → time.Time of the last LastUsedAt write
+}
+
+// New validates cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Catalog == nil || cfg.Recorder == nil || cfg.HTTPClient == nil {
+		return nil, errors.New("creds: Store, Vault, Catalog, Recorder and HTTPClient are required")
+	}
+	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, client: cfg.HTTPClient,
+		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.ttl == 0 {
+		s.ttl = time.Second
+	}
+	return s, nil
+}
+
+// Limits on integration input.
+const (
+	maxNameLen   = 200
+	maxConfigLen = 16 << 10
+)
+
+// secretPaths are the config members that hold secrets: they are sealed
+// into Integration.SecretConfig and shown as Mask.
+var secretPaths = [][]string{{"client_secret"}, {"oauth2", "client_secret"}, {"service_account", "client_secret"}}
+
+// Mask replaces a write-only secret in responses.
+const Mask = "********"
+
+// CreateInput is what a caller supplies to create an integration.
+type CreateInput struct {
+	Name       string
+	Provider   string
+	AuthMethod string
+	Config     map[string]any
+}
+
+// CreateIntegration validates in and stores a new pending integration.
+func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws store.Workspace, in CreateInput) (store.Integration, error) {
+	if err := checkName(in.Name); err != nil {
+		return store.Integration{}, err
+	}
+	p, ok := s.catalog.Get(in.Provider)
+	if !ok {
+		return store.Integration{}, problem.Field("provider", fmt.Sprintf("unknown provider %q (see GET /v1/providers)", in.Provider))
+	}
+	if in.AuthMethod == "" && len(p.AuthMethods) == 1 {
+		in.AuthMethod = p.AuthMethods[0]
+	}
+	if in.AuthMethod == "" {
+		return store.Integration{}, problem.Field("auth_method", "is required: one of "+strings.Join(p.AuthMethods, ", "))
+	}
+	if !contains(p.AuthMethods, in.AuthMethod) {
+		return store.Integration{}, problem.Field("auth_method", fmt.Sprintf("%s does not support %q (supported: %s)", in.Provider, in.AuthMethod, strings.Join(p.AuthMethods, ", ")))
+	}
+	if in.AuthMethod != catalog.MethodAPIKey {
+		return store.Integration{}, problem.New(http.StatusUnprocessableEntity, "auth method %q is not available in this version of Storm yet", in.AuthMethod)
+	}
+	now := s.now().UTC()
+	integ := store.Integration{ID: store.NewID("int"), WorkspaceID: ws.ID, Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod,
+		Status: store.StatusPending, StatusReason: "no credential saved yet", CreatedAt: now, UpdatedAt: now}
+	if err := s.setConfig(&integ, in.Config, nil); err != nil {
+		return store.Integration{}, err
+	}
+	if err := s.store.CreateIntegration(ctx, integ); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.Integration{}, problem.New(http.StatusConflict, "an integration named %q already exists in this workspace", in.Name)
+		}
+		return store.Integration{}, err
+	}
+	s.recorder.Emit(ctx, events.New(ws.ID, integ.ID, events.IntegrationCreated, now, map[string]any{"provider": integ.Provider, "auth_method": integ.AuthMethod}))
+	s.recorder.Audit(ctx, actor, ws.ID, "integration.create", integ.ID, map[string]any{"provider": integ.Provider, "name": integ.Name})
+	return integ, nil
+}
+
+// setConfig validates cfg for integ's provider and stores it, sealing
+// secret members. prevSecrets holds the current secrets so a masked value
+// in a PATCH keeps them.
+func (s *Service) setConfig(integ *store.Integration, cfg map[string]any, prevSecrets map[string]string) error {
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	secrets := map[string]string{}
+	for _, path := range secretPaths {
+		key := strings.Join(path, ".")
+		parent, leaf := lookupParent(cfg, path)
+		if parent == nil {
+			continue
+		}
+		v, present := parent[leaf]
+		if !present {
+			continue
+		}
+		str, ok := v.(string)
+		if !ok {
+			return problem.Field("config."+key, "must be a string")
+		}
+		if str == Mask {
+			if old, ok := prevSecrets[key]; ok {
+				secrets[key] = old
+			}
+		} else if str != "" {
+			secrets[key] = str
+		}
+		parent[leaf] = Mask
+	}
+	if _, err := s.catalog.Resolve(integ.Provider, cfg); err != nil {
+		return fromValidation(err, "config.")
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return problem.Field("config", "is not a JSON object")
+	}
+	if len(b) > maxConfigLen {
+		return problem.Field("config", fmt.Sprintf("is larger than %d bytes", maxConfigLen))
+	}
+	integ.Config = b
+	integ.SecretConfig = nil
+	if len(secrets) > 0 {
+		pt, _ := json.Marshal(secrets)
+		ct, err := s.vault.Seal(pt, configAD(*integ))
+		clear(pt)
+		if err != nil {
+			return err
+		}
+		integ.SecretConfig = ct
+	}
+	return nil
+}
+
+func configAD(in store.Integration) vault.AD {
+	return vault.AD{Workspace: in.WorkspaceID, Integration: in.ID, Field: "config"}
+}
+
+func (s *Service) secretConfig(in store.Integration) (map[string]string, error) {
+	out := map[string]string{}
+	if len(in.SecretConfig) == 0 {
+		return out, nil
+	}
+	pt, err := s.vault.Open(in.SecretConfig, configAD(in))
+	if err != nil {
+		return nil, fmt.Errorf("open secret config of %s: %w", in.ID, err)
+	}
+	defer clear(pt)
+	if err := json.Unmarshal(pt, &out); err != nil {
+		return nil, fmt.Errorf("secret config of %s is malformed", in.ID)
+	}
+	return out, nil
+}
+
+func lookupParent(cfg map[string]any, path []string) (map[string]any, string) {
+	m := cfg
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			return nil, ""
+		}
+		m = next
+	}
+	return m, path[len(path)-1]
+}
+
+// fromValidation turns a catalog validation error into a 400 with
+// field errors under prefix.
+func fromValidation(err error, prefix string) error {
+	var verr *catalog.ValidationError
+	if errors.As(err, &verr) {
+		var fields []problem.FieldError
+		for _, fe := range verr.Errors {
+			fields = append(fields, problem.FieldError{Field: prefix + fe.Field, Message: fe.Message})
+		}
+		return problem.Invalid("the integration's config is not valid for its provider", fields...)
+	}
+	return problem.Field("config", err.Error())
+}
+
+func checkName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return problem.Field("name", "is required")
+	case len(name) > maxNameLen:
+		return problem.Field("name", fmt.Sprintf("is longer than %d bytes", maxNameLen))
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return problem.Field("name", "must be printable text")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// UpdateInput is a PATCH of an integration; nil members are unchanged.
+type UpdateInput struct {
+	Name     *string
+	Config   map[string]any
+	Disabled *bool
+}
+
+// UpdateIntegration applies in to the integration.
+func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id string, in UpdateInput) (store.Integration, error) {
+	if in.Name != nil {
+		if err := checkName(*in.Name); err != nil {
+			return store.Integration{}, err
+		}
+	}
+	// Re-enabling needs to know whether a credential is active; read it
+	// before the update so no store call nests inside another.
+	var hasActive bool
+	if in.Disabled != nil && !*in.Disabled {
+		creds, err := s.store.ListCredentials(ctx, id)
+		if err != nil {
+			return store.Integration{}, err
+		}
+		hasActive = activeOf(creds) != nil
+	}
+	var changed []string
+	updated, err := s.store.UpdateIntegration(ctx, id, func(cur store.Integration) (store.Integration, error) {
+		changed = changed[:0]
+		if in.Name != nil && *in.Name != cur.Name {
+			cur.Name = *in.Name
+			changed = append(changed, "name")
+		}
+		if in.Config != nil {
+			prev, err := s.secretConfig(cur)
+			if err != nil {
+				return cur, err
+			}
+			if err := s.setConfig(&cur, in.Config, prev); err != nil {
+				return cur, err
+			}
+			changed = append(changed, "config")
+		}
+		if in.Disabled != nil {
+			switch {
+			case *in.Disabled && cur.Status != store.StatusDisabled:
+				cur.Status, cur.StatusReason = store.StatusDisabled, "disabled by a user"
+				changed = append(changed, "status")
+			case !*in.Disabled && cur.Status == store.StatusDisabled:
+				cur.Status, cur.StatusReason = store.StatusPending, "no credential saved yet"
+				if hasActive {
+					cur.Status, cur.StatusReason = store.StatusConnected, "enabled by a user"
+				}
+				changed = append(changed, "status")
+			}
+		}
+		cur.UpdatedAt = s.now().UTC()
+		return cur, nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.Integration{}, problem.New(http.StatusConflict, "an integration with that name already exists in this workspace")
+		}
+		return store.Integration{}, err
+	}
+	s.cache.Delete(id)
+	s.recorder.Emit(ctx, events.New(updated.WorkspaceID, id, events.IntegrationUpdated, updated.UpdatedAt, map[string]any{"changed": changed, "status": updated.Status}))
+	s.recorder.Audit(ctx, actor, updated.WorkspaceID, "integration.update", id, map[string]any{"changed": changed})
+	return updated, nil
+}
+
+// DeleteIntegration destroys the integration and all of its key
+// material. API keys cannot be revoked at the provider by Storm; the
+// user revokes them there.
+func (s *Service) DeleteIntegration(ctx context.Context, actor events.Actor, integ store.Integration) error {
+	if err := s.store.DeleteIntegration(ctx, integ.ID); err != nil {
+		return err
+	}
+	s.cache.Delete(integ.ID)
+	s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.IntegrationDeleted, s.now(), map[string]any{"provider": integ.Provider}))
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.delete", integ.ID, map[string]any{"name": integ.Name})
+	return nil
+}
+
+func activeOf(creds []store.Credential) *store.Credential {
+	for i := range creds {
+		if creds[i].State == store.StateActive {
+			return &creds[i]
+		}
+	}
+	return nil
+}
+
+func previousOf(creds []store.Credential) *store.Credential {
+	for i := range creds {
+		if creds[i].State == store.StatePrevious {
+			return &creds[i]
+		}
+	}
+	return nil
+}
+
+// statusFromVerify maps a verification result to an integration status.
+func statusFromVerify(res methods.Result) (status, reason string) {
+	switch {
+	case res.OK:
+		return store.StatusConnected, "verified"
+	case res.Rejected():
+		return store.StatusReconnectRequired, "the provider rejected the credential: " + res.Error
+	default:
+		return store.StatusDegraded, "verification failed: " + res.Error
+	}
+}

@@ -1,0 +1,121 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// Event types (shared/API.md lists the public ones).
+const (
+	IntegrationCreated           = "integration.created"
+	IntegrationUpdated           = "integration.updated"
+	IntegrationDeleted           = "integration.deleted"
+	IntegrationConnected         = "integration.connected"
+	IntegrationDegraded          = "integration.degraded"
+	IntegrationReconnectRequired = "integration.reconnect_required"
+	CredentialSaved              = "credential.saved"
+	CredentialRevoked            = "credential.revoked"
+	CredentialFallbackUsed       = "credential.fallback_used"
+	VerificationFailed           = "verification.failed"
+	VerificationSucceeded        = "verification.succeeded"
+)
+
+// Actor is who performs an action: an API token id (or "system") and the
+// client's IP address.
+type Actor struct {
+	TokenID string
+	IP      string
+}
+
+// System is the actor for work Storm does by itself.
+var System = Actor{TokenID: "system"}
+
+// New builds an event for the log. data must not hold secrets.
+func New(workspaceID, integrationID, typ string, at time.Time, data map[string]any) store.Event {
+	if data == nil {
+		data = map[string]any{}
+	}
+	b, _ := json.Marshal(data)
+	return store.Event{ID: store.NewID("evt"), WorkspaceID: workspaceID, IntegrationID: integrationID, Type: typ, At: at.UTC(), Data: b}
+}
+
+// Recorder writes events and audit records. It is safe for concurrent
+// use. Failing to write an audit record is logged, never hidden.
+type Recorder struct {
+	store  store.Store
+	now    func() time.Time
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	usage map[usageKey]int
+}
+
+type usageKey struct {
+	actor                     Actor
+	workspace, target, action string
+}
+
+// NewRecorder returns a Recorder writing to st.
+func NewRecorder(st store.Store, now func() time.Time, logger *slog.Logger) *Recorder {
+	return &Recorder{store: st, now: now, logger: logger, usage: map[usageKey]int{}}
+}
+
+// Emit appends an event outside any other change (changes that carry
+// events use store.CredentialSet.Events so both commit together).
+func (r *Recorder) Emit(ctx context.Context, e store.Event) {
+	if err := r.store.AppendEvent(ctx, e); err != nil {
+		r.logger.Error("append event", "type", e.Type, "integration", e.IntegrationID, "err", err)
+	}
+}
+
+// Audit records that actor did action on target.
+func (r *Recorder) Audit(ctx context.Context, actor Actor, workspaceID, action, target string, detail map[string]any) {
+	var d []byte
+	if detail != nil {
+		d, _ = json.Marshal(detail)
+	}
+	rec := store.AuditRecord{ID: store.NewID("aud"), WorkspaceID: workspaceID, Actor: actor.TokenID, Action: action, Target: target, At: r.now().UTC(), IP: actor.IP, Detail: d}
+	if err := r.store.AppendAudit(context.WithoutCancel(ctx), rec); err != nil {
+		r.logger.Error("append audit record", "action", action, "target", target, "err", err)
+	}
+}
+
+// Used counts a secret read (an /access call, a proxied request); the
+// counts are written as one audit record per actor, target and action
+// when Flush runs (every minute under Run).
+func (r *Recorder) Used(actor Actor, workspaceID, action, target string) {
+	r.mu.Lock()
+	r.usage[usageKey{actor, workspaceID, target, action}]++
+	r.mu.Unlock()
+}
+
+// Flush writes the aggregated usage records.
+func (r *Recorder) Flush(ctx context.Context) {
+	r.mu.Lock()
+	usage := r.usage
+	r.usage = map[usageKey]int{}
+	r.mu.Unlock()
+	for k, n := range usage {
+		r.Audit(ctx, k.actor, k.workspace, k.action, k.target, map[string]any{"count": n, "period": "1m"})
+	}
+}
+
+// Run flushes usage every interval until ctx ends, then once more.
+func (r *Recorder) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.Flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			r.Flush(ctx)
+		}
+	}
+}

@@ -1,0 +1,8 @@
+// Package methods holds what every auth method shares: the verification
+// request that proves a credential works. Each method (apikey, and later
+// oauth2 and serviceaccount) lives in a sub-package that validates input
+// and applies the credential to a request.
+//
+// Verification results never contain the secret, even when a provider
+// echoes it back.
+package methods

@@ -1,0 +1,228 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stormcreds/storm/internal/api"
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/creds"
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/proxy"
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/postgres"
+	"github.com/stormcreds/storm/internal/store/sqlite"
+	"github.com/stormcreds/storm/internal/vault"
+)
+
+// Config is what an operator sets (flags and STORM_* variables).
+type Config struct {
+	Addr     string // default 127.0.0.1:8080
+	DataDir  string // default ./storm-data
+	Database string // default: SQLite file in DataDir; postgres://… for a cluster
+	// PublicURL is the externally visible base URL (OAuth redirects);
+	// default http://<Addr>.
+	PublicURL string
+	KEKURL    string // default: key file in DataDir
+	// AllowPrivateUpstreams lets integrations reach loopback and private
+	// addresses (STORM_ALLOW_PRIVATE_UPSTREAMS).
+	AllowPrivateUpstreams bool
+	// AdminToken, when set (STORM_ADMIN_TOKEN), is the admin token and no
+	// token file is written.
+	AdminToken string
+	Logger     *slog.Logger
+}
+
+// AdminTokenFile is the file in the data directory holding the
+// bootstrap admin token.
+const AdminTokenFile = "admin.token"
+
+// Server is an assembled Storm.
+type Server struct {
+	cfg      Config
+	Store    store.Store
+	Vault    *vault.Vault
+	API      *api.Server
+	Creds    *creds.Service
+	recorder *events.Recorder
+	logger   *slog.Logger
+}
+
+// Open assembles a server from cfg, creating the data directory, the key
+// file, the database and the admin token on first start.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "storm-data"
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Addr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := assemble(ctx, cfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	db := cfg.Database
+	switch {
+	case db == "":
+		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "storm.db"))
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	case strings.HasPrefix(db, "sqlite://"):
+		return sqlite.Open(ctx, strings.TrimPrefix(db, "sqlite://"))
+	}
+	return nil, fmt.Errorf("--database: want postgres://… or sqlite:///path (empty for the data dir's SQLite file)")
+}
+
+func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
+	kek, err := vault.OpenKEK(ctx, cfg.KEKURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.Open(ctx, kek, st)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, err
+	}
+	px, err := proxy.New(proxy.Config{AllowPrivate: cfg.AllowPrivateUpstreams, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	rec := events.NewRecorder(st, time.Now, cfg.Logger)
+	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, HTTPClient: px.Client(), Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	ready := func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if err := v.Check(); err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+		return nil
+	}
+	a, err := api.New(api.Config{Store: st, Catalog: cat, Creds: cs, Proxy: px, Recorder: rec, Ready: ready,
+		Registry: prometheus.NewRegistry(), Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, Store: st, Vault: v, API: a, Creds: cs, recorder: rec, logger: cfg.Logger}
+	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DefaultWorkspace exists from the first start.
+const DefaultWorkspace = "default"
+
+// bootstrap creates the default workspace and makes sure an admin token
+// exists: STORM_ADMIN_TOKEN when set, else the token file (created on
+// first start). Several instances may run it at once.
+func (s *Server) bootstrap(ctx context.Context) error {
+	ws, err := s.Store.GetWorkspace(ctx, DefaultWorkspace)
+	if errors.Is(err, store.ErrNotFound) {
+		ws = store.Workspace{ID: store.NewID("ws"), Name: DefaultWorkspace, CreatedAt: time.Now().UTC()}
+		if err = s.Store.CreateWorkspace(ctx, ws); errors.Is(err, store.ErrConflict) {
+			ws, err = s.Store.GetWorkspace(ctx, DefaultWorkspace)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap default workspace: %w", err)
+	}
+	token := s.cfg.AdminToken
+	if token == "" {
+		path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			token = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			token, _ = api.NewToken()
+			if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+				return fmt.Errorf("write admin token: %w", err)
+			}
+			s.logger.Info("created the admin token", "file", path)
+		default:
+			return fmt.Errorf("read admin token: %w", err)
+		}
+	}
+	hash := api.HashToken(token)
+	if _, err := s.Store.GetAPITokenByHash(ctx, hash); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	t := store.APIToken{ID: store.NewID("tok"), Name: "bootstrap admin", WorkspaceID: ws.ID, Role: store.RoleAdmin, Hash: hash, CreatedAt: time.Now().UTC()}
+	if err := s.Store.CreateAPIToken(ctx, t); err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	return nil
+}
+
+// Handler is the HTTP handler for everything Storm serves.
+func (s *Server) Handler() http.Handler { return s.API }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() { s.recorder.Run(bg, time.Minute); close(flushed) }()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = hs.Shutdown(shutCtx)
+		cancel()
+	case err = <-errc:
+	}
+	stop()
+	<-flushed
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }
