@@ -12,6 +12,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/server"
 	"github.com/stormcreds/storm/internal/server/servertest"
+	"github.com/stormcreds/storm/internal/store/postgres"
 	"github.com/stormcreds/storm/internal/vault"
 )
 
@@ -57,8 +58,16 @@ func TestWrongKEKIsAClearStartupError(t *testing.T) {
 	srv.Close()
 }
 
-func TestAPIKeyLifecycle(t *testing.T) {
-	env := servertest.Start(t, servertest.Options{})
+// backends runs f against a SQLite and a PostgreSQL backed server.
+func backends(t *testing.T, f func(t *testing.T, opts servertest.Options)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, servertest.Options{}) })
+	t.Run("postgres", func(t *testing.T) { f(t, servertest.Options{Database: postgres.TestURL(t)}) })
+}
+
+func TestAPIKeyLifecycle(t *testing.T) { backends(t, testAPIKeyLifecycle) }
+
+func testAPIKeyLifecycle(t *testing.T, opts servertest.Options) {
+	env := servertest.Start(t, opts)
 	up := servertest.NewUpstream(t, "key-one-aaaaaaaaaaaa")
 	id := env.CustomIntegration("Acme", up)
 	base := "/v1/integrations/" + id

@@ -1,0 +1,251 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// CreateWorkspace stores w; a taken id or name is ErrConflict.
+func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)`,
+			w.ID, w.Name, dbTime(w.CreatedAt))
+		return dbErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("create workspace %s: %w", w.Name, err)
+	}
+	return nil
+}
+
+const workspaceColumns = `id, name, created_at`
+
+func scanWorkspace(r rowScanner) (store.Workspace, error) {
+	var w store.Workspace
+	err := r.Scan(&w.ID, &w.Name, scanTime{&w.CreatedAt})
+	return w, err
+}
+
+// GetWorkspace finds a workspace by id or, failing that, by name.
+func (s *Store) GetWorkspace(ctx context.Context, idOrName string) (store.Workspace, error) {
+	// Ids carry a prefix names cannot be confused with in practice; the
+	// id match wins should a name ever equal another workspace's id.
+	w, err := scanWorkspace(s.ro.QueryRowContext(ctx,
+		`SELECT `+workspaceColumns+` FROM workspaces WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, idOrName))
+	if err != nil {
+		return store.Workspace{}, fmt.Errorf("get workspace %s: %w", idOrName, dbErr(err))
+	}
+	return w, nil
+}
+
+// ListWorkspaces lists every workspace in creation order.
+func (s *Store) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
+	rows, err := s.ro.QueryContext(ctx, `SELECT `+workspaceColumns+` FROM workspaces ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	ws, err := collect(rows, scanWorkspace)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	return ws, nil
+}
+
+// CreateAPIToken stores t; a taken id or hash is ErrConflict.
+func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, name, workspace_id, role, hash, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.WorkspaceID, t.Role, t.Hash, dbTime(t.CreatedAt))
+		return dbErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("create api token %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+const tokenColumns = `id, name, workspace_id, role, hash, created_at`
+
+func scanToken(r rowScanner) (store.APIToken, error) {
+	var t store.APIToken
+	err := r.Scan(&t.ID, &t.Name, &t.WorkspaceID, &t.Role, &t.Hash, scanTime{&t.CreatedAt})
+	return t, err
+}
+
+// GetAPITokenByHash finds the token whose hash is hash.
+func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (store.APIToken, error) {
+	t, err := scanToken(s.ro.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	if err != nil {
+		// Never echo the hash: it identifies a live credential.
+		return store.APIToken{}, fmt.Errorf("get api token by hash: %w", dbErr(err))
+	}
+	return t, nil
+}
+
+// GetAPIToken finds a token by id.
+func (s *Store) GetAPIToken(ctx context.Context, id string) (store.APIToken, error) {
+	t, err := scanToken(s.ro.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("get api token %s: %w", id, dbErr(err))
+	}
+	return t, nil
+}
+
+// DeleteAPIToken removes a token; an unknown id is ErrNotFound.
+func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		return affected(res, store.ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("delete api token %s: %w", id, err)
+	}
+	return nil
+}
+
+// CreateIntegration stores in with revision 1. A taken id, or a name
+// taken in the workspace, is ErrConflict; an unknown workspace is
+// ErrNotFound.
+func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO integrations (id, workspace_id, name, provider, auth_method,
+				config, secret_config, status, status_reason, created_at, updated_at, last_verified_at,
+				last_used_at, revision)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+			in.ID, in.WorkspaceID, in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig,
+			in.Status, in.StatusReason, dbTime(in.CreatedAt), dbTime(in.UpdatedAt),
+			dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt))
+		return dbErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("create integration %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+const integrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
+	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
+
+func scanIntegration(r rowScanner) (store.Integration, error) {
+	var in store.Integration
+	err := r.Scan(&in.ID, &in.WorkspaceID, &in.Name, &in.Provider, &in.AuthMethod, &in.Config,
+		&in.SecretConfig, &in.Status, &in.StatusReason, scanTime{&in.CreatedAt}, scanTime{&in.UpdatedAt},
+		scanTime{&in.LastVerifiedAt}, scanTime{&in.LastUsedAt}, &in.Revision)
+	return in, err
+}
+
+func getIntegration(ctx context.Context, q querier, id string) (store.Integration, error) {
+	in, err := scanIntegration(q.QueryRowContext(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = ?`, id))
+	if err != nil {
+		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, dbErr(err))
+	}
+	return in, nil
+}
+
+// GetIntegration finds an integration by id.
+func (s *Store) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
+	return getIntegration(ctx, s.ro, id)
+}
+
+// ListIntegrations lists a workspace's integrations (all when workspaceID
+// is empty) in creation order.
+func (s *Store) ListIntegrations(ctx context.Context, workspaceID string) ([]store.Integration, error) {
+	rows, err := s.ro.QueryContext(ctx, `SELECT `+integrationColumns+` FROM integrations
+		WHERE ?1 = '' OR workspace_id = ?1 ORDER BY rowid`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("list integrations: %w", err)
+	}
+	ins, err := collect(rows, scanIntegration)
+	if err != nil {
+		return nil, fmt.Errorf("list integrations: %w", err)
+	}
+	return ins, nil
+}
+
+// updateIntegration writes in over the row at revision old. Id, workspace
+// and creation time never change.
+func updateIntegration(ctx context.Context, tx *sql.Tx, in store.Integration, old int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE integrations SET name = ?, provider = ?, auth_method = ?,
+			config = ?, secret_config = ?, status = ?, status_reason = ?, updated_at = ?,
+			last_verified_at = ?, last_used_at = ?, revision = revision + 1
+		WHERE id = ? AND revision = ?`,
+		in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig, in.Status, in.StatusReason,
+		dbTime(in.UpdatedAt), dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), in.ID, old)
+	if err != nil {
+		return fmt.Errorf("update integration %s: %w", in.ID, dbErr(err))
+	}
+	if err := affected(res, store.ErrConflict); err != nil {
+		return fmt.Errorf("update integration %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+// UpdateIntegration applies fn to the current integration and stores the
+// result unless fn fails, whose error is returned unchanged.
+func (s *Store) UpdateIntegration(ctx context.Context, id string, fn func(store.Integration) (store.Integration, error)) (store.Integration, error) {
+	var out store.Integration
+	var fnErr error
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := getIntegration(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		in, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		in.ID = old.ID
+		if err := updateIntegration(ctx, tx, in, old.Revision); err != nil {
+			return err
+		}
+		out, err = getIntegration(ctx, tx, id)
+		return err
+	})
+	if fnErr != nil {
+		return store.Integration{}, fnErr
+	}
+	if err != nil {
+		return store.Integration{}, err
+	}
+	return out, nil
+}
+
+// TouchIntegration sets LastUsedAt without a revision change.
+func (s *Store) TouchIntegration(ctx context.Context, id string, at time.Time) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE integrations SET last_used_at = ? WHERE id = ?`, dbTime(at), id)
+		if err != nil {
+			return err
+		}
+		return affected(res, store.ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("touch integration %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteIntegration removes the integration and, by foreign-key cascade,
+// its credentials. Events and audit records stay.
+func (s *Store) DeleteIntegration(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM integrations WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		return affected(res, store.ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("delete integration %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a store.Store in one SQLite file. It is safe for concurrent use
+// by many goroutines; several processes may share the file, each write
+// waiting up to five seconds for the others. The zero value is not usable:
+// call Open.
+type Store struct {
+	// rw holds a single connection that every write goes through, so
+	// writers in this process queue in Go instead of spinning on SQLite's
+	// busy handler. Its transactions are BEGIN IMMEDIATE (_txlock), taking
+	// the write lock up front so they never fail upgrading a read lock.
+	rw *sql.DB
+	// ro serves reads outside transactions; WAL lets them run alongside
+	// the writer. It is query_only so a mistaken write fails loudly.
+	ro *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+
+// Open opens the database file at path, creating it with mode 0600 when it
+// does not exist, and applies any pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	// Create the file ourselves: SQLite would use 0644 less the umask, and
+	// the database holds wrapped keys and ciphertext.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+
+	// The DSN is an SQLite URI: escape what would end the path early.
+	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + pragmas
+	rw, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	rw.SetMaxOpenConns(1)
+
+	ro, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU())
+	ro.SetMaxOpenConns(n)
+	ro.SetMaxIdleConns(n)
+
+	s := &Store{rw: rw, ro: ro}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// migrate applies the embedded migrations in name order. Each runs in its
+// own immediate transaction that first checks whether another process
+// applied it already, so processes starting together are safe.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.rw.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    TEXT PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				version, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the database answers, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ro.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite: %w", err)
+	}
+	if err := s.rw.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. Operations in flight may fail.
+func (s *Store) Close() error {
+	return errors.Join(s.ro.Close(), s.rw.Close())
+}
+
+// write runs fn in a short immediate transaction and commits unless fn
+// fails. fn's error is returned as is so callers can pass theirs through.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", dbErr(err))
+	}
+	return nil
+}
+
+// dbErr translates driver errors into the store's sentinels, keeping the
+// driver error in the chain for logs.
+func dbErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", store.ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			// Only inserts can break a foreign key here: the referenced
+			// row (an integration's workspace) does not exist.
+			return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+		}
+	}
+	return err
+}
+
+// affected returns ErrNotFound (or ErrConflict for a compare-and-swap)
+// when an update or delete touched no row.
+func affected(res sql.Result, none error) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return none
+	}
+	return nil
+}
+
+// Times are stored as unix nanoseconds, which reach from 1678 to 2262.
+var (
+	minTime = time.Unix(0, -1<<63).Add(time.Microsecond)
+	maxTime = time.Unix(0, 1<<63-1).Add(-time.Microsecond)
+)
+
+// dbTime writes a time as UTC unix nanoseconds truncated to microseconds
+// (the precision PostgreSQL keeps, so both backends agree), and the zero
+// time as NULL.
+type dbTime time.Time
+
+func (t dbTime) Value() (driver.Value, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return nil, nil
+	}
+	if tt.Before(minTime) || tt.After(maxTime) {
+		return nil, fmt.Errorf("time %s outside the range sqlite stores", tt.UTC().Format(time.RFC3339))
+	}
+	return tt.Truncate(time.Microsecond).UnixNano(), nil
+}
+
+// scanTime reads what dbTime wrote; NULL and 0 read as the zero time.
+type scanTime struct{ t *time.Time }
+
+func (s scanTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case int64:
+		if v == 0 {
+			*s.t = time.Time{}
+		} else {
+			*s.t = time.Unix(0, v).UTC()
+		}
+	default:
+		return fmt.Errorf("scan time: unexpected %T", v)
+	}
+	return nil
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// querier is *sql.DB or *sql.Tx, so one loader serves plain reads and
+// reads inside a write transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

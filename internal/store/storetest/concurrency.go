@@ -1,0 +1,226 @@
+package storetest
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// runConcurrency checks that concurrent compare-and-swaps of one
+// integration are serialised: every update lands, none is lost, and the
+// one-active-version invariant holds throughout. Run it with -race.
+func runConcurrency(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Run("UpdateCredential", func(t *testing.T) {
+		s := newStore(t)
+		c := concurrencyFixture(t, s)
+		const workers, rounds = 32, 10
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range rounds {
+					if err := incrementCredential(t, s, c.ID); err != nil {
+						t.Errorf("UpdateCredential: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got, err := s.GetCredential(t.Context(), c.ID)
+		must(t, err, "GetCredential")
+		if n := counter(got.Secret); n != workers*rounds {
+			t.Errorf("counter = %d, want %d", n, workers*rounds)
+		}
+		if got.Revision != c.Revision+workers*rounds {
+			t.Errorf("revision = %d, want %d", got.Revision, c.Revision+workers*rounds)
+		}
+	})
+
+	t.Run("Mutate", func(t *testing.T) {
+		s := newStore(t)
+		c := concurrencyFixture(t, s)
+		const workers = 16
+		var wg sync.WaitGroup
+		for i := range workers {
+			wg.Go(func() {
+				_, err := s.Mutate(t.Context(), c.IntegrationID, func(set *store.CredentialSet) error {
+					rotate(set, fmt.Appendf(nil, "worker-%d", i), t1)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("Mutate: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		checkVersions(t, s, c.IntegrationID, 1+workers)
+		events, err := s.ListEvents(t.Context(), store.Page{IntegrationID: c.IntegrationID})
+		must(t, err, "ListEvents")
+		if len(events) != 1+workers {
+			t.Errorf("%d events, want %d", len(events), 1+workers)
+		}
+	})
+
+	t.Run("UpdateIntegration", func(t *testing.T) {
+		s := newStore(t)
+		c := concurrencyFixture(t, s)
+		before, err := s.GetIntegration(t.Context(), c.IntegrationID)
+		must(t, err, "GetIntegration")
+		const workers, rounds = 16, 5
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range rounds {
+					if err := incrementIntegration(t, s, c.IntegrationID); err != nil {
+						t.Errorf("UpdateIntegration: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got, err := s.GetIntegration(t.Context(), c.IntegrationID)
+		must(t, err, "GetIntegration")
+		if n := configCounter(t, got.Config); n != workers*rounds {
+			t.Errorf("counter = %d, want %d", n, workers*rounds)
+		}
+		if got.Revision != before.Revision+workers*rounds {
+			t.Errorf("revision = %d, want %d", got.Revision, before.Revision+workers*rounds)
+		}
+	})
+
+	// All three paths at once on one integration: they share one lock.
+	t.Run("Mixed", func(t *testing.T) {
+		s := newStore(t)
+		c := concurrencyFixture(t, s)
+		before, err := s.GetIntegration(t.Context(), c.IntegrationID)
+		must(t, err, "GetIntegration")
+		const workers, rounds, rotations = 6, 5, 4
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range rounds {
+					if err := incrementCredential(t, s, c.ID); err != nil {
+						t.Errorf("UpdateCredential: %v", err)
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				for range rounds {
+					if err := incrementIntegration(t, s, c.IntegrationID); err != nil {
+						t.Errorf("UpdateIntegration: %v", err)
+						return
+					}
+				}
+			})
+		}
+		for i := range rotations {
+			wg.Go(func() {
+				_, err := s.Mutate(t.Context(), c.IntegrationID, func(set *store.CredentialSet) error {
+					rotate(set, fmt.Appendf(nil, "rotation-%d", i), t1)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("Mutate: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+
+		got, err := s.GetCredential(t.Context(), c.ID)
+		must(t, err, "GetCredential")
+		if n := counter(got.Secret); n != workers*rounds {
+			t.Errorf("credential counter = %d, want %d", n, workers*rounds)
+		}
+		in, err := s.GetIntegration(t.Context(), c.IntegrationID)
+		must(t, err, "GetIntegration")
+		if n := configCounter(t, in.Config); n != workers*rounds {
+			t.Errorf("integration counter = %d, want %d", n, workers*rounds)
+		}
+		if want := before.Revision + workers*rounds + rotations; in.Revision != want {
+			t.Errorf("integration revision = %d, want %d", in.Revision, want)
+		}
+		checkVersions(t, s, c.IntegrationID, 1+rotations)
+	})
+}
+
+// concurrencyFixture returns the one active credential of a new
+// integration; its Secret is a counter at zero.
+func concurrencyFixture(t *testing.T, s store.Store) store.Credential {
+	t.Helper()
+	ws := newWorkspace(t, s, "default")
+	in := integration(ws.ID, "github")
+	in.Config = []byte(`{"n":0}`)
+	must(t, s.CreateIntegration(t.Context(), in), "CreateIntegration")
+	return newCredential(t, s, in.ID, make([]byte, 8))
+}
+
+func counter(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func incrementCredential(t *testing.T, s store.Store, id string) error {
+	_, err := s.UpdateCredential(t.Context(), id, func(c store.Credential) (store.Credential, error) {
+		c.Secret = binary.BigEndian.AppendUint64(nil, counter(c.Secret)+1)
+		return c, nil
+	})
+	return err
+}
+
+type config struct {
+	N int `json:"n"`
+}
+
+func configCounter(t *testing.T, b []byte) int {
+	t.Helper()
+	var c config
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Errorf("config %q: %v", b, err)
+	}
+	return c.N
+}
+
+func incrementIntegration(t *testing.T, s store.Store, id string) error {
+	_, err := s.UpdateIntegration(t.Context(), id, func(in store.Integration) (store.Integration, error) {
+		var c config
+		if err := json.Unmarshal(in.Config, &c); err != nil {
+			return in, err
+		}
+		c.N++
+		b, err := json.Marshal(c)
+		in.Config = b
+		return in, err
+	})
+	return err
+}
+
+// checkVersions checks that an integration has versions 1..n, the last
+// active, the one before previous and the rest revoked.
+func checkVersions(t *testing.T, s store.Store, integrationID string, n int) {
+	t.Helper()
+	creds, err := s.ListCredentials(t.Context(), integrationID)
+	must(t, err, "ListCredentials")
+	if len(creds) != n {
+		t.Fatalf("%d credential versions, want %d", len(creds), n)
+	}
+	for i, c := range creds {
+		want := store.StateRevoked
+		switch i {
+		case n - 1:
+			want = store.StateActive
+		case n - 2:
+			want = store.StatePrevious
+		}
+		if c.Version != i+1 || c.State != want {
+			t.Errorf("credential %d: version %d %s, want %d %s", i, c.Version, c.State, i+1, want)
+		}
+	}
+}
