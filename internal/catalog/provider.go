@@ -61,12 +61,17 @@ type APIKey struct {
 	Name   string `yaml:"name,omitempty" json:"name,omitempty"`     // header or query parameter
 	Prefix string `yaml:"prefix,omitempty" json:"prefix,omitempty"` // e.g. "Bearer "
 	// Username and Password are templates for basic auth; Password
-	// defaults to "{key}".
+	// defaults to "{key}", or to "" when Username already holds {key}
+	// (APIs such as Close that take the key as the user name).
 	Username string `yaml:"username,omitempty" json:"username,omitempty"`
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
 	// Headers are extra headers (templates) sent with every request, for
 	// example an API version or an application id.
 	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// Query holds extra query parameters (templates) sent with every
+	// request, for APIs such as Trello's that want an application key next
+	// to the user's token. Added to the original schema.
+	Query map[string]string `yaml:"query,omitempty" json:"query,omitempty"`
 	// Label is what the provider calls the key ("Secret key").
 	Label string `yaml:"label,omitempty" json:"label,omitempty"`
 }
@@ -79,6 +84,10 @@ type Verify struct {
 	// Expect lists the statuses that mean "the credential works";
 	// empty means any 2xx.
 	Expect []int `yaml:"expect,omitempty" json:"expect,omitempty"`
+	// Body is sent, as application/json, with a POST verify request: the
+	// GraphQL-only APIs (Linear, monday.com, New Relic) have no GET to
+	// check a key with. It is not a template. Added to the original schema.
+	Body string `yaml:"body,omitempty" json:"body,omitempty"`
 }
 
 // OAuth2 describes a provider's OAuth 2.0 authorization server and its

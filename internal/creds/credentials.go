@@ -61,7 +61,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	now := s.now().UTC()
 	var verifiedAt time.Time
 	if !in.SkipVerify {
-		res := methods.Verify(ctx, s.client, resolved.BaseURL, resolved.Provider.Verify, resolved.Vars, applier, key.Reveal())
+		res := methods.Verify(ctx, s.client, resolved.BaseURL, resolved.Provider.Verify, applier, key.Reveal())
 		if !res.OK {
 			s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.VerificationFailed, now, map[string]any{"status": res.Status, "error": res.Error, "during": "save"}))
 			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status})
@@ -138,7 +138,7 @@ func (s *Service) prepare(integ store.Integration, key secret.String) (catalog.R
 	if resolved.Provider.APIKey == nil {
 		return catalog.Resolved{}, nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no API key settings", integ.Provider)
 	}
-	k, err := apikey.New(*resolved.Provider.APIKey, resolved.Vars, key)
+	k, err := apikey.New(*resolved.Provider.APIKey, key)
 	if err != nil {
 		return catalog.Resolved{}, nil, problem.New(http.StatusUnprocessableEntity, "apply the key: %v", err)
 	}
@@ -215,7 +215,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 	if u.active == nil {
 		return methods.Result{}, problem.New(http.StatusConflict, "integration %s has no active credential: save one first", integ.ID)
 	}
-	res := methods.Verify(ctx, s.client, u.resolved.BaseURL, u.resolved.Provider.Verify, u.resolved.Vars, u.active.key, u.active.secret.Reveal())
+	res := methods.Verify(ctx, s.client, u.resolved.BaseURL, u.resolved.Provider.Verify, u.active.key, u.active.secret.Reveal())
 	now := s.now().UTC()
 	_, err = s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		in := &set.Integration

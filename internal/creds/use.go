@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -84,7 +85,7 @@ func (s *Service) open(resolved catalog.Resolved, c store.Credential) (*usable, 
 	if resolved.Provider.APIKey == nil {
 		return nil, fmt.Errorf("provider %s has no API key settings", resolved.Provider.Name)
 	}
-	k, err := apikey.New(*resolved.Provider.APIKey, resolved.Vars, m.APIKey)
+	k, err := apikey.New(*resolved.Provider.APIKey, m.APIKey)
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +127,50 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 	}
 	s.used(ctx, actor, e, "credential.proxy")
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active.key, ProxyPrefix: e.proxyPrefix}
-	if e.previous != nil {
-		prev := e.previous
-		t.Fallback = prev.key
-		t.OnFallback = func() {
-			s.recorder.Used(actor, integ.WorkspaceID, events.CredentialFallbackUsed, prev.cred.ID)
-			s.logger.Warn("active credential was refused, the previous one worked", "integration", integ.ID, "credential", prev.cred.ID)
-		}
+	retry := &retryCredential{s: s, ctx: context.WithoutCancel(ctx), integ: integ, tried: e.active.cred.ID}
+	t.Fallback = retry
+	t.OnFallback = func() {
+		s.recorder.Used(actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked)
+		s.logger.Warn("the provider refused a credential, another version worked", "integration", integ.ID, "refused", retry.tried, "used", retry.picked)
 	}
 	return t, nil
+}
+
+// retryCredential picks, when the provider has answered 401, the version
+// to retry with: a newer active version if one was saved meanwhile (on
+// this or another instance), else the previous version of a rotation
+// overlap. Deciding at that moment, not when the request started, is what
+// makes a rotation invisible to syncs: a request that began with the old
+// key and met the provider after the old key was revoked there still
+// succeeds with the new one.
+type retryCredential struct {
+	s      *Service
+	ctx    context.Context
+	integ  store.Integration
+	tried  string
+	picked string
+}
+
+// staleAfter401 is how old a cached entry may be when a 401 asks for
+// the current versions; younger entries are trusted so a broken key
+// under load does not turn every request into a store read.
+const staleAfter401 = 100 * time.Millisecond
+
+func (c *retryCredential) Apply(r *http.Request) error {
+	if v, ok := c.s.cache.Load(c.integ.ID); ok && c.s.now().Sub(v.(*useEntry).loaded) >= staleAfter401 {
+		c.s.cache.Delete(c.integ.ID)
+	}
+	e, err := c.s.use(c.ctx, c.integ.ID)
+	if err != nil {
+		return err
+	}
+	for _, u := range []*usable{e.active, e.previous} {
+		if u != nil && u.cred.ID != c.tried {
+			c.picked = u.cred.ID
+			return u.key.Apply(r)
+		}
+	}
+	return proxy.ErrNoFallback
 }
 
 // used records a secret read (aggregated per minute) and keeps

@@ -37,18 +37,15 @@ type Applier = proxy.Credential
 // error message.
 const maxErrorBody = 4 << 10
 
-// Verify sends the provider's verification request with cred applied.
-// secretText is removed from any error text taken from the response, as
-// some providers echo the key they rejected.
-func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.Verify, vars map[string]string, cred Applier, secretText ...string) Result {
+// Verify sends the provider's verification request (from a resolved
+// definition, templates expanded) with cred applied. secretText is
+// removed from any error text taken from the response, as some providers
+// echo the key they rejected.
+func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.Verify, cred Applier, secretText ...string) Result {
 	if v == nil {
 		return Result{Error: "this integration has no verification request"}
 	}
-	path, err := catalog.Expand(v.Path, vars)
-	if err != nil {
-		return Result{Error: "verification path: " + err.Error()}
-	}
-	rawPath, rawQuery, _ := strings.Cut(path, "?")
+	rawPath, rawQuery, _ := strings.Cut(v.Path, "?")
 	target, err := proxy.JoinPath(base, strings.TrimPrefix(rawPath, "/"), rawQuery)
 	if err != nil {
 		return Result{Error: "verification path: " + err.Error()}
@@ -61,7 +58,7 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	}
 	req, err := http.NewRequestWithContext(ctx, v.Method, target.String(), body)
 	if err != nil {
-		return Result{Error: "verification request: " + redactURL(err)}
+		return Result{Error: "verification request: " + proxy.RedactError(err).Error()}
 	}
 	if v.Body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -75,7 +72,10 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	resp, err := client.Do(req)
 	latency := time.Since(start)
 	if err != nil {
-		return Result{Latency: latency, Error: scrub(redactURL(err), secretText)}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return Result{Latency: latency, Error: "the provider did not answer in time"}
+		}
+		return Result{Latency: latency, Error: scrub(proxy.RedactError(err).Error(), secretText)}
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
@@ -93,19 +93,6 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	return res
-}
-
-// redactURL drops the URL from a client error: it may carry a key in its
-// query string.
-func redactURL(err error) string {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		if errors.Is(uerr.Err, context.DeadlineExceeded) {
-			return "timed out"
-		}
-		return uerr.Op + ": " + uerr.Err.Error()
-	}
-	return err.Error()
 }
 
 // providerMessage pulls a short human message out of a JSON error body.

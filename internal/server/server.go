@@ -40,7 +40,10 @@ type Config struct {
 	// AdminToken, when set (STORM_ADMIN_TOKEN), is the admin token and no
 	// token file is written.
 	AdminToken string
-	Logger     *slog.Logger
+	// CredentialCacheTTL is how long a decrypted credential is reused
+	// before it is re-read (creds.Config.CacheTTL); zero means 1s.
+	CredentialCacheTTL time.Duration
+	Logger             *slog.Logger
 }
 
 // AdminTokenFile is the file in the data directory holding the
@@ -119,7 +122,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 		return nil, err
 	}
 	rec := events.NewRecorder(st, time.Now, cfg.Logger)
-	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, HTTPClient: px.Client(), Logger: cfg.Logger})
+	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, HTTPClient: px.Client(), Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL})
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,11 @@ package apikey
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -58,74 +61,85 @@ func Parse(raw string) (secret.String, error) {
 	return secret.String(key), nil
 }
 
-// Key applies one API key as def says. It is immutable and safe for
-// concurrent use; templates are expanded once, when it is built.
+// Key applies one API key as a resolved provider definition says. It is
+// immutable and safe for concurrent use; templates are expanded once,
+// when it is built.
 type Key struct {
 	key      secret.String
-	def      catalog.APIKey
-	value    secret.String // header value or query value
+	in, name string
+	value    secret.String // header or query value: prefix + key
 	username string
 	password secret.String
-	headers  [][2]string
+	// headers and query are the provider's extra settings (an API
+	// version, an application id). They are defaults: a value the request
+	// already carries is kept, so a caller may pin another API version.
+	headers [][2]string
+	query   [][2]string
 }
 
-// New prepares key for use with def, filling templates from vars.
-func New(def catalog.APIKey, vars map[string]string, key secret.String) (*Key, error) {
-	all := make(map[string]string, len(vars)+1)
-	for k, v := range vars {
-		all[k] = v
+// New prepares key for def, which comes from a catalog.Resolved (every
+// template but {key} already expanded).
+func New(def catalog.APIKey, key secret.String) (*Key, error) {
+	vars := map[string]string{catalog.KeyVar: key.Reveal()}
+	var err error
+	expand := func(tmpl string) string {
+		v, e := catalog.Expand(tmpl, vars)
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
 	}
-	all["key"] = key.Reveal()
-	expand := func(tmpl string) (string, error) { return catalog.Expand(tmpl, all) }
-	k := &Key{key: key, def: def}
+	k := &Key{key: key, in: def.In, name: def.Name}
 	switch def.In {
-	case catalog.InHeader:
-		prefix, err := expand(def.Prefix)
-		if err != nil {
-			return nil, err
-		}
-		k.value = secret.String(prefix + key.Reveal())
-	case catalog.InQuery:
-		k.value = key
+	case catalog.InHeader, catalog.InQuery:
+		k.value = secret.String(expand(def.Prefix) + key.Reveal())
 	case catalog.InBasic:
-		user, err := expand(def.Username)
-		if err != nil {
-			return nil, err
+		k.username, k.password = expand(def.Username), secret.String(expand(def.Password))
+		if strings.Contains(k.username, ":") {
+			return nil, errors.New("apikey: a basic-auth user name cannot contain ':'")
 		}
-		passTmpl := def.Password
-		if passTmpl == "" && def.Username == "" {
-			passTmpl = "{key}"
-		}
-		pass, err := expand(passTmpl)
-		if err != nil {
-			return nil, err
-		}
-		k.username, k.password = user, secret.String(pass)
 	default:
 		return nil, fmt.Errorf("apikey: unknown placement %q", def.In)
 	}
-	for name, tmpl := range def.Headers {
-		v, err := expand(tmpl)
-		if err != nil {
-			return nil, err
+	for _, name := range slices.Sorted(maps.Keys(def.Headers)) {
+		if v := expand(def.Headers[name]); v != "" {
+			k.headers = append(k.headers, [2]string{name, v})
 		}
-		k.headers = append(k.headers, [2]string{name, v})
+	}
+	for _, name := range slices.Sorted(maps.Keys(def.Query)) {
+		if v := expand(def.Query[name]); v != "" {
+			k.query = append(k.query, [2]string{name, v})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apikey: %w", err)
 	}
 	return k, nil
 }
 
-// Apply sets the key on r.
+// Apply sets the key on r, replacing any value r carried under the key's
+// own header or parameter.
 func (k *Key) Apply(r *http.Request) error {
 	for _, h := range k.headers {
-		r.Header.Set(h[0], h[1])
+		if r.Header.Get(h[0]) == "" {
+			r.Header.Set(h[0], h[1])
+		}
 	}
-	switch k.def.In {
-	case catalog.InHeader:
-		r.Header.Set(k.def.Name, k.value.Reveal())
-	case catalog.InQuery:
+	if len(k.query) > 0 || k.in == catalog.InQuery {
 		q := r.URL.Query()
-		q.Set(k.def.Name, k.value.Reveal())
+		for _, p := range k.query {
+			if !q.Has(p[0]) {
+				q.Set(p[0], p[1])
+			}
+		}
+		if k.in == catalog.InQuery {
+			q.Set(k.name, k.value.Reveal())
+		}
 		r.URL.RawQuery = q.Encode()
+	}
+	switch k.in {
+	case catalog.InHeader:
+		r.Header.Set(k.name, k.value.Reveal())
 	case catalog.InBasic:
 		r.SetBasicAuth(k.username, k.password.Reveal())
 	}
@@ -143,24 +157,32 @@ type Access struct {
 	Username string            `json:"username,omitempty"`
 	Password string            `json:"password,omitempty"`
 	Headers  map[string]string `json:"headers,omitempty"`
+	Query    map[string]string `json:"query,omitempty"`
 }
 
 // Access returns the key and how to apply it.
 func (k *Key) Access() Access {
-	a := Access{Type: "api_key", APIKey: k.key.Reveal(), In: k.def.In, Name: k.def.Name}
-	if k.def.In == catalog.InHeader {
+	a := Access{Type: "api_key", APIKey: k.key.Reveal(), In: k.in, Name: k.name}
+	switch k.in {
+	case catalog.InHeader, catalog.InQuery:
 		a.Prefix = strings.TrimSuffix(k.value.Reveal(), k.key.Reveal())
-	}
-	if k.def.In == catalog.InBasic {
+	case catalog.InBasic:
 		a.Username, a.Password = k.username, k.password.Reveal()
 	}
-	if len(k.headers) > 0 {
-		a.Headers = map[string]string{}
-		for _, h := range k.headers {
-			a.Headers[h[0]] = h[1]
-		}
-	}
+	a.Headers = pairs(k.headers)
+	a.Query = pairs(k.query)
 	return a
+}
+
+func pairs(kv [][2]string) map[string]string {
+	if len(kv) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(kv))
+	for _, p := range kv {
+		m[p[0]] = p[1]
+	}
+	return m
 }
 
 // String redacts.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stormcreds/storm/internal/server"
 )
@@ -26,6 +27,23 @@ type Env struct {
 	AdminToken string
 	DataDir    string
 	Logs       *SyncBuffer
+
+	mu         sync.Mutex
+	transcript []Exchange
+}
+
+// Exchange is one API call as Do saw it, kept for tests that scan every
+// answer (the secrets canary).
+type Exchange struct {
+	Method, Path string
+	Response
+}
+
+// Transcript returns every exchange made through Do so far.
+func (e *Env) Transcript() []Exchange {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Exchange(nil), e.transcript...)
 }
 
 // Options adjust Start.
@@ -36,6 +54,8 @@ type Options struct {
 	// DenyPrivateUpstreams keeps the egress guard's default (refuse
 	// loopback); tests usually need loopback upstreams allowed.
 	DenyPrivateUpstreams bool
+	// CredentialCacheTTL is passed to the server (zero: its default).
+	CredentialCacheTTL time.Duration
 }
 
 // SyncBuffer is a goroutine-safe log sink.
@@ -67,7 +87,7 @@ func Start(t testing.TB, opts Options) *Env {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.Open(context.Background(), server.Config{
 		DataDir: opts.DataDir, Database: opts.Database, KEKURL: opts.KEKURL,
-		AllowPrivateUpstreams: !opts.DenyPrivateUpstreams, Logger: logger,
+		AllowPrivateUpstreams: !opts.DenyPrivateUpstreams, Logger: logger, CredentialCacheTTL: opts.CredentialCacheTTL,
 	})
 	if err != nil {
 		t.Fatalf("open server: %v", err)
@@ -142,7 +162,11 @@ func (e *Env) Do(method, path, token string, body any) Response {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	e.mu.Lock()
+	e.transcript = append(e.transcript, Exchange{Method: method, Path: path, Response: out})
+	e.mu.Unlock()
+	return out
 }
 
 // Must is Do that fails the test unless the status is want, and returns

@@ -1,0 +1,207 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Auth methods of an integration.
+const (
+	AuthAPIKey         = "api_key"
+	AuthOAuth2         = "oauth2"
+	AuthServiceAccount = "service_account"
+)
+
+// Integration statuses.
+const (
+	StatusPending           = "pending"
+	StatusConnected         = "connected"
+	StatusDegraded          = "degraded"
+	StatusReconnectRequired = "reconnect_required"
+	StatusDisabled          = "disabled"
+)
+
+// Credential version states.
+const (
+	StateActive   = "active"
+	StatePrevious = "previous"
+	StateRevoked  = "revoked"
+)
+
+// API token roles.
+const (
+	RoleAdmin  = "admin"
+	RoleEditor = "editor"
+	RoleWorker = "worker"
+	RoleViewer = "viewer"
+)
+
+// Access types returned by Client.Access.
+const (
+	AccessBearer = "bearer"
+	AccessAPIKey = "api_key"
+	AccessAWS    = "aws"
+)
+
+// Provider is one entry of the provider catalog as listed by
+// Client.Providers. Client.Provider returns the full definition.
+type Provider struct {
+	Name        string   `json:"name"`
+	DisplayName string   `json:"display_name"`
+	AuthMethods []string `json:"auth_methods"`
+	BaseURL     string   `json:"base_url"`
+	DocsURL     string   `json:"docs_url"`
+}
+
+// Workspace is the isolation boundary of integrations and tokens.
+type Workspace struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// TokenRequest asks for a new API token. An empty Workspace means the
+// caller's own workspace.
+type TokenRequest struct {
+	Name      string `json:"name"`
+	Workspace string `json:"workspace,omitempty"`
+	Role      string `json:"role"`
+}
+
+// Token is a newly created API token. Token, the secret, is returned only
+// once, by Client.CreateToken; String, GoString and LogValue redact it, and
+// JSON encoding keeps it.
+type Token struct {
+	ID        string `json:"id"`
+	Token     string `json:"token,omitempty"`
+	Role      string `json:"role"`
+	Workspace string `json:"workspace"`
+}
+
+// IntegrationRequest creates an integration. Config holds non-secret
+// settings and, for OAuth 2.0, the app's client_id and client_secret.
+type IntegrationRequest struct {
+	Workspace  string         `json:"workspace,omitempty"`
+	Name       string         `json:"name"`
+	Provider   string         `json:"provider"`
+	AuthMethod string         `json:"auth_method,omitempty"`
+	Config     map[string]any `json:"config,omitempty"`
+}
+
+// Integration is one configured connection to one external account.
+// Secrets in Config are masked by the server. Zero times mean "never".
+type Integration struct {
+	ID             string         `json:"id"`
+	Workspace      string         `json:"workspace"`
+	Name           string         `json:"name"`
+	Provider       string         `json:"provider"`
+	AuthMethod     string         `json:"auth_method"`
+	Config         map[string]any `json:"config,omitempty"`
+	Status         string         `json:"status"`
+	StatusReason   string         `json:"status_reason,omitempty"`
+	CreatedAt      time.Time      `json:"created_at,omitzero"`
+	UpdatedAt      time.Time      `json:"updated_at,omitzero"`
+	LastVerifiedAt time.Time      `json:"last_verified_at,omitzero"`
+	LastUsedAt     time.Time      `json:"last_used_at,omitzero"`
+}
+
+// CredentialVersion describes one version of an integration's secret; it
+// never holds the secret (Hint shows at most 4 of its characters).
+type CredentialVersion struct {
+	ID          string    `json:"id"`
+	Version     int       `json:"version"`
+	State       string    `json:"state"`
+	Hint        string    `json:"hint,omitempty"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	VerifiedAt  time.Time `json:"verified_at,omitzero"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+}
+
+// VerifyResult is the outcome of Client.Verify. Status is the upstream
+// HTTP status, or 0 when no response arrived.
+type VerifyResult struct {
+	OK        bool   `json:"ok"`
+	Status    int    `json:"status"`
+	LatencyMS int64  `json:"latency_ms"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Access is what a sync needs to call a provider's API itself. Type says
+// which fields are set:
+//   - "bearer": AccessToken, ExpiresAt
+//   - "api_key": APIKey applied as In ("header", "query" or "basic"),
+//     Name and Prefix
+//   - "aws": AccessKeyID, SecretAccessKey, SessionToken
+//
+// String, GoString and LogValue redact the secrets; JSON encoding keeps
+// them, so marshal an Access only where the secret is meant to go.
+type Access struct {
+	Type            string    `json:"type"`
+	AccessToken     string    `json:"access_token,omitempty"`
+	ExpiresAt       time.Time `json:"expires_at,omitzero"`
+	APIKey          string    `json:"api_key,omitempty"`
+	In              string    `json:"in,omitempty"`
+	Name            string    `json:"name,omitempty"`
+	Prefix          string    `json:"prefix,omitempty"`
+	AccessKeyID     string    `json:"access_key_id,omitempty"`
+	SecretAccessKey string    `json:"secret_access_key,omitempty"`
+	SessionToken    string    `json:"session_token,omitempty"`
+}
+
+// EventFilter selects events: those after the event with id After (all
+// when empty), at most Limit of them (0: the server's default). Empty
+// Workspace means the token's own workspace.
+type EventFilter struct {
+	Workspace   string
+	Integration string
+	After       string
+	Limit       int
+}
+
+// Event is something that happened to an integration. Data never holds a
+// secret.
+type Event struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Integration string          `json:"integration,omitempty"`
+	Workspace   string          `json:"workspace,omitempty"`
+	At          time.Time       `json:"at,omitzero"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// AuditFilter selects audit records like EventFilter selects events.
+type AuditFilter struct {
+	Workspace string
+	After     string
+	Limit     int
+}
+
+// AuditRecord says who did what, when and from where. It never holds a
+// secret.
+type AuditRecord struct {
+	ID        string    `json:"id,omitempty"`
+	Workspace string    `json:"workspace,omitempty"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Target    string    `json:"target"`
+	At        time.Time `json:"at,omitzero"`
+	IP        string    `json:"ip,omitempty"`
+}
+
+// WebhookRequest subscribes URL to the named event types.
+type WebhookRequest struct {
+	URL       string   `json:"url"`
+	Events    []string `json:"events"`
+	Workspace string   `json:"workspace,omitempty"`
+}
+
+// Webhook is a created webhook subscription. Secret signs deliveries
+// (Storm-Signature) and is returned only once; String, GoString and
+// LogValue redact it, and JSON encoding keeps it.
+type Webhook struct {
+	ID     string   `json:"id"`
+	Secret string   `json:"secret,omitempty"`
+	URL    string   `json:"url,omitempty"`
+	Events []string `json:"events,omitempty"`
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/stormcreds/storm/client"
+)
+
+func (c *cli) providersList(ctx context.Context, f *flags, args []string) error {
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos); err != nil {
+		return err
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	ps, err := cl.Providers(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"providers": nonNil(ps)})
+	}
+	rows := make([][]string, 0, len(ps))
+	for _, p := range ps {
+		rows = append(rows, []string{p.Name, p.DisplayName, strings.Join(p.AuthMethods, ","), p.BaseURL})
+	}
+	return c.table([]string{"NAME", "DISPLAY NAME", "AUTH METHODS", "BASE URL"}, rows)
+}
+
+func (c *cli) providersShow(ctx context.Context, f *flags, args []string) error {
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos, "NAME"); err != nil {
+		return err
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	p, err := cl.Provider(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(p)
+	}
+	// The listing fields first, then the rest of the definition.
+	first := []string{"name", "display_name", "auth_methods", "base_url", "docs_url"}
+	var pairs [][2]string
+	for _, k := range first {
+		if v, ok := p[k]; ok {
+			pairs = append(pairs, [2]string{k, listOrCompact(v)})
+		}
+	}
+	var rest []string
+	for k := range p {
+		if !slices.Contains(first, k) {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		pairs = append(pairs, [2]string{k, compact(p[k])})
+	}
+	return c.record(pairs...)
+}
+
+// listOrCompact shows a list of strings as "a,b" and anything else as
+// compact JSON.
+func listOrCompact(v any) string {
+	if l, ok := v.([]any); ok {
+		s := make([]string, 0, len(l))
+		for _, e := range l {
+			str, ok := e.(string)
+			if !ok {
+				return compact(v)
+			}
+			s = append(s, str)
+		}
+		return strings.Join(s, ",")
+	}
+	return compact(v)
+}
+
+func (c *cli) workspacesList(ctx context.Context, f *flags, args []string) error {
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos); err != nil {
+		return err
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	ws, err := cl.Workspaces(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"workspaces": nonNil(ws)})
+	}
+	rows := make([][]string, 0, len(ws))
+	for _, w := range ws {
+		rows = append(rows, []string{w.ID, w.Name, fmtTime(w.CreatedAt)})
+	}
+	return c.table([]string{"ID", "NAME", "CREATED"}, rows)
+}
+
+func (c *cli) workspacesCreate(ctx context.Context, f *flags, args []string) error {
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos, "NAME"); err != nil {
+		return err
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	w, err := cl.CreateWorkspace(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(w)
+	}
+	return c.record([2]string{"id", w.ID}, [2]string{"name", w.Name}, [2]string{"created_at", fmtTime(w.CreatedAt)})
+}
+
+var tokenRoles = []string{client.RoleAdmin, client.RoleEditor, client.RoleWorker, client.RoleViewer}
+
+func (c *cli) tokensCreate(ctx context.Context, f *flags, args []string) error {
+	var req client.TokenRequest
+	f.FlagSet.StringVar(&req.Name, "name", "", "token `name` (required)")
+	f.FlagSet.StringVar(&req.Role, "role", "", "`role`: admin, editor, worker or viewer (required)")
+	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the caller's)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos); err != nil {
+		return err
+	}
+	switch {
+	case req.Name == "":
+		return f.usageErr("--name is required")
+	case req.Role == "":
+		return f.usageErr("--role is required")
+	case !slices.Contains(tokenRoles, req.Role):
+		return f.usageErr("--role must be one of %s", strings.Join(tokenRoles, ", "))
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	t, err := cl.CreateToken(ctx, req)
+	if err != nil {
+		return err
+	}
+	// Printing the token is the point of this command.
+	if c.json {
+		err = c.printJSON(t)
+	} else {
+		err = c.record([2]string{"id", t.ID}, [2]string{"role", t.Role}, [2]string{"workspace", t.Workspace}, [2]string{"token", t.Token})
+	}
+	fmt.Fprintln(c.stderr, "The token is shown only once: store it now.")
+	return err
+}
+
+func (c *cli) tokensDelete(ctx context.Context, f *flags, args []string) error {
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos, "ID"); err != nil {
+		return err
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	if err := cl.DeleteToken(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "deleted token %s\n", cell(pos[0]))
+	return nil
+}
+
+func (c *cli) webhooksCreate(ctx context.Context, f *flags, args []string) error {
+	var req client.WebhookRequest
+	var events listFlag
+	f.FlagSet.StringVar(&req.URL, "url", "", "`URL` that receives deliveries (required)")
+	f.FlagSet.Var(&events, "event", "event `type` to deliver; repeat or separate with commas (required)")
+	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the caller's)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos); err != nil {
+		return err
+	}
+	for _, e := range events {
+		for _, t := range strings.Split(e, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				req.Events = append(req.Events, t)
+			}
+		}
+	}
+	if req.URL == "" {
+		return f.usageErr("--url is required")
+	}
+	if len(req.Events) == 0 {
+		return f.usageErr("--event is required")
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	w, err := cl.CreateWebhook(ctx, req)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		err = c.printJSON(w)
+	} else {
+		err = c.record([2]string{"id", w.ID}, [2]string{"secret", w.Secret})
+	}
+	fmt.Fprintln(c.stderr, "The signing secret is shown only once: store it now.")
+	return err
+}
+
+func (c *cli) health(ctx context.Context, f *flags, args []string) error {
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.want(pos); err != nil {
+		return err
+	}
+	cl, err := c.client(false)
+	if err != nil {
+		return err
+	}
+	if err := cl.Health(ctx); err != nil {
+		return fmt.Errorf("not alive: %w", err)
+	}
+	if err := cl.Ready(ctx); err != nil {
+		return fmt.Errorf("alive but not ready: %w", err)
+	}
+	if c.json {
+		return c.printJSON(map[string]string{"status": "ok"})
+	}
+	fmt.Fprintln(c.stdout, "ok")
+	return nil
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

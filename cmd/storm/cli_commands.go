@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// command is a top-level CLI command; subs are its subcommands, or one
+// subcommand named "" when it has none.
+type command struct {
+	name    string
+	summary string
+	def     string // subcommand run when none is named; "" means one is required
+	subs    []subcommand
+}
+
+type subcommand struct {
+	name    string
+	usage   string // arguments after "storm COMMAND SUB"
+	summary string
+	run     func(c *cli, ctx context.Context, f *flags, args []string) error
+}
+
+func (cmd *command) sub(name string) *subcommand {
+	for i := range cmd.subs {
+		if cmd.subs[i].name == name {
+			return &cmd.subs[i]
+		}
+	}
+	return nil
+}
+
+func (cmd *command) usageSummary() string {
+	var names []string
+	for _, s := range cmd.subs {
+		names = append(names, s.name)
+	}
+	return "storm " + cmd.name + " " + strings.Join(names, "|") + " …; see \"storm help " + cmd.name + "\""
+}
+
+func commands() []*command {
+	return []*command{
+		{name: "providers", summary: "list the provider catalog or show one provider", def: "list", subs: []subcommand{
+			{"list", "[--json]", "Lists the providers Storm knows.", (*cli).providersList},
+			{"show", "NAME [--json]", "Shows a provider's full (non-secret) definition.", (*cli).providersShow},
+		}},
+		{name: "workspaces", summary: "list or create workspaces (admin)", def: "list", subs: []subcommand{
+			{"list", "[--json]", "Lists the workspaces.", (*cli).workspacesList},
+			{"create", "NAME [--json]", "Creates a workspace.", (*cli).workspacesCreate},
+		}},
+		{name: "tokens", summary: "create or delete API tokens (admin)", subs: []subcommand{
+			{"create", "--name N --role R [--workspace W] [--json]",
+				"Creates an API token and prints it. The token is shown only this once.\nRoles: admin, editor, worker, viewer.", (*cli).tokensCreate},
+			{"delete", "ID", "Deletes an API token.", (*cli).tokensDelete},
+		}},
+		{name: "integrations", summary: "list, show, create, update or delete integrations", def: "list", subs: []subcommand{
+			{"list", "[--workspace W] [--json]", "Lists integrations (default: the token's workspace).", (*cli).integrationsList},
+			{"show", "ID [--json]", "Shows one integration; secrets in its config are masked.", (*cli).integrationsShow},
+			{"create", "--provider P --name N [--auth-method M] [--config KEY=VALUE ...] [--config-json JSON|@FILE|-] [--workspace W] [--json]",
+				"Creates an integration. Without --auth-method the provider's only auth method is used.\n" +
+					"Secret config (an OAuth client_secret) belongs in --config-json @FILE or -, not on the command line.", (*cli).integrationsCreate},
+			{"update", "ID [--name N] [--config KEY=VALUE ...] [--config-json JSON|@FILE|-] [--status S] [--json]",
+				"Updates an integration (PATCH): only the fields given are sent.", (*cli).integrationsUpdate},
+			{"delete", "ID", "Deletes an integration, revoking what the provider allows.", (*cli).integrationsDelete},
+		}},
+		{name: "credentials", summary: "list, save or revoke an integration's credentials", subs: []subcommand{
+			{"list", "ID [--json]", "Lists an integration's credential versions.", (*cli).credentialsList},
+			{"save", "ID [--no-verify] [--file PATH] [--json]",
+				"Saves a new credential version. The secret is never taken from the command line:\n" +
+					"it is read from stdin when stdin is not a terminal (one trailing newline is dropped),\n" +
+					"or prompted for without echo. Service accounts send a key file: --file PATH, or on stdin.\n" +
+					"The server verifies the secret first unless --no-verify is given.", (*cli).credentialsSave},
+			{"revoke", "ID CRED_ID [--json]", "Revokes one credential version.", (*cli).credentialsRevoke},
+		}},
+		{name: "verify", summary: "check an integration's credential against the provider", subs: []subcommand{
+			{"", "ID [--json]", "Verifies the active credential; exit status 1 when it does not work.", (*cli).verify},
+		}},
+		{name: "access", summary: "print what a sync needs to call the provider (JSON, holds a secret)", subs: []subcommand{
+			{"", "ID", "Prints the integration's current access (bearer token, API key or AWS keys) as JSON.", (*cli).access},
+		}},
+		{name: "authorize", summary: "start the OAuth 2.0 flow and print the URL to open", subs: []subcommand{
+			{"", "ID [--return-to URL] [--json]", "Prints the provider URL that connects an OAuth 2.0 integration.", (*cli).authorize},
+		}},
+		{name: "proxy", summary: "send a request to the provider through an integration", subs: []subcommand{
+			{"", "ID METHOD PATH [--data @FILE|-|TEXT] [--header 'NAME: VALUE' ...]",
+				"Sends METHOD PATH (with any ?query) to the provider and prints the response body.\n" +
+					"A non-2xx response prints its status line on stderr and exits with status 1.\n" +
+					"Content-Type defaults to application/json when --data is given.", (*cli).proxy},
+		}},
+		{name: "events", summary: "list events", subs: []subcommand{
+			{"", "[--workspace W] [--integration ID] [--after EVENT_ID] [--limit N] [--json]", "Lists events, oldest first.", (*cli).events},
+		}},
+		{name: "audit", summary: "list the audit log", subs: []subcommand{
+			{"", "[--workspace W] [--after ID] [--limit N] [--json]", "Lists audit records, oldest first.", (*cli).audit},
+		}},
+		{name: "webhooks", summary: "subscribe a URL to events", subs: []subcommand{
+			{"create", "--url URL --event TYPE ... [--workspace W] [--json]",
+				"Creates a webhook and prints its signing secret, shown only this once.", (*cli).webhooksCreate},
+		}},
+		{name: "health", summary: "check that the server is alive and ready", subs: []subcommand{
+			{"", "", "Checks /healthz and /readyz; needs no API token.", (*cli).health},
+		}},
+	}
+}
+
+func findCommand(name string) *command {
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return cmd
+		}
+	}
+	return nil
+}
+
+func commandNames() string {
+	names := []string{"serve"}
+	for _, cmd := range commands() {
+		names = append(names, cmd.name)
+	}
+	return strings.Join(append(names, "help"), ", ")
+}
+
+func (c *cli) printUsage(w io.Writer) {
+	fmt.Fprint(w, `Storm keeps credentials for other services' APIs. "storm serve" runs the
+server; every other command is a client of it.
+
+usage: storm [global flags] COMMAND [ARGS]
+
+commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "  serve\trun the server (\"storm serve -h\" for its flags)\n")
+	for _, cmd := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintf(tw, "  help\tthis text, or \"storm help COMMAND [SUBCOMMAND]\"\n")
+	tw.Flush()
+	fmt.Fprint(w, `
+global flags (also accepted after the command):
+`)
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "  --server URL\tserver address (env STORM_SERVER, default %s)\n", defaultServer)
+	fmt.Fprintf(tw, "  --token TOKEN\tAPI token (env STORM_TOKEN; default: read DIR/%s)\n", tokenFileName)
+	fmt.Fprintf(tw, "  --data-dir DIR\tthe server's data directory (env STORM_DATA_DIR, default %s)\n", defaultDataDir)
+	fmt.Fprintf(tw, "  --json\tprint JSON instead of tables\n")
+	tw.Flush()
+}
+
+func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "%s: %s\n\nusage:\n", cmd.name, cmd.summary)
+	for _, s := range cmd.subs {
+		fmt.Fprintf(w, "  %s\n", strings.Join(strings.Fields("storm "+cmd.name+" "+s.name+" "+s.usage), " "))
+	}
+	if cmd.def != "" {
+		fmt.Fprintf(w, "\nWithout a subcommand, %q runs \"%s %s\".\n", "storm "+cmd.name, cmd.name, cmd.def)
+	}
+	fmt.Fprintf(w, "\nRun \"storm help %s SUBCOMMAND\" for its flags.\n", cmd.name)
+}

@@ -1,0 +1,468 @@
+package catalog
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrUnknownProvider is returned by Resolve for a name not in the catalog.
+var ErrUnknownProvider = errors.New("unknown provider")
+
+// Resolved is the effective definition of a provider for one integration.
+type Resolved struct {
+	// Provider has every template expanded except {key}, which is
+	// applied per request (package methods/apikey).
+	Provider Provider
+	// BaseURL is Provider.BaseURL, parsed.
+	BaseURL *url.URL
+	// Vars holds the integration's config field values, defaults filled.
+	Vars map[string]string
+}
+
+// Resolve checks an integration's config against a provider and returns
+// its effective definition. For a catalog provider the config holds the
+// provider's declared fields (plus client_id, client_secret and scopes
+// where it supports OAuth 2.0 or service accounts); for "custom" it holds
+// the whole definition as described in the API contract. Problems with
+// the config are reported as a *ValidationError whose field paths are
+// relative to the config object ("subdomain", "api_key.in"); an unknown
+// provider as ErrUnknownProvider.
+func (c *Catalog) Resolve(provider string, config map[string]any) (Resolved, error) {
+	if provider == Custom {
+		return c.resolveCustom(config)
+	}
+	p, ok := c.byName[provider]
+	if !ok {
+		return Resolved{}, fmt.Errorf("catalog: %w %q", ErrUnknownProvider, provider)
+	}
+	p = p.clone()
+	fe := &fieldErrors{}
+	vars := c.configVars(p, config, fe)
+	if err := fe.err(); err != nil {
+		return Resolved{}, err
+	}
+	return expandProvider(p, vars, false)
+}
+
+// configVars checks config against p's declared fields and returns their
+// values with defaults filled in.
+func (c *Catalog) configVars(p Provider, config map[string]any, fe *fieldErrors) map[string]string {
+	var declared []string
+	for _, f := range p.Config {
+		declared = append(declared, f.Name)
+	}
+	shared := sharedKeys(p)
+	r := &reader{fe: fe}
+	for _, k := range sortedKeys(config) {
+		switch {
+		case slices.Contains(declared, k):
+		case slices.Contains(shared, k):
+			r.shared(config, "", k)
+		default:
+			if known := slices.Concat(declared, shared); len(known) == 0 {
+				fe.add(k, "unknown setting: provider %s takes no config", p.Name)
+			} else {
+				fe.add(k, "unknown setting for provider %s (known: %s)", p.Name, strings.Join(known, ", "))
+			}
+		}
+	}
+	vars := map[string]string{}
+	for _, f := range p.Config {
+		raw, present := config[f.Name]
+		s, ok := scalarString(raw)
+		if present && raw != nil && !ok {
+			fe.add(f.Name, "must be a string")
+			continue
+		}
+		if s == "" {
+			s = f.Default
+		}
+		if s == "" {
+			if f.Required {
+				fe.add(f.Name, "is required")
+			}
+			vars[f.Name] = ""
+			continue
+		}
+		if msg := checkValue(s); msg != "" {
+			fe.add(f.Name, "%s", msg)
+			continue
+		}
+		if f.Pattern != "" && !c.pattern(f.Pattern).MatchString(s) {
+			fe.add(f.Name, "must match %s", f.Pattern)
+			continue
+		}
+		vars[f.Name] = s
+	}
+	return vars
+}
+
+func (c *Catalog) pattern(p string) *regexp.Regexp {
+	if re, ok := c.patterns[p]; ok {
+		return re
+	}
+	return regexp.MustCompile(anchor(p)) // validated at load
+}
+
+// sharedKeys are the config keys a catalog provider accepts besides its
+// declared fields: the OAuth 2.0 app or service-account settings.
+func sharedKeys(p Provider) []string {
+	var keys []string
+	if p.Supports(MethodOAuth2) || p.Supports(MethodServiceAccount) {
+		keys = append(keys, "client_id", "client_secret", "scopes")
+	}
+	if p.Supports(MethodServiceAccount) {
+		keys = append(keys, "issuer", "subject")
+	}
+	return keys
+}
+
+// scalarString accepts a string or an integral JSON number (an account id
+// sent as 12345 rather than "12345").
+func scalarString(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		if _, err := v.Int64(); err == nil {
+			return v.String(), true
+		}
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return strconv.FormatInt(int64(v), 10), true
+		}
+	case int:
+		return strconv.Itoa(v), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	}
+	return "", false
+}
+
+// customKeys are the top-level keys of a custom integration's config.
+var customKeys = []string{"base_url", "api_key", "verify", "oauth2", "service_account",
+	"client_id", "client_secret", "scopes", "issuer", "subject"}
+
+// resolveCustom builds a provider from a custom integration's config and
+// holds it to the same rules as a catalog entry, except that http URLs are
+// allowed: whether a private or loopback address may be reached is the
+// egress guard's decision, not the catalog's.
+func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
+	fe := &fieldErrors{}
+	r := &reader{fe: fe}
+	r.only(config, "", customKeys)
+	p := Provider{Name: Custom, DisplayName: "Custom"}
+	if e, ok := c.byName[Custom]; ok {
+		p.DisplayName, p.DocsURL, p.Categories = e.DisplayName, e.DocsURL, slices.Clone(e.Categories)
+	}
+	p.BaseURL = r.str(config, "", "base_url")
+	if _, isString := config["base_url"].(string); p.BaseURL == "" && (isString || config["base_url"] == nil) {
+		fe.add("base_url", "is required")
+	}
+	if m := r.obj(config, "", "api_key"); m != nil {
+		const at = "api_key."
+		r.only(m, at, []string{"in", "name", "prefix", "username", "password", "headers", "query", "label"})
+		p.APIKey = &APIKey{
+			In: r.str(m, at, "in"), Name: r.str(m, at, "name"), Prefix: r.str(m, at, "prefix"),
+			Username: r.str(m, at, "username"), Password: r.str(m, at, "password"),
+			Headers: r.strMap(m, at, "headers"), Query: r.strMap(m, at, "query"), Label: r.str(m, at, "label"),
+		}
+		p.AuthMethods = append(p.AuthMethods, MethodAPIKey)
+	}
+	if m := r.obj(config, "", "verify"); m != nil {
+		const at = "verify."
+		r.only(m, at, []string{"method", "path", "expect", "body"})
+		p.Verify = &Verify{
+			Method: strings.ToUpper(cmp.Or(r.str(m, at, "method"), "GET")),
+			Path:   r.str(m, at, "path"), Expect: r.ints(m, at, "expect"), Body: r.str(m, at, "body"),
+		}
+	}
+	if m := r.obj(config, "", "oauth2"); m != nil {
+		const at = "oauth2."
+		r.only(m, at, []string{"authorize_url", "token_url", "revoke_url", "issuer", "client_id", "client_secret",
+			"scopes", "scope_separator", "auth_style", "pkce", "extra_authorize_params", "extra_token_params",
+			"rotates_refresh_tokens", "default_ttl", "refresh_margin", "refresh_token_ttl"})
+		r.shared(m, at, "client_id")
+		r.shared(m, at, "client_secret")
+		p.OAuth2 = &OAuth2{
+			AuthorizeURL: r.str(m, at, "authorize_url"), TokenURL: r.str(m, at, "token_url"),
+			RevokeURL: r.str(m, at, "revoke_url"), Issuer: r.str(m, at, "issuer"),
+			Scopes: r.strs(m, at, "scopes"), ScopeSeparator: r.str(m, at, "scope_separator"),
+			// RFC 6749 §2.3.1: servers must support HTTP Basic, so it is
+			// the safe default when a custom config does not say.
+			AuthStyle:            cmp.Or(r.str(m, at, "auth_style"), "basic"),
+			PKCE:                 r.boolean(m, at, "pkce"),
+			ExtraAuthorizeParams: r.strMap(m, at, "extra_authorize_params"),
+			ExtraTokenParams:     r.strMap(m, at, "extra_token_params"),
+			RotatesRefreshTokens: r.boolean(m, at, "rotates_refresh_tokens"),
+			DefaultTTL:           r.duration(m, at, "default_ttl"),
+			RefreshMargin:        r.duration(m, at, "refresh_margin"),
+			RefreshTokenTTL:      r.duration(m, at, "refresh_token_ttl"),
+		}
+		p.AuthMethods = append(p.AuthMethods, MethodOAuth2)
+	}
+	if m := r.obj(config, "", "service_account"); m != nil {
+		const at = "service_account."
+		r.only(m, at, []string{"kind", "token_url", "audience", "scopes", "region", "service",
+			"issuer", "subject", "client_id", "client_secret"})
+		for _, k := range []string{"issuer", "subject", "client_id", "client_secret"} {
+			r.shared(m, at, k)
+		}
+		p.ServiceAccount = &ServiceAccount{
+			Kind: r.str(m, at, "kind"), TokenURL: r.str(m, at, "token_url"), Audience: r.str(m, at, "audience"),
+			Scopes: r.strs(m, at, "scopes"), Region: r.str(m, at, "region"), Service: r.str(m, at, "service"),
+		}
+		p.AuthMethods = append(p.AuthMethods, MethodServiceAccount)
+	}
+	for _, k := range []string{"client_id", "client_secret", "scopes", "issuer", "subject"} {
+		r.shared(config, "", k)
+	}
+	if len(p.AuthMethods) == 0 {
+		fe.add("", "a custom integration needs at least one of api_key, oauth2, service_account")
+	}
+	if err := fe.err(); err != nil {
+		return Resolved{}, err
+	}
+	validateProvider(&p, fe, true)
+	if err := fe.err(); err != nil {
+		return Resolved{}, err
+	}
+	return expandProvider(p, map[string]string{}, true)
+}
+
+// expandProvider fills p's templates (all but {key}) from vars.
+func expandProvider(p Provider, vars map[string]string, custom bool) (Resolved, error) {
+	fe := &fieldErrors{}
+	// blame names the config key to report: for a catalog provider the
+	// field whose value did not fit, for custom the setting itself (its
+	// path in the config mirrors the provider's).
+	blame := func(field, tmpl string, err error) {
+		var pe *placeholderError
+		switch {
+		case custom:
+			fe.add(field, "%s", err)
+		case errors.As(err, &pe):
+			fe.add(pe.name, "%s", pe.msg)
+		default:
+			// The values fit their URL parts, yet the URL is bad: blame
+			// the first value used, the only thing the user can change.
+			if names, _ := placeholders(tmpl); len(names) > 0 {
+				fe.add(names[0], "does not make a valid %s: %s", field, err)
+			} else {
+				fe.add(field, "%s", err)
+			}
+		}
+	}
+	expandU := func(field, tmpl string, kind urlKind) string {
+		if tmpl == "" {
+			return ""
+		}
+		s, err := expandURL(tmpl, vars, kind != pathURL)
+		if err == nil {
+			err = checkExpanded(s, kind, custom)
+		}
+		if err != nil {
+			blame(field, tmpl, err)
+		}
+		return s
+	}
+	text := func(field, tmpl string) string {
+		s, err := expand(tmpl, vars, true)
+		if err != nil {
+			blame(field, tmpl, err)
+		}
+		return s
+	}
+	textMap := func(field string, m map[string]string) {
+		for k, v := range m {
+			m[k] = text(field+"."+k, v)
+		}
+	}
+
+	p.BaseURL = expandU("base_url", p.BaseURL, baseURL)
+	if k := p.APIKey; k != nil {
+		k.Prefix = text("api_key.prefix", k.Prefix)
+		k.Username = text("api_key.username", k.Username)
+		k.Password = text("api_key.password", k.Password)
+		textMap("api_key.headers", k.Headers)
+		textMap("api_key.query", k.Query)
+	}
+	if v := p.Verify; v != nil {
+		v.Path = expandU("verify.path", v.Path, pathURL)
+	}
+	if o := p.OAuth2; o != nil {
+		o.AuthorizeURL = expandU("oauth2.authorize_url", o.AuthorizeURL, absURL)
+		o.TokenURL = expandU("oauth2.token_url", o.TokenURL, absURL)
+		o.RevokeURL = expandU("oauth2.revoke_url", o.RevokeURL, absURL)
+		o.Issuer = expandU("oauth2.issuer", o.Issuer, absURL)
+	}
+	if s := p.ServiceAccount; s != nil {
+		s.TokenURL = expandU("service_account.token_url", s.TokenURL, absURL)
+		s.Audience = text("service_account.audience", s.Audience)
+	}
+	if err := fe.err(); err != nil {
+		return Resolved{}, err
+	}
+	base, err := url.Parse(p.BaseURL)
+	if err != nil { // checkURL passed, so this is a bug
+		return Resolved{}, fmt.Errorf("catalog: base_url: %w", err)
+	}
+	return Resolved{Provider: p, BaseURL: base, Vars: vars}, nil
+}
+
+// reader pulls typed values out of a JSON-decoded config, reporting a
+// field error for each value of the wrong type.
+type reader struct{ fe *fieldErrors }
+
+func (r *reader) only(m map[string]any, at string, allowed []string) {
+	for _, k := range sortedKeys(m) {
+		if !slices.Contains(allowed, k) {
+			r.fe.add(at+k, "unknown setting (known: %s)", strings.Join(allowed, ", "))
+		}
+	}
+}
+
+func (r *reader) str(m map[string]any, at, key string) string {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		r.fe.add(at+key, "must be a string")
+	}
+	return s
+}
+
+func (r *reader) boolean(m map[string]any, at, key string) bool {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		r.fe.add(at+key, "must be true or false")
+	}
+	return b
+}
+
+func (r *reader) obj(m map[string]any, at, key string) map[string]any {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		r.fe.add(at+key, "must be an object")
+		return nil
+	}
+	return o
+}
+
+func (r *reader) strs(m map[string]any, at, key string) []string {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil
+	}
+	switch v := v.(type) {
+	case []string:
+		return slices.Clone(v)
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				r.fe.add(at+key, "must be a list of strings")
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	r.fe.add(at+key, "must be a list of strings")
+	return nil
+}
+
+func (r *reader) strMap(m map[string]any, at, key string) map[string]string {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil
+	}
+	switch v := v.(type) {
+	case map[string]string:
+		return maps.Clone(v)
+	case map[string]any:
+		out := make(map[string]string, len(v))
+		for k, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				r.fe.add(at+key+"."+k, "must be a string")
+				continue
+			}
+			out[k] = s
+		}
+		return out
+	}
+	r.fe.add(at+key, "must be an object of strings")
+	return nil
+}
+
+func (r *reader) ints(m map[string]any, at, key string) []int {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		r.fe.add(at+key, "must be a list of integers")
+		return nil
+	}
+	out := make([]int, 0, len(list))
+	for _, e := range list {
+		n, err := -1, errors.New("not a number")
+		if _, isString := e.(string); !isString {
+			if s, ok := scalarString(e); ok {
+				n, err = strconv.Atoi(s)
+			}
+		}
+		if err != nil {
+			r.fe.add(at+key, "must be a list of integers")
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (r *reader) duration(m map[string]any, at, key string) Duration {
+	s := r.str(m, at, key)
+	if s == "" {
+		return 0
+	}
+	var d Duration
+	if err := d.parse(s); err != nil {
+		r.fe.add(at+key, "must be a duration such as \"90s\" or \"1h\"")
+	}
+	return d
+}
+
+// shared type-checks the shared OAuth 2.0 / service-account settings; the
+// integration layer reads their values from the config itself.
+func (r *reader) shared(m map[string]any, at, key string) {
+	if key == "scopes" {
+		r.strs(m, at, key)
+		return
+	}
+	if s := r.str(m, at, key); hasControl(s) {
+		r.fe.add(at+key, "must not contain control characters")
+	}
+}

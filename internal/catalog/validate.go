@@ -1,0 +1,601 @@
+package catalog
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var (
+	nameRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	fieldNameRe  = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	categoryRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	headerNameRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	queryNameRe  = regexp.MustCompile(`^[A-Za-z0-9._~\[\]-]+$`)
+	regionRe     = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	serviceRe    = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+	// A value substituted into a URL's host may only hold host characters
+	// (and a port); one substituted into the path or query only one
+	// segment's worth of unreserved characters. This is checked on top of
+	// each field's own pattern so that no pattern, however loose, lets a
+	// value move a request to another host or path.
+	hostValueRe    = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]{1,5})?$`)
+	segmentValueRe = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+)
+
+var knownMethods = []string{MethodAPIKey, MethodOAuth2, MethodServiceAccount}
+
+// ServiceAccountKinds are the supported service-account credential kinds.
+var ServiceAccountKinds = []string{"google", "jwt_bearer", "client_credentials", "mtls", "aws_sigv4"}
+
+// reservedFields cannot be config field names: {key} is the secret, and
+// the rest are the shared config keys of OAuth 2.0 apps, service accounts
+// and the custom provider.
+var reservedFields = []string{KeyVar, "base_url", "api_key", "verify", "oauth2", "service_account",
+	"client_id", "client_secret", "scopes", "issuer", "subject"}
+
+// Headers a provider definition must not set: the HTTP client owns them.
+var forbiddenHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", "Cookie"}
+
+// urlProbes are values the pattern of a field used in a URL must reject;
+// a pattern that accepts one of them could steer a request elsewhere.
+var urlProbes = []string{"evil.com/x", "user@evil.com", "a?b", "a#b", `a\b`, "a b", "a%2f"}
+
+// validateProvider checks p and fills defaults (the basic-auth password).
+// custom is set for a definition built from a custom integration's config:
+// http URLs are allowed (tests, on-prem) and there is no name, display
+// name or docs URL to check.
+func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
+	if !custom {
+		switch {
+		case p.Name == "":
+			fe.add("name", "is required")
+		case len(p.Name) > 64 || !nameRe.MatchString(p.Name):
+			fe.add("name", "must be a lowercase slug matching %s", nameRe)
+		}
+		if strings.TrimSpace(p.DisplayName) == "" {
+			fe.add("display_name", "is required")
+		}
+		if p.DocsURL == "" {
+			fe.add("docs_url", "is required")
+		} else if err := checkDocsURL(p.DocsURL); err != nil {
+			fe.add("docs_url", "%s", err)
+		}
+		for i, c := range p.Categories {
+			if !categoryRe.MatchString(c) {
+				fe.add(sprintf("categories[%d]", i), "must be a lowercase slug")
+			}
+		}
+	}
+	fields := validateConfigFields(p.Config, fe)
+	t := &templates{fe: fe, fields: fields, custom: custom}
+
+	// The catalog's own "custom" entry only advertises the auth methods:
+	// everything else comes from each integration's config.
+	if p.Name == Custom && !custom {
+		validateMethods(p, fe, false)
+		if p.BaseURL != "" || p.APIKey != nil || p.Verify != nil || p.OAuth2 != nil ||
+			p.ServiceAccount != nil || len(p.Config) > 0 {
+			fe.add("", "the custom provider takes base_url, config and auth sections from each integration's config, not from its catalog entry")
+		}
+		return
+	}
+	validateMethods(p, fe, true)
+
+	if p.BaseURL == "" {
+		fe.add("base_url", "is required")
+	} else {
+		t.url("base_url", p.BaseURL, baseURL)
+	}
+	if p.APIKey != nil {
+		validateAPIKey(p.APIKey, t)
+	}
+	if p.Verify != nil {
+		validateVerify(p.Verify, t)
+	} else if p.APIKey != nil && !custom {
+		fe.add("verify", "is required for a provider that takes API keys")
+	}
+	if p.OAuth2 != nil {
+		validateOAuth2(p.OAuth2, t)
+	}
+	if p.ServiceAccount != nil {
+		validateServiceAccount(p.ServiceAccount, t)
+	}
+}
+
+func validateConfigFields(config []ConfigField, fe *fieldErrors) map[string]ConfigField {
+	fields := map[string]ConfigField{}
+	for i, f := range config {
+		at := sprintf("config[%d].", i)
+		switch {
+		case f.Name == "":
+			fe.add(at+"name", "is required")
+		case len(f.Name) > 63 || !fieldNameRe.MatchString(f.Name):
+			fe.add(at+"name", "must match %s", fieldNameRe)
+		case slices.Contains(reservedFields, f.Name):
+			fe.add(at+"name", "%q is reserved", f.Name)
+		default:
+			if _, dup := fields[f.Name]; dup {
+				fe.add(at+"name", "duplicate config field %q", f.Name)
+			}
+		}
+		if strings.TrimSpace(f.Label) == "" {
+			fe.add(at+"label", "is required")
+		}
+		var re *regexp.Regexp
+		if f.Pattern != "" {
+			var err error
+			if re, err = regexp.Compile(anchor(f.Pattern)); err != nil {
+				fe.add(at+"pattern", "does not compile: %s", err)
+			}
+		}
+		if f.Default != "" {
+			if msg := checkValue(f.Default); msg != "" {
+				fe.add(at+"default", "%s", msg)
+			} else if re != nil && !re.MatchString(f.Default) {
+				fe.add(at+"default", "does not match the field's pattern")
+			}
+		}
+		fields[f.Name] = f
+	}
+	return fields
+}
+
+// validateMethods checks auth_methods and, when sections is set, that each
+// method has its section and each section its method.
+func validateMethods(p *Provider, fe *fieldErrors, sections bool) {
+	if len(p.AuthMethods) == 0 {
+		fe.add("auth_methods", "at least one of %s is required", strings.Join(knownMethods, ", "))
+	}
+	for i, m := range p.AuthMethods {
+		switch {
+		case !slices.Contains(knownMethods, m):
+			fe.add(sprintf("auth_methods[%d]", i), "unknown auth method %q (want one of %s)", m, strings.Join(knownMethods, ", "))
+		case slices.Index(p.AuthMethods, m) != i:
+			fe.add(sprintf("auth_methods[%d]", i), "duplicate auth method %q", m)
+		}
+	}
+	if !sections {
+		return
+	}
+	for _, s := range []struct {
+		method string
+		set    bool
+	}{
+		{MethodAPIKey, p.APIKey != nil},
+		{MethodOAuth2, p.OAuth2 != nil},
+		{MethodServiceAccount, p.ServiceAccount != nil},
+	} {
+		listed := slices.Contains(p.AuthMethods, s.method)
+		switch {
+		case listed && !s.set:
+			fe.add(s.method, "is required by auth method %s", s.method)
+		case s.set && !listed:
+			fe.add(s.method, "is set but %s is not in auth_methods", s.method)
+		}
+	}
+}
+
+func validateAPIKey(k *APIKey, t *templates) {
+	fe := t.fe
+	switch k.In {
+	case InHeader, InQuery:
+		switch {
+		case k.Name == "":
+			fe.add("api_key.name", "is required with in=%s", k.In)
+		case k.In == InHeader && !headerNameRe.MatchString(k.Name):
+			fe.add("api_key.name", "is not a valid header name")
+		case k.In == InHeader && isForbiddenHeader(k.Name):
+			fe.add("api_key.name", "header %s cannot be set", k.Name)
+		case k.In == InQuery && !queryNameRe.MatchString(k.Name):
+			fe.add("api_key.name", "is not a valid query parameter name")
+		}
+		if k.Username != "" || k.Password != "" {
+			fe.add("api_key", "username and password are only used with in=basic")
+		}
+	case InBasic:
+		if k.Name != "" || k.Prefix != "" {
+			fe.add("api_key", "name and prefix are not used with in=basic")
+		}
+		if k.Password == "" && !mentionsKey(k.Username) {
+			k.Password = "{" + KeyVar + "}"
+		}
+		if !mentionsKey(k.Username) && !mentionsKey(k.Password) {
+			fe.add("api_key", "basic auth needs {key} in username or password")
+		}
+	case "":
+		fe.add("api_key.in", "is required (header, query or basic)")
+	default:
+		fe.add("api_key.in", "must be header, query or basic, not %q", k.In)
+	}
+	t.text("api_key.prefix", k.Prefix, true)
+	t.text("api_key.username", k.Username, true)
+	t.text("api_key.password", k.Password, true)
+	for _, name := range sortedKeys(k.Headers) {
+		at := "api_key.headers." + name
+		switch {
+		case !headerNameRe.MatchString(name):
+			fe.add(at, "is not a valid header name")
+		case isForbiddenHeader(name):
+			fe.add(at, "header %s cannot be set", name)
+		case k.In == InHeader && strings.EqualFold(name, k.Name):
+			fe.add(at, "repeats the API key header")
+		}
+		t.text(at, k.Headers[name], true)
+	}
+	for _, name := range sortedKeys(k.Query) {
+		at := "api_key.query." + name
+		switch {
+		case !queryNameRe.MatchString(name):
+			fe.add(at, "is not a valid query parameter name")
+		case k.In == InQuery && name == k.Name:
+			fe.add(at, "repeats the API key parameter")
+		}
+		t.text(at, k.Query[name], true)
+	}
+}
+
+func validateVerify(v *Verify, t *templates) {
+	fe := t.fe
+	switch v.Method {
+	case "GET", "HEAD", "POST":
+	case "":
+		fe.add("verify.method", "is required (GET, HEAD or POST)")
+	default:
+		fe.add("verify.method", "must be GET, HEAD or POST, not %q", v.Method)
+	}
+	switch {
+	case v.Path == "":
+		fe.add("verify.path", "is required")
+	case !strings.HasPrefix(v.Path, "/") || strings.HasPrefix(v.Path, "//"):
+		fe.add("verify.path", "must start with a single /")
+	default:
+		t.url("verify.path", v.Path, pathURL)
+	}
+	if v.Body != "" {
+		if v.Method != "POST" {
+			fe.add("verify.body", "is only sent with method POST")
+		}
+		if !json.Valid([]byte(v.Body)) {
+			fe.add("verify.body", "must be JSON")
+		}
+	}
+	for i, s := range v.Expect {
+		if s < 100 || s > 599 {
+			fe.add(sprintf("verify.expect[%d]", i), "%d is not an HTTP status", s)
+		}
+	}
+}
+
+func validateOAuth2(o *OAuth2, t *templates) {
+	fe := t.fe
+	if o.TokenURL == "" && o.Issuer == "" {
+		fe.add("oauth2.token_url", "token_url or issuer is required")
+	}
+	if o.AuthorizeURL == "" && o.Issuer == "" {
+		fe.add("oauth2.authorize_url", "authorize_url or issuer is required")
+	}
+	for _, u := range []struct{ field, value string }{
+		{"oauth2.authorize_url", o.AuthorizeURL},
+		{"oauth2.token_url", o.TokenURL},
+		{"oauth2.revoke_url", o.RevokeURL},
+		{"oauth2.issuer", o.Issuer},
+	} {
+		if u.value != "" {
+			t.url(u.field, u.value, absURL)
+		}
+	}
+	switch o.AuthStyle {
+	case "basic", "post":
+	case "":
+		fe.add("oauth2.auth_style", "is required (basic or post)")
+	default:
+		fe.add("oauth2.auth_style", "must be basic or post, not %q", o.AuthStyle)
+	}
+	checkScopes("oauth2.scopes", o.Scopes, fe)
+	for _, d := range []struct {
+		field string
+		value Duration
+	}{
+		{"oauth2.default_ttl", o.DefaultTTL},
+		{"oauth2.refresh_margin", o.RefreshMargin},
+		{"oauth2.refresh_token_ttl", o.RefreshTokenTTL},
+	} {
+		if d.value < 0 {
+			fe.add(d.field, "must not be negative")
+		}
+	}
+	for _, m := range []struct {
+		field  string
+		params map[string]string
+	}{
+		{"oauth2.extra_authorize_params", o.ExtraAuthorizeParams},
+		{"oauth2.extra_token_params", o.ExtraTokenParams},
+	} {
+		for k, v := range m.params {
+			if k == "" || hasControl(k) || hasControl(v) {
+				fe.add(m.field, "parameter names must be non-empty and names and values free of control characters")
+				break
+			}
+		}
+	}
+}
+
+func validateServiceAccount(s *ServiceAccount, t *templates) {
+	fe := t.fe
+	if !slices.Contains(ServiceAccountKinds, s.Kind) {
+		fe.add("service_account.kind", "must be one of %s", strings.Join(ServiceAccountKinds, ", "))
+	}
+	if s.TokenURL != "" {
+		t.url("service_account.token_url", s.TokenURL, absURL)
+	} else if s.Kind == "jwt_bearer" || s.Kind == "client_credentials" {
+		fe.add("service_account.token_url", "is required for kind %s", s.Kind)
+	}
+	t.text("service_account.audience", s.Audience, false)
+	checkScopes("service_account.scopes", s.Scopes, fe)
+	if s.Kind == "aws_sigv4" {
+		if !regionRe.MatchString(s.Region) {
+			fe.add("service_account.region", "is required for aws_sigv4 and must match %s", regionRe)
+		}
+		if !serviceRe.MatchString(s.Service) {
+			fe.add("service_account.service", "is required for aws_sigv4 and must match %s", serviceRe)
+		}
+	}
+}
+
+func checkScopes(field string, scopes []string, fe *fieldErrors) {
+	for i, s := range scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			fe.add(sprintf("%s[%d]", field, i), "must be non-empty and without spaces")
+		}
+	}
+}
+
+// templates checks the placeholders of one provider's templates.
+type templates struct {
+	fe     *fieldErrors
+	fields map[string]ConfigField
+	custom bool
+}
+
+// refs checks that every placeholder names a config field (or {key} where
+// allowed) and returns the fields used.
+func (t *templates) refs(field, tmpl string, allowKey bool) ([]ConfigField, bool) {
+	names, err := placeholders(tmpl)
+	if err != nil {
+		t.fe.add(field, "%s", err)
+		return nil, false
+	}
+	ok := true
+	var used []ConfigField
+	for _, n := range names {
+		if n == KeyVar {
+			if !allowKey {
+				t.fe.add(field, "{key} is only allowed in the api_key section")
+				ok = false
+			}
+			continue
+		}
+		f, declared := t.fields[n]
+		if !declared {
+			t.fe.add(field, "placeholder {%s} is not a declared config field", n)
+			ok = false
+			continue
+		}
+		used = append(used, f)
+	}
+	return used, ok
+}
+
+// text checks a header, credential or audience template.
+func (t *templates) text(field, tmpl string, allowKey bool) {
+	if hasControl(tmpl) {
+		t.fe.add(field, "must not contain control characters")
+	}
+	t.refs(field, tmpl, allowKey)
+}
+
+// urlKind says what a URL template must expand to.
+type urlKind int
+
+const (
+	baseURL urlKind = iota // an absolute URL without query: the API's base
+	absURL                 // an absolute URL, query allowed (OAuth endpoints)
+	pathURL                // a path and optional query under the base URL
+)
+
+// checkExpanded checks an expanded URL template of the given kind.
+func checkExpanded(s string, kind urlKind, allowHTTP bool) error {
+	if kind == pathURL {
+		return checkPath(s)
+	}
+	return checkURL(s, kind == baseURL, allowHTTP)
+}
+
+// url checks a URL or path template. Fields used in one must have a
+// pattern that keeps the value inside its URL part, and a value whenever
+// the URL is built.
+func (t *templates) url(field, tmpl string, kind urlKind) {
+	used, ok := t.refs(field, tmpl, false)
+	for _, f := range used {
+		switch {
+		case f.Pattern == "":
+			t.fe.add(field, "config field %q is used in a URL and needs a pattern", f.Name)
+			ok = false
+		case !f.Required && f.Default == "":
+			t.fe.add(field, "config field %q is used in a URL and must be required or have a default", f.Name)
+			ok = false
+		default:
+			if re, err := regexp.Compile(anchor(f.Pattern)); err == nil {
+				for _, probe := range urlProbes {
+					if re.MatchString(probe) {
+						t.fe.add(field, "the pattern of config field %q accepts %q, which could change the URL's host or path", f.Name, probe)
+						ok = false
+						break
+					}
+				}
+			}
+		}
+	}
+	if !ok {
+		return
+	}
+	// Build the URL with sample values to check its shape now rather than
+	// when a user first connects.
+	sample := map[string]string{}
+	for name, f := range t.fields {
+		sample[name] = cmp.Or(f.Default, "example")
+	}
+	s, err := expandURL(tmpl, sample, kind != pathURL)
+	if err == nil {
+		err = checkExpanded(s, kind, t.custom)
+	}
+	if err != nil {
+		t.fe.add(field, "%s", err)
+	}
+}
+
+// placeholderError is a value that does not fit where it is substituted.
+type placeholderError struct{ name, msg string }
+
+func (e *placeholderError) Error() string { return "{" + e.name + "}: " + e.msg }
+
+// expandURL expands a URL (full) or path template, checking each value
+// against the part of the URL it lands in: host characters in the
+// authority, one unreserved segment in the path or query.
+func expandURL(tmpl string, vars map[string]string, full bool) (string, error) {
+	toks, err := parseTemplate(tmpl)
+	if err != nil {
+		return "", err
+	}
+	const (
+		inScheme = iota
+		inAuthority
+		inRest
+	)
+	state := inRest
+	if full {
+		state = inScheme
+	}
+	var b strings.Builder
+	for _, tk := range toks {
+		if tk.name == "" {
+			for i := 0; i < len(tk.text); i++ {
+				c := tk.text[i]
+				b.WriteByte(c)
+				switch {
+				case state == inScheme && strings.HasSuffix(b.String(), "://"):
+					state = inAuthority
+				case state == inAuthority && (c == '/' || c == '?' || c == '#'):
+					state = inRest
+				}
+			}
+			continue
+		}
+		v, ok := vars[tk.name]
+		if !ok {
+			return "", &placeholderError{tk.name, ErrUnknownPlaceholder.Error()}
+		}
+		switch state {
+		case inScheme:
+			return "", &placeholderError{tk.name, "placeholders cannot set the URL scheme"}
+		case inAuthority:
+			if !hostValueRe.MatchString(v) {
+				return "", &placeholderError{tk.name, "is not a valid host name part"}
+			}
+		default:
+			if !segmentValueRe.MatchString(v) || v == "." || v == ".." {
+				return "", &placeholderError{tk.name, "must be a single URL path segment of letters, digits and . _ ~ -"}
+			}
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
+}
+
+// checkURL checks an absolute URL: https (or http where allowed), a host,
+// no credentials or fragment; a base URL also takes no query.
+func checkURL(raw string, base, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errorf("is not a valid URL: %w", err)
+	}
+	switch {
+	case u.Scheme == "http" && allowHTTP, u.Scheme == "https":
+	case allowHTTP:
+		return errorf("must be an http or https URL")
+	default:
+		return errorf("must be an https URL")
+	}
+	switch {
+	case u.Opaque != "" || u.Hostname() == "":
+		return errorf("needs a host")
+	case u.User != nil:
+		return errorf("must not contain user info")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return errorf("must not have a fragment")
+	case base && (u.RawQuery != "" || u.ForceQuery):
+		return errorf("must not have a query")
+	}
+	return nil
+}
+
+// checkDocsURL checks a documentation link: https with a host; unlike an
+// API URL it may point at a section (#authentication).
+func checkDocsURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return errorf("is not a valid URL: %w", err)
+	case u.Scheme != "https":
+		return errorf("must be an https URL")
+	case u.Hostname() == "" || u.User != nil:
+		return errorf("needs a host and no user info")
+	}
+	return nil
+}
+
+// checkPath checks a request path (with optional query) relative to a
+// base URL.
+func checkPath(raw string) error {
+	if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+		return errorf("must start with a single /")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errorf("is not a valid path: %w", err)
+	}
+	if u.Scheme != "" || u.Host != "" || u.Fragment != "" {
+		return errorf("must be a path and optional query")
+	}
+	return nil
+}
+
+// checkValue applies to every config value: no control characters (they
+// could split headers) and no braces (a value must never read as a
+// placeholder once substituted into a template that is expanded again).
+func checkValue(v string) string {
+	switch {
+	case len(v) > 1024:
+		return "is too long"
+	case hasControl(v):
+		return "must not contain control characters"
+	case strings.ContainsAny(v, "{}"):
+		return "must not contain { or }"
+	}
+	return ""
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+func mentionsKey(tmpl string) bool { return strings.Contains(tmpl, "{"+KeyVar+"}") }
+
+func isForbiddenHeader(name string) bool {
+	return slices.ContainsFunc(forbiddenHeaders, func(h string) bool { return strings.EqualFold(h, name) })
+}

@@ -1,0 +1,539 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stormcreds/storm/internal/problem"
+)
+
+// Credential applies one credential version to an outgoing request by
+// setting headers, query parameters or basic auth. Apply sees the final
+// upstream URL, including the caller's query, so signing schemes work. A
+// query parameter it adds must replace (url.Values.Set), not add to, any
+// parameter of the same name, so a caller cannot shadow it. Apply must not
+// change the request's scheme or host; the proxy refuses the request if it
+// does. It must not consume r.Body (r.GetBody is set when the body was
+// buffered and can be read again), and its errors, which are logged, must
+// not contain secrets. Apply may be called concurrently for different
+// requests, and on a Target's Fallback only when a retry actually happens,
+// so a fallback may do expensive work such as a forced token refresh.
+type Credential interface {
+	Apply(r *http.Request) error
+}
+
+// CredentialFunc adapts a function to Credential.
+type CredentialFunc func(r *http.Request) error
+
+// Apply calls f(r).
+func (f CredentialFunc) Apply(r *http.Request) error { return f(r) }
+
+// Target is one proxied request's destination and credentials. Its zero
+// value is not usable: Base and Active are required.
+type Target struct {
+	// Base is the integration's base URL: scheme, host, optional port and
+	// optional path prefix. The request never leaves its origin or prefix.
+	Base *url.URL
+	// Path is the caller's escaped path after "/proxy/", as taken from
+	// url.URL.EscapedPath, without a leading slash. See JoinPath.
+	Path string
+	// RawQuery is the caller's query, forwarded verbatim.
+	RawQuery string
+	// Active is the credential applied to the request.
+	Active Credential
+	// Fallback, when not nil, is applied to one retry of a request the
+	// upstream answered 401 with Active (the previous version during a
+	// rotation overlap, or a forced refresh). It may decide only then; if
+	// it returns ErrNoFallback the caller gets the original 401.
+	Fallback Credential
+	// OnFallback, when not nil, is called after a retry with Fallback got
+	// an answer other than 401.
+	OnFallback func()
+	// ProxyPrefix is the path under which the caller reaches this
+	// integration's proxy, such as "/v1/integrations/int_x/proxy". A
+	// Location header pointing inside Base is rewritten to it; when empty,
+	// no Location is rewritten.
+	ProxyPrefix string
+}
+
+// Config configures a Proxy. The zero value is usable: public upstreams
+// only, the default timeouts and retry-body limit, the default logger.
+type Config struct {
+	// AllowPrivate lets upstreams resolve to loopback, private, link-local
+	// and other non-public addresses (STORM_ALLOW_PRIVATE_UPSTREAMS). Cloud
+	// metadata addresses are refused even then.
+	AllowPrivate bool
+	// Timeout bounds a whole upstream exchange, response body included.
+	// Zero means 60s. Dialling is bounded by 10s and waiting for response
+	// headers by 30s (or Timeout, if shorter).
+	Timeout time.Duration
+	// MaxRetryBody is the largest request body that is buffered so a 401
+	// can be retried with a Target's Fallback; larger bodies are streamed
+	// and not retried. Bodies are only buffered when a Fallback is set.
+	// Zero means 1 MiB; negative means only bodiless requests are retried.
+	MaxRetryBody int64
+	// Transport, when not nil, replaces the guarded transport entirely
+	// (tests only: the egress guard is then not applied).
+	Transport http.RoundTripper
+	// Logger receives upstream failures, never with secrets or queries.
+	// Nil means slog.Default().
+	Logger *slog.Logger
+
+	// resolve replaces DNS in tests.
+	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// Defaults for Config.
+const (
+	DefaultTimeout      = 60 * time.Second
+	DefaultMaxRetryBody = 1 << 20
+)
+
+// ErrNoFallback may be returned (wrapped) by a Target's Fallback when, at
+// the moment of the retry, it has no other credential to offer: the
+// caller then gets the upstream's original 401.
+var ErrNoFallback = errors.New("proxy: no fallback credential")
+
+// errCredentialMoved means a Credential changed the request's destination.
+var errCredentialMoved = errors.New("proxy: credential changed the request's destination")
+
+// applyError wraps a Credential's Apply failure.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return "proxy: applying credential: " + e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// bodyError wraps a failure to read the caller's request body.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "proxy: reading request body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// Proxy forwards requests to integrations' upstream APIs. It is safe for
+// concurrent use; create one per process and share it.
+type Proxy struct {
+	timeout      time.Duration
+	maxRetryBody int64
+	transport    http.RoundTripper
+	client       *http.Client
+	log          *slog.Logger
+	errLog       *log.Logger
+	buffers      bufferPool
+}
+
+// New validates cfg and returns a Proxy.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("proxy: negative Timeout %v", cfg.Timeout)
+	}
+	p := &Proxy{
+		timeout:      cfg.Timeout,
+		maxRetryBody: cfg.MaxRetryBody,
+		transport:    cfg.Transport,
+		log:          cfg.Logger,
+	}
+	if p.timeout == 0 {
+		p.timeout = DefaultTimeout
+	}
+	if p.maxRetryBody == 0 {
+		p.maxRetryBody = DefaultMaxRetryBody
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.transport == nil {
+		g := newGuard(cfg.AllowPrivate, cfg.resolve)
+		p.transport = &http.Transport{
+			Proxy:                 nil, // never an environment proxy: the guard must see the real destination
+			DialContext:           g.dialContext,
+			ForceAttemptHTTP2:     true,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   dialTimeout,
+			ResponseHeaderTimeout: min(responseHeaderTimeout, p.timeout),
+			ExpectContinueTimeout: time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConns:          512,
+			MaxIdleConnsPerHost:   64,
+			DisableCompression:    true, // pass bodies through as the upstream encoded them
+		}
+	}
+	p.client = &http.Client{
+		Transport: p.transport,
+		Timeout:   p.timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	p.errLog = slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
+	p.buffers.pool.New = func() any { b := make([]byte, 32<<10); return &b }
+	return p, nil
+}
+
+// Client returns an HTTP client that uses the proxy's guarded transport and
+// never follows redirects, for requests such as credential verification.
+// It does not pin a host: build request URLs with JoinPath.
+// Its errors are *url.Error values holding the full URL, query included:
+// pass them through RedactError before logging or returning them.
+func (p *Proxy) Client() *http.Client { return p.client }
+
+// RedactError returns err with the URL of a top-level *url.Error (as
+// returned by http.Client) cut down to scheme, host and path, so a
+// credential carried in the query cannot leak through it.
+func RedactError(err error) error {
+	ue, ok := err.(*url.Error)
+	if !ok {
+		return err
+	}
+	safe := "(unparsable URL)"
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		safe = logURL(u)
+	}
+	return &url.Error{Op: ue.Op, URL: safe, Err: ue.Err}
+}
+
+// ServeTarget forwards r to t and writes the upstream response, streamed,
+// to w. When the request cannot be forwarded it writes an RFC 9457 problem:
+// 400 for a bad path or unreadable body, 403 for a forbidden destination
+// address, 405 for TRACE and CONNECT, 502 when the upstream cannot be
+// reached, 504 when it does not answer in time, 500 for a bad Target. If
+// the upstream fails after the response has started, the response is
+// aborted (http.ErrAbortHandler), as with httputil.ReverseProxy.
+func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
+	switch r.Method {
+	case http.MethodTrace, http.MethodConnect:
+		// TRACE would echo the applied credential back to the caller.
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "%s cannot be proxied", r.Method))
+		return
+	}
+	if t.Active == nil {
+		p.log.Error("proxy: target without a credential")
+		problem.Write(w, problem.New(http.StatusInternalServerError, "the integration has no usable credential"))
+		return
+	}
+	target, err := JoinPath(t.Base, t.Path, t.RawQuery)
+	if err != nil {
+		var pe *pathError
+		switch {
+		case errors.Is(err, ErrBadPath) && errors.As(err, &pe):
+			problem.Write(w, problem.New(http.StatusBadRequest, "%s", pe.reason))
+		default:
+			p.log.Error("proxy: unusable integration base URL", slog.String("error", err.Error()))
+			problem.Write(w, problem.New(http.StatusInternalServerError, "the integration's base URL is not usable"))
+		}
+		return
+	}
+	prefix, _ := basePrefix(t.Base) // validated by JoinPath
+	x := &exchange{p: p, t: &t, target: target, prefix: prefix}
+
+	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+	defer cancel()
+	rp := &httputil.ReverseProxy{
+		Rewrite:        x.rewrite,
+		Transport:      x,
+		ModifyResponse: x.modifyResponse,
+		ErrorHandler:   x.errorHandler,
+		ErrorLog:       p.errLog,
+		BufferPool:     &p.buffers,
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// exchange is one ServeTarget call. Its methods run sequentially: Rewrite,
+// RoundTrip, then ModifyResponse or ErrorHandler.
+type exchange struct {
+	p      *Proxy
+	t      *Target
+	target *url.URL      // where the request goes, before any credential
+	prefix string        // Base's escaped path prefix, no trailing slash
+	before *http.Request // the outbound request before any credential
+	sent   *http.Request // the last request sent, credential applied
+}
+
+func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
+	u := *x.target
+	pr.Out.URL = &u
+	pr.Out.Host = "" // the Host header comes from the URL: Base's host
+	stripRequestHeaders(pr.Out.Header)
+}
+
+// stripRequestHeaders removes what the caller must not send upstream: its
+// own credentials, forwarding and hop-by-hop headers (httputil.ReverseProxy
+// already removed those listed in Connection), and Storm's own headers.
+func stripRequestHeaders(h http.Header) {
+	for k := range h {
+		lk := strings.ToLower(k)
+		switch lk {
+		case "authorization", "cookie", "cookie2", "proxy-authorization",
+			"forwarded", "host", "x-real-ip",
+			"connection", "keep-alive", "trailer", "transfer-encoding", "upgrade":
+			delete(h, k)
+			continue
+		}
+		if strings.HasPrefix(lk, "proxy-") || strings.HasPrefix(lk, "x-forwarded-") || strings.HasPrefix(lk, "storm-") {
+			delete(h, k)
+		}
+	}
+}
+
+// RoundTrip sends the request with Active applied and, on a 401, once more
+// with Fallback applied if the body can be replayed.
+func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
+	x.before = req
+	body := req.Body
+	var buf []byte
+	buffered := false
+	rewindable := body == nil || body == http.NoBody
+	if !rewindable && x.t.Fallback != nil && x.p.maxRetryBody > 0 && req.ContentLength <= x.p.maxRetryBody {
+		b, err := io.ReadAll(io.LimitReader(body, x.p.maxRetryBody+1))
+		if err != nil {
+			return nil, &bodyError{err}
+		}
+		if int64(len(b)) <= x.p.maxRetryBody {
+			buf, buffered, rewindable = b, true, true
+		} else {
+			// Too big to keep: send what was read, then stream the rest.
+			body = readCloser{io.MultiReader(bytes.NewReader(b), body), body}
+		}
+	}
+
+	prepare := func(c Credential) (*http.Request, error) {
+		out := req.Clone(req.Context())
+		switch {
+		case buffered && len(buf) == 0:
+			out.Body, out.GetBody, out.ContentLength = http.NoBody, nil, 0
+			out.TransferEncoding = nil
+		case buffered:
+			out.Body = io.NopCloser(bytes.NewReader(buf))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			out.ContentLength = int64(len(buf))
+			out.TransferEncoding = nil
+		default:
+			out.Body = body
+		}
+		if err := c.Apply(out); err != nil {
+			return nil, &applyError{err}
+		}
+		if !strings.EqualFold(out.URL.Scheme, x.target.Scheme) || !strings.EqualFold(out.URL.Host, x.target.Host) ||
+			out.URL.User != nil || (out.Host != "" && !strings.EqualFold(out.Host, out.URL.Host)) {
+			return nil, errCredentialMoved
+		}
+		return out, nil
+	}
+	send := func(out *http.Request) (*http.Response, error) {
+		x.sent = out
+		return x.p.transport.RoundTrip(out)
+	}
+
+	first, err := prepare(x.t.Active)
+	if err != nil {
+		return nil, err
+	}
+	res, err := send(first)
+	if err != nil || res.StatusCode != http.StatusUnauthorized || x.t.Fallback == nil || !rewindable {
+		return res, err
+	}
+	retry, err := prepare(x.t.Fallback)
+	if errors.Is(err, ErrNoFallback) {
+		return res, nil
+	}
+	// Let the connection be reused, but do not wait on a huge error body.
+	io.CopyN(io.Discard, res.Body, 64<<10)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res, err = send(retry)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusUnauthorized && x.t.OnFallback != nil {
+		x.t.OnFallback()
+	}
+	return res, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+func (x *exchange) modifyResponse(res *http.Response) error {
+	for k := range res.Header {
+		switch strings.ToLower(k) {
+		case "set-cookie", "set-cookie2", // Storm is not the upstream's browser session
+			"alt-svc": // describes the upstream's origin, not Storm's
+			delete(res.Header, k)
+		}
+	}
+	if loc := res.Header.Get("Location"); loc != "" && x.t.ProxyPrefix != "" {
+		if nl, ok := x.rewriteLocation(loc); ok {
+			res.Header.Set("Location", nl)
+		}
+	}
+	return nil
+}
+
+// rewriteLocation maps a Location inside Base (same origin, under the path
+// prefix) to the same place under ProxyPrefix, without the credential's
+// query parameters. Anything else is left alone: the caller may follow it,
+// but Storm never sends a credential there.
+func (x *exchange) rewriteLocation(loc string) (string, bool) {
+	ref, err := url.Parse(loc)
+	if err != nil {
+		return "", false
+	}
+	// Resolve against the caller's URL, never the credentialed one, so a
+	// fragment-only Location cannot pick up a credential from the query.
+	base := &url.URL{Scheme: x.target.Scheme, Host: x.target.Host, Path: x.target.Path, RawPath: x.target.RawPath}
+	abs := base.ResolveReference(ref)
+	if abs.User != nil || abs.Opaque != "" || originOf(abs) != originOf(x.target) {
+		return "", false
+	}
+	ep := abs.EscapedPath()
+	rest, ok := strings.CutPrefix(ep, x.prefix+"/")
+	if !ok {
+		if ep != x.prefix {
+			return "", false
+		}
+		rest = ""
+	}
+	if checkPath(rest) != nil {
+		return "", false
+	}
+	out := strings.TrimRight(x.t.ProxyPrefix, "/") + "/" + rest
+	if q := stripParams(abs.RawQuery, x.credentialParams()); q != "" {
+		out += "?" + q
+	}
+	if abs.Fragment != "" {
+		out += "#" + abs.EscapedFragment()
+	}
+	return out, true
+}
+
+// credentialParams returns the names of query parameters the credential
+// added or changed in the request last sent.
+func (x *exchange) credentialParams() map[string]bool {
+	if x.sent == nil || x.sent.URL.RawQuery == x.target.RawQuery {
+		return nil
+	}
+	before, _ := url.ParseQuery(x.target.RawQuery)
+	after, _ := url.ParseQuery(x.sent.URL.RawQuery)
+	names := map[string]bool{}
+	for k, vs := range after {
+		if !slices.Equal(before[k], vs) {
+			names[k] = true
+		}
+	}
+	return names
+}
+
+// secretValues returns the values the credential put in the last request
+// sent (changed query parameters and headers), to scrub from log lines.
+func (x *exchange) secretValues() []string {
+	if x.sent == nil || x.before == nil {
+		return nil
+	}
+	var vals []string
+	after, _ := url.ParseQuery(x.sent.URL.RawQuery)
+	for k := range x.credentialParams() {
+		vals = append(vals, after[k]...)
+	}
+	for k, vs := range x.sent.Header {
+		if !slices.Equal(vs, x.before.Header[k]) {
+			for _, v := range vs {
+				vals = append(vals, v)
+				vals = append(vals, strings.Fields(v)...) // "Bearer <token>" → token
+			}
+		}
+	}
+	return vals
+}
+
+// stripParams removes the named parameters from a raw query, leaving the
+// others exactly as they were.
+func stripParams(raw string, names map[string]bool) string {
+	if raw == "" || len(names) == 0 {
+		return raw
+	}
+	var kept []string
+	for pair := range strings.SplitSeq(raw, "&") {
+		key, _, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(key); err == nil && names[k] {
+			continue
+		}
+		kept = append(kept, pair)
+	}
+	return strings.Join(kept, "&")
+}
+
+func (x *exchange) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := classify(r.Context(), err)
+	level := slog.LevelWarn
+	if errors.Is(err, context.Canceled) && !errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		level = slog.LevelDebug // the caller went away
+	}
+	msg := err.Error()
+	for _, v := range x.secretValues() {
+		if len(v) >= 4 {
+			msg = strings.ReplaceAll(msg, v, "[REDACTED]")
+			msg = strings.ReplaceAll(msg, url.QueryEscape(v), "[REDACTED]")
+		}
+	}
+	x.p.log.LogAttrs(r.Context(), level, "proxy: upstream request failed",
+		slog.String("upstream", logURL(x.target)),
+		slog.String("method", r.Method),
+		slog.Int("status", status),
+		slog.String("error", msg))
+	problem.Write(w, problem.New(status, "%s", detail))
+}
+
+// classify maps a forwarding error to the status and detail shown to the
+// caller. Details are fixed strings: they never carry upstream URLs,
+// addresses or credential errors.
+func classify(ctx context.Context, err error) (int, string) {
+	var (
+		mbe *http.MaxBytesError
+		be  *bodyError
+		ae  *applyError
+		ne  net.Error
+	)
+	switch {
+	case errors.Is(err, ErrForbiddenDestination):
+		return http.StatusForbidden, "the integration's base URL resolves to an address Storm may not contact"
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &be):
+		return http.StatusBadRequest, "the request body could not be read"
+	case errors.As(err, &ae):
+		return http.StatusBadGateway, "the credential could not be applied to the request"
+	case errors.Is(err, errCredentialMoved):
+		return http.StatusInternalServerError, "the credential could not be applied to the request"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, "the upstream did not answer in time"
+	default:
+		return http.StatusBadGateway, "the upstream could not be reached"
+	}
+}
+
+// bufferPool recycles ReverseProxy copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *(b.pool.Get().(*[]byte)) }
+func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }

@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stormcreds/storm/internal/server"
+	"github.com/stormcreds/storm/internal/server/servertest"
+)
+
+// TestSecretsCanary seeds known secrets, runs the API-key flows including
+// their failures, and asserts the secrets appear nowhere: not in logs, not
+// in any response but /access, not in any file of the data directory.
+func TestSecretsCanary(t *testing.T) {
+	dir := t.TempDir()
+	env := servertest.Start(t, servertest.Options{DataDir: dir})
+	canaries := []string{
+		"canary-good-key-1f9c2e7a",
+		"canary-next-key-88d0b3c4",
+		"canary-bad-key-55e1aa09",
+		"canary-query-key-c0ffee77",
+		"canary-client-secret-4d4d",
+	}
+	good, next, bad, queryKey, clientSecret := canaries[0], canaries[1], canaries[2], canaries[3], canaries[4]
+	up := servertest.NewUpstream(t, good)
+	id := env.CustomIntegration("Canary", up)
+	base := "/v1/integrations/" + id
+
+	env.Do("PUT", base+"/credentials", "", map[string]any{"api_key": bad}) // upstream echoes the key in its 401
+	env.Must(200, "PUT", base+"/credentials", "", map[string]any{"api_key": good})
+	env.Must(200, "POST", base+"/verify", "", nil)
+	env.Do("GET", base+"/proxy/echo/a?x=1", "", nil)
+	env.Do("GET", base+"/proxy/echo-key-on-401", "", nil)
+	env.Do("PUT", base+"/credentials?verify=false", "", map[string]any{"api_key": next})
+	env.Do("GET", base+"/proxy/echo/b", "", nil) // next is unknown upstream: 401, fallback to good
+	env.Do("POST", base+"/verify", "", nil)      // fails: next rejected (and echoed)
+	env.Do("PATCH", base, "", map[string]any{"config": map[string]any{
+		"base_url": up.URL, "api_key": map[string]any{"in": "header", "name": "Authorization", "prefix": "Bearer "},
+		"verify": map[string]any{"method": "GET", "path": "/me"}, "client_secret": clientSecret}})
+	for _, c := range env.Must(200, "GET", base+"/credentials", "", nil)["credentials"].([]any) {
+		env.Do("POST", base+"/credentials/"+c.(map[string]any)["id"].(string)+"/revoke", "", nil)
+	}
+
+	// A key sent in the query string to an unreachable upstream: errors
+	// must not repeat the URL with the key in it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + ln.Addr().String()
+	ln.Close()
+	q := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "Query canary", "provider": "custom", "auth_method": "api_key", "config": map[string]any{
+		"base_url": deadURL, "api_key": map[string]any{"in": "query", "name": "api_key"}, "verify": map[string]any{"method": "GET", "path": "/me"}}})
+	qbase := "/v1/integrations/" + q["id"].(string)
+	env.Do("PUT", qbase+"/credentials", "", map[string]any{"api_key": queryKey})
+	env.Must(200, "PUT", qbase+"/credentials?verify=false", "", map[string]any{"api_key": queryKey})
+	env.Do("POST", qbase+"/verify", "", nil)
+	env.Do("GET", qbase+"/proxy/anything?page=2", "", nil)
+	env.Do("GET", qbase+"/access", "", nil) // allowed to reveal; excluded below
+
+	env.Do("GET", "/v1/events?limit=1000", "", nil)
+	env.Do("GET", "/v1/audit?limit=1000", "", nil)
+	env.Do("GET", "/v1/integrations", "", nil)
+	env.Do("GET", base, "", nil)
+	env.Do("GET", "/metrics", "", nil)
+
+	scanned := 0
+	for _, x := range env.Transcript() {
+		if strings.HasSuffix(x.Path, "/access") {
+			continue
+		}
+		scanned++
+		text := string(x.Body) + fmt.Sprint(x.Header)
+		for _, c := range canaries {
+			if strings.Contains(text, c) {
+				t.Errorf("%s %s (%d) reveals %s: %s", x.Method, x.Path, x.Status, c, x.Body)
+			}
+		}
+	}
+	for _, c := range canaries {
+		if strings.Contains(env.Logs.String(), c) {
+			t.Errorf("logs reveal %s", c)
+		}
+	}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == server.AdminTokenFile {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, c := range canaries {
+			if strings.Contains(string(b), c) {
+				t.Errorf("%s contains %s", path, c)
+			}
+		}
+		return nil
+	})
+	// Control: the flows ran and /access did hand the key out.
+	if scanned < 20 || !strings.Contains(string(env.Do("GET", qbase+"/access", "", nil).Body), queryKey) {
+		t.Fatalf("the canary flows did not run as intended (%d exchanges)", scanned)
+	}
+}
