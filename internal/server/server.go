@@ -227,5 +227,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// FlushUsage writes the aggregated secret-read audit records now rather
+// than at the next minute (used at shutdown and by tests).
+func (s *Server) FlushUsage(ctx context.Context) { s.recorder.Flush(ctx) }
+
 // Close releases the store.
 func (s *Server) Close() error { return s.Store.Close() }
