@@ -1,0 +1,352 @@
+// Package bench holds the benchmarks behind DESIGN.md "Performance
+// targets". Each benchmark compares Storm with a baseline in the same
+// process, driven by the same load generator, so the ratio between the two
+// sub-benchmarks is what matters, not the absolute numbers.
+//
+// Nothing here runs under a plain `go test`: there are no Test functions.
+// Run `bash bench/run.sh` from the repository root for the table.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stormcreds/storm/internal/server"
+	"github.com/stormcreds/storm/internal/server/servertest"
+	"github.com/stormcreds/storm/internal/store/sqlite"
+	"github.com/stormcreds/storm/internal/vault"
+)
+
+// clients is the number of concurrent load-generating goroutines in the
+// parallel benchmarks (b.SetParallelism multiplies by GOMAXPROCS).
+const clients = 24
+
+const apiKey = "bench-key-aaaaaaaaaaaaaaaa"
+
+// newClient is the load generator's client, shared by all goroutines of
+// one benchmark: keep-alive over loopback TCP with enough idle
+// connections for every client goroutine.
+func newClient(b *testing.B) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// get sends GET url with the bearer token, drains and closes the body and
+// fails unless the status is 200.
+func get(c *http.Client, rawURL, token string) error {
+	req, err := http.NewRequest("GET", rawURL, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", rawURL, resp.StatusCode)
+	}
+	return nil
+}
+
+// parallel drives GET url from `clients` goroutines until b.N requests
+// are done.
+func parallel(b *testing.B, c *http.Client, rawURL, token string) {
+	b.SetParallelism(max(1, (clients+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := get(c, rawURL, token); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// upstream is the provider both proxies forward to: it checks the key and
+// answers a small fixed JSON body, as cheaply as net/http allows.
+func upstream(b *testing.B) *httptest.Server {
+	want := "Bearer " + apiKey
+	body := []byte(`{"ok":true,"items":[1,2,3]}` + "\n")
+	unauthorized := []byte(`{"error":"invalid api key"}` + "\n")
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != want {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write(unauthorized)
+			return
+		}
+		w.Write(body)
+	}))
+	b.Cleanup(hs.Close)
+	return hs
+}
+
+// storm starts a real Storm (SQLite) with one custom API-key integration
+// on up, its credential saved, and a worker token. It returns the env,
+// the integration's base path and the worker token.
+func storm(b *testing.B, up *httptest.Server) (*servertest.Env, string, string) {
+	env := servertest.Start(b, servertest.Options{})
+	in := env.Must(http.StatusCreated, "POST", "/v1/integrations", "", map[string]any{
+		"name": "Bench", "provider": "custom", "auth_method": "api_key",
+		"config": map[string]any{
+			"base_url": up.URL,
+			"api_key":  map[string]any{"in": "header", "name": "Authorization", "prefix": "Bearer "},
+			"verify":   map[string]any{"method": "GET", "path": "/me"},
+		},
+	})
+	base := "/v1/integrations/" + in["id"].(string)
+	env.Must(http.StatusOK, "PUT", base+"/credentials", "", map[string]any{"api_key": apiKey})
+	worker := env.NewToken("worker", "default")
+	return env, base, worker
+}
+
+// BenchmarkAccess compares GET /v1/integrations/{id}/access with a worker
+// token against a bare net/http handler answering the same bytes (and the
+// same headers) Storm answers. Target: throughput ≥ 0.6× bare, that is
+// ns/op(bare) / ns/op(storm) ≥ 0.6.
+func BenchmarkAccess(b *testing.B) {
+	up := upstream(b)
+	env, base, worker := storm(b, up)
+	c := newClient(b)
+
+	// Take the exact answer Storm gives, for the bare handler to repeat.
+	req, _ := http.NewRequest("GET", env.URL+base+"/access", nil)
+	req.Header.Set("Authorization", "Bearer "+worker)
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("access: %d %s", resp.StatusCode, body)
+	}
+	header := resp.Header.Clone()
+	header.Del("Date")
+	header.Del("Content-Length")
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range header {
+			h[k] = v
+		}
+		w.Write(body)
+	}))
+	b.Cleanup(bare.Close)
+
+	b.Run("storm", func(b *testing.B) { parallel(b, c, env.URL+base+"/access", worker) })
+	b.Run("bare", func(b *testing.B) { parallel(b, c, bare.URL+"/access", worker) })
+}
+
+// bareProxy is the baseline reverse proxy: httputil's single-host proxy
+// to up, adding the same Authorization header Storm applies, with a
+// transport as roomy as Storm's (64 idle connections per host) so
+// neither side churns connections.
+func bareProxy(b *testing.B, up *httptest.Server) *httptest.Server {
+	target, _ := url.Parse(up.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		r.Header.Set("Authorization", "Bearer "+apiKey)
+	}
+	tr := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	rp.Transport = tr
+	rp.ErrorLog = nil
+	hs := httptest.NewServer(rp)
+	b.Cleanup(func() { hs.Close(); tr.CloseIdleConnections() })
+	return hs
+}
+
+// BenchmarkProxy compares a GET through Storm's proxy with a GET through
+// a bare httputil reverse proxy, to the same upstream. Target: throughput
+// ≥ 0.8× bare.
+func BenchmarkProxy(b *testing.B) {
+	up := upstream(b)
+	env, base, worker := storm(b, up)
+	bare := bareProxy(b, up)
+	c := newClient(b)
+	b.Run("storm", func(b *testing.B) { parallel(b, c, env.URL+base+"/proxy/echo/x", worker) })
+	b.Run("bare", func(b *testing.B) { parallel(b, c, bare.URL+"/echo/x", worker) })
+}
+
+// sequential sends requests one after the other and reports the median
+// and the 99th percentile of their durations.
+func sequential(b *testing.B, c *http.Client, rawURL, token string) {
+	// Warm the connection so the first dial is not measured.
+	if err := get(c, rawURL, token); err != nil {
+		b.Fatal(err)
+	}
+	durs := make([]time.Duration, 0, 1<<16)
+	for b.Loop() {
+		t0 := time.Now()
+		if err := get(c, rawURL, token); err != nil {
+			b.Fatal(err)
+		}
+		durs = append(durs, time.Since(t0))
+	}
+	slices.Sort(durs)
+	b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkProxyLatency is BenchmarkProxy with one client, sequential:
+// p50-ns(storm) − p50-ns(bare) is the latency Storm adds. Target < 0.3 ms.
+func BenchmarkProxyLatency(b *testing.B) {
+	up := upstream(b)
+	env, base, worker := storm(b, up)
+	bare := bareProxy(b, up)
+	c := newClient(b)
+	b.Run("storm", func(b *testing.B) { sequential(b, c, env.URL+base+"/proxy/echo/x", worker) })
+	b.Run("bare", func(b *testing.B) { sequential(b, c, bare.URL+"/echo/x", worker) })
+}
+
+// BenchmarkDecrypt compares opening a 1 KiB credential through the vault
+// (keyring in a real SQLite store, AD bound) with bare AES-256-GCM Open
+// of the same plaintext size. Target: vault ≤ 3× rawgcm time.
+func BenchmarkDecrypt(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "storm.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	kek, err := vault.OpenKEK(ctx, "base64key://"+base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := vault.Open(ctx, kek, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pt := bytes.Repeat([]byte{'k'}, 1024)
+	ad := vault.AD{Workspace: "ws_0123456789abcdef", Integration: "int_0123456789abcdef", Credential: "cred_0123456789abcdef", Field: "api_key"}
+
+	b.Run("vault", func(b *testing.B) {
+		ct, err := v.Seal(pt, ad)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(pt)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.Open(ct, ad); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rawgcm", func(b *testing.B) {
+		block, _ := aes.NewCipher(bytes.Repeat([]byte{1}, 32))
+		aead, _ := cipher.NewGCM(block)
+		nonce := make([]byte, aead.NonceSize())
+		ct := aead.Seal(nil, nonce, pt, nil)
+		b.SetBytes(int64(len(pt)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := aead.Open(nil, nonce, ct, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkStartup times what `storm serve` does on an existing data
+// directory, from server.Open until GET /readyz answers 200: open the
+// store (migrations already applied), the key file and keyring, the
+// catalog, listen, serve. Target < 0.5 s (reported as ms/start).
+func BenchmarkStartup(b *testing.B) {
+	dir := b.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	cfg := server.Config{DataDir: dir, Addr: "127.0.0.1:0", AllowPrivateUpstreams: true, Logger: logger}
+	// First start creates the data directory; give it some contents.
+	func() {
+		env := servertest.Start(b, servertest.Options{DataDir: dir})
+		up := upstream(b)
+		for i := range 20 {
+			in := env.Must(http.StatusCreated, "POST", "/v1/integrations", "", map[string]any{
+				"name": fmt.Sprintf("Bench %d", i), "provider": "custom", "auth_method": "api_key",
+				"config": map[string]any{
+					"base_url": up.URL,
+					"api_key":  map[string]any{"in": "header", "name": "Authorization", "prefix": "Bearer "},
+					"verify":   map[string]any{"method": "GET", "path": "/me"},
+				},
+			})
+			env.Must(http.StatusOK, "PUT", "/v1/integrations/"+in["id"].(string)+"/credentials", "", map[string]any{"api_key": apiKey})
+		}
+		env.HTTP.Close()
+		env.Server.Close()
+	}()
+
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var total time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		t0 := time.Now()
+		srv, err := server.Open(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, ln) }()
+		for {
+			if err := get(c, "http://"+ln.Addr().String()+"/readyz", ""); err == nil {
+				break
+			} else if time.Since(t0) > 10*time.Second {
+				b.Fatal(err)
+			}
+		}
+		total += time.Since(t0)
+
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		srv.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(n), "ms/start")
+}
