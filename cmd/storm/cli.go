@@ -160,6 +160,17 @@ func (c *cli) client(needToken bool) (*client.Client, error) {
 	return client.New(server, token, client.WithUserAgent(cliUserAgent))
 }
 
+// start parses a command's flags and exactly the named positional
+// arguments, and returns those with an API client that has a token.
+func (c *cli) start(f *flags, args []string, names ...string) ([]string, *client.Client, error) {
+	pos, err := f.parseArgs(args, names...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := c.client(true)
+	return pos, cl, err
+}
+
 // resolveToken finds the API token: --token, then STORM_TOKEN, then the
 // admin.token file that storm serve writes into its data directory.
 func (c *cli) resolveToken() (string, error) {

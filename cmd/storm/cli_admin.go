@@ -11,14 +11,7 @@ import (
 )
 
 func (c *cli) providersList(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	_, cl, err := c.start(f, args)
 	if err != nil {
 		return err
 	}
@@ -26,34 +19,19 @@ func (c *cli) providersList(ctx context.Context, f *flags, args []string) error 
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]any{"providers": nonNil(ps)})
-	}
-	rows := make([][]string, 0, len(ps))
-	for _, p := range ps {
-		rows = append(rows, []string{p.Name, p.DisplayName, strings.Join(p.AuthMethods, ","), p.BaseURL})
-	}
-	return c.table([]string{"NAME", "DISPLAY NAME", "AUTH METHODS", "BASE URL"}, rows)
+	return printList(c, "providers", ps, []string{"NAME", "DISPLAY NAME", "AUTH METHODS", "BASE URL"}, func(p client.Provider) []string {
+		return []string{p.Name, p.DisplayName, strings.Join(p.AuthMethods, ","), p.BaseURL}
+	})
 }
 
 func (c *cli) providersShow(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "NAME"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "NAME")
 	if err != nil {
 		return err
 	}
 	p, err := cl.Provider(ctx, pos[0])
 	if err != nil {
 		return err
-	}
-	if c.json {
-		return c.printJSON(p)
 	}
 	// The listing fields first, then the rest of the definition.
 	first := []string{"name", "display_name", "auth_methods", "base_url", "docs_url"}
@@ -73,7 +51,7 @@ func (c *cli) providersShow(ctx context.Context, f *flags, args []string) error 
 	for _, k := range rest {
 		pairs = append(pairs, [2]string{k, compact(p[k])})
 	}
-	return c.record(pairs...)
+	return c.show(p, pairs...)
 }
 
 // listOrCompact shows a list of strings as "a,b" and anything else as
@@ -94,14 +72,7 @@ func listOrCompact(v any) string {
 }
 
 func (c *cli) workspacesList(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	_, cl, err := c.start(f, args)
 	if err != nil {
 		return err
 	}
@@ -109,25 +80,13 @@ func (c *cli) workspacesList(ctx context.Context, f *flags, args []string) error
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]any{"workspaces": nonNil(ws)})
-	}
-	rows := make([][]string, 0, len(ws))
-	for _, w := range ws {
-		rows = append(rows, []string{w.ID, w.Name, fmtTime(w.CreatedAt)})
-	}
-	return c.table([]string{"ID", "NAME", "CREATED"}, rows)
+	return printList(c, "workspaces", ws, []string{"ID", "NAME", "CREATED"}, func(w client.Workspace) []string {
+		return []string{w.ID, w.Name, fmtTime(w.CreatedAt)}
+	})
 }
 
 func (c *cli) workspacesCreate(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "NAME"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -135,10 +94,7 @@ func (c *cli) workspacesCreate(ctx context.Context, f *flags, args []string) err
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(w)
-	}
-	return c.record([2]string{"id", w.ID}, [2]string{"name", w.Name}, [2]string{"created_at", fmtTime(w.CreatedAt)})
+	return c.show(w, [2]string{"id", w.ID}, [2]string{"name", w.Name}, [2]string{"created_at", fmtTime(w.CreatedAt)})
 }
 
 var tokenRoles = []string{client.RoleAdmin, client.RoleEditor, client.RoleWorker, client.RoleViewer}
@@ -148,11 +104,7 @@ func (c *cli) tokensCreate(ctx context.Context, f *flags, args []string) error {
 	f.FlagSet.StringVar(&req.Name, "name", "", "token `name` (required)")
 	f.FlagSet.StringVar(&req.Role, "role", "", "`role`: admin, editor, worker or viewer (required)")
 	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the caller's)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
+	if _, err := f.parseArgs(args); err != nil {
 		return err
 	}
 	switch {
@@ -172,24 +124,13 @@ func (c *cli) tokensCreate(ctx context.Context, f *flags, args []string) error {
 		return err
 	}
 	// Printing the token is the point of this command.
-	if c.json {
-		err = c.printJSON(t)
-	} else {
-		err = c.record([2]string{"id", t.ID}, [2]string{"role", t.Role}, [2]string{"workspace", t.Workspace}, [2]string{"token", t.Token})
-	}
+	err = c.show(t, [2]string{"id", t.ID}, [2]string{"role", t.Role}, [2]string{"workspace", t.Workspace}, [2]string{"token", t.Token})
 	fmt.Fprintln(c.stderr, "The token is shown only once: store it now.")
 	return err
 }
 
 func (c *cli) tokensDelete(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -206,11 +147,7 @@ func (c *cli) webhooksCreate(ctx context.Context, f *flags, args []string) error
 	f.FlagSet.StringVar(&req.URL, "url", "", "`URL` that receives deliveries (required)")
 	f.FlagSet.Var(&events, "event", "event `type` to deliver; repeat or separate with commas (required)")
 	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the caller's)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
+	if _, err := f.parseArgs(args); err != nil {
 		return err
 	}
 	for _, e := range events {
@@ -234,21 +171,13 @@ func (c *cli) webhooksCreate(ctx context.Context, f *flags, args []string) error
 	if err != nil {
 		return err
 	}
-	if c.json {
-		err = c.printJSON(w)
-	} else {
-		err = c.record([2]string{"id", w.ID}, [2]string{"secret", w.Secret})
-	}
+	err = c.show(w, [2]string{"id", w.ID}, [2]string{"secret", w.Secret})
 	fmt.Fprintln(c.stderr, "The signing secret is shown only once: store it now.")
 	return err
 }
 
 func (c *cli) health(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
+	if _, err := f.parseArgs(args); err != nil {
 		return err
 	}
 	cl, err := c.client(false)
@@ -266,12 +195,4 @@ func (c *cli) health(ctx context.Context, f *flags, args []string) error {
 	}
 	fmt.Fprintln(c.stdout, "ok")
 	return nil
-}
-
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

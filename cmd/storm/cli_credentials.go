@@ -14,14 +14,7 @@ import (
 )
 
 func (c *cli) credentialsList(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -29,22 +22,13 @@ func (c *cli) credentialsList(ctx context.Context, f *flags, args []string) erro
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]any{"credentials": nonNil(list)})
-	}
-	rows := make([][]string, 0, len(list))
-	for _, v := range list {
-		rows = append(rows, []string{v.ID, strconv.Itoa(v.Version), v.State, v.Hint,
-			fmtTime(v.CreatedAt), fmtTime(v.VerifiedAt), fmtTime(v.ExpiresAt)})
-	}
-	return c.table([]string{"ID", "VERSION", "STATE", "HINT", "CREATED", "VERIFIED", "EXPIRES"}, rows)
+	return printList(c, "credentials", list, []string{"ID", "VERSION", "STATE", "HINT", "CREATED", "VERIFIED", "EXPIRES"}, func(v client.CredentialVersion) []string {
+		return []string{v.ID, strconv.Itoa(v.Version), v.State, v.Hint, fmtTime(v.CreatedAt), fmtTime(v.VerifiedAt), fmtTime(v.ExpiresAt)}
+	})
 }
 
 func (c *cli) printVersion(v *client.CredentialVersion) error {
-	if c.json {
-		return c.printJSON(v)
-	}
-	return c.record(
+	return c.show(v,
 		[2]string{"id", v.ID},
 		[2]string{"version", strconv.Itoa(v.Version)},
 		[2]string{"state", v.State},
@@ -178,14 +162,7 @@ func secretText(b []byte, from string) (string, error) {
 }
 
 func (c *cli) credentialsRevoke(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID", "CRED_ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID", "CRED_ID")
 	if err != nil {
 		return err
 	}
@@ -197,14 +174,7 @@ func (c *cli) credentialsRevoke(ctx context.Context, f *flags, args []string) er
 }
 
 func (c *cli) verify(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -212,16 +182,12 @@ func (c *cli) verify(ctx context.Context, f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.json {
-		err = c.printJSON(r)
-	} else {
-		err = c.record(
-			[2]string{"ok", strconv.FormatBool(r.OK)},
-			[2]string{"status", strconv.Itoa(r.Status)},
-			[2]string{"latency", strconv.FormatInt(r.LatencyMS, 10) + "ms"},
-			[2]string{"error", r.Error},
-		)
-	}
+	err = c.show(r,
+		[2]string{"ok", strconv.FormatBool(r.OK)},
+		[2]string{"status", strconv.Itoa(r.Status)},
+		[2]string{"latency", strconv.FormatInt(r.LatencyMS, 10) + "ms"},
+		[2]string{"error", r.Error},
+	)
 	if err != nil {
 		return err
 	}
@@ -239,14 +205,7 @@ func (c *cli) verify(ctx context.Context, f *flags, args []string) error {
 }
 
 func (c *cli) access(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -261,14 +220,7 @@ func (c *cli) access(ctx context.Context, f *flags, args []string) error {
 func (c *cli) authorize(ctx context.Context, f *flags, args []string) error {
 	var returnTo string
 	f.FlagSet.StringVar(&returnTo, "return-to", "", "`URL` to return to after the provider's consent page")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}

@@ -8,21 +8,8 @@ import (
 
 func (c *cli) events(ctx context.Context, f *flags, args []string) error {
 	var filter client.EventFilter
-	f.FlagSet.StringVar(&filter.Workspace, "workspace", "", "workspace `name or id` (default: the token's)")
 	f.FlagSet.StringVar(&filter.Integration, "integration", "", "only events of integration `ID`")
-	f.FlagSet.StringVar(&filter.After, "after", "", "only events after the one with `ID`")
-	f.FlagSet.IntVar(&filter.Limit, "limit", 0, "at most `N` events (default: the server's)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
-		return err
-	}
-	if filter.Limit < 0 {
-		return f.usageErr("--limit must not be negative")
-	}
-	cl, err := c.client(true)
+	cl, err := c.startPaged(f, args, "events", &filter.Workspace, &filter.After, &filter.Limit)
 	if err != nil {
 		return err
 	}
@@ -30,32 +17,14 @@ func (c *cli) events(ctx context.Context, f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]any{"events": nonNil(list)})
-	}
-	rows := make([][]string, 0, len(list))
-	for _, e := range list {
-		rows = append(rows, []string{e.ID, fmtTime(e.At), e.Type, e.Integration, compact(e.Data)})
-	}
-	return c.table([]string{"ID", "AT", "TYPE", "INTEGRATION", "DATA"}, rows)
+	return printList(c, "events", list, []string{"ID", "AT", "TYPE", "INTEGRATION", "DATA"}, func(e client.Event) []string {
+		return []string{e.ID, fmtTime(e.At), e.Type, e.Integration, compact(e.Data)}
+	})
 }
 
 func (c *cli) audit(ctx context.Context, f *flags, args []string) error {
 	var filter client.AuditFilter
-	f.FlagSet.StringVar(&filter.Workspace, "workspace", "", "workspace `name or id` (default: the token's)")
-	f.FlagSet.StringVar(&filter.After, "after", "", "only records after the one with `ID`")
-	f.FlagSet.IntVar(&filter.Limit, "limit", 0, "at most `N` records (default: the server's)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
-		return err
-	}
-	if filter.Limit < 0 {
-		return f.usageErr("--limit must not be negative")
-	}
-	cl, err := c.client(true)
+	cl, err := c.startPaged(f, args, "records", &filter.Workspace, &filter.After, &filter.Limit)
 	if err != nil {
 		return err
 	}
@@ -63,12 +32,22 @@ func (c *cli) audit(ctx context.Context, f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]any{"audit": nonNil(list)})
+	return printList(c, "audit", list, []string{"ID", "AT", "ACTOR", "ACTION", "TARGET", "IP"}, func(a client.AuditRecord) []string {
+		return []string{a.ID, fmtTime(a.At), a.Actor, a.Action, a.Target, a.IP}
+	})
+}
+
+// startPaged is start for a listing of items ("events", "records") that
+// takes --workspace, --after and --limit and no positional arguments.
+func (c *cli) startPaged(f *flags, args []string, items string, workspace, after *string, limit *int) (*client.Client, error) {
+	f.FlagSet.StringVar(workspace, "workspace", "", "workspace `name or id` (default: the token's)")
+	f.FlagSet.StringVar(after, "after", "", "only "+items+" after the one with `ID`")
+	f.FlagSet.IntVar(limit, "limit", 0, "at most `N` "+items+" (default: the server's)")
+	if _, err := f.parseArgs(args); err != nil {
+		return nil, err
 	}
-	rows := make([][]string, 0, len(list))
-	for _, a := range list {
-		rows = append(rows, []string{a.ID, fmtTime(a.At), a.Actor, a.Action, a.Target, a.IP})
+	if *limit < 0 {
+		return nil, f.usageErr("--limit must not be negative")
 	}
-	return c.table([]string{"ID", "AT", "ACTOR", "ACTION", "TARGET", "IP"}, rows)
+	return c.client(true)
 }

@@ -71,15 +71,19 @@ func (f *flags) parse(args []string) ([]string, error) {
 	}
 }
 
-// want checks that exactly the named positional arguments were given.
-func (f *flags) want(pos []string, names ...string) error {
-	if len(pos) < len(names) {
-		return f.usageErr("missing %s", strings.Join(names[len(pos):], " "))
+// parseArgs parses like parse and checks that exactly the named positional
+// arguments were given.
+func (f *flags) parseArgs(args []string, names ...string) ([]string, error) {
+	pos, err := f.parse(args)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(pos) < len(names):
+		return nil, f.usageErr("missing %s", strings.Join(names[len(pos):], " "))
+	case len(pos) > len(names):
+		return nil, f.usageErr("unexpected argument %q", pos[len(names)])
 	}
-	if len(pos) > len(names) {
-		return f.usageErr("unexpected argument %q", pos[len(names)])
-	}
-	return nil
+	return pos, nil
 }
 
 func (f *flags) usageErr(format string, a ...any) error {

@@ -15,14 +15,7 @@ import (
 func (c *cli) integrationsList(ctx context.Context, f *flags, args []string) error {
 	var workspace string
 	f.FlagSet.StringVar(&workspace, "workspace", "", "workspace `name or id` (default: the token's)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	_, cl, err := c.start(f, args)
 	if err != nil {
 		return err
 	}
@@ -30,25 +23,13 @@ func (c *cli) integrationsList(ctx context.Context, f *flags, args []string) err
 	if err != nil {
 		return err
 	}
-	if c.json {
-		return c.printJSON(map[string]any{"integrations": nonNil(list)})
-	}
-	rows := make([][]string, 0, len(list))
-	for _, in := range list {
-		rows = append(rows, []string{in.ID, in.Name, in.Provider, in.AuthMethod, in.Status, in.Workspace})
-	}
-	return c.table([]string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "STATUS", "WORKSPACE"}, rows)
+	return printList(c, "integrations", list, []string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "STATUS", "WORKSPACE"}, func(in client.Integration) []string {
+		return []string{in.ID, in.Name, in.Provider, in.AuthMethod, in.Status, in.Workspace}
+	})
 }
 
 func (c *cli) integrationsShow(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -60,10 +41,7 @@ func (c *cli) integrationsShow(ctx context.Context, f *flags, args []string) err
 }
 
 func (c *cli) printIntegration(in *client.Integration) error {
-	if c.json {
-		return c.printJSON(in)
-	}
-	return c.record(
+	return c.show(in,
 		[2]string{"id", in.ID},
 		[2]string{"name", in.Name},
 		[2]string{"workspace", in.Workspace},
@@ -136,11 +114,8 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 	f.FlagSet.StringVar(&req.AuthMethod, "auth-method", "", "`method`: api_key, oauth2 or service_account\n(default: the provider's only one)")
 	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the token's)")
 	cf.register(f)
-	pos, err := f.parse(args)
+	_, err := f.parseArgs(args)
 	if err != nil {
-		return err
-	}
-	if err := f.want(pos); err != nil {
 		return err
 	}
 	if req.Provider == "" {
@@ -198,11 +173,8 @@ func (c *cli) integrationsUpdate(ctx context.Context, f *flags, args []string) e
 	f.FlagSet.StringVar(&name, "name", "", "new `name`")
 	f.FlagSet.StringVar(&status, "status", "", "new `status` (for example disabled)")
 	cf.register(f)
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, "ID")
 	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
 		return err
 	}
 	patch := map[string]any{}
@@ -239,14 +211,7 @@ func (c *cli) integrationsUpdate(ctx context.Context, f *flags, args []string) e
 }
 
 func (c *cli) integrationsDelete(ctx context.Context, f *flags, args []string) error {
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID"); err != nil {
-		return err
-	}
-	cl, err := c.client(true)
+	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,30 @@ func (c *cli) printJSON(v any) error {
 	return err
 }
 
+// show prints v as JSON with --json, else its name/value pairs.
+func (c *cli) show(v any, pairs ...[2]string) error {
+	if c.json {
+		return c.printJSON(v)
+	}
+	return c.record(pairs...)
+}
+
+// printList prints list as {"key": [...]} with --json, else as a table
+// with one row per element.
+func printList[T any](c *cli, key string, list []T, header []string, row func(T) []string) error {
+	if c.json {
+		if list == nil {
+			list = []T{} // [] rather than null
+		}
+		return c.printJSON(map[string]any{key: list})
+	}
+	rows := make([][]string, 0, len(list))
+	for _, v := range list {
+		rows = append(rows, row(v))
+	}
+	return c.table(header, rows)
+}
+
 // table writes an aligned table with a header row.
 func (c *cli) table(header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)

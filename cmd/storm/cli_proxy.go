@@ -14,11 +14,8 @@ func (c *cli) proxy(ctx context.Context, f *flags, args []string) error {
 	var headers listFlag
 	f.FlagSet.StringVar(&data, "data", "", "request body: @FILE, - for stdin, or the `body` itself")
 	f.FlagSet.Var(&headers, "header", "request header as `'NAME: VALUE'`; repeatable")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, "ID", "METHOD", "PATH")
 	if err != nil {
-		return err
-	}
-	if err := f.want(pos, "ID", "METHOD", "PATH"); err != nil {
 		return err
 	}
 	id, method, path := pos[0], strings.ToUpper(pos[1]), pos[2]
