@@ -155,6 +155,14 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
+// txn is a transaction as store.Tx.
+type txn struct{ tx pgx.Tx }
+
+// writeTx is inTx for store.Tx users.
+func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+}
+
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs. PostgreSQL messages name the
 // constraint, never the values.
@@ -204,6 +212,9 @@ func (s scanTime) ScanTimestamptz(v pgtype.Timestamptz) error {
 	return nil
 }
 
+// scan reads records through scanTime.
+var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
+
 // querier is a pool or a transaction, so one loader serves plain reads
 // and reads inside a write transaction.
 type querier interface {
@@ -212,7 +223,7 @@ type querier interface {
 }
 
 // collect scans every row with scan.
-func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+func collect[T any](rows pgx.Rows, scan func(store.Row) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -20,19 +18,11 @@ func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
 	return nil
 }
 
-const workspaceColumns = `id, name, created_at`
-
-func scanWorkspace(r pgx.Row) (store.Workspace, error) {
-	var w store.Workspace
-	err := r.Scan(&w.ID, &w.Name, scanTime{&w.CreatedAt})
-	return w, err
-}
-
 // GetWorkspace finds a workspace by id or, failing that, by name.
 func (s *Store) GetWorkspace(ctx context.Context, idOrName string) (store.Workspace, error) {
 	// The id match wins should a name ever equal another workspace's id.
-	w, err := scanWorkspace(s.pool.QueryRow(ctx,
-		`SELECT `+workspaceColumns+` FROM workspaces WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName))
+	w, err := scan.Workspace(s.pool.QueryRow(ctx,
+		`SELECT `+store.WorkspaceColumns+` FROM workspaces WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName))
 	if err != nil {
 		return store.Workspace{}, fmt.Errorf("get workspace %s: %w", idOrName, dbErr(err))
 	}
@@ -41,11 +31,11 @@ func (s *Store) GetWorkspace(ctx context.Context, idOrName string) (store.Worksp
 
 // ListWorkspaces lists every workspace in creation order.
 func (s *Store) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+workspaceColumns+` FROM workspaces ORDER BY seq`)
+	rows, err := s.pool.Query(ctx, `SELECT `+store.WorkspaceColumns+` FROM workspaces ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
-	ws, err := collect(rows, scanWorkspace)
+	ws, err := collect(rows, scan.Workspace)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
@@ -63,17 +53,9 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
 	return nil
 }
 
-const tokenColumns = `id, name, workspace_id, role, hash, created_at`
-
-func scanToken(r pgx.Row) (store.APIToken, error) {
-	var t store.APIToken
-	err := r.Scan(&t.ID, &t.Name, &t.WorkspaceID, &t.Role, &t.Hash, scanTime{&t.CreatedAt})
-	return t, err
-}
-
 // GetAPITokenByHash finds the token whose hash is hash.
 func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (store.APIToken, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+	t, err := scan.APIToken(s.pool.QueryRow(ctx, `SELECT `+store.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
 	if err != nil {
 		// Never echo the hash: it identifies a live credential.
 		return store.APIToken{}, fmt.Errorf("get api token by hash: %w", dbErr(err))
@@ -83,7 +65,7 @@ func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (store.APITo
 
 // GetAPIToken finds a token by id.
 func (s *Store) GetAPIToken(ctx context.Context, id string) (store.APIToken, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = $1`, id))
+	t, err := scan.APIToken(s.pool.QueryRow(ctx, `SELECT `+store.APITokenColumns+` FROM api_tokens WHERE id = $1`, id))
 	if err != nil {
 		return store.APIToken{}, fmt.Errorf("get api token %s: %w", id, dbErr(err))
 	}
@@ -119,35 +101,28 @@ func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) err
 	return nil
 }
 
-const integrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
-	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
-
-func scanIntegration(r pgx.Row) (store.Integration, error) {
-	var in store.Integration
-	err := r.Scan(&in.ID, &in.WorkspaceID, &in.Name, &in.Provider, &in.AuthMethod, &in.Config,
-		&in.SecretConfig, &in.Status, &in.StatusReason, scanTime{&in.CreatedAt}, scanTime{&in.UpdatedAt},
-		scanTime{&in.LastVerifiedAt}, scanTime{&in.LastUsedAt}, &in.Revision)
-	return in, err
-}
-
 func getIntegration(ctx context.Context, q querier, id string) (store.Integration, error) {
-	in, err := scanIntegration(q.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1`, id))
+	in, err := scan.Integration(q.QueryRow(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations WHERE id = $1`, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, dbErr(err))
 	}
 	return in, nil
 }
 
-// lockIntegration loads an integration and locks its row until the
-// transaction ends. Every Mutate, UpdateIntegration and UpdateCredential
-// of the integration takes this lock first, which serialises them across
-// all instances.
-func lockIntegration(ctx context.Context, tx pgx.Tx, id string) (store.Integration, error) {
-	in, err := scanIntegration(tx.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1 FOR UPDATE`, id))
+// LockIntegration implements store.Tx: it loads an integration and locks
+// its row until the transaction ends. Every Mutate, UpdateIntegration and
+// UpdateCredential of the integration takes this lock first, which
+// serialises them across all instances.
+func (t txn) LockIntegration(ctx context.Context, id string) (store.Integration, error) {
+	in, err := scan.Integration(t.tx.QueryRow(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations WHERE id = $1 FOR UPDATE`, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("lock integration %s: %w", id, dbErr(err))
 	}
 	return in, nil
+}
+
+func (t txn) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
+	return getIntegration(ctx, t.tx, id)
 }
 
 // GetIntegration finds an integration by id.
@@ -158,22 +133,22 @@ func (s *Store) GetIntegration(ctx context.Context, id string) (store.Integratio
 // ListIntegrations lists a workspace's integrations (all when workspaceID
 // is empty) in creation order.
 func (s *Store) ListIntegrations(ctx context.Context, workspaceID string) ([]store.Integration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+integrationColumns+` FROM integrations
+	rows, err := s.pool.Query(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations
 		WHERE $1 = '' OR workspace_id = $1 ORDER BY seq`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
-	ins, err := collect(rows, scanIntegration)
+	ins, err := collect(rows, scan.Integration)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
 	return ins, nil
 }
 
-// updateIntegration writes in over the row at revision old. Id, workspace
-// and creation time never change.
-func updateIntegration(ctx context.Context, tx pgx.Tx, in store.Integration, old int64) error {
-	tag, err := tx.Exec(ctx, `UPDATE integrations SET name = $1, provider = $2, auth_method = $3,
+// UpdateIntegration implements store.Tx: it writes in over the row at
+// revision old.
+func (t txn) UpdateIntegration(ctx context.Context, in store.Integration, old int64) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE integrations SET name = $1, provider = $2, auth_method = $3,
 			config = $4, secret_config = $5, status = $6, status_reason = $7, updated_at = $8,
 			last_verified_at = $9, last_used_at = $10, revision = revision + 1
 		WHERE id = $11 AND revision = $12`,
@@ -192,32 +167,7 @@ func updateIntegration(ctx context.Context, tx pgx.Tx, in store.Integration, old
 // row lock, and stores the result unless fn fails, whose error is
 // returned unchanged.
 func (s *Store) UpdateIntegration(ctx context.Context, id string, fn func(store.Integration) (store.Integration, error)) (store.Integration, error) {
-	var out store.Integration
-	var fnErr error
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		old, err := lockIntegration(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		in, err := fn(old)
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		in.ID = old.ID
-		if err := updateIntegration(ctx, tx, in, old.Revision); err != nil {
-			return err
-		}
-		out, err = getIntegration(ctx, tx, id)
-		return err
-	})
-	if fnErr != nil {
-		return store.Integration{}, fnErr
-	}
-	if err != nil {
-		return store.Integration{}, err
-	}
-	return out, nil
+	return store.RunUpdateIntegration(ctx, s.writeTx, id, fn)
 }
 
 // TouchIntegration sets LastUsedAt without a revision change.

@@ -2,26 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"sort"
 
 	"github.com/stormcreds/storm/internal/store"
 )
 
-const credentialColumns = `id, integration_id, workspace_id, version, state, hint, fingerprint, secret,
-	created_at, verified_at, expires_at, revoked_at, revision`
-
-func scanCredential(r rowScanner) (store.Credential, error) {
-	var c store.Credential
-	err := r.Scan(&c.ID, &c.IntegrationID, &c.WorkspaceID, &c.Version, &c.State, &c.Hint, &c.Fingerprint,
-		&c.Secret, scanTime{&c.CreatedAt}, scanTime{&c.VerifiedAt}, scanTime{&c.ExpiresAt},
-		scanTime{&c.RevokedAt}, &c.Revision)
-	return c, err
-}
-
 func getCredential(ctx context.Context, q querier, id string) (store.Credential, error) {
-	c, err := scanCredential(q.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE id = ?`, id))
+	c, err := scan.Credential(q.QueryRowContext(ctx, `SELECT `+store.CredentialColumns+` FROM credentials WHERE id = ?`, id))
 	if err != nil {
 		return store.Credential{}, fmt.Errorf("get credential %s: %w", id, dbErr(err))
 	}
@@ -29,12 +16,12 @@ func getCredential(ctx context.Context, q querier, id string) (store.Credential,
 }
 
 func listCredentials(ctx context.Context, q querier, integrationID string) ([]store.Credential, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+credentialColumns+` FROM credentials
+	rows, err := q.QueryContext(ctx, `SELECT `+store.CredentialColumns+` FROM credentials
 		WHERE integration_id = ? ORDER BY version`, integrationID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", integrationID, err)
 	}
-	cs, err := collect(rows, scanCredential)
+	cs, err := collect(rows, scan.Credential)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", integrationID, err)
 	}
@@ -52,8 +39,9 @@ func (s *Store) ListCredentials(ctx context.Context, integrationID string) ([]st
 	return listCredentials(ctx, s.ro, integrationID)
 }
 
-func insertCredential(ctx context.Context, tx *sql.Tx, c store.Credential) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO credentials (id, integration_id, workspace_id, version, state,
+// InsertCredential implements store.Tx.
+func (t txn) InsertCredential(ctx context.Context, c store.Credential) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO credentials (id, integration_id, workspace_id, version, state,
 			hint, fingerprint, secret, created_at, verified_at, expires_at, revoked_at, revision)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		c.ID, c.IntegrationID, c.WorkspaceID, c.Version, c.State, c.Hint, c.Fingerprint, c.Secret,
@@ -64,10 +52,10 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c store.Credential) error
 	return nil
 }
 
-// updateCredential writes c over the row at revision old. Id, owners and
-// creation time never change.
-func updateCredential(ctx context.Context, tx *sql.Tx, c store.Credential, old int64) error {
-	res, err := tx.ExecContext(ctx, `UPDATE credentials SET version = ?, state = ?, hint = ?, fingerprint = ?,
+// UpdateCredential implements store.Tx: it writes c over the row at
+// revision old.
+func (t txn) UpdateCredential(ctx context.Context, c store.Credential, old int64) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE credentials SET version = ?, state = ?, hint = ?, fingerprint = ?,
 			secret = ?, verified_at = ?, expires_at = ?, revoked_at = ?, revision = revision + 1
 		WHERE id = ? AND revision = ?`,
 		c.Version, c.State, c.Hint, c.Fingerprint, c.Secret, dbTime(c.VerifiedAt), dbTime(c.ExpiresAt),
@@ -81,121 +69,30 @@ func updateCredential(ctx context.Context, tx *sql.Tx, c store.Credential, old i
 	return nil
 }
 
-// Mutate loads the integration and its credentials, applies fn and stores
-// the result in one immediate transaction, which also serialises it
-// against every other write. fn's error is returned unchanged and nothing
-// is stored. fn may read through the store but must not write: the one
-// write connection is busy with this transaction.
+// Mutate is store.RunMutate in one immediate transaction, which also
+// serialises it against every other write. fn may read through the store
+// but must not write: the one write connection is busy with this
+// transaction.
 func (s *Store) Mutate(ctx context.Context, integrationID string, fn func(*store.CredentialSet) error) (store.CredentialSet, error) {
-	var out store.CredentialSet
-	var fnErr error
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		in, err := getIntegration(ctx, tx, integrationID)
-		if err != nil {
-			return err
-		}
-		creds, err := listCredentials(ctx, tx, integrationID)
-		if err != nil {
-			return err
-		}
-		revisions := make(map[string]int64, len(creds))
-		for _, c := range creds {
-			revisions[c.ID] = c.Revision
-		}
-		set := store.CredentialSet{Integration: in, Credentials: creds}
-		if err := fn(&set); err != nil {
-			fnErr = err
-			return err
-		}
-
-		set.Integration.ID = in.ID
-		if err := updateIntegration(ctx, tx, set.Integration, in.Revision); err != nil {
-			return err
-		}
-		for _, c := range writeOrder(set.Credentials) {
-			if c.ID == "" {
-				c.ID = store.NewID("cred")
-			}
-			c.IntegrationID, c.WorkspaceID = in.ID, in.WorkspaceID
-			if rev, ok := revisions[c.ID]; ok {
-				err = updateCredential(ctx, tx, c, rev)
-			} else {
-				err = insertCredential(ctx, tx, c)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		events := make([]store.Event, len(set.Events))
-		for i, e := range set.Events {
-			if e.WorkspaceID == "" {
-				e.WorkspaceID = in.WorkspaceID
-			}
-			if e.IntegrationID == "" {
-				e.IntegrationID = in.ID
-			}
-			if events[i], err = appendEvent(ctx, tx, e); err != nil {
-				return err
-			}
-		}
-
-		// Read back what was stored, so revisions and times are exact.
-		if out.Integration, err = getIntegration(ctx, tx, in.ID); err != nil {
-			return err
-		}
-		if out.Credentials, err = listCredentials(ctx, tx, in.ID); err != nil {
-			return err
-		}
-		out.Events = events
-		return nil
-	})
-	if fnErr != nil {
-		return store.CredentialSet{}, fnErr
-	}
-	if err != nil {
-		return store.CredentialSet{}, fmt.Errorf("mutate integration %s: %w", integrationID, err)
-	}
-	return out, nil
-}
-
-// writeOrder returns creds with the versions that end up active last, so
-// that a demotion is written before the promotion replacing it and the
-// one-active index never sees two at once.
-func writeOrder(creds []store.Credential) []store.Credential {
-	out := append([]store.Credential(nil), creds...)
-	sort.SliceStable(out, func(i, j int) bool {
-		return out[i].State != store.StateActive && out[j].State == store.StateActive
-	})
-	return out
+	return store.RunMutate(ctx, s.writeTx, integrationID, fn)
 }
 
 // UpdateCredential applies fn to the current credential and stores the
 // result unless fn fails, whose error is returned unchanged.
 func (s *Store) UpdateCredential(ctx context.Context, id string, fn func(store.Credential) (store.Credential, error)) (store.Credential, error) {
-	var out store.Credential
-	var fnErr error
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, err := getCredential(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		c, err := fn(old)
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		c.ID = old.ID
-		if err := updateCredential(ctx, tx, c, old.Revision); err != nil {
-			return err
-		}
-		out, err = getCredential(ctx, tx, id)
-		return err
-	})
-	if fnErr != nil {
-		return store.Credential{}, fnErr
-	}
-	if err != nil {
-		return store.Credential{}, err
-	}
-	return out, nil
+	return store.RunUpdateCredential(ctx, s.writeTx, id, fn)
+}
+
+// LockCredential implements store.Tx; the transaction holds the write
+// lock already.
+func (t txn) LockCredential(ctx context.Context, id string) (store.Credential, error) {
+	return getCredential(ctx, t.tx, id)
+}
+
+func (t txn) GetCredential(ctx context.Context, id string) (store.Credential, error) {
+	return getCredential(ctx, t.tx, id)
+}
+
+func (t txn) ListCredentials(ctx context.Context, integrationID string) ([]store.Credential, error) {
+	return listCredentials(ctx, t.tx, integrationID)
 }

@@ -5,51 +5,38 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/stormcreds/storm/internal/store"
 )
 
-// defaultLimit is the page size when Page.Limit is not positive.
-const defaultLimit = 100
-
-func appendEvent(ctx context.Context, tx *sql.Tx, e store.Event) (store.Event, error) {
-	if e.ID == "" {
-		e.ID = store.NewID("evt")
+// AppendEvents implements store.Tx.
+func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event, error) {
+	for i := range es {
+		e := &es[i]
+		if e.ID == "" {
+			e.ID = store.NewID("evt")
+		}
+		_, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			e.ID, e.WorkspaceID, e.IntegrationID, e.Type, dbTime(e.At), e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("append event %s: %w", e.ID, dbErr(err))
+		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		e.ID, e.WorkspaceID, e.IntegrationID, e.Type, dbTime(e.At), e.Data)
-	if err != nil {
-		return store.Event{}, fmt.Errorf("append event %s: %w", e.ID, dbErr(err))
-	}
-	return e, nil
+	return es, nil
 }
 
 // AppendEvent appends e to the event log, giving it an id when it has none.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := appendEvent(ctx, tx, e)
+		_, err := txn{tx}.AppendEvents(ctx, []store.Event{e})
 		return err
 	})
 }
 
 // ListEvents returns a page of the event log, oldest first.
 func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, error) {
-	where, args, err := s.pageFilter(ctx, "events", p, true)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	rows, err := s.ro.QueryContext(ctx, `SELECT id, workspace_id, integration_id, type, at, data FROM events`+
-		where+` ORDER BY seq LIMIT ?`, append(args, limit(p))...)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	es, err := collect(rows, func(r rowScanner) (store.Event, error) {
-		var e store.Event
-		err := r.Scan(&e.ID, &e.WorkspaceID, &e.IntegrationID, &e.Type, scanTime{&e.At}, &e.Data)
-		return e, err
-	})
+	es, err := listLog(ctx, s, "events", store.EventColumns, p, scan.Event)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -76,57 +63,29 @@ func (s *Store) AppendAudit(ctx context.Context, a store.AuditRecord) error {
 // ListAudit returns a page of the audit log, oldest first. Page's
 // IntegrationID does not apply.
 func (s *Store) ListAudit(ctx context.Context, p store.Page) ([]store.AuditRecord, error) {
-	where, args, err := s.pageFilter(ctx, "audit", p, false)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	rows, err := s.ro.QueryContext(ctx, `SELECT id, workspace_id, actor, action, target, at, ip, detail FROM audit`+
-		where+` ORDER BY seq LIMIT ?`, append(args, limit(p))...)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	as, err := collect(rows, func(r rowScanner) (store.AuditRecord, error) {
-		var a store.AuditRecord
-		err := r.Scan(&a.ID, &a.WorkspaceID, &a.Actor, &a.Action, &a.Target, scanTime{&a.At}, &a.IP, &a.Detail)
-		return a, err
-	})
+	p.IntegrationID = ""
+	as, err := listLog(ctx, s, "audit", store.AuditColumns, p, scan.Audit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	return as, nil
 }
 
-func limit(p store.Page) int {
-	if p.Limit <= 0 {
-		return defaultLimit
-	}
-	return p.Limit
-}
-
-// pageFilter builds the WHERE clause for p over table. The After entry is
-// looked up first so that an unknown id is ErrNotFound rather than an
-// empty page.
-func (s *Store) pageFilter(ctx context.Context, table string, p store.Page, byIntegration bool) (string, []any, error) {
-	var conds []string
-	var args []any
+// listLog reads page p of a log table, looking up the After entry first
+// (see store.PageClause).
+func listLog[T any](ctx context.Context, s *Store, table, columns string, p store.Page, scan func(store.Row) (T, error)) ([]T, error) {
+	var seq int64
 	if p.After != "" {
-		var seq int64
-		err := s.ro.QueryRowContext(ctx, `SELECT seq FROM `+table+` WHERE id = ?`, p.After).Scan(&seq)
-		if err != nil {
-			return "", nil, fmt.Errorf("after %s: %w", p.After, dbErr(err))
+		if err := s.ro.QueryRowContext(ctx, `SELECT seq FROM `+table+` WHERE id = ?`, p.After).Scan(&seq); err != nil {
+			return nil, fmt.Errorf("after %s: %w", p.After, dbErr(err))
 		}
-		conds, args = append(conds, "seq > ?"), append(args, seq)
 	}
-	if p.WorkspaceID != "" {
-		conds, args = append(conds, "workspace_id = ?"), append(args, p.WorkspaceID)
+	clause, args := store.PageClause(p, seq, func(int) string { return "?" })
+	rows, err := s.ro.QueryContext(ctx, `SELECT `+columns+` FROM `+table+clause, args...)
+	if err != nil {
+		return nil, err
 	}
-	if byIntegration && p.IntegrationID != "" {
-		conds, args = append(conds, "integration_id = ?"), append(args, p.IntegrationID)
-	}
-	if len(conds) == 0 {
-		return "", nil, nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args, nil
+	return collect(rows, scan)
 }
 
 // Keyring returns the wrapped vault keyring, or ErrNotFound.

@@ -22,20 +22,12 @@ func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
 	return nil
 }
 
-const workspaceColumns = `id, name, created_at`
-
-func scanWorkspace(r rowScanner) (store.Workspace, error) {
-	var w store.Workspace
-	err := r.Scan(&w.ID, &w.Name, scanTime{&w.CreatedAt})
-	return w, err
-}
-
 // GetWorkspace finds a workspace by id or, failing that, by name.
 func (s *Store) GetWorkspace(ctx context.Context, idOrName string) (store.Workspace, error) {
 	// Ids carry a prefix names cannot be confused with in practice; the
 	// id match wins should a name ever equal another workspace's id.
-	w, err := scanWorkspace(s.ro.QueryRowContext(ctx,
-		`SELECT `+workspaceColumns+` FROM workspaces WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, idOrName))
+	w, err := scan.Workspace(s.ro.QueryRowContext(ctx,
+		`SELECT `+store.WorkspaceColumns+` FROM workspaces WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, idOrName))
 	if err != nil {
 		return store.Workspace{}, fmt.Errorf("get workspace %s: %w", idOrName, dbErr(err))
 	}
@@ -44,11 +36,11 @@ func (s *Store) GetWorkspace(ctx context.Context, idOrName string) (store.Worksp
 
 // ListWorkspaces lists every workspace in creation order.
 func (s *Store) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+workspaceColumns+` FROM workspaces ORDER BY rowid`)
+	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.WorkspaceColumns+` FROM workspaces ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
-	ws, err := collect(rows, scanWorkspace)
+	ws, err := collect(rows, scan.Workspace)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
@@ -69,17 +61,9 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
 	return nil
 }
 
-const tokenColumns = `id, name, workspace_id, role, hash, created_at`
-
-func scanToken(r rowScanner) (store.APIToken, error) {
-	var t store.APIToken
-	err := r.Scan(&t.ID, &t.Name, &t.WorkspaceID, &t.Role, &t.Hash, scanTime{&t.CreatedAt})
-	return t, err
-}
-
 // GetAPITokenByHash finds the token whose hash is hash.
 func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (store.APIToken, error) {
-	t, err := scanToken(s.ro.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	t, err := scan.APIToken(s.ro.QueryRowContext(ctx, `SELECT `+store.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 	if err != nil {
 		// Never echo the hash: it identifies a live credential.
 		return store.APIToken{}, fmt.Errorf("get api token by hash: %w", dbErr(err))
@@ -89,7 +73,7 @@ func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (store.APITo
 
 // GetAPIToken finds a token by id.
 func (s *Store) GetAPIToken(ctx context.Context, id string) (store.APIToken, error) {
-	t, err := scanToken(s.ro.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
+	t, err := scan.APIToken(s.ro.QueryRowContext(ctx, `SELECT `+store.APITokenColumns+` FROM api_tokens WHERE id = ?`, id))
 	if err != nil {
 		return store.APIToken{}, fmt.Errorf("get api token %s: %w", id, dbErr(err))
 	}
@@ -131,23 +115,22 @@ func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) err
 	return nil
 }
 
-const integrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
-	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
-
-func scanIntegration(r rowScanner) (store.Integration, error) {
-	var in store.Integration
-	err := r.Scan(&in.ID, &in.WorkspaceID, &in.Name, &in.Provider, &in.AuthMethod, &in.Config,
-		&in.SecretConfig, &in.Status, &in.StatusReason, scanTime{&in.CreatedAt}, scanTime{&in.UpdatedAt},
-		scanTime{&in.LastVerifiedAt}, scanTime{&in.LastUsedAt}, &in.Revision)
-	return in, err
-}
-
 func getIntegration(ctx context.Context, q querier, id string) (store.Integration, error) {
-	in, err := scanIntegration(q.QueryRowContext(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = ?`, id))
+	in, err := scan.Integration(q.QueryRowContext(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations WHERE id = ?`, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, dbErr(err))
 	}
 	return in, nil
+}
+
+// LockIntegration implements store.Tx; the transaction holds the write
+// lock already.
+func (t txn) LockIntegration(ctx context.Context, id string) (store.Integration, error) {
+	return getIntegration(ctx, t.tx, id)
+}
+
+func (t txn) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
+	return getIntegration(ctx, t.tx, id)
 }
 
 // GetIntegration finds an integration by id.
@@ -158,22 +141,22 @@ func (s *Store) GetIntegration(ctx context.Context, id string) (store.Integratio
 // ListIntegrations lists a workspace's integrations (all when workspaceID
 // is empty) in creation order.
 func (s *Store) ListIntegrations(ctx context.Context, workspaceID string) ([]store.Integration, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+integrationColumns+` FROM integrations
+	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations
 		WHERE ?1 = '' OR workspace_id = ?1 ORDER BY rowid`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
-	ins, err := collect(rows, scanIntegration)
+	ins, err := collect(rows, scan.Integration)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
 	return ins, nil
 }
 
-// updateIntegration writes in over the row at revision old. Id, workspace
-// and creation time never change.
-func updateIntegration(ctx context.Context, tx *sql.Tx, in store.Integration, old int64) error {
-	res, err := tx.ExecContext(ctx, `UPDATE integrations SET name = ?, provider = ?, auth_method = ?,
+// UpdateIntegration implements store.Tx: it writes in over the row at
+// revision old.
+func (t txn) UpdateIntegration(ctx context.Context, in store.Integration, old int64) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE integrations SET name = ?, provider = ?, auth_method = ?,
 			config = ?, secret_config = ?, status = ?, status_reason = ?, updated_at = ?,
 			last_verified_at = ?, last_used_at = ?, revision = revision + 1
 		WHERE id = ? AND revision = ?`,
@@ -191,32 +174,7 @@ func updateIntegration(ctx context.Context, tx *sql.Tx, in store.Integration, ol
 // UpdateIntegration applies fn to the current integration and stores the
 // result unless fn fails, whose error is returned unchanged.
 func (s *Store) UpdateIntegration(ctx context.Context, id string, fn func(store.Integration) (store.Integration, error)) (store.Integration, error) {
-	var out store.Integration
-	var fnErr error
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, err := getIntegration(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		in, err := fn(old)
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		in.ID = old.ID
-		if err := updateIntegration(ctx, tx, in, old.Revision); err != nil {
-			return err
-		}
-		out, err = getIntegration(ctx, tx, id)
-		return err
-	})
-	if fnErr != nil {
-		return store.Integration{}, fnErr
-	}
-	if err != nil {
-		return store.Integration{}, err
-	}
-	return out, nil
+	return store.RunUpdateIntegration(ctx, s.writeTx, id, fn)
 }
 
 // TouchIntegration sets LastUsedAt without a revision change.

@@ -156,6 +156,15 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// txn is a write transaction as store.Tx. It is immediate, so it already
+// holds the database's write lock and LockIntegration and LockCredential are plain reads.
+type txn struct{ tx *sql.Tx }
+
+// writeTx is write for store.Tx users.
+func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
+	return s.write(ctx, func(tx *sql.Tx) error { return fn(txn{tx}) })
+}
+
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs.
 func dbErr(err error) error {
@@ -230,10 +239,8 @@ func (s scanTime) Scan(v any) error {
 	return nil
 }
 
-// rowScanner is *sql.Row or *sql.Rows.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
+// scan reads records through scanTime.
+var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
 
 // querier is *sql.DB or *sql.Tx, so one loader serves plain reads and
 // reads inside a write transaction.
@@ -243,7 +250,7 @@ type querier interface {
 }
 
 // collect scans every row with scan.
-func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {

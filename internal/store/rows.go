@@ -1,0 +1,115 @@
+package store
+
+import (
+	"strings"
+	"time"
+)
+
+// Columns that backends select for each record, in the order Scanner reads
+// them.
+const (
+	WorkspaceColumns   = `id, name, created_at`
+	APITokenColumns    = `id, name, workspace_id, role, hash, created_at`
+	IntegrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
+	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
+	CredentialColumns = `id, integration_id, workspace_id, version, state, hint, fingerprint, secret,
+	created_at, verified_at, expires_at, revoked_at, revision`
+	EventColumns = `id, workspace_id, integration_id, type, at, data`
+	AuditColumns = `id, workspace_id, actor, action, target, at, ip, detail`
+)
+
+// Row is a row being read: *sql.Row, *sql.Rows, pgx.Row or pgx.Rows.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Scanner reads records from rows of the matching Columns.
+type Scanner struct {
+	// Time returns the scan destination that reads a stored time into *t:
+	// UTC, and the zero time for NULL. Only it differs between backends.
+	Time func(t *time.Time) any
+}
+
+// Workspace reads a row of WorkspaceColumns.
+func (s Scanner) Workspace(r Row) (Workspace, error) {
+	var w Workspace
+	err := r.Scan(&w.ID, &w.Name, s.Time(&w.CreatedAt))
+	return w, err
+}
+
+// APIToken reads a row of APITokenColumns.
+func (s Scanner) APIToken(r Row) (APIToken, error) {
+	var t APIToken
+	err := r.Scan(&t.ID, &t.Name, &t.WorkspaceID, &t.Role, &t.Hash, s.Time(&t.CreatedAt))
+	return t, err
+}
+
+// Integration reads a row of IntegrationColumns.
+func (s Scanner) Integration(r Row) (Integration, error) {
+	var in Integration
+	err := r.Scan(&in.ID, &in.WorkspaceID, &in.Name, &in.Provider, &in.AuthMethod, &in.Config,
+		&in.SecretConfig, &in.Status, &in.StatusReason, s.Time(&in.CreatedAt), s.Time(&in.UpdatedAt),
+		s.Time(&in.LastVerifiedAt), s.Time(&in.LastUsedAt), &in.Revision)
+	return in, err
+}
+
+// Credential reads a row of CredentialColumns.
+func (s Scanner) Credential(r Row) (Credential, error) {
+	var c Credential
+	err := r.Scan(&c.ID, &c.IntegrationID, &c.WorkspaceID, &c.Version, &c.State, &c.Hint, &c.Fingerprint,
+		&c.Secret, s.Time(&c.CreatedAt), s.Time(&c.VerifiedAt), s.Time(&c.ExpiresAt),
+		s.Time(&c.RevokedAt), &c.Revision)
+	return c, err
+}
+
+// Event reads a row of EventColumns.
+func (s Scanner) Event(r Row) (Event, error) {
+	var e Event
+	err := r.Scan(&e.ID, &e.WorkspaceID, &e.IntegrationID, &e.Type, s.Time(&e.At), &e.Data)
+	return e, err
+}
+
+// Audit reads a row of AuditColumns.
+func (s Scanner) Audit(r Row) (AuditRecord, error) {
+	var a AuditRecord
+	err := r.Scan(&a.ID, &a.WorkspaceID, &a.Actor, &a.Action, &a.Target, s.Time(&a.At), &a.IP, &a.Detail)
+	return a, err
+}
+
+// DefaultPageLimit is the page size when Page.Limit is not positive.
+const DefaultPageLimit = 100
+
+// PageClause returns the clauses, with a leading space, that select page p
+// of a log table (WHERE, ORDER BY seq, LIMIT) and their arguments. afterSeq
+// is the seq of the entry p.After, which the backend looks up first so that
+// an unknown id is ErrNotFound rather than an empty page; it is unused when
+// After is empty. p.IntegrationID applies as given: callers clear it for
+// a log without integrations. param returns the placeholder of the nth
+// argument, counting from 1.
+func PageClause(p Page, afterSeq int64, param func(n int) string) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, cond+" "+param(len(args)))
+	}
+	if p.After != "" {
+		add("seq >", afterSeq)
+	}
+	if p.WorkspaceID != "" {
+		add("workspace_id =", p.WorkspaceID)
+	}
+	if p.IntegrationID != "" {
+		add("integration_id =", p.IntegrationID)
+	}
+	var where string
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = DefaultPageLimit
+	}
+	args = append(args, limit)
+	return where + " ORDER BY seq LIMIT " + param(len(args)), args
+}

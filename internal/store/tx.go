@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// Tx is one write transaction of a backend, as the shared
+// read-modify-write flows (RunMutate, RunUpdateIntegration,
+// RunUpdateCredential) use it. Backends implement it with their own SQL;
+// its errors are already translated into the sentinels.
+type Tx interface {
+	// LockIntegration loads an integration and holds it against every
+	// other Mutate, UpdateIntegration and UpdateCredential of it until the
+	// transaction ends.
+	LockIntegration(ctx context.Context, id string) (Integration, error)
+	// LockCredential loads a credential, holding its integration as
+	// LockIntegration does.
+	LockCredential(ctx context.Context, id string) (Credential, error)
+	GetIntegration(ctx context.Context, id string) (Integration, error)
+	GetCredential(ctx context.Context, id string) (Credential, error)
+	// ListCredentials returns an integration's versions ordered by Version.
+	ListCredentials(ctx context.Context, integrationID string) ([]Credential, error)
+	// UpdateIntegration writes in over the row at revision old, else
+	// returns ErrConflict. Id, workspace and creation time never change.
+	UpdateIntegration(ctx context.Context, in Integration, old int64) error
+	// InsertCredential inserts c with revision 1.
+	InsertCredential(ctx context.Context, c Credential) error
+	// UpdateCredential writes c over the row at revision old, else returns
+	// ErrConflict. Id, owners and creation time never change.
+	UpdateCredential(ctx context.Context, c Credential, old int64) error
+	// AppendEvents appends es in order, giving each an id when it has
+	// none, and returns them as stored.
+	AppendEvents(ctx context.Context, es []Event) ([]Event, error)
+}
+
+// InTx runs fn in one write transaction of a backend and commits unless fn
+// fails. fn's error is returned as is.
+type InTx func(ctx context.Context, fn func(Tx) error) error
+
+// RunMutate is Store.Mutate for every backend: in one transaction of inTx
+// it locks the integration, loads it and its credentials, applies fn, and
+// stores the integration, the credentials (new ones, without an id or with
+// an unknown one, are inserted) and the set's Events. It returns what was
+// stored, read back so revisions and times are exact. fn's error is
+// returned unchanged and nothing is stored.
+func RunMutate(ctx context.Context, inTx InTx, integrationID string, fn func(*CredentialSet) error) (CredentialSet, error) {
+	var out CredentialSet
+	var fnErr error
+	err := inTx(ctx, func(tx Tx) error {
+		in, err := tx.LockIntegration(ctx, integrationID)
+		if err != nil {
+			return err
+		}
+		creds, err := tx.ListCredentials(ctx, integrationID)
+		if err != nil {
+			return err
+		}
+		revisions := make(map[string]int64, len(creds))
+		for _, c := range creds {
+			revisions[c.ID] = c.Revision
+		}
+		set := CredentialSet{Integration: in, Credentials: creds}
+		if err := fn(&set); err != nil {
+			fnErr = err
+			return err
+		}
+
+		set.Integration.ID = in.ID
+		if err := tx.UpdateIntegration(ctx, set.Integration, in.Revision); err != nil {
+			return err
+		}
+		for _, c := range writeOrder(set.Credentials) {
+			if c.ID == "" {
+				c.ID = NewID("cred")
+			}
+			c.IntegrationID, c.WorkspaceID = in.ID, in.WorkspaceID
+			if rev, ok := revisions[c.ID]; ok {
+				err = tx.UpdateCredential(ctx, c, rev)
+			} else {
+				err = tx.InsertCredential(ctx, c)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		// Read back what was stored, so revisions and times are exact.
+		if out.Integration, err = tx.GetIntegration(ctx, in.ID); err != nil {
+			return err
+		}
+		if out.Credentials, err = tx.ListCredentials(ctx, in.ID); err != nil {
+			return err
+		}
+
+		// Events last: a backend may serialise event appends with a lock
+		// held until commit, which should be as short as possible.
+		events := make([]Event, len(set.Events))
+		for i, e := range set.Events {
+			if e.WorkspaceID == "" {
+				e.WorkspaceID = in.WorkspaceID
+			}
+			if e.IntegrationID == "" {
+				e.IntegrationID = in.ID
+			}
+			events[i] = e
+		}
+		out.Events, err = tx.AppendEvents(ctx, events)
+		return err
+	})
+	if fnErr != nil {
+		return CredentialSet{}, fnErr
+	}
+	if err != nil {
+		return CredentialSet{}, fmt.Errorf("mutate integration %s: %w", integrationID, err)
+	}
+	return out, nil
+}
+
+// writeOrder returns creds with the versions that end up active last, so
+// that a demotion is written before the promotion replacing it and the
+// one-active index never sees two at once.
+func writeOrder(creds []Credential) []Credential {
+	out := append([]Credential(nil), creds...)
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].State != StateActive && out[j].State == StateActive
+	})
+	return out
+}
+
+// RunUpdateIntegration is Store.UpdateIntegration for every backend: a
+// compare-and-swap, in one transaction of inTx, of the locked integration.
+// fn's error is returned unchanged and nothing is stored.
+func RunUpdateIntegration(ctx context.Context, inTx InTx, id string, fn func(Integration) (Integration, error)) (Integration, error) {
+	var out Integration
+	var fnErr error
+	err := inTx(ctx, func(tx Tx) error {
+		old, err := tx.LockIntegration(ctx, id)
+		if err != nil {
+			return err
+		}
+		in, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		in.ID = old.ID
+		if err := tx.UpdateIntegration(ctx, in, old.Revision); err != nil {
+			return err
+		}
+		out, err = tx.GetIntegration(ctx, id)
+		return err
+	})
+	if fnErr != nil {
+		return Integration{}, fnErr
+	}
+	if err != nil {
+		return Integration{}, err
+	}
+	return out, nil
+}
+
+// RunUpdateCredential is Store.UpdateCredential for every backend: a
+// compare-and-swap, in one transaction of inTx, of one credential, holding
+// its integration's lock so it is serialised with Mutate. fn's error is
+// returned unchanged and nothing is stored.
+func RunUpdateCredential(ctx context.Context, inTx InTx, id string, fn func(Credential) (Credential, error)) (Credential, error) {
+	var out Credential
+	var fnErr error
+	err := inTx(ctx, func(tx Tx) error {
+		old, err := tx.LockCredential(ctx, id)
+		if err != nil {
+			return err
+		}
+		c, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		c.ID = old.ID
+		if err := tx.UpdateCredential(ctx, c, old.Revision); err != nil {
+			return err
+		}
+		out, err = tx.GetCredential(ctx, id)
+		return err
+	})
+	if fnErr != nil {
+		return Credential{}, fnErr
+	}
+	if err != nil {
+		return Credential{}, err
+	}
+	return out, nil
+}
