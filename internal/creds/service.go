@@ -54,6 +54,9 @@ type Service struct {
 
 	cache   sync.Map // integration id → *useEntry
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write
+
+	reloadMu sync.Mutex
+	reloads  map[string]*reload
 }
 
 // New validates cfg and returns a Service.
@@ -62,7 +65,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("creds: Store, Vault, Catalog, Recorder and HTTPClient are required")
 	}
 	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, client: cfg.HTTPClient,
-		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL}
+		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL, reloads: map[string]*reload{}}
 	if s.now == nil {
 		s.now = time.Now
 	}

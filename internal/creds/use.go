@@ -151,16 +151,8 @@ type retryCredential struct {
 	picked string
 }
 
-// staleAfter401 is how old a cached entry may be when a 401 asks for
-// the current versions; younger entries are trusted so a broken key
-// under load does not turn every request into a store read.
-const staleAfter401 = 100 * time.Millisecond
-
 func (c *retryCredential) Apply(r *http.Request) error {
-	if v, ok := c.s.cache.Load(c.integ.ID); ok && c.s.now().Sub(v.(*useEntry).loaded) >= staleAfter401 {
-		c.s.cache.Delete(c.integ.ID)
-	}
-	e, err := c.s.use(c.ctx, c.integ.ID)
+	e, err := c.s.reloadSince(c.ctx, c.integ.ID, c.s.now())
 	if err != nil {
 		return err
 	}
@@ -171,6 +163,45 @@ func (c *retryCredential) Apply(r *http.Request) error {
 		}
 	}
 	return proxy.ErrNoFallback
+}
+
+// reloadSince returns the integration's entry as read from the store at
+// or after since. Concurrent callers share reads: a burst of 401s costs
+// one store read at a time per integration, not one per request.
+func (s *Service) reloadSince(ctx context.Context, id string, since time.Time) (*useEntry, error) {
+	for {
+		s.reloadMu.Lock()
+		r := s.reloads[id]
+		if r == nil {
+			r = &reload{started: s.now(), done: make(chan struct{})}
+			s.reloads[id] = r
+			s.reloadMu.Unlock()
+			s.cache.Delete(id)
+			r.entry, r.err = s.use(ctx, id)
+			s.reloadMu.Lock()
+			delete(s.reloads, id)
+			s.reloadMu.Unlock()
+			close(r.done)
+			return r.entry, r.err
+		}
+		s.reloadMu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !r.started.Before(since) {
+			return r.entry, r.err
+		}
+		// That read began before our 401: read again.
+	}
+}
+
+type reload struct {
+	started time.Time
+	done    chan struct{}
+	entry   *useEntry
+	err     error
 }
 
 // used records a secret read (aggregated per minute) and keeps
