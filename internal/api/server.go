@@ -116,6 +116,8 @@ func (s *Server) register() {
 	s.handle("GET /v1/integrations/{id}/credentials", store.RoleViewer, s.listCredentials)
 	s.handle("POST /v1/integrations/{id}/credentials/{cred_id}/revoke", store.RoleEditor, s.revokeCredential)
 	s.handle("POST /v1/integrations/{id}/verify", store.RoleEditor, s.verify)
+	s.handle("POST /v1/integrations/{id}/authorize", store.RoleEditor, s.authorize)
+	s.handle("GET /oauth/callback", "", s.callback)
 
 	s.handle("GET /v1/integrations/{id}/access", store.RoleWorker, s.access)
 	s.handle("/v1/integrations/{id}/proxy/{path...}", store.RoleWorker, s.proxy)

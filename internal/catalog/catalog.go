@@ -146,6 +146,7 @@ func (p Provider) clone() Provider {
 		o.Scopes = slices.Clone(p.OAuth2.Scopes)
 		o.ExtraAuthorizeParams = maps.Clone(p.OAuth2.ExtraAuthorizeParams)
 		o.ExtraTokenParams = maps.Clone(p.OAuth2.ExtraTokenParams)
+		o.Headers = maps.Clone(p.OAuth2.Headers)
 		q.OAuth2 = &o
 	}
 	if p.ServiceAccount != nil {

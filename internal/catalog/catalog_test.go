@@ -47,6 +47,7 @@ var sampleConfig = map[string]string{
 	"account_id":               "123456",
 	"domain":                   "acme.okta.com",
 	"company_domain":           "acme",
+	"my_domain":                "acme--uat.sandbox",
 }
 
 func TestEmbeddedCatalog(t *testing.T) {
@@ -55,7 +56,7 @@ func TestEmbeddedCatalog(t *testing.T) {
 	if !slices.IsSortedFunc(list, func(a, b Provider) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Error("List is not sorted by name")
 	}
-	apiKey := 0
+	var apiKey, oauth []string
 	for _, p := range list {
 		t.Run(p.Name, func(t *testing.T) {
 			if !strings.HasPrefix(p.DocsURL, "https://") {
@@ -67,8 +68,11 @@ func TestEmbeddedCatalog(t *testing.T) {
 			if !strings.HasPrefix(p.BaseURL, "https://") {
 				t.Errorf("base_url %q is not https", p.BaseURL)
 			}
-			if p.APIKey == nil || p.Verify == nil {
+			if p.Supports(MethodAPIKey) && (p.APIKey == nil || p.Verify == nil) {
 				t.Fatalf("want api_key and verify sections")
+			}
+			if p.Supports(MethodOAuth2) {
+				checkCatalogOAuth2(t, p)
 			}
 			cfg := map[string]any{}
 			for _, f := range p.Config {
@@ -80,6 +84,9 @@ func TestEmbeddedCatalog(t *testing.T) {
 					cfg[f.Name] = v
 				}
 			}
+			if p.Supports(MethodOAuth2) {
+				cfg["client_id"] = "storm-test-client"
+			}
 			r, err := c.Resolve(p.Name, cfg)
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
@@ -87,17 +94,45 @@ func TestEmbeddedCatalog(t *testing.T) {
 			if r.BaseURL.Scheme != "https" || r.BaseURL.Hostname() == "" {
 				t.Errorf("resolved base URL %v is not https with a host", r.BaseURL)
 			}
-			u, err := endpoint(r, r.Provider.Verify.Path)
-			if err != nil || u.Host != r.BaseURL.Host {
-				t.Errorf("verify endpoint %v (err %v) leaves %s", u, err, r.BaseURL.Host)
+			if v := r.Provider.Verify; v != nil {
+				u, err := endpoint(r, v.Path)
+				if err != nil || u.Host != r.BaseURL.Host {
+					t.Errorf("verify endpoint %v (err %v) leaves %s", u, err, r.BaseURL.Host)
+				}
+			}
+			if o := r.Provider.OAuth2; o != nil {
+				for name, raw := range map[string]string{"authorize_url": o.AuthorizeURL, "token_url": o.TokenURL,
+					"refresh_url": o.RefreshURL, "revoke_url": o.RevokeURL, "issuer": o.Issuer} {
+					if raw == "" {
+						continue
+					}
+					u, err := url.Parse(raw)
+					if err != nil || u.Scheme != "https" || u.Hostname() == "" || strings.ContainsAny(raw, "{}") {
+						t.Errorf("resolved %s %q is not an expanded https URL", name, raw)
+					}
+				}
+				for k, v := range o.Headers {
+					if strings.ContainsAny(v, "{}") {
+						t.Errorf("resolved oauth2.headers.%s %q still has a placeholder", k, v)
+					}
+				}
 			}
 		})
-		if p.Supports(MethodAPIKey) && p.Name != Custom {
-			apiKey++
+		if p.Name == Custom {
+			continue
+		}
+		if p.Supports(MethodAPIKey) {
+			apiKey = append(apiKey, p.Name)
+		}
+		if p.Supports(MethodOAuth2) {
+			oauth = append(oauth, p.Name)
 		}
 	}
-	if apiKey < 45 {
-		t.Errorf("%d api_key providers, want at least 45", apiKey)
+	if len(apiKey) < 45 {
+		t.Errorf("%d api_key providers, want at least 45", len(apiKey))
+	}
+	if len(oauth) < 40 {
+		t.Errorf("%d oauth2 providers, want at least 40", len(oauth))
 	}
 	custom, ok := c.Get(Custom)
 	if !ok {
@@ -108,7 +143,48 @@ func TestEmbeddedCatalog(t *testing.T) {
 			t.Errorf("custom does not support %s", m)
 		}
 	}
-	t.Logf("%d providers, %d with api_key", len(list), apiKey)
+	t.Logf("%d providers, %d with api_key, %d with oauth2: %s", len(list), len(apiKey), len(oauth), strings.Join(oauth, " "))
+}
+
+// checkCatalogOAuth2 holds a catalog entry's oauth2 section to the rules
+// every provider must meet, whatever validation allows for custom.
+func checkCatalogOAuth2(t *testing.T, p Provider) {
+	t.Helper()
+	o := p.OAuth2
+	if o == nil {
+		t.Fatal("oauth2 in auth_methods without an oauth2 section")
+	}
+	if o.AuthStyle != "basic" && o.AuthStyle != "post" {
+		t.Errorf("auth_style %q, want basic or post set explicitly", o.AuthStyle)
+	}
+	if (o.AuthorizeURL == "" || o.TokenURL == "") && o.Issuer == "" {
+		t.Errorf("want authorize_url and token_url, or issuer")
+	}
+	for name, u := range map[string]string{"authorize_url": o.AuthorizeURL, "token_url": o.TokenURL,
+		"refresh_url": o.RefreshURL, "revoke_url": o.RevokeURL, "issuer": o.Issuer} {
+		if u != "" && !strings.HasPrefix(u, "https://") {
+			t.Errorf("%s %q is not https", name, u)
+		}
+	}
+	if p.Supports(MethodAPIKey) && !strings.HasPrefix(o.DocsURL, "https://") {
+		t.Errorf("oauth2.docs_url %q: a provider that also takes API keys needs its OAuth docs link", o.DocsURL)
+	}
+	if o.TokenHeader == "" || (o.TokenHeader == "Authorization" && o.TokenPrefix != "Bearer ") {
+		t.Errorf("token header %q prefix %q: defaults not filled", o.TokenHeader, o.TokenPrefix)
+	}
+	if o.NoExpiry && o.DefaultTTL > 0 {
+		t.Errorf("no_expiry with default_ttl")
+	}
+	for k := range o.ExtraAuthorizeParams {
+		if slices.Contains(protectedAuthorizeParams, strings.ToLower(k)) {
+			t.Errorf("extra_authorize_params overrides %s", k)
+		}
+	}
+	for k := range o.ExtraTokenParams {
+		if slices.Contains(protectedTokenParams, strings.ToLower(k)) {
+			t.Errorf("extra_token_params overrides %s", k)
+		}
+	}
 }
 
 func TestGetReturnsCopy(t *testing.T) {
@@ -116,8 +192,11 @@ func TestGetReturnsCopy(t *testing.T) {
 	p, _ := c.Get("github")
 	p.APIKey.Headers["Accept"] = "changed"
 	p.AuthMethods[0] = "changed"
+	p.OAuth2.Headers["Accept"] = "changed"
+	p.OAuth2.Scopes[0] = "changed"
 	q, _ := c.Get("github")
-	if q.APIKey.Headers["Accept"] == "changed" || q.AuthMethods[0] == "changed" {
+	if q.APIKey.Headers["Accept"] == "changed" || q.AuthMethods[0] == "changed" ||
+		q.OAuth2.Headers["Accept"] == "changed" || q.OAuth2.Scopes[0] == "changed" {
 		t.Fatal("Get exposed the catalog's own entry")
 	}
 }
@@ -194,6 +273,10 @@ func TestLoadFSRejects(t *testing.T) {
 			[]string{"basic auth needs {key}"}},
 		{"verify path", map[string]string{"acme.yaml": strings.Replace(valid, "path: /me", "path: me", 1)},
 			[]string{"verify.path: must start with a single /"}},
+		{"verify path the proxy refuses", map[string]string{"acme.yaml": strings.Replace(valid, "path: /me", "path: '/me/../admin'", 1)},
+			[]string{"verify.path:", "dot or blank segment"}},
+		{"verify path with a space", map[string]string{"acme.yaml": strings.Replace(valid, "path: /me", "path: '/m e'", 1)},
+			[]string{"verify.path:", "percent-encoded"}},
 		{"verify method", map[string]string{"acme.yaml": strings.Replace(valid, "method: GET", "method: DELETE", 1)},
 			[]string{"verify.method: must be GET, HEAD or POST"}},
 		{"body with GET", map[string]string{"acme.yaml": valid + "  body: '{}'\n"},
@@ -225,6 +308,135 @@ func TestLoadFSRejects(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// validOAuth is a minimal valid OAuth-only provider that the cases below
+// break. Lines are appended under oauth2 with oauthWith.
+const validOAuth = `
+name: acme
+display_name: Acme
+docs_url: https://acme.example/docs
+base_url: https://{subdomain}.acme.example
+auth_methods: [oauth2]
+config:
+  - name: subdomain
+    label: Subdomain
+    required: true
+    pattern: '^[a-z0-9-]+$'
+oauth2:
+  authorize_url: https://{subdomain}.acme.example/oauth/authorize
+  token_url: https://{subdomain}.acme.example/oauth/token
+  scopes: [read]
+  auth_style: basic
+`
+
+func oauthWith(lines ...string) string {
+	return validOAuth + "  " + strings.Join(lines, "\n  ") + "\n"
+}
+
+func TestLoadFSRejectsOAuth2(t *testing.T) {
+	both := strings.Replace(valid, "auth_methods: [api_key]", "auth_methods: [api_key, oauth2]", 1) +
+		"oauth2:\n  issuer: https://id.acme.example\n  auth_style: post\n"
+	tests := []struct {
+		name string
+		file string
+		want []string
+	}{
+		{"missing auth_style", strings.Replace(validOAuth, "  auth_style: basic\n", "", 1),
+			[]string{"oauth2.auth_style: is required (basic or post)"}},
+		{"neither endpoints nor issuer", strings.Replace(strings.Replace(validOAuth, "  authorize_url: https://{subdomain}.acme.example/oauth/authorize\n", "", 1),
+			"  token_url: https://{subdomain}.acme.example/oauth/token\n", "", 1),
+			[]string{"oauth2.token_url: token_url or issuer is required", "oauth2.authorize_url: authorize_url or issuer is required"}},
+		{"http token_url", strings.Replace(validOAuth, "token_url: https://", "token_url: http://", 1),
+			[]string{"oauth2.token_url: must be an https URL"}},
+		{"http revoke_url", oauthWith("revoke_url: http://acme.example/revoke"), []string{"oauth2.revoke_url: must be an https URL"}},
+		{"http issuer", oauthWith("issuer: http://acme.example"), []string{"oauth2.issuer: must be an https URL"}},
+		{"issuer with query", oauthWith("issuer: https://acme.example/?tenant=x"), []string{"oauth2.issuer: must not have a query"}},
+		{"undeclared placeholder", strings.Replace(validOAuth, "{subdomain}.acme.example/oauth/token", "{tenant}.acme.example/oauth/token", 1),
+			[]string{"oauth2.token_url: placeholder {tenant} is not a declared config field"}},
+		{"protected authorize param", oauthWith("extra_authorize_params:", "  redirect_uri: https://evil.example/cb"),
+			[]string{"oauth2.extra_authorize_params.redirect_uri: is set by the OAuth client"}},
+		{"protected authorize param any case", oauthWith("extra_authorize_params:", "  State: fixed"),
+			[]string{"oauth2.extra_authorize_params.State: is set by the OAuth client"}},
+		{"protected scope param", oauthWith("extra_authorize_params:", "  scope: admin"),
+			[]string{"oauth2.extra_authorize_params.scope: is set by the OAuth client"}},
+		{"protected token param", oauthWith("extra_token_params:", "  grant_type: password"),
+			[]string{"oauth2.extra_token_params.grant_type: is set by the OAuth client"}},
+		{"empty param value", oauthWith("extra_authorize_params:", "  prompt: ''"),
+			[]string{"oauth2.extra_authorize_params.prompt: must not be empty"}},
+		{"bad param name", oauthWith("extra_authorize_params:", "  'a b': x"),
+			[]string{"oauth2.extra_authorize_params.a b: is not a valid parameter name"}},
+		{"control character in param", oauthWith("extra_token_params:", "  x: \"a\\nb\""),
+			[]string{"oauth2.extra_token_params.x: must not contain control characters"}},
+		{"three-character scope separator", oauthWith("scope_separator: ' + '"), nil}, // valid
+		{"letter scope separator", oauthWith("scope_separator: x"), []string{"oauth2.scope_separator: must be one to three"}},
+		{"scope with separator", strings.Replace(validOAuth, "scopes: [read]", "scopes: ['a,b']", 1) + "  scope_separator: ','\n",
+			[]string{"oauth2.scopes[0]: contains the scope separator \",\""}},
+		{"scope with space", strings.Replace(validOAuth, "scopes: [read]", "scopes: ['read write']", 1),
+			[]string{"oauth2.scopes[0]: must be non-empty and without spaces"}},
+		{"duplicate scope", strings.Replace(validOAuth, "scopes: [read]", "scopes: [read, read]", 1),
+			[]string{"oauth2.scopes[1]: duplicate scope"}},
+		{"negative duration", oauthWith("refresh_token_ttl: -1h"), []string{"oauth2.refresh_token_ttl: must not be negative"}},
+		{"no_expiry with default_ttl", oauthWith("no_expiry: true", "default_ttl: 1h"), []string{"oauth2.no_expiry: excludes default_ttl"}},
+		{"margin not below default_ttl", oauthWith("default_ttl: 5m", "refresh_margin: 5m"),
+			[]string{"oauth2.refresh_margin: must be shorter than default_ttl"}},
+		{"forbidden token header", oauthWith("token_header: Host"), []string{"oauth2.token_header: header Host cannot be set"}},
+		{"header repeats token header", oauthWith("headers:", "  authorization: x"), []string{"oauth2.headers.authorization: repeats the token header"}},
+		{"header with key", oauthWith("headers:", "  X-Key: '{key}'"), []string{"oauth2.headers.X-Key: {key} is only allowed in the api_key section"}},
+		{"client_id where api keys are taken", both + "  headers:\n    Client-Id: '{client_id}'\n",
+			[]string{"oauth2.headers.Client-Id: {client_id} is only allowed for a catalog provider whose only auth method is oauth2"}},
+		{"bad token body format", oauthWith("token_body_format: xml"), []string{"oauth2.token_body_format: must be form or json"}},
+		{"http oauth docs", oauthWith("docs_url: http://acme.example/oauth"), []string{"oauth2.docs_url: must be an https URL"}},
+		{"api key provider without verify stays an error", strings.Replace(both, "verify:\n  method: GET\n  path: /me\n", "", 1),
+			[]string{"verify: is required for a provider that takes API keys"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadFS(fstest.MapFS{"acme.yaml": &fstest.MapFile{Data: []byte(tc.file)}})
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("LoadFS rejected a valid file: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("LoadFS accepted a bad catalog")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadFSOAuth2Valid(t *testing.T) {
+	issuerOnly := strings.Replace(strings.Replace(validOAuth, "  authorize_url: https://{subdomain}.acme.example/oauth/authorize\n", "", 1),
+		"  token_url: https://{subdomain}.acme.example/oauth/token\n", "  issuer: https://{subdomain}.acme.example\n", 1)
+	for name, file := range map[string]string{
+		"endpoints":   validOAuth,
+		"issuer only": issuerOnly,
+		"everything": oauthWith("issuer: https://{subdomain}.acme.example/", "revoke_url: https://{subdomain}.acme.example/oauth/revoke",
+			"refresh_url: https://{subdomain}.acme.example/oauth/refresh", "docs_url: https://acme.example/docs#oauth",
+			"scope_separator: ','", "pkce: true", "rotates_refresh_tokens: true", "default_ttl: 2h", "refresh_margin: 5m",
+			"refresh_token_ttl: 1440h", "extra_authorize_params:", "  access_type: offline", "extra_token_params:", "  audience: api",
+			"token_header: X-Acme-Token", "token_body_format: json", "headers:", "  X-Acme-Site: '{subdomain}'", "  Client-Id: '{client_id}'"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := LoadFS(fstest.MapFS{"acme.yaml": &fstest.MapFile{Data: []byte(file)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := c.Get("acme")
+			if o := p.OAuth2; name == "everything" && (o.TokenHeader != "X-Acme-Token" || o.TokenPrefix != "") {
+				t.Errorf("token header %q prefix %q: an explicit header takes no default prefix", o.TokenHeader, o.TokenPrefix)
+			}
+			if o := p.OAuth2; name != "everything" && (o.TokenHeader != "Authorization" || o.TokenPrefix != "Bearer ") {
+				t.Errorf("token header %q prefix %q, want the Bearer default", o.TokenHeader, o.TokenPrefix)
 			}
 		})
 	}
@@ -285,7 +497,7 @@ func TestResolveSubdomainProvider(t *testing.T) {
 		{"bad email", map[string]any{"subdomain": "acme", "email": "a:b@c.co"}, []string{"email"}},
 		{"newline", map[string]any{"subdomain": "acme", "email": "a@b.co\r\nX: y"}, []string{"email"}},
 		{"unknown key", map[string]any{"subdomain": "acme", "email": "a@b.co", "region": "eu"}, []string{"region"}},
-		{"oauth key on api_key provider", map[string]any{"subdomain": "acme", "email": "a@b.co", "client_id": "x"}, []string{"client_id"}},
+		{"scopes not a list", map[string]any{"subdomain": "acme", "email": "a@b.co", "scopes": "read"}, []string{"scopes"}},
 		{"several", map[string]any{"subdomain": "a.b", "colour": "red"}, []string{"colour", "subdomain", "email"}},
 	}
 	for _, tc := range tests {
@@ -351,6 +563,119 @@ func TestResolveDefaultsAndEnums(t *testing.T) {
 	}
 }
 
+func TestResolveOAuth2(t *testing.T) {
+	c := mustLoad(t)
+	ok := []struct {
+		name, provider string
+		config         map[string]any
+		check          func(t *testing.T, o *OAuth2)
+	}{
+		{"microsoft common tenant", "microsoft", nil, func(t *testing.T, o *OAuth2) {
+			if o.AuthorizeURL != "https://login.microsoftonline.com/common/oauth2/v2.0/authorize" ||
+				o.TokenURL != "https://login.microsoftonline.com/common/oauth2/v2.0/token" || o.Issuer != "" {
+				t.Errorf("endpoints %s %s issuer %q", o.AuthorizeURL, o.TokenURL, o.Issuer)
+			}
+		}},
+		{"microsoft named tenant", "microsoft", map[string]any{"tenant": "contoso.onmicrosoft.com"}, func(t *testing.T, o *OAuth2) {
+			if o.TokenURL != "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token" {
+				t.Errorf("token_url %s", o.TokenURL)
+			}
+		}},
+		{"gitlab self-managed", "gitlab", map[string]any{"host": "git.example.org:8443"}, func(t *testing.T, o *OAuth2) {
+			if o.Issuer != "https://git.example.org:8443" || o.RevokeURL != "https://git.example.org:8443/oauth/revoke" {
+				t.Errorf("issuer %s revoke %s", o.Issuer, o.RevokeURL)
+			}
+		}},
+		{"auth0 issuer keeps its slash", "auth0", map[string]any{"domain": "acme.us.auth0.com"}, func(t *testing.T, o *OAuth2) {
+			if o.Issuer != "https://acme.us.auth0.com/" || o.TokenURL != "https://acme.us.auth0.com/oauth/token" {
+				t.Errorf("issuer %s token %s", o.Issuer, o.TokenURL)
+			}
+		}},
+		{"client id header", "twitch", map[string]any{"client_id": "abc123", "client_secret": "s"}, func(t *testing.T, o *OAuth2) {
+			if o.Headers["Client-Id"] != "abc123" {
+				t.Errorf("headers %v", o.Headers)
+			}
+		}},
+		{"config field header", "notion", map[string]any{"notion_version": "2025-09-03"}, func(t *testing.T, o *OAuth2) {
+			if o.Headers["Notion-Version"] != "2025-09-03" || o.TokenBodyFormat != "json" {
+				t.Errorf("headers %v body %q", o.Headers, o.TokenBodyFormat)
+			}
+		}},
+		{"default scopes and bearer", "github", nil, func(t *testing.T, o *OAuth2) {
+			if !slices.Equal(o.Scopes, []string{"read:user"}) || o.TokenHeader != "Authorization" || o.TokenPrefix != "Bearer " ||
+				o.Headers["Accept"] != "application/vnd.github+json" || !o.NoExpiry || o.AuthStyle != "post" {
+				t.Errorf("oauth2 %+v", o)
+			}
+		}},
+		{"scopes override", "github", map[string]any{"client_id": "x", "client_secret": "y", "scopes": []any{"repo", "read:org"}},
+			func(t *testing.T, o *OAuth2) {
+				if !slices.Equal(o.Scopes, []string{"repo", "read:org"}) {
+					t.Errorf("scopes %v", o.Scopes)
+				}
+			}},
+		{"empty scopes override", "github", map[string]any{"scopes": []any{}}, func(t *testing.T, o *OAuth2) {
+			if o.Scopes == nil || len(o.Scopes) != 0 {
+				t.Errorf("scopes %#v, want an empty list", o.Scopes)
+			}
+		}},
+		{"own token header", "shopify", map[string]any{"shop": "acme-store"}, func(t *testing.T, o *OAuth2) {
+			if o.TokenHeader != "X-Shopify-Access-Token" || o.TokenPrefix != "" || o.ScopeSeparator != "," {
+				t.Errorf("token header %q prefix %q sep %q", o.TokenHeader, o.TokenPrefix, o.ScopeSeparator)
+			}
+		}},
+		{"oauth keys on a provider with both methods", "zendesk", map[string]any{"subdomain": "acme", "email": "a@b.co", "client_id": "x"},
+			func(t *testing.T, o *OAuth2) {
+				if o.AuthorizeURL != "https://acme.zendesk.com/oauth/authorizations/new" {
+					t.Errorf("authorize_url %s", o.AuthorizeURL)
+				}
+			}},
+	}
+	for _, tc := range ok {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := c.Resolve(tc.provider, tc.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, r.Provider.OAuth2)
+		})
+	}
+	// Resolving expanded copies, never the catalog's own entries.
+	if p, _ := c.Get("microsoft"); !strings.Contains(p.OAuth2.TokenURL, "{tenant}") {
+		t.Errorf("catalog token_url expanded in place: %s", p.OAuth2.TokenURL)
+	}
+	if p, _ := c.Get("twitch"); p.OAuth2.Headers["Client-Id"] != "{client_id}" {
+		t.Errorf("catalog headers expanded in place: %v", p.OAuth2.Headers)
+	}
+
+	bad := []struct {
+		name, provider string
+		config         map[string]any
+		want           []string
+	}{
+		{"client id header without client id", "twitch", nil, []string{"client_id"}},
+		{"client id with a newline", "twitch", map[string]any{"client_id": "a\r\nX-Evil: 1"}, []string{"client_id"}},
+		{"tenant path injection", "microsoft", map[string]any{"tenant": "evil.com/x"}, []string{"tenant"}},
+		{"scope with a space", "github", map[string]any{"scopes": []any{"read user"}}, []string{"scopes[0]"}},
+		{"scopes not strings", "github", map[string]any{"scopes": []any{1}}, []string{"scopes"}},
+		{"oauth key on api_key provider", "openai", map[string]any{"client_id": "x"}, []string{"client_id"}},
+		{"missing my domain", "salesforce", map[string]any{}, []string{"my_domain"}},
+		{"sandbox pattern", "quickbooks", map[string]any{"api_host": "quickbooks.api.intuit.com.evil.com"}, []string{"api_host"}},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Resolve(tc.provider, tc.config)
+			if err == nil {
+				t.Fatal("Resolve accepted bad config")
+			}
+			got := fieldErrs(t, err)
+			slices.Sort(got)
+			if want := slices.Sorted(slices.Values(tc.want)); !slices.Equal(got, want) {
+				t.Errorf("fields %v, want %v (%v)", got, want, err)
+			}
+		})
+	}
+}
+
 func TestResolveCustom(t *testing.T) {
 	c := mustLoad(t)
 	ok := []struct {
@@ -378,6 +703,26 @@ func TestResolveCustom(t *testing.T) {
 					t.Errorf("oauth2 %+v", o)
 				}
 			}},
+		{"oauth2 http endpoints for tests", `{"base_url":"http://127.0.0.1:41234","oauth2":{"authorize_url":"http://127.0.0.1:41234/authorize",
+			"token_url":"http://127.0.0.1:41234/token","revoke_url":"http://127.0.0.1:41234/revoke","client_id":"c","client_secret":"s",
+			"auth_style":"post","scope_separator":",","scopes":["a","b"],"pkce":true,"rotates_refresh_tokens":true,"default_ttl":"30m",
+			"extra_authorize_params":{"access_type":"offline"}}}`, func(t *testing.T, r Resolved) {
+			o := r.Provider.OAuth2
+			if o.TokenURL != "http://127.0.0.1:41234/token" || o.AuthStyle != "post" || o.ScopeSeparator != "," || !o.RotatesRefreshTokens ||
+				o.DefaultTTL != Duration(30*time.Minute) || o.ExtraAuthorizeParams["access_type"] != "offline" ||
+				o.TokenHeader != "Authorization" || o.TokenPrefix != "Bearer " {
+				t.Errorf("oauth2 %+v", o)
+			}
+		}},
+		{"oauth2 quirks", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com/","no_expiry":true,
+			"token_header":"X-Token","token_prefix":"Token ","headers":{"X-Version":"2"},"token_body_format":"json",
+			"refresh_url":"https://id.example.com/refresh","refresh_token_ttl":"1440h"}}`, func(t *testing.T, r Resolved) {
+			o := r.Provider.OAuth2
+			if !o.NoExpiry || o.TokenHeader != "X-Token" || o.TokenPrefix != "Token " || o.Headers["X-Version"] != "2" ||
+				o.TokenBodyFormat != "json" || o.RefreshURL != "https://id.example.com/refresh" || o.Issuer != "https://id.example.com/" {
+				t.Errorf("oauth2 %+v", o)
+			}
+		}},
 		{"service account", `{"base_url":"https://sts.example.com","service_account":{"kind":"aws_sigv4","region":"eu-west-1","service":"execute-api"}}`, nil},
 		{"jwt bearer", `{"base_url":"https://api.example.com","service_account":{"kind":"jwt_bearer","token_url":"https://id.example.com/token","scopes":["a"]},
 			"issuer":"me","subject":"svc"}`, nil},
@@ -425,6 +770,35 @@ func TestResolveCustom(t *testing.T) {
 			[]string{"oauth2.token_url", "oauth2.authorize_url"}},
 		{"oauth2 bad style", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","auth_style":"jwt"}}`,
 			[]string{"oauth2.auth_style"}},
+		{"oauth2 only a token url", `{"base_url":"https://api.example.com","oauth2":{"token_url":"https://id.example.com/token"}}`,
+			[]string{"oauth2.authorize_url"}},
+		{"oauth2 protected authorize param", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com",
+			"extra_authorize_params":{"redirect_uri":"https://evil.example/cb","prompt":"consent"}}}`,
+			[]string{"oauth2.extra_authorize_params.redirect_uri"}},
+		{"oauth2 protected token param", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com",
+			"extra_token_params":{"code_verifier":"x"}}}`, []string{"oauth2.extra_token_params.code_verifier"}},
+		{"oauth2 param not a string", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com",
+			"extra_token_params":{"n":1}}}`, []string{"oauth2.extra_token_params.n"}},
+		{"oauth2 word separator", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","scope_separator":"and"}}`,
+			[]string{"oauth2.scope_separator"}},
+		{"oauth2 ftp token url", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","token_url":"ftp://id.example.com/t"}}`,
+			[]string{"oauth2.token_url"}},
+		{"oauth2 issuer with query", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com/?tenant=a"}}`,
+			[]string{"oauth2.issuer"}},
+		{"oauth2 placeholder", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://{tenant}.example.com"}}`,
+			[]string{"oauth2.issuer"}},
+		{"oauth2 client id placeholder", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com",
+			"headers":{"Client-Id":"{client_id}"}}}`, []string{"oauth2.headers.Client-Id"}},
+		{"oauth2 no expiry and ttl", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","no_expiry":true,"default_ttl":"1h"}}`,
+			[]string{"oauth2.no_expiry"}},
+		{"oauth2 scope with space", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","scopes":["a b"]}}`,
+			[]string{"oauth2.scopes[0]"}},
+		{"oauth2 headers not an object", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","headers":"x"}}`,
+			[]string{"oauth2.headers"}},
+		{"oauth2 unknown setting", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","docs_url":"https://x"}}`,
+			[]string{"oauth2.docs_url"}},
+		{"top-level scope with space", `{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com"},"scopes":["a b"]}`,
+			[]string{"scopes[0]"}},
 		{"sa kind", `{"base_url":"https://api.example.com","service_account":{"kind":"kerberos"}}`, []string{"service_account.kind"}},
 		{"sa token_url", `{"base_url":"https://api.example.com","service_account":{"kind":"client_credentials"}}`, []string{"service_account.token_url"}},
 	}
@@ -539,6 +913,9 @@ func FuzzResolveCustom(f *testing.F) {
 	for _, s := range []string{
 		`{"base_url":"https://api.example.com","api_key":{"in":"header","name":"Authorization","prefix":"Bearer "}}`,
 		`{"base_url":"http://127.0.0.1:8080/x","api_key":{"in":"basic","username":"{key}"},"verify":{"path":"/me?x=1"}}`,
+		`{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","client_id":"c","scopes":["a"],"pkce":true}}`,
+		`{"base_url":"http://127.0.0.1:9","oauth2":{"authorize_url":"http://127.0.0.1:9/a","token_url":"http://127.0.0.1:9/t",` +
+			`"auth_style":"post","scope_separator":",","extra_authorize_params":{"prompt":"consent"},"headers":{"X-V":"1"},"token_header":"X-T"}}`,
 	} {
 		f.Add(s)
 	}
@@ -570,5 +947,47 @@ func FuzzResolveCustom(f *testing.F) {
 				t.Fatalf("verify endpoint %v (%v) leaves %v", e, err, u)
 			}
 		}
+		if o := r.Provider.OAuth2; o != nil {
+			checkResolvedOAuth2(t, o, data)
+		}
 	})
+}
+
+// checkResolvedOAuth2 states what an accepted custom oauth2 section
+// guarantees to the OAuth client, whatever the input was.
+func checkResolvedOAuth2(t *testing.T, o *OAuth2, data string) {
+	t.Helper()
+	if (o.AuthorizeURL == "" || o.TokenURL == "") && o.Issuer == "" {
+		t.Fatalf("accepted oauth2 without endpoints or issuer from %s", data)
+	}
+	for _, raw := range []string{o.AuthorizeURL, o.TokenURL, o.RefreshURL, o.RevokeURL, o.Issuer} {
+		if raw == "" {
+			continue
+		}
+		e, err := url.Parse(raw)
+		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Hostname() == "" || e.User != nil || strings.Contains(raw, "#") {
+			t.Fatalf("accepted oauth2 URL %q from %s", raw, data)
+		}
+	}
+	if o.AuthStyle != "basic" && o.AuthStyle != "post" {
+		t.Fatalf("accepted auth_style %q from %s", o.AuthStyle, data)
+	}
+	for k, v := range o.ExtraAuthorizeParams {
+		if slices.Contains(protectedAuthorizeParams, strings.ToLower(k)) || v == "" || hasControl(k+v) {
+			t.Fatalf("accepted authorize param %q=%q from %s", k, v, data)
+		}
+	}
+	for k, v := range o.ExtraTokenParams {
+		if slices.Contains(protectedTokenParams, strings.ToLower(k)) || v == "" || hasControl(k+v) {
+			t.Fatalf("accepted token param %q=%q from %s", k, v, data)
+		}
+	}
+	if o.TokenHeader == "" || hasControl(o.TokenPrefix) {
+		t.Fatalf("token header %q prefix %q from %s", o.TokenHeader, o.TokenPrefix, data)
+	}
+	for k, v := range o.Headers {
+		if !headerNameRe.MatchString(k) || hasControl(v) || strings.ContainsAny(v, "{}") {
+			t.Fatalf("accepted header %q: %q from %s", k, v, data)
+		}
+	}
 }

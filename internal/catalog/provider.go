@@ -92,27 +92,75 @@ type Verify struct {
 
 // OAuth2 describes a provider's OAuth 2.0 authorization server and its
 // quirks.
+//
+// Endpoints: AuthorizeURL and TokenURL, or Issuer alone (the endpoints then
+// come from RFC 8414 / OIDC discovery). When both are given the endpoints
+// win and Issuer is the value the server puts in its metadata, ID tokens
+// and RFC 9207 "iss" responses, byte for byte (Auth0's ends in "/"); it is
+// left out where no single value holds, such as Microsoft's "common"
+// tenant, whose metadata names the placeholder "{tenantid}".
 type OAuth2 struct {
-	AuthorizeURL string   `yaml:"authorize_url,omitempty" json:"authorize_url,omitempty"` // template
-	TokenURL     string   `yaml:"token_url,omitempty" json:"token_url,omitempty"`         // template
-	RevokeURL    string   `yaml:"revoke_url,omitempty" json:"revoke_url,omitempty"`       // template
-	Issuer       string   `yaml:"issuer,omitempty" json:"issuer,omitempty"`               // RFC 8414 / OIDC discovery
-	Scopes       []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	AuthorizeURL string `yaml:"authorize_url,omitempty" json:"authorize_url,omitempty"` // template
+	TokenURL     string `yaml:"token_url,omitempty" json:"token_url,omitempty"`         // template
+	// RevokeURL is an RFC 7009 revocation endpoint (a form POST of token
+	// and token_type_hint, client authenticated as AuthStyle says).
+	// Providers whose revocation takes another shape leave it empty.
+	RevokeURL string   `yaml:"revoke_url,omitempty" json:"revoke_url,omitempty"` // template
+	Issuer    string   `yaml:"issuer,omitempty" json:"issuer,omitempty"`         // template; RFC 8414 / OIDC discovery
+	Scopes    []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	// ScopeSeparator joins scopes; default " ".
 	ScopeSeparator string `yaml:"scope_separator,omitempty" json:"scope_separator,omitempty"`
 	// AuthStyle is how the client authenticates at the token endpoint:
 	// "basic" (HTTP Basic) or "post" (form fields). Always explicit.
-	AuthStyle            string            `yaml:"auth_style,omitempty" json:"auth_style,omitempty"`
-	PKCE                 bool              `yaml:"pkce,omitempty" json:"pkce,omitempty"`
+	AuthStyle string `yaml:"auth_style,omitempty" json:"auth_style,omitempty"`
+	PKCE      bool   `yaml:"pkce,omitempty" json:"pkce,omitempty"`
+	// ExtraAuthorizeParams and ExtraTokenParams are sent as they are
+	// (not templates); they can never replace a parameter the OAuth
+	// client owns (client_id, redirect_uri, state, scope, PKCE…).
 	ExtraAuthorizeParams map[string]string `yaml:"extra_authorize_params,omitempty" json:"extra_authorize_params,omitempty"`
 	ExtraTokenParams     map[string]string `yaml:"extra_token_params,omitempty" json:"extra_token_params,omitempty"`
-	RotatesRefreshTokens bool              `yaml:"rotates_refresh_tokens,omitempty" json:"rotates_refresh_tokens,omitempty"`
+	// RotatesRefreshTokens: a refresh returns a new refresh token and the
+	// old one stops working (at once or after a short grace), so the new
+	// one must be stored before anything else happens.
+	RotatesRefreshTokens bool `yaml:"rotates_refresh_tokens,omitempty" json:"rotates_refresh_tokens,omitempty"`
 	// DefaultTTL applies when a token response has no expires_in.
 	DefaultTTL Duration `yaml:"default_ttl,omitempty" json:"default_ttl,omitempty"`
 	// RefreshMargin is how long before expiry a token is refreshed.
 	RefreshMargin Duration `yaml:"refresh_margin,omitempty" json:"refresh_margin,omitempty"`
-	// RefreshTokenTTL is the refresh token's lifetime where known.
+	// RefreshTokenTTL is the refresh token's lifetime where known (for
+	// rotating tokens, from the last refresh).
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl,omitempty" json:"refresh_token_ttl,omitempty"`
+
+	// The fields below were added with the OAuth 2.0 catalog (issue 3).
+
+	// DocsURL is the provider's OAuth documentation, where it differs
+	// from the provider's docs_url (which is about API keys when the
+	// provider takes both).
+	DocsURL string `yaml:"docs_url,omitempty" json:"docs_url,omitempty"`
+	// RefreshURL is where refresh_token grants go when not TokenURL
+	// (Figma's legacy refresh endpoint).
+	RefreshURL string `yaml:"refresh_url,omitempty" json:"refresh_url,omitempty"` // template
+	// NoExpiry says access tokens are long-lived: a token response
+	// without expires_in (or with expires_in 0) means the token lasts
+	// until it is revoked, even when a refresh token came with it. Do not
+	// schedule a refresh for such a token; a 401 still triggers one. It
+	// excludes DefaultTTL.
+	NoExpiry bool `yaml:"no_expiry,omitempty" json:"no_expiry,omitempty"`
+	// TokenHeader and TokenPrefix say how an access token is sent to the
+	// API: TokenHeader: TokenPrefix + token. They are filled in when the
+	// provider is loaded: TokenHeader defaults to "Authorization", and
+	// TokenPrefix to "Bearer " when TokenHeader was not given.
+	TokenHeader string `yaml:"token_header,omitempty" json:"token_header,omitempty"`
+	TokenPrefix string `yaml:"token_prefix,omitempty" json:"token_prefix,omitempty"`
+	// Headers are extra headers (templates) for API requests made with an
+	// access token: an API version, an account id. A provider whose only
+	// auth method is oauth2 may also use {client_id}, filled from the
+	// integration's client_id (Twitch wants it on every request).
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// TokenBodyFormat is the body of token, refresh and revocation
+	// requests: "form" (the default, RFC 6749) or "json" for providers
+	// that document only JSON (Notion, Square).
+	TokenBodyFormat string `yaml:"token_body_format,omitempty" json:"token_body_format,omitempty"`
 }
 
 // ServiceAccount describes how a service-account credential mints tokens.

@@ -50,7 +50,15 @@ func (c *Catalog) Resolve(provider string, config map[string]any) (Resolved, err
 	if err := fe.err(); err != nil {
 		return Resolved{}, err
 	}
-	return expandProvider(p, vars, false)
+	clientID, _ := config["client_id"].(string)
+	if o := p.OAuth2; o != nil {
+		// The integration's scopes replace the provider's defaults (an
+		// explicit empty list asks for none). configVars checked them.
+		if _, set := config["scopes"]; set && config["scopes"] != nil {
+			o.Scopes = (&reader{fe: fe}).strs(config, "", "scopes")
+		}
+	}
+	return expandProvider(p, vars, false, clientID)
 }
 
 // configVars checks config against p's declared fields and returns their
@@ -190,7 +198,8 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 		const at = "oauth2."
 		r.only(m, at, []string{"authorize_url", "token_url", "revoke_url", "issuer", "client_id", "client_secret",
 			"scopes", "scope_separator", "auth_style", "pkce", "extra_authorize_params", "extra_token_params",
-			"rotates_refresh_tokens", "default_ttl", "refresh_margin", "refresh_token_ttl"})
+			"rotates_refresh_tokens", "default_ttl", "refresh_margin", "refresh_token_ttl",
+			"refresh_url", "no_expiry", "token_header", "token_prefix", "headers", "token_body_format"})
 		r.shared(m, at, "client_id")
 		r.shared(m, at, "client_secret")
 		p.OAuth2 = &OAuth2{
@@ -207,6 +216,12 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 			DefaultTTL:           r.duration(m, at, "default_ttl"),
 			RefreshMargin:        r.duration(m, at, "refresh_margin"),
 			RefreshTokenTTL:      r.duration(m, at, "refresh_token_ttl"),
+			RefreshURL:           r.str(m, at, "refresh_url"),
+			NoExpiry:             r.boolean(m, at, "no_expiry"),
+			TokenHeader:          r.str(m, at, "token_header"),
+			TokenPrefix:          r.str(m, at, "token_prefix"),
+			Headers:              r.strMap(m, at, "headers"),
+			TokenBodyFormat:      r.str(m, at, "token_body_format"),
 		}
 		p.AuthMethods = append(p.AuthMethods, MethodOAuth2)
 	}
@@ -236,11 +251,12 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 	if err := fe.err(); err != nil {
 		return Resolved{}, err
 	}
-	return expandProvider(p, map[string]string{}, true)
+	return expandProvider(p, map[string]string{}, true, "")
 }
 
-// expandProvider fills p's templates (all but {key}) from vars.
-func expandProvider(p Provider, vars map[string]string, custom bool) (Resolved, error) {
+// expandProvider fills p's templates (all but {key}) from vars, and
+// {client_id} in oauth2.headers from clientID.
+func expandProvider(p Provider, vars map[string]string, custom bool, clientID string) (Resolved, error) {
 	fe := &fieldErrors{}
 	// blame names the config key to report: for a catalog provider the
 	// field whose value did not fit, for custom the setting itself (its
@@ -287,6 +303,34 @@ func expandProvider(p Provider, vars map[string]string, custom bool) (Resolved, 
 			m[k] = text(field+"."+k, v)
 		}
 	}
+	// oauthHeaders expands oauth2.headers, where {client_id} may appear
+	// (validation allowed it only where every integration has one).
+	oauthHeaders := func(m map[string]string) {
+		hv := vars
+		for _, k := range sortedKeys(m) {
+			if !mentions(m[k], clientIDVar) {
+				continue
+			}
+			if clientID == "" {
+				fe.add(clientIDVar, "is required: provider %s sends it with every API request", p.Name)
+				return
+			}
+			if msg := checkValue(clientID); msg != "" {
+				fe.add(clientIDVar, "%s", msg)
+				return
+			}
+			hv = maps.Clone(vars)
+			hv[clientIDVar] = clientID
+			break
+		}
+		for k, v := range m {
+			s, err := expand(v, hv, false)
+			if err != nil {
+				blame("oauth2.headers."+k, v, err)
+			}
+			m[k] = s
+		}
+	}
 
 	p.BaseURL = expandU("base_url", p.BaseURL, baseURL)
 	if k := p.APIKey; k != nil {
@@ -302,8 +346,10 @@ func expandProvider(p Provider, vars map[string]string, custom bool) (Resolved, 
 	if o := p.OAuth2; o != nil {
 		o.AuthorizeURL = expandU("oauth2.authorize_url", o.AuthorizeURL, absURL)
 		o.TokenURL = expandU("oauth2.token_url", o.TokenURL, absURL)
+		o.RefreshURL = expandU("oauth2.refresh_url", o.RefreshURL, absURL)
 		o.RevokeURL = expandU("oauth2.revoke_url", o.RevokeURL, absURL)
-		o.Issuer = expandU("oauth2.issuer", o.Issuer, absURL)
+		o.Issuer = expandU("oauth2.issuer", o.Issuer, baseURL)
+		oauthHeaders(o.Headers)
 	}
 	if s := p.ServiceAccount; s != nil {
 		s.TokenURL = expandU("service_account.token_url", s.TokenURL, absURL)
@@ -459,7 +505,7 @@ func (r *reader) duration(m map[string]any, at, key string) Duration {
 // integration layer reads their values from the config itself.
 func (r *reader) shared(m map[string]any, at, key string) {
 	if key == "scopes" {
-		r.strs(m, at, key)
+		checkScopes(at+key, r.strs(m, at, key), r.fe)
 		return
 	}
 	if s := r.str(m, at, key); hasControl(s) {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/stormcreds/storm/internal/proxy"
 )
 
 var (
@@ -100,7 +102,7 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 		fe.add("verify", "is required for a provider that takes API keys")
 	}
 	if p.OAuth2 != nil {
-		validateOAuth2(p.OAuth2, t)
+		validateOAuth2(p.OAuth2, t, slices.Equal(p.AuthMethods, []string{MethodOAuth2}))
 	}
 	if p.ServiceAccount != nil {
 		validateServiceAccount(p.ServiceAccount, t)
@@ -271,7 +273,24 @@ func validateVerify(v *Verify, t *templates) {
 	}
 }
 
-func validateOAuth2(o *OAuth2, t *templates) {
+// Parameters the OAuth client sets itself: extra parameters may add to a
+// request, never replace one of these (a provider entry or a custom config
+// that could set redirect_uri or state could steer codes elsewhere).
+var (
+	protectedAuthorizeParams = []string{"client_id", "redirect_uri", "state", "code_challenge",
+		"code_challenge_method", "response_type", "scope"}
+	protectedTokenParams = []string{"client_id", "client_secret", "code", "code_verifier", "grant_type",
+		"redirect_uri", "refresh_token", "scope", "client_assertion", "client_assertion_type"}
+)
+
+// clientIDVar may stand for the integration's OAuth client id in the
+// oauth2.headers of a provider whose only auth method is oauth2.
+const clientIDVar = "client_id"
+
+// validateOAuth2 checks o and fills the token header defaults. oauthOnly
+// is set for a catalog provider whose only auth method is oauth2: its
+// integrations always carry a client_id, so headers may use {client_id}.
+func validateOAuth2(o *OAuth2, t *templates, oauthOnly bool) {
 	fe := t.fe
 	if o.TokenURL == "" && o.Issuer == "" {
 		fe.add("oauth2.token_url", "token_url or issuer is required")
@@ -279,14 +298,24 @@ func validateOAuth2(o *OAuth2, t *templates) {
 	if o.AuthorizeURL == "" && o.Issuer == "" {
 		fe.add("oauth2.authorize_url", "authorize_url or issuer is required")
 	}
-	for _, u := range []struct{ field, value string }{
-		{"oauth2.authorize_url", o.AuthorizeURL},
-		{"oauth2.token_url", o.TokenURL},
-		{"oauth2.revoke_url", o.RevokeURL},
-		{"oauth2.issuer", o.Issuer},
+	for _, u := range []struct {
+		field, value string
+		kind         urlKind
+	}{
+		{"oauth2.authorize_url", o.AuthorizeURL, absURL},
+		{"oauth2.token_url", o.TokenURL, absURL},
+		{"oauth2.refresh_url", o.RefreshURL, absURL},
+		{"oauth2.revoke_url", o.RevokeURL, absURL},
+		// RFC 8414 §2: an issuer has no query or fragment.
+		{"oauth2.issuer", o.Issuer, baseURL},
 	} {
 		if u.value != "" {
-			t.url(u.field, u.value, absURL)
+			t.url(u.field, u.value, u.kind)
+		}
+	}
+	if o.DocsURL != "" {
+		if err := checkDocsURL(o.DocsURL); err != nil {
+			fe.add("oauth2.docs_url", "%s", err)
 		}
 	}
 	switch o.AuthStyle {
@@ -296,7 +325,26 @@ func validateOAuth2(o *OAuth2, t *templates) {
 	default:
 		fe.add("oauth2.auth_style", "must be basic or post, not %q", o.AuthStyle)
 	}
+	switch o.TokenBodyFormat {
+	case "", "form", "json":
+	default:
+		fe.add("oauth2.token_body_format", "must be form or json, not %q", o.TokenBodyFormat)
+	}
+
+	if o.ScopeSeparator != "" && !isScopeSeparator(o.ScopeSeparator) {
+		fe.add("oauth2.scope_separator", "must be one to three spaces or punctuation characters, such as \" \", \",\" or \"+\"")
+	}
 	checkScopes("oauth2.scopes", o.Scopes, fe)
+	sep := cmp.Or(o.ScopeSeparator, " ")
+	for i, s := range o.Scopes {
+		switch {
+		case sep != " " && strings.Contains(s, sep):
+			fe.add(sprintf("oauth2.scopes[%d]", i), "contains the scope separator %q", sep)
+		case slices.Index(o.Scopes, s) != i:
+			fe.add(sprintf("oauth2.scopes[%d]", i), "duplicate scope %q", s)
+		}
+	}
+
 	for _, d := range []struct {
 		field string
 		value Duration
@@ -309,20 +357,89 @@ func validateOAuth2(o *OAuth2, t *templates) {
 			fe.add(d.field, "must not be negative")
 		}
 	}
-	for _, m := range []struct {
-		field  string
-		params map[string]string
-	}{
-		{"oauth2.extra_authorize_params", o.ExtraAuthorizeParams},
-		{"oauth2.extra_token_params", o.ExtraTokenParams},
-	} {
-		for k, v := range m.params {
-			if k == "" || hasControl(k) || hasControl(v) {
-				fe.add(m.field, "parameter names must be non-empty and names and values free of control characters")
-				break
+	if o.NoExpiry && o.DefaultTTL > 0 {
+		fe.add("oauth2.no_expiry", "excludes default_ttl: a token without expires_in either lasts until revoked or for default_ttl")
+	}
+	if o.DefaultTTL > 0 && o.RefreshMargin >= o.DefaultTTL {
+		fe.add("oauth2.refresh_margin", "must be shorter than default_ttl")
+	}
+
+	checkParams("oauth2.extra_authorize_params", o.ExtraAuthorizeParams, protectedAuthorizeParams, fe)
+	checkParams("oauth2.extra_token_params", o.ExtraTokenParams, protectedTokenParams, fe)
+
+	switch {
+	case o.TokenHeader == "":
+		o.TokenHeader = "Authorization"
+		if o.TokenPrefix == "" {
+			o.TokenPrefix = "Bearer "
+		}
+	case !headerNameRe.MatchString(o.TokenHeader):
+		fe.add("oauth2.token_header", "is not a valid header name")
+	case isForbiddenHeader(o.TokenHeader):
+		fe.add("oauth2.token_header", "header %s cannot be set", o.TokenHeader)
+	}
+	if hasControl(o.TokenPrefix) || strings.ContainsAny(o.TokenPrefix, "{}") {
+		fe.add("oauth2.token_prefix", "must be plain text without control characters or braces")
+	}
+	for _, name := range sortedKeys(o.Headers) {
+		at := "oauth2.headers." + name
+		switch {
+		case !headerNameRe.MatchString(name):
+			fe.add(at, "is not a valid header name")
+		case isForbiddenHeader(name):
+			fe.add(at, "header %s cannot be set", name)
+		case strings.EqualFold(name, o.TokenHeader):
+			fe.add(at, "repeats the token header")
+		}
+		tmpl := o.Headers[name]
+		if mentions(tmpl, clientIDVar) {
+			if !oauthOnly || t.custom {
+				fe.add(at, "{%s} is only allowed for a catalog provider whose only auth method is oauth2", clientIDVar)
 			}
+			tmpl = strings.ReplaceAll(tmpl, "{"+clientIDVar+"}", "")
+		}
+		t.text(at, tmpl, false)
+	}
+}
+
+// checkParams checks extra authorize or token parameters: names a query
+// can carry, non-empty values without control characters, and none of
+// the parameters the OAuth client owns.
+func checkParams(field string, params map[string]string, protected []string, fe *fieldErrors) {
+	for _, k := range sortedKeys(params) {
+		at := field + "." + k
+		v := params[k]
+		switch {
+		case k == "":
+			fe.add(field, "parameter names must not be empty")
+		case !queryNameRe.MatchString(k):
+			fe.add(at, "is not a valid parameter name")
+		case slices.ContainsFunc(protected, func(p string) bool { return strings.EqualFold(p, k) }):
+			fe.add(at, "is set by the OAuth client and cannot be overridden")
+		case v == "":
+			fe.add(at, "must not be empty")
+		case len(v) > 1024:
+			fe.add(at, "is too long")
+		case hasControl(v):
+			fe.add(at, "must not contain control characters")
 		}
 	}
+}
+
+// isScopeSeparator accepts one to three spaces or ASCII punctuation
+// characters: a letter or digit would split scope names themselves.
+func isScopeSeparator(s string) bool {
+	if len(s) == 0 || len(s) > 3 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		isPunct := c > ' ' && c < 0x7f && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z')
+		if c != ' ' && !isPunct {
+			return false
+		}
+	}
+	return true
 }
 
 func validateServiceAccount(s *ServiceAccount, t *templates) {
@@ -572,8 +689,18 @@ func checkPath(raw string) error {
 	if u.Scheme != "" || u.Host != "" || u.Fragment != "" {
 		return errorf("must be a path and optional query")
 	}
+	// Verification joins the path onto the base URL with the proxy's
+	// rules (package methods); hold it to them now rather than failing
+	// every verification later (a raw space, a dot segment).
+	p, q, _ := strings.Cut(raw, "?")
+	if _, err := proxy.JoinPath(pathCheckBase, strings.TrimPrefix(p, "/"), q); err != nil {
+		return err
+	}
 	return nil
 }
+
+// pathCheckBase is a neutral base URL to check request paths against.
+var pathCheckBase = &url.URL{Scheme: "https", Host: "base.invalid"}
 
 // checkValue applies to every config value: no control characters (they
 // could split headers) and no braces (a value must never read as a
@@ -594,7 +721,9 @@ func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
 }
 
-func mentionsKey(tmpl string) bool { return strings.Contains(tmpl, "{"+KeyVar+"}") }
+func mentionsKey(tmpl string) bool { return mentions(tmpl, KeyVar) }
+
+func mentions(tmpl, name string) bool { return strings.Contains(tmpl, "{"+name+"}") }
 
 func isForbiddenHeader(name string) bool {
 	return slices.ContainsFunc(forbiddenHeaders, func(h string) bool { return strings.EqualFold(h, name) })

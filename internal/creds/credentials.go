@@ -15,10 +15,6 @@ import (
 	"github.com/stormcreds/storm/internal/vault"
 )
 
-func secretAD(c store.Credential) vault.AD {
-	return vault.AD{Workspace: c.WorkspaceID, Integration: c.IntegrationID, Credential: c.ID, Field: "secret"}
-}
-
 // SaveInput is a Save of new secret material.
 type SaveInput struct {
 	APIKey string
@@ -73,7 +69,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive,
 		Hint: apikey.Hint(key), Fingerprint: s.vault.Fingerprint([]byte(key.Reveal())), CreatedAt: now, VerifiedAt: verifiedAt}
 	pt := apikey.Material{APIKey: key}.Encode()
-	cred.Secret, err = s.vault.Seal(pt, secretAD(cred))
+	cred.Secret, err = s.vault.Seal(pt, vault.CredentialAD(cred))
 	clear(pt)
 	if err != nil {
 		return store.Credential{}, err
@@ -162,6 +158,16 @@ func (s *Service) resolve(integ store.Integration) (catalog.Resolved, error) {
 // the previous one; revoking the only active version leaves the
 // integration pending. Revoking a revoked version changes nothing.
 func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.Integration, credID string) (store.Credential, error) {
+	// OAuth tokens are revoked at the provider first (RFC 7009), while
+	// the material still exists; the version is revoked here whatever
+	// the provider answers, and the event says whether it confirmed.
+	providerRevoked := false
+	if integ.AuthMethod == catalog.MethodOAuth2 {
+		c, err := s.store.GetCredential(ctx, credID)
+		if err == nil && c.IntegrationID == integ.ID && c.State != store.StateRevoked {
+			providerRevoked = s.revokeAtProvider(ctx, integ, c)
+		}
+	}
 	now := s.now().UTC()
 	var out store.Credential
 	var already bool
@@ -191,7 +197,7 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 			}
 		}
 		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialRevoked, now,
-			map[string]any{"credential": target.ID, "version": target.Version, "was_active": wasActive}))
+			map[string]any{"credential": target.ID, "version": target.Version, "was_active": wasActive, "provider_revoked": providerRevoked}))
 		out = *target
 		return nil
 	})
@@ -215,7 +221,21 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 	if u.active == nil {
 		return methods.Result{}, problem.New(http.StatusConflict, "integration %s has no active credential: save one first", integ.ID)
 	}
-	res := methods.Verify(ctx, s.client, u.resolved.BaseURL, u.resolved.Provider.Verify, u.active.key, u.active.secret.Reveal())
+	if integ.AuthMethod == catalog.MethodOAuth2 {
+		// A token that cannot be refreshed fails verification; the token
+		// engine has already set the status and recorded why.
+		if u, err = s.usableEntry(ctx, integ); err != nil {
+			res := methods.Result{Error: err.Error()}
+			if p, ok := problem.As(err); ok {
+				res.Error = p.Detail
+			}
+			return res, nil
+		}
+		if u.resolved.Provider.Verify == nil {
+			return methods.Result{OK: true}, nil
+		}
+	}
+	res := methods.Verify(ctx, s.client, u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secret.Reveal())
 	now := s.now().UTC()
 	_, err = s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		in := &set.Integration

@@ -15,8 +15,10 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods"
+	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/tokens"
 	"github.com/stormcreds/storm/internal/vault"
 )
 
@@ -39,6 +41,12 @@ type Config struct {
 	// made on this instance take effect at once, changes made through
 	// another instance within CacheTTL. Default 1s.
 	CacheTTL time.Duration
+	// PublicURL is the server's external base URL; the OAuth redirect URI
+	// is PublicURL + CallbackPath. Required for OAuth 2.0.
+	PublicURL string
+	// Tokens configures the token engine; Store, Vault and Apps are
+	// filled in by New.
+	Tokens tokens.Config
 }
 
 // Service is the credential lifecycle. It is safe for concurrent use.
@@ -52,11 +60,15 @@ type Service struct {
 	logger   *slog.Logger
 	ttl      time.Duration
 
+	publicURL string
+	discovery *oauth.Discovery
+	tokens    *tokens.Engine
+
 	cache   sync.Map // integration id → *useEntry
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write
 
 	reloadMu sync.Mutex
-	reloads  map[string]*reload
+	reloads  map[string]*reload // integration id → store read in flight
 }
 
 // New validates cfg and returns a Service.
@@ -74,6 +86,20 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.ttl == 0 {
 		s.ttl = time.Second
+	}
+	s.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	s.discovery = &oauth.Discovery{Client: cfg.HTTPClient, Now: s.now}
+	tc := cfg.Tokens
+	tc.Store, tc.Vault, tc.Apps = cfg.Store, cfg.Vault, s.app
+	if tc.Now == nil {
+		tc.Now = s.now
+	}
+	if tc.Logger == nil {
+		tc.Logger = s.logger
+	}
+	var err error
+	if s.tokens, err = tokens.New(tc); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -117,7 +143,7 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 	if !contains(p.AuthMethods, in.AuthMethod) {
 		return store.Integration{}, problem.Field("auth_method", fmt.Sprintf("%s does not support %q (supported: %s)", in.Provider, in.AuthMethod, strings.Join(p.AuthMethods, ", ")))
 	}
-	if in.AuthMethod != catalog.MethodAPIKey {
+	if in.AuthMethod == catalog.MethodServiceAccount {
 		return store.Integration{}, problem.New(http.StatusUnprocessableEntity, "auth method %q is not available in this version of Storm yet", in.AuthMethod)
 	}
 	now := s.now().UTC()
@@ -125,6 +151,11 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 		Status: store.StatusPending, StatusReason: "no credential saved yet", CreatedAt: now, UpdatedAt: now}
 	if err := s.setConfig(&integ, in.Config, nil); err != nil {
 		return store.Integration{}, err
+	}
+	if integ.AuthMethod == catalog.MethodOAuth2 {
+		if err := s.checkOAuthConfig(ctx, integ); err != nil {
+			return store.Integration{}, err
+		}
 	}
 	if err := s.store.CreateIntegration(ctx, integ); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -329,9 +360,21 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 }
 
 // DeleteIntegration destroys the integration and all of its key
-// material. API keys cannot be revoked at the provider by Storm; the
-// user revokes them there.
+// material, after revoking OAuth tokens at the provider (RFC 7009) where
+// it has an endpoint. API keys cannot be revoked at the provider by
+// Storm; the user revokes them there.
 func (s *Service) DeleteIntegration(ctx context.Context, actor events.Actor, integ store.Integration) error {
+	if integ.AuthMethod == catalog.MethodOAuth2 {
+		creds, err := s.store.ListCredentials(ctx, integ.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range creds {
+			if c.State != store.StateRevoked {
+				s.revokeAtProvider(ctx, integ, c)
+			}
+		}
+	}
 	if err := s.store.DeleteIntegration(ctx, integ.ID); err != nil {
 		return err
 	}
@@ -370,3 +413,6 @@ func statusFromVerify(res methods.Result) (status, reason string) {
 		return store.StatusDegraded, "verification failed: " + res.Error
 	}
 }
+
+// Tokens is the token engine; the server runs its background loop.
+func (s *Service) Tokens() *tokens.Engine { return s.tokens }

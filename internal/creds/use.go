@@ -3,6 +3,7 @@ package creds
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,9 +12,13 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods/apikey"
+	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/tokens"
+	"github.com/stormcreds/storm/internal/vault"
 )
 
 // useEntry is a decrypted, ready-to-apply view of an integration's
@@ -28,10 +33,23 @@ type useEntry struct {
 	proxyPrefix string
 }
 
+// usable is one decrypted credential version: an API key or a token set.
 type usable struct {
-	cred   store.Credential
-	secret secret.String
-	key    *apikey.Key
+	cred      store.Credential
+	secret    secret.String // the API key, or the access token
+	key       *apikey.Key   // API keys
+	tokens    oauth.TokenSet
+	placement oauth.Placement // where the access token goes
+}
+
+// Apply sets the credential on r: the API key as the provider wants it,
+// or the access token as a bearer token.
+func (u *usable) Apply(r *http.Request) error {
+	if u.key != nil {
+		return u.key.Apply(r)
+	}
+	u.placement.Apply(r, u.tokens.AccessToken)
+	return nil
 }
 
 // use returns the cached entry for id, loading it when absent or stale.
@@ -58,7 +76,7 @@ func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
 		if c == nil {
 			continue
 		}
-		u, err := s.open(e.resolved, *c)
+		u, err := s.open(integ, e.resolved, *c)
 		if err != nil {
 			return nil, err
 		}
@@ -72,8 +90,15 @@ func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
 	return e, nil
 }
 
-func (s *Service) open(resolved catalog.Resolved, c store.Credential) (*usable, error) {
-	pt, err := s.vault.Open(c.Secret, secretAD(c))
+func (s *Service) open(integ store.Integration, resolved catalog.Resolved, c store.Credential) (*usable, error) {
+	if integ.AuthMethod == catalog.MethodOAuth2 {
+		ts, err := s.tokens.Open(c)
+		if err != nil {
+			return nil, err
+		}
+		return &usable{cred: c, secret: ts.AccessToken, tokens: ts, placement: oauth.PlacementOf(resolved.Provider.OAuth2)}, nil
+	}
+	pt, err := s.vault.Open(c.Secret, vault.CredentialAD(c))
 	if err != nil {
 		return nil, fmt.Errorf("open credential %s: %w", c.ID, err)
 	}
@@ -92,7 +117,8 @@ func (s *Service) open(resolved catalog.Resolved, c store.Credential) (*usable, 
 	return &usable{cred: c, secret: m.APIKey, key: k}, nil
 }
 
-// usableEntry checks that the integration may hand out a credential.
+// usableEntry checks that the integration may hand out a credential and,
+// for OAuth 2.0, that its token is fresh (refreshing it first if not).
 func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*useEntry, error) {
 	e, err := s.use(ctx, integ.ID)
 	if err != nil {
@@ -103,19 +129,55 @@ func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*us
 		return nil, errNoUse(integ, "it is disabled")
 	case e.active == nil:
 		return nil, errNoUse(integ, "it has no active credential")
+	case e.active.key == nil && !e.active.tokens.FreshAt(s.now()):
+		// Refreshed, or (during a provider outage) the current token
+		// while it is still valid.
+		ts, err := s.tokens.Token(ctx, e.active.cred)
+		if err != nil {
+			return nil, tokenProblem(err)
+		}
+		if ts.AccessToken != e.active.tokens.AccessToken {
+			s.cache.Delete(integ.ID)
+			next := *e
+			next.active = &usable{cred: e.active.cred, secret: ts.AccessToken, tokens: ts, placement: e.active.placement}
+			return &next, nil
+		}
 	}
 	return e, nil
 }
 
+// tokenProblem explains a failed refresh to the caller.
+func tokenProblem(err error) error {
+	if _, ok := problem.As(err); ok {
+		return err
+	}
+	if errors.Is(err, tokens.ErrUnavailable) || errors.Is(err, tokens.ErrReplaced) {
+		return problem.New(http.StatusServiceUnavailable, "%v", err)
+	}
+	return err
+}
+
 // Access returns what a sync needs to call the provider itself. It is
 // the one answer in Storm that reveals a secret.
-func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.Integration) (apikey.Access, error) {
+func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.Integration) (any, error) {
 	e, err := s.usableEntry(ctx, integ)
 	if err != nil {
-		return apikey.Access{}, err
+		return nil, err
 	}
 	s.used(ctx, actor, e, "credential.access")
-	return e.active.key.Access(), nil
+	if e.active.key != nil {
+		return e.active.key.Access(), nil
+	}
+	ts := e.active.tokens
+	p := e.active.placement
+	out := map[string]any{"type": "bearer", "access_token": ts.AccessToken.Reveal(), "expires_at": nil, "header": p.Header, "prefix": p.Prefix}
+	if len(p.Headers) > 0 {
+		out["headers"] = p.Headers
+	}
+	if !ts.Expiry.IsZero() {
+		out["expires_at"] = ts.Expiry.UTC().Format(time.RFC3339)
+	}
+	return out, nil
 }
 
 // ProxyTarget returns where and with what credentials a proxied request
@@ -126,40 +188,53 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 		return proxy.Target{}, err
 	}
 	s.used(ctx, actor, e, "credential.proxy")
-	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active.key, ProxyPrefix: e.proxyPrefix}
-	retry := &retryCredential{s: s, ctx: context.WithoutCancel(ctx), integ: integ, tried: e.active.cred.ID}
+	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
+	retry := &retryCredential{s: s, ctx: context.WithoutCancel(ctx), integ: integ, tried: e.active}
 	t.Fallback = retry
 	t.OnFallback = func() {
 		s.recorder.Used(actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked)
-		s.logger.Warn("the provider refused a credential, another version worked", "integration", integ.ID, "refused", retry.tried, "used", retry.picked)
+		s.logger.Warn("the provider refused a credential, a retry worked", "integration", integ.ID, "refused", retry.tried.cred.ID, "used", retry.picked)
 	}
 	return t, nil
 }
 
-// retryCredential picks, when the provider has answered 401, the version
-// to retry with: a newer active version if one was saved meanwhile (on
-// this or another instance), else the previous version of a rotation
-// overlap. Deciding at that moment, not when the request started, is what
-// makes a rotation invisible to syncs: a request that began with the old
-// key and met the provider after the old key was revoked there still
-// succeeds with the new one.
+// retryCredential picks, when the provider has answered 401, what to
+// retry with. For an API key: a newer active version if one was saved
+// meanwhile (on this or another instance), else the previous version of a
+// rotation overlap. Deciding at that moment, not when the request
+// started, is what makes a rotation invisible to syncs: a request that
+// began with the old key and met the provider after the old key was
+// revoked there still succeeds with the new one. For OAuth 2.0: a
+// refreshed token (one refresh however many requests met the 401).
 type retryCredential struct {
 	s      *Service
 	ctx    context.Context
 	integ  store.Integration
-	tried  string
+	tried  *usable
 	picked string
 }
 
 func (c *retryCredential) Apply(r *http.Request) error {
+	if c.tried.key == nil {
+		ts, err := c.s.tokens.RefreshAfter401(c.ctx, c.tried.cred, c.tried.tokens.AccessToken)
+		if err != nil {
+			return fmt.Errorf("%w: %v", proxy.ErrNoFallback, err)
+		}
+		c.s.cache.Delete(c.integ.ID)
+		c.picked = c.tried.cred.ID
+		c.tried.placement.Apply(r, ts.AccessToken)
+		return nil
+	}
+	// Only what the store says after the 401 counts: an older view may
+	// predate the save of the key that works now.
 	e, err := c.s.reloadSince(c.ctx, c.integ.ID, c.s.now())
 	if err != nil {
 		return err
 	}
 	for _, u := range []*usable{e.active, e.previous} {
-		if u != nil && u.cred.ID != c.tried {
+		if u != nil && u.cred.ID != c.tried.cred.ID {
 			c.picked = u.cred.ID
-			return u.key.Apply(r)
+			return u.Apply(r)
 		}
 	}
 	return proxy.ErrNoFallback

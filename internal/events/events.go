@@ -23,6 +23,11 @@ const (
 	CredentialFallbackUsed       = "credential.fallback_used"
 	VerificationFailed           = "verification.failed"
 	VerificationSucceeded        = "verification.succeeded"
+	IntegrationRecovered         = "integration.recovered"
+	TokenRefreshed               = "token.refreshed"
+	TokenRefreshFailed           = "token.refresh_failed"
+	CredentialExpiring           = "credential.expiring"
+	AuthorizationFailed          = "authorization.failed"
 )
 
 // Actor is who performs an action: an API token id (or "system") and the

@@ -22,6 +22,7 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/postgres"
 	"github.com/stormcreds/storm/internal/store/sqlite"
+	"github.com/stormcreds/storm/internal/tokens"
 	"github.com/stormcreds/storm/internal/vault"
 )
 
@@ -43,7 +44,12 @@ type Config struct {
 	// CredentialCacheTTL is how long a decrypted credential is reused
 	// before it is re-read (creds.Config.CacheTTL); zero means 1s.
 	CredentialCacheTTL time.Duration
-	Logger             *slog.Logger
+	// Tokens tunes the token engine (tests shorten its timeouts).
+	Tokens tokens.Config
+	// NoBackground leaves the background refresh loop off (tests that
+	// drive refreshes themselves).
+	NoBackground bool
+	Logger       *slog.Logger
 }
 
 // AdminTokenFile is the file in the data directory holding the
@@ -122,7 +128,8 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 		return nil, err
 	}
 	rec := events.NewRecorder(st, time.Now, cfg.Logger)
-	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, HTTPClient: px.Client(), Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL})
+	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, HTTPClient: px.Client(), Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL,
+		PublicURL: cfg.PublicURL, Tokens: cfg.Tokens})
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +216,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	flushed := make(chan struct{})
 	go func() { s.recorder.Run(bg, time.Minute); close(flushed) }()
+	stopBackground := s.StartBackground(bg)
+	defer stopBackground()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var err error
@@ -225,6 +234,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// StartBackground starts the token engine's refresh loop (unless
+// NoBackground) and returns a function that stops it and waits.
+func (s *Server) StartBackground(ctx context.Context) (stop func()) {
+	if s.cfg.NoBackground {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Creds.Tokens().Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
 }
 
 // FlushUsage writes the aggregated secret-read audit records now rather

@@ -187,3 +187,6 @@ func TestVerifyMapsProviderAnswersToStatus(t *testing.T) {
 		t.Fatalf("status when unreachable = %v", in["status"])
 	}
 }
+
+// postgresURL is a fresh PostgreSQL schema for one test.
+func postgresURL(t *testing.T) string { return postgres.TestURL(t) }

@@ -13,9 +13,11 @@ const (
 	IntegrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
 	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
 	CredentialColumns = `id, integration_id, workspace_id, version, state, hint, fingerprint, secret,
-	created_at, verified_at, expires_at, revoked_at, revision`
-	EventColumns = `id, workspace_id, integration_id, type, at, data`
-	AuditColumns = `id, workspace_id, actor, action, target, at, ip, detail`
+	created_at, verified_at, expires_at, revoked_at, refresh_at, failures, revision`
+	EventColumns      = `id, workspace_id, integration_id, type, at, data`
+	AuditColumns      = `id, workspace_id, actor, action, target, at, ip, detail`
+	OAuthStateColumns = `hash, integration_id, workspace_id, verifier, return_to, binding, actor,
+	created_at, expires_at`
 )
 
 // Row is a row being read: *sql.Row, *sql.Rows, pgx.Row or pgx.Rows.
@@ -58,8 +60,29 @@ func (s Scanner) Credential(r Row) (Credential, error) {
 	var c Credential
 	err := r.Scan(&c.ID, &c.IntegrationID, &c.WorkspaceID, &c.Version, &c.State, &c.Hint, &c.Fingerprint,
 		&c.Secret, s.Time(&c.CreatedAt), s.Time(&c.VerifiedAt), s.Time(&c.ExpiresAt),
-		s.Time(&c.RevokedAt), &c.Revision)
+		s.Time(&c.RevokedAt), s.Time(&c.RefreshAt), &c.Failures, &c.Revision)
 	return c, err
+}
+
+// OAuthState reads a row of OAuthStateColumns.
+func (s Scanner) OAuthState(r Row) (OAuthState, error) {
+	var st OAuthState
+	err := r.Scan(&st.Hash, &st.IntegrationID, &st.WorkspaceID, &st.Verifier, &st.ReturnTo, &st.Binding,
+		&st.Actor, s.Time(&st.CreatedAt), s.Time(&st.ExpiresAt))
+	return st, err
+}
+
+// OAuthStatePurgeAge is how long after expiry ConsumeOAuthState purges a
+// state nobody consumed.
+const OAuthStatePurgeAge = 24 * time.Hour
+
+// DueLimit is the limit ListDueCredentials uses: limit, or
+// DefaultPageLimit when limit is not positive.
+func DueLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultPageLimit
+	}
+	return limit
 }
 
 // Event reads a row of EventColumns.

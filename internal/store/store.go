@@ -95,8 +95,29 @@ type Credential struct {
 	VerifiedAt time.Time // zero: never
 	ExpiresAt  time.Time // zero: unknown or never
 	RevokedAt  time.Time // zero: not revoked
+	// RefreshAt is when the token engine should next refresh this
+	// version (OAuth 2.0, minted tokens); zero means never.
+	RefreshAt time.Time
+	// Failures counts consecutive failed refreshes (backoff).
+	Failures int
 	// Revision increases with every update (compare-and-swap).
 	Revision int64
+}
+
+// OAuthState is a pending OAuth 2.0 authorization: the server side of
+// the single-use state parameter.
+type OAuthState struct {
+	Hash          []byte // SHA-256 of the state parameter (never the state)
+	IntegrationID string
+	WorkspaceID   string
+	Verifier      []byte // vault ciphertext of the PKCE code verifier
+	ReturnTo      string
+	// Binding is the SHA-256 of a browser cookie when the authorization
+	// was started from the web UI; nil otherwise.
+	Binding   []byte
+	Actor     string // API token id that started it
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Event is an append-only record of something that happened to an
@@ -192,6 +213,25 @@ type Store interface {
 	ListEvents(ctx context.Context, p Page) ([]Event, error)
 	AppendAudit(ctx context.Context, a AuditRecord) error
 	ListAudit(ctx context.Context, p Page) ([]AuditRecord, error)
+
+	// CreateOAuthState stores a pending authorization.
+	CreateOAuthState(ctx context.Context, st OAuthState) error
+	// ConsumeOAuthState deletes the state with hash and returns it, so it
+	// can be used once; ErrNotFound when absent or already consumed.
+	// Expired states are returned too (the caller rejects them); states
+	// expired for more than a day are purged on the way.
+	ConsumeOAuthState(ctx context.Context, hash []byte) (OAuthState, error)
+
+	// AcquireLease takes the named lease for owner until the given time
+	// if it is free, expired (at now) or already owner's; it reports
+	// whether owner holds it afterwards. Leases coordinate work across
+	// instances (at most one refresh per credential).
+	AcquireLease(ctx context.Context, name, owner string, until, now time.Time) (bool, error)
+	// ReleaseLease frees the lease if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+	// ListDueCredentials returns active credentials whose RefreshAt is
+	// set and not after before, earliest first, at most limit.
+	ListDueCredentials(ctx context.Context, before time.Time, limit int) ([]Credential, error)
 
 	// Keyring returns the wrapped vault keyring, or ErrNotFound.
 	Keyring(ctx context.Context) ([]byte, error)

@@ -283,3 +283,9 @@ func (v *Vault) Check() error {
 	_, err = v.Open(ct, ad)
 	return err
 }
+
+// CredentialAD is where a credential version's secret material is bound:
+// its workspace, integration and id.
+func CredentialAD(c store.Credential) AD {
+	return AD{Workspace: c.WorkspaceID, Integration: c.IntegrationID, Credential: c.ID, Field: "secret"}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/server"
+	"github.com/stormcreds/storm/internal/tokens"
 )
 
 // Env is a running Storm for one test.
@@ -56,6 +57,10 @@ type Options struct {
 	DenyPrivateUpstreams bool
 	// CredentialCacheTTL is passed to the server (zero: its default).
 	CredentialCacheTTL time.Duration
+	// PublicURL, Tokens and NoBackground are passed to the server.
+	PublicURL    string
+	Tokens       tokens.Config
+	NoBackground bool
 }
 
 // SyncBuffer is a goroutine-safe log sink.
@@ -85,15 +90,26 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	logs := &SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Listen first: the public URL (OAuth redirect URI) is the test
+	// server's own address.
+	hs := httptest.NewUnstartedServer(nil)
+	if opts.PublicURL == "" {
+		opts.PublicURL = "http://" + hs.Listener.Addr().String()
+	}
 	srv, err := server.Open(context.Background(), server.Config{
 		DataDir: opts.DataDir, Database: opts.Database, KEKURL: opts.KEKURL,
 		AllowPrivateUpstreams: !opts.DenyPrivateUpstreams, Logger: logger, CredentialCacheTTL: opts.CredentialCacheTTL,
+		PublicURL: opts.PublicURL, Tokens: opts.Tokens, NoBackground: opts.NoBackground,
 	})
 	if err != nil {
+		hs.Close()
 		t.Fatalf("open server: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs.Config.Handler = srv.Handler()
+	hs.Start()
+	stopBackground := srv.StartBackground(context.Background())
 	t.Cleanup(func() {
+		stopBackground()
 		hs.Close()
 		srv.Close()
 		if t.Failed() {

@@ -42,10 +42,12 @@ func (s *Store) ListCredentials(ctx context.Context, integrationID string) ([]st
 // InsertCredential implements store.Tx.
 func (t txn) InsertCredential(ctx context.Context, c store.Credential) error {
 	_, err := t.tx.Exec(ctx, `INSERT INTO credentials (id, integration_id, workspace_id, version, state,
-			hint, fingerprint, secret, created_at, verified_at, expires_at, revoked_at, revision)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
+			hint, fingerprint, secret, created_at, verified_at, expires_at, revoked_at, refresh_at,
+			failures, revision)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)`,
 		c.ID, c.IntegrationID, c.WorkspaceID, c.Version, c.State, c.Hint, c.Fingerprint, c.Secret,
-		dbTime(c.CreatedAt), dbTime(c.VerifiedAt), dbTime(c.ExpiresAt), dbTime(c.RevokedAt))
+		dbTime(c.CreatedAt), dbTime(c.VerifiedAt), dbTime(c.ExpiresAt), dbTime(c.RevokedAt),
+		dbTime(c.RefreshAt), c.Failures)
 	if err != nil {
 		return fmt.Errorf("insert credential %s: %w", c.ID, dbErr(err))
 	}
@@ -56,10 +58,11 @@ func (t txn) InsertCredential(ctx context.Context, c store.Credential) error {
 // revision old.
 func (t txn) UpdateCredential(ctx context.Context, c store.Credential, old int64) error {
 	tag, err := t.tx.Exec(ctx, `UPDATE credentials SET version = $1, state = $2, hint = $3, fingerprint = $4,
-			secret = $5, verified_at = $6, expires_at = $7, revoked_at = $8, revision = revision + 1
-		WHERE id = $9 AND revision = $10`,
+			secret = $5, verified_at = $6, expires_at = $7, revoked_at = $8, refresh_at = $9,
+			failures = $10, revision = revision + 1
+		WHERE id = $11 AND revision = $12`,
 		c.Version, c.State, c.Hint, c.Fingerprint, c.Secret, dbTime(c.VerifiedAt), dbTime(c.ExpiresAt),
-		dbTime(c.RevokedAt), c.ID, old)
+		dbTime(c.RevokedAt), dbTime(c.RefreshAt), c.Failures, c.ID, old)
 	if err != nil {
 		return fmt.Errorf("update credential %s: %w", c.ID, dbErr(err))
 	}

@@ -1,11 +1,15 @@
 package storetest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stormcreds/storm/internal/store"
 )
@@ -223,4 +227,166 @@ func checkVersions(t *testing.T, s store.Store, integrationID string, n int) {
 			t.Errorf("credential %d: version %d %s, want %d %s", i, c.Version, c.State, i+1, want)
 		}
 	}
+}
+
+// runLeaseConcurrency checks that a lease has at most one holder however
+// many callers race for it.
+func runLeaseConcurrency(t *testing.T, newStore func(t *testing.T) store.Store) {
+	// Every round the lease has expired and 32 owners race for it: exactly
+	// one wins.
+	t.Run("AcquireLease", func(t *testing.T) {
+		s := newStore(t)
+		const workers, rounds = 32, 8
+		const name = "refresh:cred_race"
+		for r := range rounds {
+			now := t0.Add(time.Duration(r) * 2 * time.Minute)
+			until := now.Add(time.Minute) // expired when the next round starts
+			winners := race(t, workers, func(i int) (string, bool, error) {
+				owner := fmt.Sprintf("owner-%d", i)
+				held, err := s.AcquireLease(t.Context(), name, owner, until, now)
+				return owner, held, err
+			})
+			if len(winners) != 1 {
+				t.Fatalf("round %d: %d callers acquired the lease, want 1: %v", r, len(winners), winners)
+			}
+			// The winner holds it; nobody else does.
+			held, err := s.AcquireLease(t.Context(), name, winners[0], until, now.Add(time.Second))
+			must(t, err, "AcquireLease")
+			if !held {
+				t.Errorf("round %d: winner %s does not hold the lease", r, winners[0])
+			}
+			held, err = s.AcquireLease(t.Context(), name, "outsider", until, now.Add(time.Second))
+			must(t, err, "AcquireLease")
+			if held {
+				t.Errorf("round %d: outsider acquired the lease held by %s", r, winners[0])
+			}
+		}
+	})
+
+	// Owners are instances: the goroutines of one owner share the lease,
+	// those of every other owner are refused.
+	t.Run("AcquireLeaseSharedOwners", func(t *testing.T) {
+		s := newStore(t)
+		const workers, owners, rounds = 32, 4, 8
+		const name = "refresh:cred_shared"
+		for r := range rounds {
+			now := t0.Add(time.Duration(r) * 2 * time.Minute)
+			until := now.Add(time.Minute)
+			winners := race(t, workers, func(i int) (string, bool, error) {
+				owner := fmt.Sprintf("instance-%d", i%owners)
+				held, err := s.AcquireLease(t.Context(), name, owner, until, now)
+				return owner, held, err
+			})
+			if len(winners) == 0 {
+				t.Fatalf("round %d: nobody acquired the lease", r)
+			}
+			for _, w := range winners {
+				if w != winners[0] {
+					t.Fatalf("round %d: owners %v all acquired the lease", r, winners)
+				}
+			}
+		}
+	})
+
+	// Holders in real time: acquire, work, release, again. The critical
+	// section never has two owners in it.
+	t.Run("MutualExclusion", func(t *testing.T) {
+		s := newStore(t)
+		const workers, rounds = 32, 8
+		const name = "refresh:cred_mutex"
+		var inside, entered atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range workers {
+			wg.Go(func() {
+				<-start
+				owner := fmt.Sprintf("owner-%d", i)
+				for range rounds {
+					now := time.Now()
+					held, err := s.AcquireLease(t.Context(), name, owner, now.Add(time.Hour), now)
+					if err != nil {
+						t.Errorf("AcquireLease: %v", err)
+						return
+					}
+					if !held {
+						continue
+					}
+					if n := inside.Add(1); n != 1 {
+						t.Errorf("%d holders of the lease at once", n)
+					}
+					entered.Add(1)
+					time.Sleep(100 * time.Microsecond)
+					inside.Add(-1)
+					if err := s.ReleaseLease(t.Context(), name, owner); err != nil {
+						t.Errorf("ReleaseLease: %v", err)
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if entered.Load() == 0 {
+			t.Error("nobody ever acquired the lease")
+		}
+	})
+
+	// Of many consumers of one OAuth state exactly one gets it.
+	t.Run("ConsumeOAuthState", func(t *testing.T) {
+		s := newStore(t)
+		const workers, rounds = 16, 4
+		now := time.Now()
+		for r := range rounds {
+			st := oauthState(fmt.Sprintf("race-%d", r), now, now.Add(time.Minute))
+			must(t, s.CreateOAuthState(t.Context(), st), "CreateOAuthState")
+			// An old state to purge on the way, so purges race too.
+			stale := oauthState(fmt.Sprintf("stale-%d", r), now.Add(-72*time.Hour), now.Add(-48*time.Hour))
+			must(t, s.CreateOAuthState(t.Context(), stale), "CreateOAuthState")
+			winners := race(t, workers, func(i int) (string, bool, error) {
+				got, err := s.ConsumeOAuthState(t.Context(), st.Hash)
+				if errors.Is(err, store.ErrNotFound) {
+					return "", false, nil
+				}
+				if err == nil && !bytes.Equal(got.Hash, st.Hash) {
+					err = fmt.Errorf("consumed hash %x, want %x", got.Hash, st.Hash)
+				}
+				return fmt.Sprint(i), err == nil, err
+			})
+			if len(winners) != 1 {
+				t.Fatalf("round %d: %d consumers got the state, want 1", r, len(winners))
+			}
+			_, err := s.ConsumeOAuthState(t.Context(), stale.Hash)
+			wantErr(t, err, store.ErrNotFound, "ConsumeOAuthState of a purged state")
+		}
+	})
+}
+
+// race runs fn for workers goroutines released at once and returns the
+// names of those that report success.
+func race(t *testing.T, workers int, fn func(i int) (string, bool, error)) []string {
+	t.Helper()
+	var (
+		mu      sync.Mutex
+		winners []string
+		wg      sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for i := range workers {
+		wg.Go(func() {
+			<-start
+			name, ok, err := fn(i)
+			if err != nil {
+				t.Errorf("worker %d: %v", i, err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				winners = append(winners, name)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return winners
 }

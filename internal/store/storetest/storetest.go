@@ -34,6 +34,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"EventsDefaultLimit", testEventsDefaultLimit},
 		{"Audit", testAudit},
 		{"Keyring", testKeyring},
+		{"OAuthStates", testOAuthStates},
+		{"OAuthStatePurge", testOAuthStatePurge},
+		{"Leases", testLeases},
+		{"RefreshFields", testRefreshFields},
+		{"ListDueCredentials", testListDueCredentials},
 		{"Times", testTimes},
 		{"NotFound", testNotFound},
 		{"Ping", testPing},
@@ -43,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	t.Run("Concurrency", func(t *testing.T) {
 		runConcurrency(t, newStore)
+		runLeaseConcurrency(t, newStore)
 	})
 }
 
@@ -887,6 +893,7 @@ func testNotFound(t *testing.T, s store.Store) {
 		"ListEvents(After)": func() error { _, err := s.ListEvents(ctx, store.Page{After: store.NewID("evt")}); return err },
 		"ListAudit(After)":  func() error { _, err := s.ListAudit(ctx, store.Page{After: store.NewID("aud")}); return err },
 		"Keyring":           func() error { _, err := s.Keyring(ctx); return err },
+		"ConsumeOAuthState": func() error { _, err := s.ConsumeOAuthState(ctx, unknownHash[:]); return err },
 	} {
 		wantErr(t, op(), store.ErrNotFound, name)
 	}

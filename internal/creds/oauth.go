@@ -1,0 +1,352 @@
+package creds
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/methods/apikey"
+	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/secret"
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/tokens"
+	"github.com/stormcreds/storm/internal/vault"
+)
+
+// StateTTL is how long an authorization may take (shared/API.md).
+const StateTTL = 10 * time.Minute
+
+// CallbackPath is where providers send the browser back.
+const CallbackPath = "/oauth/callback"
+
+// app builds integ's OAuth client from its provider definition and
+// config (client id, sealed client secret, scope override).
+func (s *Service) app(ctx context.Context, integ store.Integration) (*oauth.App, error) {
+	resolved, err := s.resolve(integ)
+	if err != nil {
+		return nil, err
+	}
+	def := resolved.Provider.OAuth2
+	if def == nil {
+		return nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no OAuth 2.0 settings", integ.Provider)
+	}
+	cfg, err := decodeConfig(integ.Config)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := s.secretConfig(integ)
+	if err != nil {
+		return nil, err
+	}
+	nested, _ := cfg["oauth2"].(map[string]any)
+	clientID := firstString(cfg["client_id"], nested["client_id"])
+	clientSecret := secrets["client_secret"]
+	if clientSecret == "" {
+		clientSecret = secrets["oauth2.client_secret"]
+	}
+	ep, err := s.discovery.Endpoints(ctx, def.AuthorizeURL, def.TokenURL, def.RevokeURL, def.Issuer)
+	if err != nil {
+		return nil, problem.New(http.StatusBadGateway, "discover the authorization server: %v", err)
+	}
+	a := &oauth.App{Def: *def, ClientID: clientID, ClientSecret: secret.String(clientSecret), RedirectURL: s.publicURL + CallbackPath,
+		Endpoints: ep, HTTPClient: s.client, Now: s.now}
+	if scopes, ok := cfg["scopes"].([]any); ok {
+		a.Scopes = []string{}
+		for _, sc := range scopes {
+			if str, ok := sc.(string); ok {
+				a.Scopes = append(a.Scopes, str)
+			}
+		}
+	}
+	return a, nil
+}
+
+func firstString(vs ...any) string {
+	for _, v := range vs {
+		if s, ok := v.(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// checkOAuthConfig is CreateIntegration's extra check for OAuth 2.0.
+func (s *Service) checkOAuthConfig(ctx context.Context, integ store.Integration) error {
+	a, err := s.app(ctx, integ)
+	if err != nil {
+		return err
+	}
+	if a.ClientID == "" {
+		return problem.Field("config.client_id", "is required for OAuth 2.0 (the client id of your app at the provider)")
+	}
+	return a.Check()
+}
+
+// Authorize starts an authorization: it stores a single-use state (bound
+// to the integration and, when binding is set, to the browser that
+// started it) and returns the provider's authorization URL.
+func (s *Service) Authorize(ctx context.Context, actor events.Actor, integ store.Integration, returnTo string, binding []byte) (string, error) {
+	if integ.AuthMethod != catalog.MethodOAuth2 {
+		return "", problem.New(http.StatusUnprocessableEntity, "integration %s uses %s, not oauth2", integ.ID, integ.AuthMethod)
+	}
+	if err := s.checkReturnTo(returnTo); err != nil {
+		return "", err
+	}
+	a, err := s.app(ctx, integ)
+	if err != nil {
+		return "", err
+	}
+	if err := a.Check(); err != nil {
+		return "", problem.New(http.StatusUnprocessableEntity, "%v", err)
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	state := base64.RawURLEncoding.EncodeToString(raw[:])
+	verifier := oauth2.GenerateVerifier()
+	hash := sha256.Sum256([]byte(state))
+	sealed, err := s.vault.Seal([]byte(verifier), stateAD(integ, hash[:]))
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	st := store.OAuthState{Hash: hash[:], IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, Verifier: sealed,
+		ReturnTo: returnTo, Actor: actor.TokenID, CreatedAt: now, ExpiresAt: now.Add(StateTTL)}
+	if binding != nil {
+		b := sha256.Sum256(binding)
+		st.Binding = b[:]
+	}
+	if err := s.store.CreateOAuthState(ctx, st); err != nil {
+		return "", err
+	}
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.authorize", integ.ID, nil)
+	return a.AuthCodeURL(state, verifier), nil
+}
+
+func stateAD(integ store.Integration, hash []byte) vault.AD {
+	return vault.AD{Workspace: integ.WorkspaceID, Integration: integ.ID, Credential: "state:" + hex.EncodeToString(hash), Field: "pkce_verifier"}
+}
+
+// checkReturnTo allows a path on this server or a URL of its origin, so
+// the callback cannot be turned into an open redirect.
+func (s *Service) checkReturnTo(returnTo string) error {
+	if returnTo == "" {
+		return nil
+	}
+	bad := problem.Field("return_to", "must be a path on this server or a URL of "+s.publicURL)
+	if len(returnTo) > 2048 || strings.ContainsAny(returnTo, "\\\r\n\t") {
+		return bad
+	}
+	u, err := url.Parse(returnTo)
+	if err != nil {
+		return bad
+	}
+	if u.Scheme == "" && u.Host == "" && strings.HasPrefix(returnTo, "/") && !strings.HasPrefix(returnTo, "//") {
+		return nil
+	}
+	pub, _ := url.Parse(s.publicURL)
+	if u.Scheme == pub.Scheme && u.Host == pub.Host && u.User == nil {
+		return nil
+	}
+	return bad
+}
+
+// CallbackError is a failed callback: the page shows Message; nothing
+// was stored.
+type CallbackError struct {
+	Message     string
+	Integration string // when known
+	ReturnTo    string
+}
+
+func (e *CallbackError) Error() string { return e.Message }
+
+// Callback completes an authorization from the provider's redirect. The
+// new token set becomes the active credential version (Reconnect is the
+// same flow); earlier versions are revoked. binding is the browser's
+// cookie value (nil when absent).
+func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (store.Integration, string, error) {
+	state := q.Get("state")
+	if state == "" || len(state) > 512 {
+		return store.Integration{}, "", &CallbackError{Message: "The authorization response has no valid state. Start again from Storm."}
+	}
+	hash := sha256.Sum256([]byte(state))
+	st, err := s.store.ConsumeOAuthState(ctx, hash[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Integration{}, "", &CallbackError{Message: "This authorization link is unknown or was already used. Start again from Storm."}
+	}
+	if err != nil {
+		return store.Integration{}, "", err
+	}
+	fail := func(msg string) (store.Integration, string, error) {
+		s.recorder.Emit(ctx, events.New(st.WorkspaceID, st.IntegrationID, events.AuthorizationFailed, s.now(), map[string]any{"reason": msg}))
+		return store.Integration{}, "", &CallbackError{Message: msg, Integration: st.IntegrationID, ReturnTo: st.ReturnTo}
+	}
+	now := s.now()
+	if !now.Before(st.ExpiresAt) {
+		return fail("This authorization took longer than 10 minutes and expired. Start again from Storm.")
+	}
+	if st.Binding != nil {
+		b := sha256.Sum256(binding)
+		if binding == nil || string(b[:]) != string(st.Binding) {
+			return fail("This authorization was started in another browser session. Start again from Storm.")
+		}
+	}
+	integ, err := s.store.GetIntegration(ctx, st.IntegrationID)
+	if err != nil || integ.WorkspaceID != st.WorkspaceID || integ.AuthMethod != catalog.MethodOAuth2 {
+		return fail("The integration this authorization was for no longer exists.")
+	}
+	if e := q.Get("error"); e != "" {
+		return fail("The provider did not grant access (" + truncate(e, 64) + "). Nothing was changed.")
+	}
+	a, err := s.app(ctx, integ)
+	if err != nil {
+		return fail("The provider's settings could not be loaded: " + err.Error())
+	}
+	// RFC 9207: when the issuer is known, the response must come from it
+	// (no mix-up with another provider), and must say so when the server
+	// advertises that it does.
+	if iss := q.Get("iss"); a.Endpoints.Issuer != "" && (iss != "" || a.Endpoints.IssParameter) && iss != a.Endpoints.Issuer {
+		return fail("The authorization response came from an unexpected issuer. Nothing was changed.")
+	}
+	code := q.Get("code")
+	if code == "" || len(code) > 4096 {
+		return fail("The authorization response has no code. Start again from Storm.")
+	}
+	pt, err := s.vault.Open(st.Verifier, stateAD(integ, hash[:]))
+	if err != nil {
+		return fail("The authorization could not be completed. Start again from Storm.")
+	}
+	verifier := string(pt)
+	clear(pt)
+	ts, err := a.Exchange(ctx, code, verifier)
+	if err != nil {
+		return fail("The provider refused the authorization code: " + err.Error())
+	}
+	if _, err := s.saveTokenSet(ctx, events.Actor{TokenID: st.Actor}, integ, ts, time.Duration(a.Def.RefreshMargin)); err != nil {
+		return store.Integration{}, "", err
+	}
+	updated, err := s.store.GetIntegration(ctx, integ.ID)
+	if err != nil {
+		return store.Integration{}, "", err
+	}
+	return updated, st.ReturnTo, nil
+}
+
+func truncate(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// saveTokenSet stores ts as the new active version; every older version
+// is revoked (its tokens are revoked at the provider in the background).
+func (s *Service) saveTokenSet(ctx context.Context, actor events.Actor, integ store.Integration, ts oauth.TokenSet, margin time.Duration) (store.Credential, error) {
+	now := s.now().UTC()
+	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive,
+		Hint: apikey.Hint(ts.AccessToken), Fingerprint: s.vault.Fingerprint([]byte(ts.AccessToken.Reveal())),
+		CreatedAt: now, VerifiedAt: now, ExpiresAt: ts.Expiry, RefreshAt: tokens.NextRefresh(ts, margin)}
+	sealed, err := s.tokens.Seal(cred, ts)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	cred.Secret = sealed
+	var retired []store.Credential
+	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
+		retired = retired[:0]
+		cred.Version = 1
+		for i := range set.Credentials {
+			c := &set.Credentials[i]
+			cred.Version = max(cred.Version, c.Version+1)
+			if c.State != store.StateRevoked {
+				retired = append(retired, *c)
+				retire(c, now)
+			}
+		}
+		set.Credentials = append(set.Credentials, cred)
+		in := &set.Integration
+		was := in.Status
+		if in.Status != store.StatusDisabled {
+			in.Status, in.StatusReason = store.StatusConnected, "authorized"
+		}
+		in.LastVerifiedAt, in.UpdatedAt = now, now
+		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialSaved, now,
+			map[string]any{"credential": cred.ID, "version": cred.Version, "method": catalog.MethodOAuth2, "expires_at": ts.Expiry}))
+		if was != store.StatusConnected && in.Status == store.StatusConnected {
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationConnected, now, map[string]any{"from": was}))
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Credential{}, err
+	}
+	s.cache.Delete(integ.ID)
+	saved := set.Credentials[len(set.Credentials)-1]
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.authorize", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version})
+	for _, old := range retired {
+		go s.revokeAtProvider(context.WithoutCancel(ctx), integ, old)
+	}
+	return saved, nil
+}
+
+// revokeAtProvider revokes c's tokens at the provider (RFC 7009),
+// retrying temporary failures a few times. It reports whether the
+// provider confirmed. c must still hold its sealed material.
+func (s *Service) revokeAtProvider(ctx context.Context, integ store.Integration, c store.Credential) bool {
+	if integ.AuthMethod != catalog.MethodOAuth2 || len(c.Secret) == 0 {
+		return false
+	}
+	ts, err := s.tokens.Open(c)
+	if err != nil {
+		return false
+	}
+	a, err := s.app(ctx, integ)
+	if err != nil || a.Endpoints.RevokeURL == "" {
+		return false
+	}
+	ok := true
+	for _, t := range []struct {
+		token secret.String
+		hint  string
+	}{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}} {
+		if t.token == "" {
+			continue
+		}
+		var err error
+		for attempt := range 4 {
+			if attempt > 0 {
+				time.Sleep(time.Duration(attempt*attempt) * 200 * time.Millisecond)
+			}
+			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			err = a.Revoke(rctx, t.token, t.hint)
+			cancel()
+			var oerr *oauth.Error
+			if err == nil || !errors.As(err, &oerr) || !oerr.Temporary {
+				break
+			}
+		}
+		if err != nil {
+			ok = false
+			s.logger.Warn("revoke token at provider", "integration", integ.ID, "credential", c.ID, "hint", t.hint, "err", err)
+		}
+	}
+	return ok
+}

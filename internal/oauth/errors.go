@@ -1,0 +1,112 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Error is a failed call to an authorization server. It never holds a
+// token: only the status, the RFC 6749 error code and description.
+type Error struct {
+	Op          string // "exchange", "refresh", "revoke", "discover"
+	Status      int    // HTTP status, 0 when no answer
+	Code        string // RFC 6749 "error", such as invalid_grant
+	Description string
+	// Temporary is true for failures worth retrying later (5xx, 408,
+	// 429, network errors); false for answers that will not change
+	// (invalid_grant, invalid_client, other 4xx).
+	Temporary bool
+	// RetryAfter is the server's Retry-After, when it sent one.
+	RetryAfter time.Duration
+	Err        error // underlying network error, if any
+}
+
+func (e *Error) Error() string {
+	msg := "oauth " + e.Op + ": "
+	switch {
+	case e.Code != "":
+		msg += e.Code
+		if e.Description != "" {
+			msg += " (" + e.Description + ")"
+		}
+		if e.Status != 0 {
+			msg += fmt.Sprintf(", HTTP %d", e.Status)
+		}
+	case e.Description != "":
+		msg += e.Description
+	case e.Status != 0:
+		msg += fmt.Sprintf("HTTP %d %s", e.Status, http.StatusText(e.Status))
+	case e.Err != nil:
+		msg += e.Err.Error()
+	default:
+		msg += "failed"
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// GrantRevoked reports whether the failure means the grant is gone for
+// good and a person must authorize again.
+func (e *Error) GrantRevoked() bool {
+	switch e.Code {
+	case "invalid_grant", "invalid_client", "unauthorized_client":
+		return true
+	}
+	return !e.Temporary
+}
+
+// classify turns an x/oauth2 or transport error into an *Error.
+func classify(op string, err error) *Error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e := &Error{Op: op, Code: truncate(re.ErrorCode), Description: truncate(re.ErrorDescription)}
+		if re.Response != nil {
+			e.Status = re.Response.StatusCode
+			e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"))
+		}
+		e.Temporary = temporaryStatus(e.Status) && e.Code != "invalid_grant" && e.Code != "invalid_client"
+		return e
+	}
+	e := &Error{Op: op, Err: redact(err), Temporary: true}
+	var ne net.Error
+	if errors.Is(err, context.Canceled) {
+		e.Temporary = true
+	} else if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		e.Temporary = true
+	}
+	return e
+}
+
+// temporaryStatus: server errors, timeouts and rate limits pass; other
+// client errors do not.
+func temporaryStatus(status int) bool {
+	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status == 0
+}
+
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return min(time.Duration(s)*time.Second, time.Hour)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(time.Until(t), 0), time.Hour)
+	}
+	return 0
+}
+
+func truncate(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}

@@ -1,0 +1,76 @@
+package postgres
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// ListDueCredentials runs every few seconds on every instance: with
+// 100,000 credentials it must remain one ordered range scan of
+// credentials_due, never a sequential scan or a sort.
+func TestListDueCredentialsPlan(t *testing.T) {
+	ctx := t.Context()
+	s := OpenTest(t)
+
+	const n = 100_000
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Every tenth version is previous, every seventh never refreshes; the
+	// rest are due one second apart.
+	for _, q := range []string{
+		`INSERT INTO workspaces (id, name) VALUES ('ws_bulk', 'bulk')`,
+		`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
+		SELECT 'int_' || i, 'ws_bulk', 'n' || i, 'github', 'oauth2', 'connected', '', 1
+		FROM generate_series(0, 100000 - 1) AS i`,
+		`INSERT INTO credentials (id, integration_id, workspace_id, version, state, hint, fingerprint,
+			refresh_at, revision)
+		SELECT 'cred_' || lpad(i::text, 6, '0'), 'int_' || i, 'ws_bulk', 1,
+			CASE WHEN i % 10 = 0 THEN 'previous' ELSE 'active' END, '', '',
+			CASE WHEN i % 7 = 0 THEN NULL ELSE timestamptz '2025-01-01 00:00:00+00' + i * interval '1 second' END, 1
+		FROM generate_series(0, 100000 - 1) AS i`,
+		`ANALYZE credentials`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	for _, before := range []time.Time{base.Add(n / 2 * time.Second), base.Add(1000 * time.Hour)} {
+		rows, err := s.pool.Query(ctx, `EXPLAIN `+dueQuery, store.StateActive, dbTime(before), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := strings.Join(plan, "\n")
+		if !strings.Contains(p, "credentials_due") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
+			t.Errorf("plan for ListDueCredentials:\n%s", p)
+		}
+
+		start := time.Now()
+		got, err := s.ListDueCredentials(ctx, before, 100)
+		elapsed := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ListDueCredentials(limit 100) over %d credentials: %v\n%s", n, elapsed, p)
+		if len(got) != 100 {
+			t.Fatalf("%d due credentials, want 100", len(got))
+		}
+		for i, c := range got {
+			if c.State != store.StateActive || c.RefreshAt.IsZero() || c.RefreshAt.After(before) ||
+				(i > 0 && c.RefreshAt.Before(got[i-1].RefreshAt)) {
+				t.Fatalf("due credential %d: %+v", i, c)
+			}
+		}
+		if elapsed > time.Second {
+			t.Errorf("ListDueCredentials took %v", elapsed)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// ListDueCredentials runs every few seconds on every instance: with
+// 100,000 credentials it must remain one ordered range scan of
+// credentials_due, never a table scan or a sort, and take milliseconds.
+func TestListDueCredentialsPlan(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "storm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// SQLite keeps no statistics unless ANALYZE runs, so the plan does
+	// not depend on the row count; -race builds, which run the engine
+	// instrumented, check it over fewer rows.
+	n := 100_000
+	if raceEnabled || testing.Short() {
+		n = 10_000
+	}
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Every tenth version is previous, every seventh never refreshes; the
+	// rest are due one second apart.
+	for _, q := range []string{
+		`INSERT INTO workspaces (id, name, created_at) VALUES ('ws_bulk', 'bulk', 0)`,
+		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+		INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
+		SELECT 'int_' || i, 'ws_bulk', 'n' || i, 'github', 'oauth2', 'connected', '', 1 FROM n`,
+		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+		INSERT INTO credentials (id, integration_id, workspace_id, version, state, hint, fingerprint,
+			refresh_at, revision)
+		SELECT printf('cred_%06d', i), 'int_' || i, 'ws_bulk', 1,
+			CASE WHEN i % 10 = 0 THEN 'previous' ELSE 'active' END, '', '',
+			CASE WHEN i % 7 = 0 THEN NULL ELSE ?2 + i * 1000000000 END, 1 FROM n`,
+	} {
+		if _, err := s.rw.ExecContext(ctx, q, n, base.UnixNano()); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	for _, before := range []time.Time{base.Add(time.Duration(n/2) * time.Second), base.Add(1000 * time.Hour)} {
+		rows, err := s.ro.QueryContext(ctx, `EXPLAIN QUERY PLAN `+dueQuery, store.StateActive, dbTime(before), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		if !strings.Contains(p, "USING INDEX credentials_due") || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("plan for ListDueCredentials: %s", p)
+		}
+
+		start := time.Now()
+		got, err := s.ListDueCredentials(ctx, before, 100)
+		elapsed := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ListDueCredentials(limit 100) over %d credentials: %v (plan: %s)", n, elapsed, p)
+		if len(got) != 100 {
+			t.Fatalf("%d due credentials, want 100", len(got))
+		}
+		for i, c := range got {
+			if c.State != store.StateActive || c.RefreshAt.IsZero() || c.RefreshAt.After(before) ||
+				(i > 0 && c.RefreshAt.Before(got[i-1].RefreshAt)) {
+				t.Fatalf("due credential %d: %+v", i, c)
+			}
+		}
+		if elapsed > time.Second {
+			t.Errorf("ListDueCredentials took %v", elapsed)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/stormcreds/storm/internal/oauth"
+)
+
+// batch bounds how many due credentials one scan takes.
+const batch = 1000
+
+// Run refreshes tokens that are due, in the background, until ctx ends.
+// Every instance may run it: the leases make sure each token is refreshed
+// once, and the jittered schedule spreads the work.
+func (e *Engine) Run(ctx context.Context) {
+	sem := make(chan struct{}, e.cfg.Concurrency)
+	var (
+		wg       sync.WaitGroup
+		inFlight sync.Map
+	)
+	defer wg.Wait()
+	for {
+		e.scan(ctx, sem, &wg, &inFlight)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(e.cfg.Interval)):
+		}
+	}
+}
+
+// jitter spreads d by ±10% so instances do not scan in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + time.Duration(float64(d/5)*rand.Float64())
+}
+
+func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, inFlight *sync.Map) {
+	due, err := e.cfg.Store.ListDueCredentials(ctx, e.cfg.Now(), batch)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.cfg.Logger.Warn("list tokens due for refresh", "err", err)
+		}
+		return
+	}
+	for _, c := range due {
+		if _, busy := inFlight.LoadOrStore(c.ID, true); busy {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			inFlight.Delete(c.ID)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem; inFlight.Delete(c.ID) }()
+			_, err := e.flights.do(ctx, c.ID, func() (oauth.TokenSet, error) {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
+				defer cancel()
+				return e.refreshLeased(fctx, c.IntegrationID, c.ID, "", false)
+			})
+			if err != nil && !errors.Is(err, errBusy) && !errors.Is(err, ErrReplaced) && ctx.Err() == nil {
+				e.cfg.Logger.Info("background refresh did not succeed", "credential", c.ID, "err", err)
+			}
+		}()
+	}
+}
