@@ -23,8 +23,8 @@ func TestRefreshSurvivesDeathAtEveryStep(t *testing.T) {
 			const ttl = 2 * time.Second
 			var died atomic.Bool
 			opts := servertest.Options{NoBackground: true}
-			opts.Tokens.CallTimeout = 300 * time.Millisecond
-			opts.Tokens.LeaseTTL = 600 * time.Millisecond
+			opts.Tokens.CallTimeout = time.Second
+			opts.Tokens.LeaseTTL = 1500 * time.Millisecond
 			opts.Tokens.Hook = func(s string) error {
 				if s == step && died.CompareAndSwap(false, true) {
 					return errors.New("killed")
