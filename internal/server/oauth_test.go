@@ -452,3 +452,37 @@ func TestCallbackAbuse(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyRefreshesOn401: the provider refuses a token Storm still
+// believes valid (here: another instance refreshed, which invalidates
+// the old access token at this provider); the proxy retries once with
+// the newest token, without a second refresh.
+func TestProxyRefreshesOn401(t *testing.T) {
+	o := startOAuth(t, servertest.Options{NoBackground: true, CredentialCacheTTL: time.Hour}, oauthtest.Options{})
+	id := o.integration("Proxy 401")
+	base := "/v1/integrations/" + id
+	o.connect(id)
+	o.Must(200, "GET", base+"/proxy/userinfo", "", nil) // caches the current token
+	creds, err := o.Server.Store.ListCredentials(context.Background(), id)
+	if err != nil || len(creds) != 1 {
+		t.Fatal(creds, err)
+	}
+	old, err := o.Server.Creds.Tokens().Open(creds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A refresh elsewhere: the provider drops the old access token.
+	if _, err := o.Server.Creds.Tokens().RefreshAfter401(context.Background(), creds[0], old.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if o.AS.Valid(old.AccessToken.Reveal()) {
+		t.Fatal("the provider still accepts the old token; the test proves nothing")
+	}
+	before := o.AS.RefreshRequests()
+	if r := o.Must(200, "GET", base+"/proxy/userinfo", "", nil); r["sub"] == nil {
+		t.Fatalf("proxied answer = %v", r)
+	}
+	if n := o.AS.RefreshRequests() - before; n != 0 {
+		t.Fatalf("%d extra refreshes: the newer stored token should have been used", n)
+	}
+}
