@@ -82,6 +82,16 @@ func firstString(vs ...any) string {
 	return ""
 }
 
+// source is the token engine's way to get new tokens for integ: an
+// OAuth 2.0 refresh (service accounts mint, see serviceaccount.go).
+func (s *Service) source(ctx context.Context, integ store.Integration, m tokens.Material) (tokens.Source, error) {
+	switch integ.AuthMethod {
+	case catalog.MethodOAuth2:
+		return s.app(ctx, integ)
+	}
+	return nil, problem.New(http.StatusConflict, "integration %s (%s) has no tokens to refresh", integ.ID, integ.AuthMethod)
+}
+
 // checkOAuthConfig is CreateIntegration's extra check for OAuth 2.0.
 func (s *Service) checkOAuthConfig(ctx context.Context, integ store.Integration) error {
 	a, err := s.app(ctx, integ)
@@ -263,8 +273,10 @@ func (s *Service) saveTokenSet(ctx context.Context, actor events.Actor, integ st
 	now := s.now().UTC()
 	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive,
 		Hint: apikey.Hint(ts.AccessToken), Fingerprint: s.vault.Fingerprint([]byte(ts.AccessToken.Reveal())),
-		CreatedAt: now, VerifiedAt: now, ExpiresAt: ts.Expiry, RefreshAt: tokens.NextRefresh(ts, margin)}
-	sealed, err := s.tokens.Seal(cred, ts)
+		CreatedAt: now, VerifiedAt: now, ExpiresAt: ts.Expiry, RefreshAt: tokens.NextRefresh(ts, margin, false)}
+	m := tokens.Material{}
+	m.SetTokens(ts)
+	sealed, err := s.tokens.Seal(cred, m)
 	if err != nil {
 		return store.Credential{}, err
 	}
@@ -314,7 +326,7 @@ func (s *Service) revokeAtProvider(ctx context.Context, integ store.Integration,
 	if integ.AuthMethod != catalog.MethodOAuth2 || len(c.Secret) == 0 {
 		return false
 	}
-	ts, err := s.tokens.Open(c)
+	ts, err := s.tokens.Tokens(c)
 	if err != nil {
 		return false
 	}

@@ -44,7 +44,7 @@ type Config struct {
 	// PublicURL is the server's external base URL; the OAuth redirect URI
 	// is PublicURL + CallbackPath. Required for OAuth 2.0.
 	PublicURL string
-	// Tokens configures the token engine; Store, Vault and Apps are
+	// Tokens configures the token engine; Store, Vault and Sources are
 	// filled in by New.
 	Tokens tokens.Config
 }
@@ -90,7 +90,7 @@ func New(cfg Config) (*Service, error) {
 	s.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	s.discovery = &oauth.Discovery{Client: cfg.HTTPClient, Now: s.now}
 	tc := cfg.Tokens
-	tc.Store, tc.Vault, tc.Apps = cfg.Store, cfg.Vault, s.app
+	tc.Store, tc.Vault, tc.Sources = cfg.Store, cfg.Vault, s.source
 	if tc.Now == nil {
 		tc.Now = s.now
 	}

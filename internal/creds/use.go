@@ -92,7 +92,7 @@ func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
 
 func (s *Service) open(integ store.Integration, resolved catalog.Resolved, c store.Credential) (*usable, error) {
 	if integ.AuthMethod == catalog.MethodOAuth2 {
-		ts, err := s.tokens.Open(c)
+		ts, err := s.tokens.Tokens(c)
 		if err != nil {
 			return nil, err
 		}

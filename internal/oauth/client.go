@@ -216,6 +216,9 @@ func (a *App) Revoke(ctx context.Context, token secret.String, hint string) erro
 
 func redact(err error) error { return proxy.RedactError(err) }
 
+// Margin is the provider's refresh margin (tokens.Source).
+func (a *App) Margin() time.Duration { return time.Duration(a.Def.RefreshMargin) }
+
 // Check reports a misconfigured app before it is used.
 func (a *App) Check() error {
 	switch {

@@ -2,11 +2,14 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -107,6 +110,46 @@ func retryAfter(v string) time.Duration {
 func truncate(s string) string {
 	if len(s) > 200 {
 		return s[:200] + "…"
+	}
+	return s
+}
+
+// Classify turns an x/oauth2 or transport error into an *Error (for
+// callers outside this package that drive x/oauth2 themselves).
+func Classify(op string, err error) *Error { return classify(op, err) }
+
+// ErrorFromResponse turns a token endpoint's error answer (resp and its
+// body, already read) into an *Error: the status, Retry-After and the RFC
+// 6749 §5.2 error and error_description from a JSON (or form-encoded)
+// body. Temporary follows the same rule as for x/oauth2 errors. The body
+// itself is never kept.
+func ErrorFromResponse(op string, resp *http.Response, body []byte) *Error {
+	e := &Error{Op: op}
+	if resp != nil {
+		e.Status = resp.StatusCode
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+	}
+	var j struct {
+		Error       json.RawMessage `json:"error"`
+		Description json.RawMessage `json:"error_description"`
+	}
+	if json.Unmarshal(body, &j) == nil {
+		e.Code, e.Description = jsonString(j.Error), jsonString(j.Description)
+	} else if resp != nil && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			e.Code, e.Description = v.Get("error"), v.Get("error_description")
+		}
+	}
+	e.Code, e.Description = truncate(e.Code), truncate(e.Description)
+	e.Temporary = temporaryStatus(e.Status) && e.Code != "invalid_grant" && e.Code != "invalid_client"
+	return e
+}
+
+// jsonString is raw's value when it is a JSON string, else "".
+func jsonString(raw json.RawMessage) string {
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+		return ""
 	}
 	return s
 }

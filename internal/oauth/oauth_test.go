@@ -80,13 +80,16 @@ func TestFreshness(t *testing.T) {
 		{60 * time.Second, 29 * time.Second, false}, // less than half its lifetime
 	}
 	for _, c := range cases {
-		ts := oauth.TokenSet{ObtainedAt: now.Add(c.left - c.lifetime), Expiry: now.Add(c.left)}
+		ts := oauth.TokenSet{AccessToken: "at", ObtainedAt: now.Add(c.left - c.lifetime), Expiry: now.Add(c.left)}
 		if got := ts.FreshAt(now); got != c.fresh {
 			t.Errorf("lifetime %v, %v left: fresh=%v, want %v", c.lifetime, c.left, got, c.fresh)
 		}
 	}
-	if !(oauth.TokenSet{}).FreshAt(now) {
+	if !(oauth.TokenSet{AccessToken: "at"}).FreshAt(now) {
 		t.Error("a token without expiry is always fresh")
+	}
+	if (oauth.TokenSet{}).FreshAt(now) || (oauth.TokenSet{}).ValidAt(now) {
+		t.Error("no token at all counts as fresh")
 	}
 }
 

@@ -36,7 +36,7 @@ type tokenJSON struct {
 	ObtainedAt   time.Time `json:"obtained_at,omitzero"`
 }
 
-// Encode serialises t for the vault (plaintext: seal it).
+// Encode serialises t (plaintext: seal it).
 func (t TokenSet) Encode() []byte {
 	b, _ := json.Marshal(tokenJSON{t.AccessToken.Reveal(), t.RefreshToken.Reveal(), t.TokenType, t.Expiry, t.Scope, t.ObtainedAt})
 	return b
@@ -45,7 +45,7 @@ func (t TokenSet) Encode() []byte {
 // DecodeTokenSet is the inverse of Encode.
 func DecodeTokenSet(b []byte) (TokenSet, error) {
 	var j tokenJSON
-	if err := json.Unmarshal(b, &j); err != nil || j.AccessToken == "" {
+	if err := json.Unmarshal(b, &j); err != nil {
 		return TokenSet{}, errors.New("oauth: stored token set is malformed")
 	}
 	return TokenSet{secret.String(j.AccessToken), secret.String(j.RefreshToken), j.TokenType, j.Expiry, j.Scope, j.ObtainedAt}, nil
@@ -66,6 +66,9 @@ func (t TokenSet) Lifetime() time.Duration {
 // FreshAt reports whether the token may be handed out at now: it must
 // have at least min(60s, half its lifetime) left (shared/API.md).
 func (t TokenSet) FreshAt(now time.Time) bool {
+	if t.AccessToken == "" {
+		return false
+	}
 	if t.Expiry.IsZero() {
 		return true
 	}
@@ -78,8 +81,13 @@ func (t TokenSet) FreshAt(now time.Time) bool {
 
 // ValidAt reports whether the access token has not expired at now.
 func (t TokenSet) ValidAt(now time.Time) bool {
-	return t.Expiry.IsZero() || now.Before(t.Expiry)
+	return t.AccessToken != "" && (t.Expiry.IsZero() || now.Before(t.Expiry))
 }
+
+// JWTExpiry reads the exp claim of a JWT access token, unverified, for
+// scheduling a refresh when a token response had no expires_in (see
+// jwtExpiry).
+func JWTExpiry(token string) (time.Time, bool) { return jwtExpiry(token) }
 
 // jwtExpiry reads the exp claim of a JWT access token without verifying
 // it: it is only used to schedule a refresh when the token response had

@@ -467,7 +467,7 @@ func TestProxyRefreshesOn401(t *testing.T) {
 	if err != nil || len(creds) != 1 {
 		t.Fatal(creds, err)
 	}
-	old, err := o.Server.Creds.Tokens().Open(creds[0])
+	old, err := o.Server.Creds.Tokens().Tokens(creds[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,14 +19,23 @@ import (
 	"github.com/stormcreds/storm/internal/vault"
 )
 
-// AppFor builds the OAuth client of an integration.
-type AppFor func(ctx context.Context, integ store.Integration) (*oauth.App, error)
+// Source obtains a new token set: an OAuth 2.0 refresh, or minting from
+// a service account's key.
+type Source interface {
+	Refresh(ctx context.Context, old oauth.TokenSet) (oauth.TokenSet, error)
+	// Margin is the provider's refresh margin (zero: the default rule).
+	Margin() time.Duration
+}
 
-// Config configures an Engine. Store, Vault and Apps are required.
+// SourceFor builds the Source of an integration's credential from the
+// credential's decrypted material document (see Material).
+type SourceFor func(ctx context.Context, integ store.Integration, m Material) (Source, error)
+
+// Config configures an Engine. Store, Vault and Sources are required.
 type Config struct {
-	Store store.Store
-	Vault *vault.Vault
-	Apps  AppFor
+	Store   store.Store
+	Vault   *vault.Vault
+	Sources SourceFor
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -62,8 +71,8 @@ type Engine struct {
 
 // New validates cfg and returns an Engine.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Store == nil || cfg.Vault == nil || cfg.Apps == nil {
-		return nil, errors.New("tokens: Store, Vault and Apps are required")
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Sources == nil {
+		return nil, errors.New("tokens: Store, Vault and Sources are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -105,28 +114,40 @@ var ErrUnavailable = errors.New("tokens: the provider is unavailable and the cur
 // while a refresh was asked for; the caller should re-read.
 var ErrReplaced = errors.New("tokens: the credential is no longer active")
 
-// Open decrypts a credential's token set.
-func (e *Engine) Open(c store.Credential) (oauth.TokenSet, error) {
+// Open decrypts a credential's material document.
+func (e *Engine) Open(c store.Credential) (Material, error) {
 	pt, err := e.cfg.Vault.Open(c.Secret, vault.CredentialAD(c))
 	if err != nil {
-		return oauth.TokenSet{}, fmt.Errorf("open token set of %s: %w", c.ID, err)
+		return nil, fmt.Errorf("open credential %s: %w", c.ID, err)
 	}
 	defer clear(pt)
-	return oauth.DecodeTokenSet(pt)
+	return decodeMaterial(pt)
 }
 
-// Seal encrypts ts for c.
-func (e *Engine) Seal(c store.Credential, ts oauth.TokenSet) ([]byte, error) {
-	pt := ts.Encode()
+// Seal encrypts a material document for c.
+func (e *Engine) Seal(c store.Credential, m Material) ([]byte, error) {
+	pt, err := m.encode()
+	if err != nil {
+		return nil, err
+	}
 	defer clear(pt)
 	return e.cfg.Vault.Seal(pt, vault.CredentialAD(c))
+}
+
+// Tokens decrypts a credential's current token set.
+func (e *Engine) Tokens(c store.Credential) (oauth.TokenSet, error) {
+	m, err := e.Open(c)
+	if err != nil {
+		return oauth.TokenSet{}, err
+	}
+	return m.Tokens()
 }
 
 // Token returns a token that may be handed out now (at least
 // min(60s, half its lifetime) left), refreshing first if needed. However
 // many callers ask at once, one refresh happens.
 func (e *Engine) Token(ctx context.Context, c store.Credential) (oauth.TokenSet, error) {
-	ts, err := e.Open(c)
+	ts, err := e.Tokens(c)
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
@@ -198,7 +219,7 @@ func (e *Engine) refreshLeased(ctx context.Context, integID, credID string, used
 		if c.State != store.StateActive {
 			return oauth.TokenSet{}, ErrReplaced
 		}
-		if ts, err := e.Open(c); err == nil && e.done(ts, used) {
+		if ts, err := e.Tokens(c); err == nil && e.done(ts, used) {
 			return ts, nil
 		}
 		if !wait {
@@ -249,7 +270,11 @@ func (e *Engine) refreshHeld(ctx context.Context, integID, credID string, used s
 	if c.State != store.StateActive {
 		return oauth.TokenSet{}, ErrReplaced
 	}
-	ts, err := e.Open(c)
+	m, err := e.Open(c)
+	if err != nil {
+		return oauth.TokenSet{}, err
+	}
+	ts, err := m.Tokens()
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
@@ -274,20 +299,20 @@ func (e *Engine) refreshHeld(ctx context.Context, integID, credID string, used s
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
-	app, err := e.cfg.Apps(ctx, integ)
+	src, err := e.cfg.Sources(ctx, integ, m)
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	start := time.Now()
-	next, err := app.Refresh(callCtx, ts)
+	next, err := src.Refresh(callCtx, ts)
 	cancel()
 	if err == nil {
 		if herr := e.hook("refreshed"); herr != nil {
 			return oauth.TokenSet{}, herr
 		}
 		e.metric("ok", start)
-		return e.commitSuccess(ctx, c, next, time.Duration(app.Def.RefreshMargin))
+		return e.commitSuccess(ctx, c, m, next, src.Margin())
 	}
 	var oerr *oauth.Error
 	if !errors.As(err, &oerr) {
@@ -310,9 +335,11 @@ func (e *Engine) metric(outcome string, start time.Time) {
 // NextRefresh is when a token set should be refreshed proactively: ahead
 // of expiry by the provider's margin or min(5m, half the lifetime),
 // whichever is larger, less up to 10% jitter so a fleet of tokens issued
-// together does not refresh in one burst. Zero: never.
-func NextRefresh(ts oauth.TokenSet, providerMargin time.Duration) time.Time {
-	if ts.Expiry.IsZero() || ts.RefreshToken == "" {
+// together does not refresh in one burst. Zero: never (no expiry, or
+// nothing to refresh with: an OAuth token without a refresh token; minted
+// tokens pass renewable=true).
+func NextRefresh(ts oauth.TokenSet, providerMargin time.Duration, renewable bool) time.Time {
+	if ts.Expiry.IsZero() || (ts.RefreshToken == "" && !renewable) {
 		return time.Time{}
 	}
 	margin := min(5*time.Minute, ts.Lifetime()/2)
@@ -327,8 +354,11 @@ func NextRefresh(ts oauth.TokenSet, providerMargin time.Duration) time.Time {
 // commitSuccess stores the new token set (with a rotated refresh token)
 // before anyone uses it. The commit is retried: losing a rotated refresh
 // token would silently kill the grant.
-func (e *Engine) commitSuccess(ctx context.Context, c store.Credential, next oauth.TokenSet, margin time.Duration) (oauth.TokenSet, error) {
-	sealed, err := e.Seal(c, next)
+func (e *Engine) commitSuccess(ctx context.Context, c store.Credential, m Material, next oauth.TokenSet, margin time.Duration) (oauth.TokenSet, error) {
+	if err := m.SetTokens(next); err != nil {
+		return oauth.TokenSet{}, err
+	}
+	sealed, err := e.Seal(c, m)
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
@@ -344,7 +374,7 @@ func (e *Engine) commitSuccess(ctx context.Context, c store.Credential, next oau
 				return ErrReplaced
 			}
 			cur.Secret, cur.ExpiresAt, cur.Failures = sealed, next.Expiry, 0
-			cur.RefreshAt = NextRefresh(next, margin)
+			cur.RefreshAt = NextRefresh(next, margin, true)
 			in := &set.Integration
 			data := map[string]any{"credential": c.ID, "expires_at": next.Expiry}
 			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshed, now, data))
