@@ -1,13 +1,18 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
+	"github.com/stormcreds/storm/internal/methods/serviceaccount"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/store"
 )
@@ -254,23 +259,87 @@ func (s *Server) saveCredential(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var in struct {
-		APIKey *string `json:"api_key"`
-	}
-	if err := s.decode(w, r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if in.APIKey == nil {
-		s.writeError(w, r, problem.Field("api_key", "is required"))
-		return
-	}
-	cred, err := s.cfg.Creds.Save(r.Context(), principalFrom(r.Context()).actor(), integ, creds.SaveInput{APIKey: *in.APIKey, SkipVerify: skip})
+	in, err := s.saveInput(w, r, integ)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, credentialView(cred))
+	in.SkipVerify = skip
+	cred, err := s.cfg.Creds.Save(r.Context(), principalFrom(r.Context()).actor(), integ, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.credentialView(integ, cred))
+}
+
+// saveInput reads a Save body: JSON ({"api_key"} or a service account's
+// fields), or multipart/form-data with the credentials file in the part
+// named "file" (at most 64 KiB) and other fields as form values.
+func (s *Server) saveInput(w http.ResponseWriter, r *http.Request, integ store.Integration) (creds.SaveInput, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "multipart/form-data" {
+		return s.multipartInput(w, r)
+	}
+	var body map[string]json.RawMessage
+	if err := s.decode(w, r, &body); err != nil {
+		return creds.SaveInput{}, err
+	}
+	if integ.AuthMethod != catalog.MethodAPIKey {
+		return creds.SaveInput{Body: body}, nil
+	}
+	for k := range body {
+		if k != "api_key" {
+			return creds.SaveInput{}, problem.Field(k, "unknown field (an API-key credential takes only api_key)")
+		}
+	}
+	var key string
+	if raw, ok := body["api_key"]; !ok || json.Unmarshal(raw, &key) != nil {
+		return creds.SaveInput{}, problem.Field("api_key", "is required (a string)")
+	}
+	return creds.SaveInput{APIKey: key}, nil
+}
+
+func (s *Server) multipartInput(w http.ResponseWriter, r *http.Request) (creds.SaveInput, error) {
+	const maxFile = serviceaccount.MaxFileSize
+	r.Body = http.MaxBytesReader(w, r.Body, maxFile+16<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return creds.SaveInput{}, problem.New(http.StatusBadRequest, "malformed multipart body: %v", err)
+	}
+	in := creds.SaveInput{Form: map[string]string{}}
+	for parts := 0; ; parts++ {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return creds.SaveInput{}, problem.New(http.StatusRequestEntityTooLarge, "the upload is larger than %d bytes", maxFile)
+		}
+		if err != nil || parts >= 16 {
+			return creds.SaveInput{}, problem.New(http.StatusBadRequest, "malformed multipart body")
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFile+1))
+		if errors.As(err, &maxErr) || len(b) > maxFile {
+			return creds.SaveInput{}, problem.New(http.StatusRequestEntityTooLarge, "the file is larger than %d bytes", maxFile)
+		}
+		if err != nil {
+			return creds.SaveInput{}, problem.New(http.StatusBadRequest, "malformed multipart body")
+		}
+		switch name := part.FormName(); name {
+		case "file":
+			in.File = b
+		case "":
+			return creds.SaveInput{}, problem.New(http.StatusBadRequest, "a multipart part has no name")
+		default:
+			in.Form[name] = string(b)
+		}
+	}
+	if in.File == nil {
+		return creds.SaveInput{}, problem.Field("file", "is required: upload the credentials file in a part named file")
+	}
+	return in, nil
 }
 
 // verifyParam reads ?verify=: true by default.
@@ -299,7 +368,7 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, c := range list {
-		out = append(out, credentialView(c))
+		out = append(out, s.credentialView(integ, c))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
 }
@@ -315,7 +384,7 @@ func (s *Server) revokeCredential(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, credentialView(cred))
+	writeJSON(w, http.StatusOK, s.credentialView(integ, cred))
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -353,13 +422,13 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), integ, proxyPath(r), r.URL.RawQuery)
+	via, t, err := s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), integ, proxyPath(r), r.URL.RawQuery)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
-	s.cfg.Proxy.ServeTarget(w, r, t)
+	via.ServeTarget(w, r, t)
 }
 
 // proxyPath is the caller's path after /proxy/, still escaped, so the

@@ -33,13 +33,18 @@ func integrationView(in store.Integration, wsName string) map[string]any {
 	}
 }
 
-func credentialView(c store.Credential) map[string]any {
-	return map[string]any{
+func (s *Server) credentialView(integ store.Integration, c store.Credential) map[string]any {
+	v := map[string]any{
 		"id": c.ID, "integration": c.IntegrationID, "version": c.Version, "state": c.State,
 		"hint": c.Hint, "fingerprint": c.Fingerprint,
 		"created_at": rfc3339(c.CreatedAt), "verified_at": rfc3339(c.VerifiedAt),
 		"expires_at": rfc3339(c.ExpiresAt), "revoked_at": rfc3339(c.RevokedAt),
+		"key_age_days": int(s.now().Sub(c.CreatedAt).Hours() / 24),
 	}
+	if w := s.cfg.Creds.Warnings(integ, c); len(w) > 0 {
+		v["warnings"] = w
+	}
+	return v
 }
 
 func eventView(e store.Event) map[string]any {

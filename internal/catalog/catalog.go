@@ -152,6 +152,15 @@ func (p Provider) clone() Provider {
 	if p.ServiceAccount != nil {
 		s := *p.ServiceAccount
 		s.Scopes = slices.Clone(p.ServiceAccount.Scopes)
+		s.ExtraTokenParams = maps.Clone(p.ServiceAccount.ExtraTokenParams)
+		s.Claims = maps.Clone(p.ServiceAccount.Claims)
+		s.Headers = maps.Clone(p.ServiceAccount.Headers)
+		s.Requires = slices.Clone(p.ServiceAccount.Requires)
+		if v := p.ServiceAccount.Verify; v != nil {
+			v2 := *v
+			v2.Expect = slices.Clone(v.Expect)
+			s.Verify = &v2
+		}
 		q.ServiceAccount = &s
 	}
 	return q

@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -48,6 +49,19 @@ var sampleConfig = map[string]string{
 	"domain":                   "acme.okta.com",
 	"company_domain":           "acme",
 	"my_domain":                "acme--uat.sandbox",
+	"project_id":               "acme-prod-123",
+	"subject":                  "admin@acme.example",
+	"account":                  "MYORG-MYACCOUNT",
+	"user":                     "STORM_SVC",
+}
+
+// sampleShared holds a value for each shared key a provider's
+// service_account.requires may name.
+var sampleShared = map[string]string{
+	"client_id":     "storm-test-client",
+	"client_secret": "storm-test-secret",
+	"issuer":        "storm-test-issuer",
+	"subject":       "svc@acme.example",
 }
 
 func TestEmbeddedCatalog(t *testing.T) {
@@ -56,7 +70,7 @@ func TestEmbeddedCatalog(t *testing.T) {
 	if !slices.IsSortedFunc(list, func(a, b Provider) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Error("List is not sorted by name")
 	}
-	var apiKey, oauth []string
+	var apiKey, oauth, serviceAccount []string
 	for _, p := range list {
 		t.Run(p.Name, func(t *testing.T) {
 			if !strings.HasPrefix(p.DocsURL, "https://") {
@@ -100,6 +114,9 @@ func TestEmbeddedCatalog(t *testing.T) {
 					t.Errorf("verify endpoint %v (err %v) leaves %s", u, err, r.BaseURL.Host)
 				}
 			}
+			if p.Supports(MethodServiceAccount) {
+				checkCatalogServiceAccount(t, c, p, cfg, r)
+			}
 			if o := r.Provider.OAuth2; o != nil {
 				for name, raw := range map[string]string{"authorize_url": o.AuthorizeURL, "token_url": o.TokenURL,
 					"refresh_url": o.RefreshURL, "revoke_url": o.RevokeURL, "issuer": o.Issuer} {
@@ -127,6 +144,12 @@ func TestEmbeddedCatalog(t *testing.T) {
 		if p.Supports(MethodOAuth2) {
 			oauth = append(oauth, p.Name)
 		}
+		if p.Supports(MethodServiceAccount) {
+			serviceAccount = append(serviceAccount, p.Name)
+		}
+	}
+	if len(serviceAccount) < 12 {
+		t.Errorf("%d service_account providers, want at least 12", len(serviceAccount))
 	}
 	if len(apiKey) < 45 {
 		t.Errorf("%d api_key providers, want at least 45", len(apiKey))
@@ -144,6 +167,106 @@ func TestEmbeddedCatalog(t *testing.T) {
 		}
 	}
 	t.Logf("%d providers, %d with api_key, %d with oauth2: %s", len(list), len(apiKey), len(oauth), strings.Join(oauth, " "))
+	t.Logf("%d with service_account: %s", len(serviceAccount), strings.Join(serviceAccount, " "))
+}
+
+// checkCatalogServiceAccount holds a catalog entry's service_account
+// section to the rules every provider must meet, and resolves it for a
+// service-account integration. cfg holds the provider's required config
+// fields; r is the provider resolved with them.
+func checkCatalogServiceAccount(t *testing.T, c *Catalog, p Provider, cfg map[string]any, r Resolved) {
+	t.Helper()
+	s := p.ServiceAccount
+	if s == nil {
+		t.Fatal("service_account in auth_methods without a service_account section")
+	}
+	if len(p.AuthMethods) > 1 && !strings.HasPrefix(s.DocsURL, "https://") {
+		t.Errorf("service_account.docs_url %q: a provider with other auth methods needs its service-account docs link", s.DocsURL)
+	}
+	switch s.Kind {
+	case "jwt_bearer":
+		if s.TokenURL == "" && !s.SelfSigned {
+			t.Error("jwt_bearer without token_url")
+		}
+	case "client_credentials":
+		if s.TokenURL == "" || s.ClientAuth == "" {
+			t.Errorf("client_credentials token_url %q client_auth %q", s.TokenURL, s.ClientAuth)
+		}
+	case "aws_sigv4":
+		if s.Region == "" || s.Service == "" {
+			t.Errorf("aws_sigv4 region %q service %q", s.Region, s.Service)
+		}
+	}
+	if s.TokenURL != "" && !strings.HasPrefix(s.TokenURL, "https://") {
+		t.Errorf("service_account.token_url %q is not https", s.TokenURL)
+	}
+	if p.Verify == nil && s.Verify == nil && p.Name != "docusign" && p.Name != "swish" {
+		t.Error("no verify request for service accounts")
+	}
+
+	cfg = maps.Clone(cfg)
+	for _, k := range s.Requires {
+		if _, ok := cfg[k]; !ok {
+			v, ok := sampleShared[k]
+			if !ok {
+				v = sampleConfig[k]
+			}
+			if v == "" {
+				t.Fatalf("no sample value for service_account.requires %q", k)
+			}
+			cfg[k] = v
+		}
+	}
+	sr, err := c.ResolveMethod(p.Name, MethodServiceAccount, cfg)
+	if err != nil {
+		t.Fatalf("ResolveMethod: %v", err)
+	}
+	if sr.BaseURL.String() != r.BaseURL.String() {
+		t.Errorf("base URL %v, want %v", sr.BaseURL, r.BaseURL)
+	}
+	rs := sr.Provider.ServiceAccount
+	for name, raw := range map[string]string{"token_url": rs.TokenURL} {
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || strings.ContainsAny(raw, "{}") {
+			t.Errorf("resolved service_account.%s %q is not an expanded https URL", name, raw)
+		}
+	}
+	for field, m := range map[string]map[string]string{"audience": {"": rs.Audience}, "extra_token_params": rs.ExtraTokenParams,
+		"headers": rs.Headers, "region": {"": rs.Region}} {
+		for k, v := range m {
+			if strings.ContainsAny(v, "{}") {
+				t.Errorf("resolved service_account.%s %s %q still has a placeholder", field, k, v)
+			}
+		}
+	}
+	for k, v := range rs.Claims {
+		if strings.ContainsAny(strings.ReplaceAll(v, "{"+PublicKeyFPVar+"}", ""), "{}") {
+			t.Errorf("resolved claim %s %q still has a placeholder", k, v)
+		}
+	}
+	if rs.Kind == "aws_sigv4" && !regionRe.MatchString(rs.Region) {
+		t.Errorf("resolved region %q", rs.Region)
+	}
+	if v := rs.Verify; v != nil {
+		u, err := endpoint(sr, v.Path)
+		if err != nil || u.Host != sr.BaseURL.Host {
+			t.Errorf("service_account verify endpoint %v (err %v) leaves %s", u, err, sr.BaseURL.Host)
+		}
+	}
+	// Every key the provider requires is enforced.
+	for _, k := range s.Requires {
+		without := maps.Clone(cfg)
+		delete(without, k)
+		_, err := c.ResolveMethod(p.Name, MethodServiceAccount, without)
+		if err == nil {
+			t.Errorf("ResolveMethod accepted a config without required %q", k)
+		} else if got := fieldErrs(t, err); !slices.Equal(got, []string{k}) {
+			t.Errorf("without %q: fields %v (%v)", k, got, err)
+		}
+	}
 }
 
 // checkCatalogOAuth2 holds a catalog entry's oauth2 section to the rules
@@ -916,6 +1039,10 @@ func FuzzResolveCustom(f *testing.F) {
 		`{"base_url":"https://api.example.com","oauth2":{"issuer":"https://id.example.com","client_id":"c","scopes":["a"],"pkce":true}}`,
 		`{"base_url":"http://127.0.0.1:9","oauth2":{"authorize_url":"http://127.0.0.1:9/a","token_url":"http://127.0.0.1:9/t",` +
 			`"auth_style":"post","scope_separator":",","extra_authorize_params":{"prompt":"consent"},"headers":{"X-V":"1"},"token_header":"X-T"}}`,
+		`{"base_url":"https://api.example.com","service_account":{"kind":"client_credentials","token_url":"https://id.example.com/t",` +
+			`"client_auth":"post","grant_type":"account_credentials","extra_token_params":{"account_id":"1"},"headers":{"X-V":"1"}}}`,
+		`{"base_url":"https://a.example.com","service_account":{"kind":"jwt_bearer","self_signed":true,"claims":{"iss":"A.{public_key_fp}"}}}`,
+		`{"base_url":"https://s3.example.com","service_account":{"kind":"aws_sigv4","region":"eu-west-1","service":"s3"}}`,
 	} {
 		f.Add(s)
 	}
@@ -950,7 +1077,50 @@ func FuzzResolveCustom(f *testing.F) {
 		if o := r.Provider.OAuth2; o != nil {
 			checkResolvedOAuth2(t, o, data)
 		}
+		if s := r.Provider.ServiceAccount; s != nil {
+			checkResolvedServiceAccount(t, s, data)
+		}
 	})
+}
+
+// checkResolvedServiceAccount states what an accepted custom
+// service_account section guarantees to the minter, whatever the input.
+func checkResolvedServiceAccount(t *testing.T, s *ServiceAccount, data string) {
+	t.Helper()
+	if !slices.Contains(ServiceAccountKinds, s.Kind) {
+		t.Fatalf("accepted kind %q from %s", s.Kind, data)
+	}
+	if s.TokenURL != "" {
+		e, err := url.Parse(s.TokenURL)
+		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Hostname() == "" || e.User != nil || strings.Contains(s.TokenURL, "#") {
+			t.Fatalf("accepted token URL %q from %s", s.TokenURL, data)
+		}
+	}
+	switch {
+	case (s.Kind == "client_credentials" || (s.Kind == "jwt_bearer" && !s.SelfSigned)) && s.TokenURL == "":
+		t.Fatalf("accepted %s without token_url from %s", s.Kind, data)
+	case s.Kind == "client_credentials" && !slices.Contains(saClientAuths, s.ClientAuth):
+		t.Fatalf("accepted client_auth %q from %s", s.ClientAuth, data)
+	case s.Kind == "aws_sigv4" && (!regionRe.MatchString(s.Region) || !serviceRe.MatchString(s.Service)):
+		t.Fatalf("accepted region %q service %q from %s", s.Region, s.Service, data)
+	case s.SelfSigned && s.TokenURL != "":
+		t.Fatalf("accepted a self-signed JWT with a token URL from %s", data)
+	}
+	for k, v := range s.ExtraTokenParams {
+		if slices.ContainsFunc(protectedSATokenParams, func(p string) bool { return strings.EqualFold(p, k) }) || v == "" || hasControl(k+v) {
+			t.Fatalf("accepted token param %q=%q from %s", k, v, data)
+		}
+	}
+	for k, v := range s.Claims {
+		if slices.Contains(protectedClaims, k) || v == "" || hasControl(v) {
+			t.Fatalf("accepted claim %q=%q from %s", k, v, data)
+		}
+	}
+	for k, v := range s.Headers {
+		if !headerNameRe.MatchString(k) || strings.EqualFold(k, "Authorization") || hasControl(v) || strings.ContainsAny(v, "{}") {
+			t.Fatalf("accepted header %q: %q from %s", k, v, data)
+		}
+	}
 }
 
 // checkResolvedOAuth2 states what an accepted custom oauth2 section

@@ -163,15 +163,97 @@ type OAuth2 struct {
 	TokenBodyFormat string `yaml:"token_body_format,omitempty" json:"token_body_format,omitempty"`
 }
 
-// ServiceAccount describes how a service-account credential mints tokens.
+// ServiceAccount describes how a service-account credential mints tokens
+// (or signs requests) for a provider.
+//
+// What each kind does with the fields:
+//   - google: a Google JSON key; the JWT grant goes to the key file's
+//     token_uri (TokenURL is informative), Scopes go in the assertion,
+//     and the integration's subject, when set, is the user to act as
+//     (domain-wide delegation).
+//   - jwt_bearer (RFC 7523): a JWT signed with the uploaded key, with
+//     iss the integration's issuer (its client_id when no issuer is set),
+//     sub its subject, aud Audience (TokenURL when empty), plus Claims,
+//     is exchanged at TokenURL; or, with SelfSigned, is itself the token.
+//   - client_credentials (RFC 6749 §4.4) at TokenURL, the client
+//     authenticated as ClientAuth says.
+//   - mtls: the client certificate alone authenticates API requests.
+//   - aws_sigv4: requests are signed for Region and Service.
+//
+// Fields marked "template" take {name} placeholders from the provider's
+// config fields.
 type ServiceAccount struct {
-	Kind     string   `yaml:"kind" json:"kind"` // google|jwt_bearer|client_credentials|mtls|aws_sigv4
-	TokenURL string   `yaml:"token_url,omitempty" json:"token_url,omitempty"`
+	Kind     string `yaml:"kind" json:"kind"`                               // google|jwt_bearer|client_credentials|mtls|aws_sigv4
+	TokenURL string `yaml:"token_url,omitempty" json:"token_url,omitempty"` // template
+	// Audience is, for jwt_bearer, the assertion's aud claim (default
+	// TokenURL); for client_credentials, an "audience" token parameter
+	// (Auth0-style APIs). Template.
 	Audience string   `yaml:"audience,omitempty" json:"audience,omitempty"`
-	Scopes   []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
-	Region   string   `yaml:"region,omitempty" json:"region,omitempty"`
-	Service  string   `yaml:"service,omitempty" json:"service,omitempty"`
+	Scopes   []string `yaml:"scopes,omitempty" json:"scopes,omitempty"` // defaults; the integration's scopes replace them
+	// Region (literal or template, aws_sigv4) and Service (aws_sigv4)
+	// say what requests are signed for.
+	Region  string `yaml:"region,omitempty" json:"region,omitempty"`
+	Service string `yaml:"service,omitempty" json:"service,omitempty"`
+
+	// The fields below were added with the service-account catalog
+	// (issue 4).
+
+	// DocsURL is the provider's service-account (JWT, server-to-server)
+	// documentation, where it differs from the provider's docs_url.
+	DocsURL string `yaml:"docs_url,omitempty" json:"docs_url,omitempty"`
+	// ClientAuth is how the client authenticates at TokenURL: "basic"
+	// (client_secret_basic), "post" (client_secret_post) or
+	// "private_key_jwt" (RFC 7523 §2.2 client assertion signed with the
+	// uploaded key, aud TokenURL). Always explicit for client_credentials
+	// in the catalog; empty for jwt_bearer means no client
+	// authentication (the assertion alone).
+	ClientAuth string `yaml:"client_auth,omitempty" json:"client_auth,omitempty"`
+	// GrantType replaces client_credentials' grant_type for providers
+	// with their own grant of the same shape (Zoom's
+	// account_credentials).
+	GrantType string `yaml:"grant_type,omitempty" json:"grant_type,omitempty"`
+	// ExtraTokenParams are added to the token request (templates); they
+	// can never replace a parameter the minter owns (grant_type,
+	// assertion, client_id, scope…).
+	ExtraTokenParams map[string]string `yaml:"extra_token_params,omitempty" json:"extra_token_params,omitempty"`
+	// ScopeClaim (jwt_bearer): scopes go in the assertion's
+	// space-separated "scope" claim (DocuSign) rather than in a scope
+	// parameter of the token request.
+	ScopeClaim bool `yaml:"scope_claim,omitempty" json:"scope_claim,omitempty"`
+	// Claims are claims of the jwt_bearer assertion (templates) besides
+	// the standard ones: Box's box_sub_type, or iss and sub where the
+	// provider fixes their shape (Snowflake). They cannot set aud, exp,
+	// iat, nbf, jti or scope. {public_key_fp} stands for the signing
+	// key's fingerprint, "SHA256:" + base64 (standard, padded) of the
+	// SHA-256 of its DER SubjectPublicKeyInfo; Resolve leaves it in
+	// place for the minter.
+	Claims map[string]string `yaml:"claims,omitempty" json:"claims,omitempty"`
+	// SelfSigned (jwt_bearer): the signed JWT is itself the bearer token
+	// sent to the API; there is no token endpoint (Snowflake key-pair
+	// authentication). The minter signs a new one before the last one
+	// expires.
+	SelfSigned bool `yaml:"self_signed,omitempty" json:"self_signed,omitempty"`
+	// TokenTTL is how long a token lasts when nothing else says: the
+	// lifetime of a self-signed JWT, or of an access token whose
+	// response has no expires_in (Salesforce).
+	TokenTTL Duration `yaml:"token_ttl,omitempty" json:"token_ttl,omitempty"`
+	// Headers are extra headers (templates) for API requests made with
+	// the service account (Snowflake's token type header).
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// Requires lists the config keys a service-account integration must
+	// set: declared config fields that other auth methods do without
+	// (Zoom's account_id), or the shared issuer, subject, client_id and
+	// client_secret. Catalog.ResolveMethod enforces it.
+	Requires []string `yaml:"requires,omitempty" json:"requires,omitempty"`
+	// Verify replaces the provider's verify request for service-account
+	// integrations, where the provider's one needs a user (Microsoft
+	// Graph's /me) or a scope a service account lacks.
+	Verify *Verify `yaml:"verify,omitempty" json:"verify,omitempty"`
 }
+
+// PublicKeyFPVar is the placeholder for the signing key's public key
+// fingerprint in ServiceAccount.Claims; Resolve leaves it in place.
+const PublicKeyFPVar = "public_key_fp"
 
 // Duration is a time.Duration written as "1h", "90s" in YAML and JSON.
 type Duration time.Duration

@@ -51,14 +51,55 @@ func (c *Catalog) Resolve(provider string, config map[string]any) (Resolved, err
 		return Resolved{}, err
 	}
 	clientID, _ := config["client_id"].(string)
-	if o := p.OAuth2; o != nil {
-		// The integration's scopes replace the provider's defaults (an
-		// explicit empty list asks for none). configVars checked them.
-		if _, set := config["scopes"]; set && config["scopes"] != nil {
-			o.Scopes = (&reader{fe: fe}).strs(config, "", "scopes")
+	// The integration's scopes replace the provider's defaults (an
+	// explicit empty list asks for none). configVars checked them.
+	if _, set := config["scopes"]; set && config["scopes"] != nil {
+		scopes := (&reader{fe: fe}).strs(config, "", "scopes")
+		if o := p.OAuth2; o != nil {
+			o.Scopes = scopes
+		}
+		if s := p.ServiceAccount; s != nil {
+			s.Scopes = slices.Clone(scopes)
 		}
 	}
 	return expandProvider(p, vars, false, clientID)
+}
+
+// ErrUnsupportedMethod is returned by ResolveMethod for an auth method the
+// provider does not offer.
+var ErrUnsupportedMethod = errors.New("unsupported auth method")
+
+// ResolveMethod is Resolve for an integration that uses the given auth
+// method. It also checks that the provider offers the method and, for a
+// service account, that the config sets every key the provider's
+// service_account.requires lists (Zoom's account_id, Salesforce's
+// subject): settings other auth methods of the provider do without, so
+// Resolve cannot demand them.
+func (c *Catalog) ResolveMethod(provider, method string, config map[string]any) (Resolved, error) {
+	r, err := c.Resolve(provider, config)
+	if err != nil {
+		return Resolved{}, err
+	}
+	if !r.Provider.Supports(method) {
+		return Resolved{}, fmt.Errorf("catalog: %w %q for provider %s (supported: %s)", ErrUnsupportedMethod, method,
+			provider, strings.Join(r.Provider.AuthMethods, ", "))
+	}
+	if s := r.Provider.ServiceAccount; method == MethodServiceAccount && s != nil {
+		fe := &fieldErrors{}
+		for _, k := range s.Requires {
+			v, declared := r.Vars[k]
+			if !declared {
+				v, _ = config[k].(string) // a shared key, type-checked by Resolve
+			}
+			if v == "" {
+				fe.add(k, "is required for a service-account integration of %s", provider)
+			}
+		}
+		if err := fe.err(); err != nil {
+			return Resolved{}, err
+		}
+	}
+	return r, nil
 }
 
 // configVars checks config against p's declared fields and returns their
@@ -68,7 +109,7 @@ func (c *Catalog) configVars(p Provider, config map[string]any, fe *fieldErrors)
 	for _, f := range p.Config {
 		declared = append(declared, f.Name)
 	}
-	shared := sharedKeys(p)
+	shared := slices.DeleteFunc(sharedKeys(p), func(k string) bool { return slices.Contains(declared, k) })
 	r := &reader{fe: fe}
 	for _, k := range sortedKeys(config) {
 		switch {
@@ -228,13 +269,23 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 	if m := r.obj(config, "", "service_account"); m != nil {
 		const at = "service_account."
 		r.only(m, at, []string{"kind", "token_url", "audience", "scopes", "region", "service",
-			"issuer", "subject", "client_id", "client_secret"})
+			"issuer", "subject", "client_id", "client_secret",
+			"client_auth", "grant_type", "extra_token_params", "scope_claim", "claims", "self_signed", "token_ttl", "headers"})
 		for _, k := range []string{"issuer", "subject", "client_id", "client_secret"} {
 			r.shared(m, at, k)
 		}
 		p.ServiceAccount = &ServiceAccount{
 			Kind: r.str(m, at, "kind"), TokenURL: r.str(m, at, "token_url"), Audience: r.str(m, at, "audience"),
 			Scopes: r.strs(m, at, "scopes"), Region: r.str(m, at, "region"), Service: r.str(m, at, "service"),
+			ClientAuth: r.str(m, at, "client_auth"), GrantType: r.str(m, at, "grant_type"),
+			ExtraTokenParams: r.strMap(m, at, "extra_token_params"), ScopeClaim: r.boolean(m, at, "scope_claim"),
+			Claims: r.strMap(m, at, "claims"), SelfSigned: r.boolean(m, at, "self_signed"),
+			TokenTTL: r.duration(m, at, "token_ttl"), Headers: r.strMap(m, at, "headers"),
+		}
+		if sa := p.ServiceAccount; sa.Kind == "client_credentials" && sa.ClientAuth == "" {
+			// RFC 6749 §2.3.1: servers must support HTTP Basic, so it is
+			// the safe default when a custom config does not say.
+			sa.ClientAuth = "basic"
 		}
 		p.AuthMethods = append(p.AuthMethods, MethodServiceAccount)
 	}
@@ -292,7 +343,7 @@ func expandProvider(p Provider, vars map[string]string, custom bool, clientID st
 		return s
 	}
 	text := func(field, tmpl string) string {
-		s, err := expand(tmpl, vars, true)
+		s, err := expand(tmpl, vars, KeyVar)
 		if err != nil {
 			blame(field, tmpl, err)
 		}
@@ -324,7 +375,7 @@ func expandProvider(p Provider, vars map[string]string, custom bool, clientID st
 			break
 		}
 		for k, v := range m {
-			s, err := expand(v, hv, false)
+			s, err := expand(v, hv, "")
 			if err != nil {
 				blame("oauth2.headers."+k, v, err)
 			}
@@ -354,6 +405,28 @@ func expandProvider(p Provider, vars map[string]string, custom bool, clientID st
 	if s := p.ServiceAccount; s != nil {
 		s.TokenURL = expandU("service_account.token_url", s.TokenURL, absURL)
 		s.Audience = text("service_account.audience", s.Audience)
+		if tmpl := s.Region; tmpl != "" {
+			r, err := expand(tmpl, vars, "")
+			if err == nil && !regionRe.MatchString(r) {
+				err = errorf("must match %s", regionRe)
+			}
+			if err != nil {
+				blame("service_account.region", tmpl, err)
+			}
+			s.Region = r
+		}
+		textMap("service_account.extra_token_params", s.ExtraTokenParams)
+		textMap("service_account.headers", s.Headers)
+		for k, v := range s.Claims {
+			c, err := expand(v, vars, PublicKeyFPVar)
+			if err != nil {
+				blame("service_account.claims."+k, v, err)
+			}
+			s.Claims[k] = c
+		}
+		if v := s.Verify; v != nil {
+			v.Path = expandU("service_account.verify.path", v.Path, pathURL)
+		}
 	}
 	if err := fe.err(); err != nil {
 		return Resolved{}, err

@@ -78,11 +78,12 @@ var ErrUnknownPlaceholder = errors.New("unknown placeholder")
 // header must never reach a provider. Values are inserted verbatim and not
 // scanned again, so a value containing braces cannot inject placeholders.
 func Expand(template string, vars map[string]string) (string, error) {
-	return expand(template, vars, false)
+	return expand(template, vars, "")
 }
 
-// expand is Expand, optionally leaving {key} in place for later.
-func expand(template string, vars map[string]string, keepKey bool) (string, error) {
+// expand is Expand, leaving the placeholder named keep ({key}, or
+// {public_key_fp} in assertion claims) in place for later; "" keeps none.
+func expand(template string, vars map[string]string, keep string) (string, error) {
 	toks, err := parseTemplate(template)
 	if err != nil {
 		return "", err
@@ -93,8 +94,8 @@ func expand(template string, vars map[string]string, keepKey bool) (string, erro
 			b.WriteString(tk.text)
 			continue
 		}
-		if keepKey && tk.name == KeyVar {
-			b.WriteString("{" + KeyVar + "}")
+		if keep != "" && tk.name == keep {
+			b.WriteString("{" + keep + "}")
 			continue
 		}
 		v, ok := vars[tk.name]

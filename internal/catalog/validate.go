@@ -34,10 +34,11 @@ var knownMethods = []string{MethodAPIKey, MethodOAuth2, MethodServiceAccount}
 // ServiceAccountKinds are the supported service-account credential kinds.
 var ServiceAccountKinds = []string{"google", "jwt_bearer", "client_credentials", "mtls", "aws_sigv4"}
 
-// reservedFields cannot be config field names: {key} is the secret, and
+// reservedFields cannot be config field names: {key} is the secret,
+// {public_key_fp} the signing key's fingerprint in assertion claims, and
 // the rest are the shared config keys of OAuth 2.0 apps, service accounts
 // and the custom provider.
-var reservedFields = []string{KeyVar, "base_url", "api_key", "verify", "oauth2", "service_account",
+var reservedFields = []string{KeyVar, PublicKeyFPVar, "base_url", "api_key", "verify", "oauth2", "service_account",
 	"client_id", "client_secret", "scopes", "issuer", "subject"}
 
 // Headers a provider definition must not set: the HTTP client owns them.
@@ -73,7 +74,7 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 			}
 		}
 	}
-	fields := validateConfigFields(p.Config, fe)
+	fields := validateConfigFields(p.Config, fe, p.Supports(MethodServiceAccount))
 	t := &templates{fe: fe, fields: fields, custom: custom}
 
 	// The catalog's own "custom" entry only advertises the auth methods:
@@ -97,7 +98,7 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 		validateAPIKey(p.APIKey, t)
 	}
 	if p.Verify != nil {
-		validateVerify(p.Verify, t)
+		validateVerify("verify", p.Verify, t)
 	} else if p.APIKey != nil && !custom {
 		fe.add("verify", "is required for a provider that takes API keys")
 	}
@@ -109,7 +110,15 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 	}
 }
 
-func validateConfigFields(config []ConfigField, fe *fieldErrors) map[string]ConfigField {
+// declarableFields are shared config keys that a provider taking service
+// accounts may declare as config fields, to give them a label, help, a
+// pattern or make them required (Google Workspace's delegated subject).
+var declarableFields = []string{"issuer", "subject"}
+
+// validateConfigFields checks the declared config fields. serviceAccount
+// is set for a provider that takes service accounts: it may declare the
+// declarableFields.
+func validateConfigFields(config []ConfigField, fe *fieldErrors, serviceAccount bool) map[string]ConfigField {
 	fields := map[string]ConfigField{}
 	for i, f := range config {
 		at := sprintf("config[%d].", i)
@@ -118,7 +127,9 @@ func validateConfigFields(config []ConfigField, fe *fieldErrors) map[string]Conf
 			fe.add(at+"name", "is required")
 		case len(f.Name) > 63 || !fieldNameRe.MatchString(f.Name):
 			fe.add(at+"name", "must match %s", fieldNameRe)
-		case slices.Contains(reservedFields, f.Name):
+		case slices.Contains(declarableFields, f.Name) && !serviceAccount:
+			fe.add(at+"name", "%q is reserved (only a provider that takes service accounts may declare it)", f.Name)
+		case slices.Contains(reservedFields, f.Name) && !slices.Contains(declarableFields, f.Name):
 			fe.add(at+"name", "%q is reserved", f.Name)
 		default:
 			if _, dup := fields[f.Name]; dup {
@@ -241,34 +252,34 @@ func validateAPIKey(k *APIKey, t *templates) {
 	}
 }
 
-func validateVerify(v *Verify, t *templates) {
+func validateVerify(at string, v *Verify, t *templates) {
 	fe := t.fe
 	switch v.Method {
 	case "GET", "HEAD", "POST":
 	case "":
-		fe.add("verify.method", "is required (GET, HEAD or POST)")
+		fe.add(at+".method", "is required (GET, HEAD or POST)")
 	default:
-		fe.add("verify.method", "must be GET, HEAD or POST, not %q", v.Method)
+		fe.add(at+".method", "must be GET, HEAD or POST, not %q", v.Method)
 	}
 	switch {
 	case v.Path == "":
-		fe.add("verify.path", "is required")
+		fe.add(at+".path", "is required")
 	case !strings.HasPrefix(v.Path, "/") || strings.HasPrefix(v.Path, "//"):
-		fe.add("verify.path", "must start with a single /")
+		fe.add(at+".path", "must start with a single /")
 	default:
-		t.url("verify.path", v.Path, pathURL)
+		t.url(at+".path", v.Path, pathURL)
 	}
 	if v.Body != "" {
 		if v.Method != "POST" {
-			fe.add("verify.body", "is only sent with method POST")
+			fe.add(at+".body", "is only sent with method POST")
 		}
 		if !json.Valid([]byte(v.Body)) {
-			fe.add("verify.body", "must be JSON")
+			fe.add(at+".body", "must be JSON")
 		}
 	}
 	for i, s := range v.Expect {
 		if s < 100 || s > 599 {
-			fe.add(sprintf("verify.expect[%d]", i), "%d is not an HTTP status", s)
+			fe.add(sprintf("%s.expect[%d]", at, i), "%d is not an HTTP status", s)
 		}
 	}
 }
@@ -442,24 +453,146 @@ func isScopeSeparator(s string) bool {
 	return true
 }
 
+// Token parameters and assertion claims the service-account minter sets
+// itself: extra parameters and claims may add to a request or assertion,
+// never replace one of these.
+var (
+	protectedSATokenParams = []string{"grant_type", "assertion", "client_id", "client_secret",
+		"client_assertion", "client_assertion_type", "scope", "audience"}
+	protectedClaims = []string{"aud", "exp", "iat", "nbf", "jti", "scope"}
+	// saSharedKeys are the shared config keys service_account.requires
+	// may name besides declared fields.
+	saSharedKeys = []string{"client_id", "client_secret", "issuer", "subject"}
+
+	grantTypeRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+	claimNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`)
+)
+
+// Client authentication at a service account's token endpoint.
+var saClientAuths = []string{"basic", "post", "private_key_jwt"}
+
 func validateServiceAccount(s *ServiceAccount, t *templates) {
 	fe := t.fe
-	if !slices.Contains(ServiceAccountKinds, s.Kind) {
-		fe.add("service_account.kind", "must be one of %s", strings.Join(ServiceAccountKinds, ", "))
+	const at = "service_account."
+	kind := s.Kind
+	known := slices.Contains(ServiceAccountKinds, kind)
+	if !known {
+		fe.add(at+"kind", "must be one of %s", strings.Join(ServiceAccountKinds, ", "))
 	}
-	if s.TokenURL != "" {
-		t.url("service_account.token_url", s.TokenURL, absURL)
-	} else if s.Kind == "jwt_bearer" || s.Kind == "client_credentials" {
-		fe.add("service_account.token_url", "is required for kind %s", s.Kind)
+	// only reports a setting the kind has no use for: a definition that
+	// says more than is applied would mislead whoever reads it.
+	only := func(field string, set bool, kinds ...string) bool {
+		if set && known && !slices.Contains(kinds, kind) {
+			fe.add(at+field, "is not used with kind %s", kind)
+			return false
+		}
+		return set
 	}
-	t.text("service_account.audience", s.Audience, false)
-	checkScopes("service_account.scopes", s.Scopes, fe)
-	if s.Kind == "aws_sigv4" {
-		if !regionRe.MatchString(s.Region) {
-			fe.add("service_account.region", "is required for aws_sigv4 and must match %s", regionRe)
+	const google, jwt, cc = "google", "jwt_bearer", "client_credentials"
+
+	tokenURLUsed := only("token_url", s.TokenURL != "", google, jwt, cc)
+	switch {
+	case s.TokenURL != "" && !tokenURLUsed: // reported by only
+	case s.SelfSigned && s.TokenURL != "":
+		fe.add(at+"token_url", "must be empty with self_signed: the signed JWT goes to the API as it is")
+	case s.TokenURL != "":
+		t.url(at+"token_url", s.TokenURL, absURL)
+	case (kind == jwt && !s.SelfSigned) || kind == cc:
+		fe.add(at+"token_url", "is required for kind %s", kind)
+	}
+	if only("audience", s.Audience != "", jwt, cc) {
+		t.text(at+"audience", s.Audience, false)
+	}
+	only("scopes", len(s.Scopes) > 0, google, jwt, cc)
+	checkScopes(at+"scopes", s.Scopes, fe)
+	for i, sc := range s.Scopes {
+		if slices.Index(s.Scopes, sc) != i {
+			fe.add(sprintf("%sscopes[%d]", at, i), "duplicate scope %q", sc)
+		}
+	}
+
+	if only("client_auth", s.ClientAuth != "", jwt, cc) && !slices.Contains(saClientAuths, s.ClientAuth) {
+		fe.add(at+"client_auth", "must be basic, post or private_key_jwt, not %q", s.ClientAuth)
+	}
+	if kind == cc && s.ClientAuth == "" {
+		fe.add(at+"client_auth", "is required for kind client_credentials (basic, post or private_key_jwt)")
+	}
+	if only("grant_type", s.GrantType != "", cc) && !grantTypeRe.MatchString(s.GrantType) {
+		fe.add(at+"grant_type", "must match %s", grantTypeRe)
+	}
+	if only("extra_token_params", len(s.ExtraTokenParams) > 0, jwt, cc) {
+		checkParams(at+"extra_token_params", s.ExtraTokenParams, protectedSATokenParams, fe)
+		for _, k := range sortedKeys(s.ExtraTokenParams) {
+			t.text(at+"extra_token_params."+k, s.ExtraTokenParams[k], false)
+		}
+	}
+	only("scope_claim", s.ScopeClaim, jwt)
+	if only("self_signed", s.SelfSigned, jwt) && (s.ClientAuth != "" || len(s.ExtraTokenParams) > 0) {
+		fe.add(at+"self_signed", "a self-signed JWT has no token request: client_auth and extra_token_params do not apply")
+	}
+	if only("claims", len(s.Claims) > 0, jwt) {
+		for _, name := range sortedKeys(s.Claims) {
+			cat := at + "claims." + name
+			v := s.Claims[name]
+			switch {
+			case !claimNameRe.MatchString(name):
+				fe.add(cat, "is not a valid claim name")
+			case slices.Contains(protectedClaims, name):
+				fe.add(cat, "is set by the minter and cannot be overridden")
+			case v == "":
+				fe.add(cat, "must not be empty")
+			case len(v) > 1024:
+				fe.add(cat, "is too long")
+			}
+			t.text(cat, strings.ReplaceAll(v, "{"+PublicKeyFPVar+"}", ""), false)
+		}
+	}
+	if only("token_ttl", s.TokenTTL != 0, google, jwt, cc) && s.TokenTTL < 0 {
+		fe.add(at+"token_ttl", "must not be negative")
+	}
+
+	for _, name := range sortedKeys(s.Headers) {
+		hat := at + "headers." + name
+		switch {
+		case !headerNameRe.MatchString(name):
+			fe.add(hat, "is not a valid header name")
+		case isForbiddenHeader(name), strings.EqualFold(name, "Authorization"):
+			fe.add(hat, "header %s cannot be set", name)
+		case kind == "aws_sigv4" && len(name) >= 6 && strings.EqualFold(name[:6], "X-Amz-"):
+			fe.add(hat, "X-Amz- headers belong to the SigV4 signer")
+		}
+		t.text(hat, s.Headers[name], false)
+	}
+
+	only("region", s.Region != "", "aws_sigv4")
+	only("service", s.Service != "", "aws_sigv4")
+	if kind == "aws_sigv4" {
+		switch {
+		case strings.ContainsAny(s.Region, "{}"):
+			t.pattern(at+"region", s.Region, regionRe)
+		case !regionRe.MatchString(s.Region):
+			fe.add(at+"region", "is required for aws_sigv4 and must match %s", regionRe)
 		}
 		if !serviceRe.MatchString(s.Service) {
-			fe.add("service_account.service", "is required for aws_sigv4 and must match %s", serviceRe)
+			fe.add(at+"service", "is required for aws_sigv4 and must match %s", serviceRe)
+		}
+	}
+
+	if s.DocsURL != "" {
+		if err := checkDocsURL(s.DocsURL); err != nil {
+			fe.add(at+"docs_url", "%s", err)
+		}
+	}
+	if s.Verify != nil {
+		validateVerify(at+"verify", s.Verify, t)
+	}
+	for i, k := range s.Requires {
+		_, declared := t.fields[k]
+		switch {
+		case !declared && !slices.Contains(saSharedKeys, k):
+			fe.add(sprintf("%srequires[%d]", at, i), "%q is neither a declared config field nor one of %s", k, strings.Join(saSharedKeys, ", "))
+		case slices.Index(s.Requires, k) != i:
+			fe.add(sprintf("%srequires[%d]", at, i), "duplicate %q", k)
 		}
 	}
 }
@@ -514,6 +647,35 @@ func (t *templates) text(field, tmpl string, allowKey bool) {
 		t.fe.add(field, "must not contain control characters")
 	}
 	t.refs(field, tmpl, allowKey)
+}
+
+// pattern checks a template that is not a URL but whose expansion must
+// match re (an AWS region): like a URL's, its fields need a pattern and a
+// value whenever it is built, and a sample expansion must match.
+func (t *templates) pattern(field, tmpl string, re *regexp.Regexp) {
+	used, ok := t.refs(field, tmpl, false)
+	for _, f := range used {
+		switch {
+		case f.Pattern == "":
+			t.fe.add(field, "config field %q is used here and needs a pattern", f.Name)
+			ok = false
+		case !f.Required && f.Default == "":
+			t.fe.add(field, "config field %q is used here and must be required or have a default", f.Name)
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	sample := map[string]string{}
+	for name, f := range t.fields {
+		sample[name] = cmp.Or(f.Default, "example")
+	}
+	if s, err := expand(tmpl, sample, ""); err != nil {
+		t.fe.add(field, "%s", err)
+	} else if !re.MatchString(s) {
+		t.fe.add(field, "expands to %q, which does not match %s", s, re)
+	}
 }
 
 // urlKind says what a URL template must expand to.

@@ -2,6 +2,8 @@ package creds
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,17 +12,24 @@ import (
 	"github.com/stormcreds/storm/internal/methods"
 	"github.com/stormcreds/storm/internal/methods/apikey"
 	"github.com/stormcreds/storm/internal/problem"
-	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
-	"github.com/stormcreds/storm/internal/vault"
+	"github.com/stormcreds/storm/internal/tokens"
 )
 
 // SaveInput is a Save of new secret material.
 type SaveInput struct {
 	APIKey string
+	// Body is a service account's JSON upload; File and Form a
+	// multipart one (the file part and the other fields).
+	Body map[string]json.RawMessage
+	File []byte
+	Form map[string]string
 	// SkipVerify saves without the verification request (?verify=false).
 	SkipVerify bool
 }
+
+// methodsResult is a verification outcome.
+type methodsResult = methods.Result
 
 // VerifyFailed is returned by Save when the new credential did not work;
 // nothing was changed.
@@ -39,43 +48,60 @@ func verifyView(r methods.Result) map[string]any {
 	return map[string]any{"ok": r.OK, "status": r.Status, "latency_ms": r.Latency.Milliseconds(), "error": r.Error}
 }
 
-// Save stores a new credential version for integ: verified first unless
-// in.SkipVerify, then made active with the version it replaces kept as
-// previous (the rotation overlap) and any older previous revoked.
+// Save stores a new credential version for integ (an API key or a
+// service-account key): verified first unless in.SkipVerify, then made
+// active with the version it replaces kept as previous (the rotation
+// overlap) and any older previous revoked.
 func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Integration, in SaveInput) (store.Credential, error) {
-	if integ.AuthMethod != catalog.MethodAPIKey {
-		return store.Credential{}, problem.New(http.StatusUnprocessableEntity, "integrations using %s get credentials another way", integ.AuthMethod)
-	}
-	key, err := apikey.Parse(in.APIKey)
-	if err != nil {
-		return store.Credential{}, err
-	}
-	resolved, applier, err := s.prepare(integ, key)
+	resolved, err := s.resolve(integ)
 	if err != nil {
 		return store.Credential{}, err
 	}
 	now := s.now().UTC()
+	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive, CreatedAt: now}
+	var doc tokens.Material
+	var u *usable
+	switch integ.AuthMethod {
+	case catalog.MethodAPIKey:
+		key, err := apikey.Parse(in.APIKey)
+		if err != nil {
+			return store.Credential{}, err
+		}
+		if u, err = s.apiKeyUsable(cred, resolved, key); err != nil {
+			return store.Credential{}, err
+		}
+		raw, _ := json.Marshal(key.Reveal())
+		doc = tokens.Material{apiKeyMember: raw}
+		cred.Hint, cred.Fingerprint = apikey.Hint(key), s.vault.Fingerprint([]byte(key.Reveal()))
+	case catalog.MethodServiceAccount:
+		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred); err != nil {
+			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
+				s.rejected(ctx, actor, integ, vf.Result)
+			}
+			return store.Credential{}, err
+		}
+	default:
+		return store.Credential{}, problem.New(http.StatusUnprocessableEntity, "integrations using %s get credentials through Authorize, not Save", integ.AuthMethod)
+	}
 	var verifiedAt time.Time
-	if !in.SkipVerify {
-		res := methods.Verify(ctx, s.client, resolved.BaseURL, resolved.Provider.Verify, applier, key.Reveal())
+	switch {
+	case in.SkipVerify:
+	case resolved.Provider.Verify != nil || integ.AuthMethod == catalog.MethodAPIKey:
+		res := methods.Verify(ctx, u.client(s.client), resolved.BaseURL, resolved.Provider.Verify, u, u.secret.Reveal())
 		if !res.OK {
-			s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.VerificationFailed, now, map[string]any{"status": res.Status, "error": res.Error, "during": "save"}))
-			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status})
+			s.rejected(ctx, actor, integ, res)
 			return store.Credential{}, &VerifyFailed{Result: res}
 		}
 		verifiedAt = s.now().UTC()
+	case u.tokenBased():
+		verifiedAt = now // minting a token was the verification
 	}
-
-	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive,
-		Hint: apikey.Hint(key), Fingerprint: s.vault.Fingerprint([]byte(key.Reveal())), CreatedAt: now, VerifiedAt: verifiedAt}
-	pt := apikey.Material{APIKey: key}.Encode()
-	cred.Secret, err = s.vault.Seal(pt, vault.CredentialAD(cred))
-	clear(pt)
-	if err != nil {
+	cred.VerifiedAt = verifiedAt
+	if cred.Secret, err = s.tokens.Seal(cred, doc); err != nil {
 		return store.Credential{}, err
 	}
 	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
-		if set.Integration.AuthMethod != catalog.MethodAPIKey {
+		if set.Integration.AuthMethod != integ.AuthMethod {
 			return problem.New(http.StatusConflict, "the integration changed meanwhile")
 		}
 		cred.Version = 1
@@ -86,7 +112,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 			case store.StatePrevious:
 				retire(c, now)
 			case store.StateActive:
-				c.State = store.StatePrevious
+				c.State, c.RefreshAt = store.StatePrevious, time.Time{}
 			}
 		}
 		set.Credentials = append(set.Credentials, cred)
@@ -118,27 +144,17 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	return saved, nil
 }
 
+// rejected records a Save whose new credential did not work.
+func (s *Service) rejected(ctx context.Context, actor events.Actor, integ store.Integration, res methods.Result) {
+	s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.VerificationFailed, s.now(), map[string]any{"status": res.Status, "error": res.Error, "during": "save"}))
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status})
+}
+
 // retire revokes c and destroys its key material.
 func retire(c *store.Credential, now time.Time) {
 	c.State = store.StateRevoked
 	c.RevokedAt = now
 	c.Secret = nil
-}
-
-// prepare resolves integ's provider config and builds the applier for key.
-func (s *Service) prepare(integ store.Integration, key secret.String) (catalog.Resolved, *apikey.Key, error) {
-	resolved, err := s.resolve(integ)
-	if err != nil {
-		return catalog.Resolved{}, nil, err
-	}
-	if resolved.Provider.APIKey == nil {
-		return catalog.Resolved{}, nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no API key settings", integ.Provider)
-	}
-	k, err := apikey.New(*resolved.Provider.APIKey, key)
-	if err != nil {
-		return catalog.Resolved{}, nil, problem.New(http.StatusUnprocessableEntity, "apply the key: %v", err)
-	}
-	return resolved, k, nil
 }
 
 func (s *Service) resolve(integ store.Integration) (catalog.Resolved, error) {
@@ -221,7 +237,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 	if u.active == nil {
 		return methods.Result{}, problem.New(http.StatusConflict, "integration %s has no active credential: save one first", integ.ID)
 	}
-	if integ.AuthMethod == catalog.MethodOAuth2 {
+	if u.active.tokenBased() {
 		// A token that cannot be refreshed fails verification; the token
 		// engine has already set the status and recorded why.
 		if u, err = s.usableEntry(ctx, integ); err != nil {
@@ -235,7 +251,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 			return methods.Result{OK: true}, nil
 		}
 	}
-	res := methods.Verify(ctx, s.client, u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secret.Reveal())
+	res := methods.Verify(ctx, u.active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secret.Reveal())
 	now := s.now().UTC()
 	_, err = s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		in := &set.Integration

@@ -88,6 +88,8 @@ func (s *Service) source(ctx context.Context, integ store.Integration, m tokens.
 	switch integ.AuthMethod {
 	case catalog.MethodOAuth2:
 		return s.app(ctx, integ)
+	case catalog.MethodServiceAccount:
+		return s.saSource(integ, m)
 	}
 	return nil, problem.New(http.StatusConflict, "integration %s (%s) has no tokens to refresh", integ.ID, integ.AuthMethod)
 }

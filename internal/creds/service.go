@@ -17,6 +17,7 @@ import (
 	"github.com/stormcreds/storm/internal/methods"
 	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/tokens"
 	"github.com/stormcreds/storm/internal/vault"
@@ -29,9 +30,10 @@ type Config struct {
 	Vault    *vault.Vault
 	Catalog  *catalog.Catalog
 	Recorder *events.Recorder
-	// HTTPClient sends verification requests; use the proxy's guarded
-	// client so verification obeys the same egress rules as proxying.
-	HTTPClient *http.Client
+	// Proxy carries proxied requests; its guarded client also sends
+	// verification and token requests, so they obey the same egress
+	// rules.
+	Proxy *proxy.Proxy
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -44,6 +46,13 @@ type Config struct {
 	// PublicURL is the server's external base URL; the OAuth redirect URI
 	// is PublicURL + CallbackPath. Required for OAuth 2.0.
 	PublicURL string
+	// ExpiryWarning is how long before a credential expires (a client
+	// certificate's notAfter) it is flagged and credential.expiring is
+	// emitted; default 14 days.
+	ExpiryWarning time.Duration
+	// KeyAgeWarning is the key age past which a rotation is recommended;
+	// default 90 days.
+	KeyAgeWarning time.Duration
 	// Tokens configures the token engine; Store, Vault and Sources are
 	// filled in by New.
 	Tokens tokens.Config
@@ -55,10 +64,13 @@ type Service struct {
 	vault    *vault.Vault
 	catalog  *catalog.Catalog
 	recorder *events.Recorder
+	proxy    *proxy.Proxy
 	client   *http.Client
 	now      func() time.Time
 	logger   *slog.Logger
 	ttl      time.Duration
+
+	expiryWarning, keyAgeWarning time.Duration
 
 	publicURL string
 	discovery *oauth.Discovery
@@ -73,10 +85,10 @@ type Service struct {
 
 // New validates cfg and returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Vault == nil || cfg.Catalog == nil || cfg.Recorder == nil || cfg.HTTPClient == nil {
-		return nil, errors.New("creds: Store, Vault, Catalog, Recorder and HTTPClient are required")
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Catalog == nil || cfg.Recorder == nil || cfg.Proxy == nil {
+		return nil, errors.New("creds: Store, Vault, Catalog, Recorder and Proxy are required")
 	}
-	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, client: cfg.HTTPClient,
+	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, proxy: cfg.Proxy, client: cfg.Proxy.Client(),
 		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL, reloads: map[string]*reload{}}
 	if s.now == nil {
 		s.now = time.Now
@@ -87,8 +99,15 @@ func New(cfg Config) (*Service, error) {
 	if s.ttl == 0 {
 		s.ttl = time.Second
 	}
+	s.expiryWarning, s.keyAgeWarning = cfg.ExpiryWarning, cfg.KeyAgeWarning
+	if s.expiryWarning == 0 {
+		s.expiryWarning = 14 * 24 * time.Hour
+	}
+	if s.keyAgeWarning == 0 {
+		s.keyAgeWarning = 90 * 24 * time.Hour
+	}
 	s.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	s.discovery = &oauth.Discovery{Client: cfg.HTTPClient, Now: s.now}
+	s.discovery = &oauth.Discovery{Client: s.client, Now: s.now}
 	tc := cfg.Tokens
 	tc.Store, tc.Vault, tc.Sources = cfg.Store, cfg.Vault, s.source
 	if tc.Now == nil {
@@ -142,9 +161,6 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 	}
 	if !contains(p.AuthMethods, in.AuthMethod) {
 		return store.Integration{}, problem.Field("auth_method", fmt.Sprintf("%s does not support %q (supported: %s)", in.Provider, in.AuthMethod, strings.Join(p.AuthMethods, ", ")))
-	}
-	if in.AuthMethod == catalog.MethodServiceAccount {
-		return store.Integration{}, problem.New(http.StatusUnprocessableEntity, "auth method %q is not available in this version of Storm yet", in.AuthMethod)
 	}
 	now := s.now().UTC()
 	integ := store.Integration{ID: store.NewID("int"), WorkspaceID: ws.ID, Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod,

@@ -12,13 +12,13 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods/apikey"
+	"github.com/stormcreds/storm/internal/methods/serviceaccount"
 	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/tokens"
-	"github.com/stormcreds/storm/internal/vault"
 )
 
 // useEntry is a decrypted, ready-to-apply view of an integration's
@@ -33,23 +33,52 @@ type useEntry struct {
 	proxyPrefix string
 }
 
-// usable is one decrypted credential version: an API key or a token set.
+// usable is one decrypted credential version, ready to apply.
 type usable struct {
-	cred      store.Credential
-	secret    secret.String // the API key, or the access token
-	key       *apikey.Key   // API keys
+	cred store.Credential
+	// kind is what applies it: "api_key", "token" (OAuth 2.0 and minted
+	// service-account tokens), or a service-account kind (aws_sigv4, mtls).
+	kind      string
+	secret    secret.String // scrubbed from errors: the key or token
+	key       *apikey.Key
 	tokens    oauth.TokenSet
-	placement oauth.Placement // where the access token goes
+	placement oauth.Placement
+	signer    *serviceaccount.SigV4
+	sa        serviceaccount.Material
+	// proxy, when set, is the client-certificate proxy (mtls) that must
+	// carry the request.
+	proxy *proxy.Proxy
 }
 
+// tokenBased reports whether the version is an access token the engine
+// keeps fresh.
+func (u *usable) tokenBased() bool { return u.key == nil && u.signer == nil && u.proxy == nil }
+
 // Apply sets the credential on r: the API key as the provider wants it,
-// or the access token as a bearer token.
+// the access token, or an AWS signature. A client certificate needs
+// nothing here: the proxy that carries the request presents it.
 func (u *usable) Apply(r *http.Request) error {
-	if u.key != nil {
+	switch {
+	case u.key != nil:
 		return u.key.Apply(r)
+	case u.signer != nil:
+		return u.signer.Apply(r)
+	case u.proxy != nil:
+		return nil
 	}
 	u.placement.Apply(r, u.tokens.AccessToken)
 	return nil
+}
+
+// SignsBody tells the proxy to buffer bodies for AWS signatures.
+func (u *usable) SignsBody() bool { return u.signer != nil }
+
+// client is the HTTP client for verification requests with u.
+func (u *usable) client(def *http.Client) *http.Client {
+	if u.proxy != nil {
+		return u.proxy.Client()
+	}
+	return def
 }
 
 // use returns the cached entry for id, loading it when absent or stale.
@@ -91,30 +120,40 @@ func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
 }
 
 func (s *Service) open(integ store.Integration, resolved catalog.Resolved, c store.Credential) (*usable, error) {
-	if integ.AuthMethod == catalog.MethodOAuth2 {
-		ts, err := s.tokens.Tokens(c)
-		if err != nil {
-			return nil, err
-		}
-		return &usable{cred: c, secret: ts.AccessToken, tokens: ts, placement: oauth.PlacementOf(resolved.Provider.OAuth2)}, nil
-	}
-	pt, err := s.vault.Open(c.Secret, vault.CredentialAD(c))
-	if err != nil {
-		return nil, fmt.Errorf("open credential %s: %w", c.ID, err)
-	}
-	m, err := apikey.Decode(pt)
-	clear(pt)
-	if err != nil {
-		return nil, fmt.Errorf("credential %s: %w", c.ID, err)
-	}
-	if resolved.Provider.APIKey == nil {
-		return nil, fmt.Errorf("provider %s has no API key settings", resolved.Provider.Name)
-	}
-	k, err := apikey.New(*resolved.Provider.APIKey, m.APIKey)
+	doc, err := s.tokens.Open(c)
 	if err != nil {
 		return nil, err
 	}
-	return &usable{cred: c, secret: m.APIKey, key: k}, nil
+	switch integ.AuthMethod {
+	case catalog.MethodOAuth2:
+		ts, err := doc.Tokens()
+		if err != nil {
+			return nil, err
+		}
+		return &usable{cred: c, kind: "token", secret: ts.AccessToken, tokens: ts, placement: oauth.PlacementOf(resolved.Provider.OAuth2)}, nil
+	case catalog.MethodServiceAccount:
+		return s.openSA(integ, resolved, c, doc)
+	}
+	var key string
+	if err := json.Unmarshal(doc[apiKeyMember], &key); err != nil || key == "" {
+		return nil, fmt.Errorf("credential %s holds no API key", c.ID)
+	}
+	return s.apiKeyUsable(c, resolved, secret.String(key))
+}
+
+// apiKeyMember is where a credential's material document keeps an API
+// key.
+const apiKeyMember = "api_key"
+
+func (s *Service) apiKeyUsable(c store.Credential, resolved catalog.Resolved, key secret.String) (*usable, error) {
+	if resolved.Provider.APIKey == nil {
+		return nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no API key settings", resolved.Provider.Name)
+	}
+	k, err := apikey.New(*resolved.Provider.APIKey, key)
+	if err != nil {
+		return nil, problem.New(http.StatusUnprocessableEntity, "apply the key: %v", err)
+	}
+	return &usable{cred: c, kind: "api_key", secret: key, key: k}, nil
 }
 
 // usableEntry checks that the integration may hand out a credential and,
@@ -129,7 +168,7 @@ func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*us
 		return nil, errNoUse(integ, "it is disabled")
 	case e.active == nil:
 		return nil, errNoUse(integ, "it has no active credential")
-	case e.active.key == nil && !e.active.tokens.FreshAt(s.now()):
+	case e.active.tokenBased() && !e.active.tokens.FreshAt(s.now()):
 		// Refreshed, or (during a provider outage) the current token
 		// while it is still valid.
 		ts, err := s.tokens.Token(ctx, e.active.cred)
@@ -139,7 +178,9 @@ func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*us
 		if ts.AccessToken != e.active.tokens.AccessToken {
 			s.cache.Delete(integ.ID)
 			next := *e
-			next.active = &usable{cred: e.active.cred, secret: ts.AccessToken, tokens: ts, placement: e.active.placement}
+			active := *e.active
+			active.secret, active.tokens = ts.AccessToken, ts
+			next.active = &active
 			return &next, nil
 		}
 	}
@@ -165,27 +206,41 @@ func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.In
 		return nil, err
 	}
 	s.used(ctx, actor, e, "credential.access")
-	if e.active.key != nil {
-		return e.active.key.Access(), nil
+	u := e.active
+	switch {
+	case u.key != nil:
+		return u.key.Access(), nil
+	case u.signer != nil:
+		return u.signer.Access(), nil
+	case u.proxy != nil:
+		return map[string]any{"type": "mtls", "cert_pem": u.sa.CertPEM, "key_pem": u.sa.KeyPEM, "expires_at": rfc3339(u.cred.ExpiresAt)}, nil
 	}
-	ts := e.active.tokens
-	p := e.active.placement
-	out := map[string]any{"type": "bearer", "access_token": ts.AccessToken.Reveal(), "expires_at": nil, "header": p.Header, "prefix": p.Prefix}
+	ts, p := u.tokens, u.placement
+	out := map[string]any{"type": "bearer", "access_token": ts.AccessToken.Reveal(), "expires_at": rfc3339(ts.Expiry), "header": p.Header, "prefix": p.Prefix}
 	if len(p.Headers) > 0 {
 		out["headers"] = p.Headers
-	}
-	if !ts.Expiry.IsZero() {
-		out["expires_at"] = ts.Expiry.UTC().Format(time.RFC3339)
 	}
 	return out, nil
 }
 
+func rfc3339(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
 // ProxyTarget returns where and with what credentials a proxied request
-// for integ goes.
-func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ store.Integration, path, rawQuery string) (proxy.Target, error) {
+// for integ goes, and the proxy that must carry it (one presenting a
+// client certificate for mTLS, else def).
+func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ store.Integration, path, rawQuery string) (*proxy.Proxy, proxy.Target, error) {
 	e, err := s.usableEntry(ctx, integ)
 	if err != nil {
-		return proxy.Target{}, err
+		return nil, proxy.Target{}, err
+	}
+	via := s.proxy
+	if e.active.proxy != nil {
+		via = e.active.proxy
 	}
 	s.used(ctx, actor, e, "credential.proxy")
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
@@ -195,7 +250,7 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 		s.recorder.Used(actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked)
 		s.logger.Warn("the provider refused a credential, a retry worked", "integration", integ.ID, "refused", retry.tried.cred.ID, "used", retry.picked)
 	}
-	return t, nil
+	return via, t, nil
 }
 
 // retryCredential picks, when the provider has answered 401, what to
@@ -215,7 +270,7 @@ type retryCredential struct {
 }
 
 func (c *retryCredential) Apply(r *http.Request) error {
-	if c.tried.key == nil {
+	if c.tried.tokenBased() {
 		ts, err := c.s.tokens.RefreshAfter401(c.ctx, c.tried.cred, c.tried.tokens.AccessToken)
 		if err != nil {
 			return fmt.Errorf("%w: %v", proxy.ErrNoFallback, err)

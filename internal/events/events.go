@@ -27,6 +27,7 @@ const (
 	TokenRefreshed               = "token.refreshed"
 	TokenRefreshFailed           = "token.refresh_failed"
 	CredentialExpiring           = "credential.expiring"
+	CredentialKeyAge             = "credential.key_age"
 	AuthorizationFailed          = "authorization.failed"
 )
 

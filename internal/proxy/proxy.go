@@ -37,6 +37,21 @@ type Credential interface {
 	Apply(r *http.Request) error
 }
 
+// BodySigner is implemented by a Credential that signs the request body,
+// such as an AWS SigV4 signature over the payload's hash. When a Target's
+// Active credential implements it and SignsBody reports true, request bodies
+// of at most Config.MaxRetryBody bytes are buffered even without a
+// Fallback, so Apply sees r.GetBody and can read the body without
+// consuming it. Larger bodies are streamed with r.GetBody nil.
+type BodySigner interface {
+	SignsBody() bool
+}
+
+func signsBody(c Credential) bool {
+	bs, ok := c.(BodySigner)
+	return ok && bs.SignsBody()
+}
+
 // CredentialFunc adapts a function to Credential.
 type CredentialFunc func(r *http.Request) error
 
@@ -134,6 +149,14 @@ type Proxy struct {
 	log          *slog.Logger
 	errLog       *log.Logger
 	buffers      bufferPool
+	// guard is the egress guard behind transport; nil when Config.Transport
+	// replaced the guarded transport (tests only).
+	guard *guard
+	// custom is Config.Transport, kept for proxies with client certificates.
+	custom http.RoundTripper
+	// certs caches the proxies WithClientCert derives; shared by every
+	// Proxy derived from the same New.
+	certs *certCache
 }
 
 // New validates cfg and returns a Proxy.
@@ -157,21 +180,19 @@ func New(cfg Config) (*Proxy, error) {
 		p.log = slog.Default()
 	}
 	if p.transport == nil {
-		g := newGuard(cfg.AllowPrivate, cfg.resolve)
-		p.transport = &http.Transport{
-			Proxy:                 nil, // never an environment proxy: the guard must see the real destination
-			DialContext:           g.dialContext,
-			ForceAttemptHTTP2:     true,
-			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout:   dialTimeout,
-			ResponseHeaderTimeout: min(responseHeaderTimeout, p.timeout),
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConns:          512,
-			MaxIdleConnsPerHost:   64,
-			DisableCompression:    true, // pass bodies through as the upstream encoded them
-		}
+		p.guard = newGuard(cfg.AllowPrivate, cfg.resolve)
+		p.transport = newTransport(p.guard, p.timeout, nil)
+	} else {
+		p.custom = cfg.Transport
 	}
+	p.certs = newCertCache(maxClientCertProxies)
+	p.init()
+	return p, nil
+}
+
+// init sets what New and WithClientCert derive from the other fields: the
+// client, the error logger and the buffer pool.
+func (p *Proxy) init() {
 	p.client = &http.Client{
 		Transport: p.transport,
 		Timeout:   p.timeout,
@@ -181,7 +202,30 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.errLog = slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
 	p.buffers.pool.New = func() any { b := make([]byte, 32<<10); return &b }
-	return p, nil
+}
+
+// newTransport returns the guarded transport: every address dialled goes
+// through g, there is never an environment proxy, and TLS is at least 1.2
+// with the server's certificate always verified. tc, when not nil, is the
+// TLS configuration to use (it must not skip verification); nil means the
+// system roots and no client certificate.
+func newTransport(g *guard, timeout time.Duration, tc *tls.Config) *http.Transport {
+	if tc == nil {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return &http.Transport{
+		Proxy:                 nil, // never an environment proxy: the guard must see the real destination
+		DialContext:           g.dialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       tc,
+		TLSHandshakeTimeout:   dialTimeout,
+		ResponseHeaderTimeout: min(responseHeaderTimeout, timeout),
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   64,
+		DisableCompression:    true, // pass bodies through as the upstream encoded them
+	}
 }
 
 // Client returns an HTTP client that uses the proxy's guarded transport and
@@ -299,7 +343,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	var buf []byte
 	buffered := false
 	rewindable := body == nil || body == http.NoBody
-	if !rewindable && x.t.Fallback != nil && x.p.maxRetryBody > 0 && req.ContentLength <= x.p.maxRetryBody {
+	if !rewindable && (x.t.Fallback != nil || signsBody(x.t.Active)) && x.p.maxRetryBody > 0 && req.ContentLength <= x.p.maxRetryBody {
 		b, err := io.ReadAll(io.LimitReader(body, x.p.maxRetryBody+1))
 		if err != nil {
 			return nil, &bodyError{err}
@@ -330,7 +374,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, &applyError{err}
 		}
 		if !strings.EqualFold(out.URL.Scheme, x.target.Scheme) || !strings.EqualFold(out.URL.Host, x.target.Host) ||
-			out.URL.User != nil || (out.Host != "" && !strings.EqualFold(out.Host, out.URL.Host)) {
+			out.URL.User != nil || (out.Host != "" && !strings.EqualFold(out.Host, out.URL.Host) && !strings.EqualFold(out.Host, withoutDefaultPort(out.URL))) {
 			return nil, errCredentialMoved
 		}
 		return out, nil
@@ -366,6 +410,17 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		x.t.OnFallback()
 	}
 	return res, nil
+}
+
+// withoutDefaultPort returns u.Host without an explicit default port
+// (":443" for https, ":80" for http): the same origin, as some signers
+// (AWS SigV4) write it in the Host header.
+func withoutDefaultPort(u *url.URL) string {
+	port := u.Port()
+	if (strings.EqualFold(u.Scheme, "https") && port == "443") || (strings.EqualFold(u.Scheme, "http") && port == "80") {
+		return strings.TrimSuffix(u.Host, ":"+port)
+	}
+	return u.Host
 }
 
 type readCloser struct {

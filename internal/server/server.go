@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,7 +129,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 		return nil, err
 	}
 	rec := events.NewRecorder(st, time.Now, cfg.Logger)
-	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, HTTPClient: px.Client(), Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL,
+	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, Proxy: px, Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL,
 		PublicURL: cfg.PublicURL, Tokens: cfg.Tokens})
 	if err != nil {
 		return nil, err
@@ -236,16 +237,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// StartBackground starts the token engine's refresh loop (unless
-// NoBackground) and returns a function that stops it and waits.
+// StartBackground starts the background work (unless NoBackground): the
+// token engine's refresh loop and the hourly expiry/key-age notices. It
+// returns a function that stops them and waits.
 func (s *Server) StartBackground(ctx context.Context) (stop func()) {
 	if s.cfg.NoBackground {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { s.Creds.Tokens().Run(ctx); close(done) }()
-	return func() { cancel(); <-done }
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.Creds.Tokens().Run(ctx) }()
+	go func() { defer wg.Done(); s.Creds.RunNotices(ctx, time.Hour) }()
+	return func() { cancel(); wg.Wait() }
 }
 
 // FlushUsage writes the aggregated secret-read audit records now rather

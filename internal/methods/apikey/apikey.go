@@ -1,7 +1,6 @@
 package apikey
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,30 +16,6 @@ import (
 
 // MaxLen bounds a pasted key; real keys are far shorter.
 const MaxLen = 8 << 10
-
-// Material is what a saved API key credential holds (encrypted at rest).
-type Material struct {
-	APIKey secret.String `json:"-"`
-}
-
-type materialJSON struct {
-	APIKey string `json:"api_key"`
-}
-
-// Encode serialises m for the vault. The result is plaintext: seal it.
-func (m Material) Encode() []byte {
-	b, _ := json.Marshal(materialJSON{APIKey: m.APIKey.Reveal()})
-	return b
-}
-
-// Decode is the inverse of Encode.
-func Decode(b []byte) (Material, error) {
-	var j materialJSON
-	if err := json.Unmarshal(b, &j); err != nil || j.APIKey == "" {
-		return Material{}, fmt.Errorf("apikey: stored material is malformed")
-	}
-	return Material{APIKey: secret.String(j.APIKey)}, nil
-}
 
 // Parse validates a pasted key: surrounding whitespace is trimmed (a
 // paste often carries a newline), anything else that could not travel in

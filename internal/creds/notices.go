@@ -1,0 +1,89 @@
+package creds
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// Warnings are what a person should know about a version of integ: it
+// expires soon (or did), or its key is old enough to rotate. OAuth 2.0
+// tokens have neither: Storm renews them.
+func (s *Service) Warnings(integ store.Integration, c store.Credential) []string {
+	if c.State == store.StateRevoked || integ.AuthMethod == catalog.MethodOAuth2 {
+		return nil
+	}
+	now := s.now()
+	var out []string
+	if !c.ExpiresAt.IsZero() {
+		switch left := c.ExpiresAt.Sub(now); {
+		case left <= 0:
+			out = append(out, "expired on "+c.ExpiresAt.UTC().Format("2006-01-02"))
+		case left <= s.expiryWarning:
+			out = append(out, fmt.Sprintf("expires in %d days (%s): upload a new one", int(left.Hours()/24)+1, c.ExpiresAt.UTC().Format("2006-01-02")))
+		}
+	}
+	if age := now.Sub(c.CreatedAt); age >= s.keyAgeWarning {
+		out = append(out, fmt.Sprintf("the key is %d days old: rotate it", int(age.Hours()/24)))
+	}
+	return out
+}
+
+// RunNotices emits credential.expiring for active versions entering the
+// expiry window and credential.key_age for keys past the age limit, once
+// each across all instances (a lease held until the expiry marks it
+// done), every interval until ctx ends.
+func (s *Service) RunNotices(ctx context.Context, interval time.Duration) {
+	for {
+		s.notices(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (s *Service) notices(ctx context.Context) {
+	integs, err := s.store.ListIntegrations(ctx, "")
+	if err != nil {
+		return
+	}
+	now := s.now()
+	for _, integ := range integs {
+		if integ.AuthMethod == catalog.MethodOAuth2 {
+			continue
+		}
+		creds, err := s.store.ListCredentials(ctx, integ.ID)
+		if err != nil {
+			continue
+		}
+		for _, c := range creds {
+			if c.State != store.StateActive {
+				continue
+			}
+			if !c.ExpiresAt.IsZero() && c.ExpiresAt.Sub(now) <= s.expiryWarning {
+				s.noticeOnce(ctx, "notice:expiring:"+c.ID, c.ExpiresAt.Add(24*time.Hour), events.New(integ.WorkspaceID, integ.ID, events.CredentialExpiring, now,
+					map[string]any{"credential": c.ID, "expires_at": c.ExpiresAt.UTC(), "hint": c.Hint}))
+			}
+			if age := now.Sub(c.CreatedAt); age >= s.keyAgeWarning {
+				s.noticeOnce(ctx, "notice:key_age:"+c.ID, now.Add(365*24*time.Hour), events.New(integ.WorkspaceID, integ.ID, events.CredentialKeyAge, now,
+					map[string]any{"credential": c.ID, "age_days": int(age.Hours() / 24), "hint": c.Hint}))
+			}
+		}
+	}
+}
+
+// noticeOnce emits e unless the named marker exists: the marker is a
+// lease taken by a fresh owner, so only the first instance and run to
+// see the condition gets it, until it lapses.
+func (s *Service) noticeOnce(ctx context.Context, marker string, until time.Time, e store.Event) {
+	if ok, err := s.store.AcquireLease(ctx, marker, store.NewID("notice"), until, s.now()); err != nil || !ok {
+		return
+	}
+	s.recorder.Emit(ctx, e)
+}

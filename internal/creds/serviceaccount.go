@@ -1,0 +1,226 @@
+package creds
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/methods/serviceaccount"
+	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/secret"
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/tokens"
+)
+
+// saMember is where a credential's material document keeps the
+// service account's key.
+const saMember = "service_account"
+
+// saSettings is an integration's service-account configuration: the
+// provider's (or custom) definition plus the integration's own values.
+type saSettings struct {
+	def          catalog.ServiceAccount
+	issuer       string
+	subject      string
+	clientID     string
+	clientSecret secret.String
+	caPEM        string
+	scopes       []string
+}
+
+func (s *Service) saSettings(integ store.Integration, resolved catalog.Resolved) (saSettings, error) {
+	if resolved.Provider.ServiceAccount == nil {
+		return saSettings{}, problem.New(http.StatusUnprocessableEntity, "provider %s has no service-account settings", integ.Provider)
+	}
+	cfg, err := decodeConfig(integ.Config)
+	if err != nil {
+		return saSettings{}, err
+	}
+	secrets, err := s.secretConfig(integ)
+	if err != nil {
+		return saSettings{}, err
+	}
+	nested, _ := cfg["service_account"].(map[string]any)
+	st := saSettings{def: *resolved.Provider.ServiceAccount,
+		issuer:   firstString(cfg["issuer"], nested["issuer"]),
+		subject:  firstString(cfg["subject"], nested["subject"]),
+		clientID: firstString(cfg["client_id"], nested["client_id"]),
+		caPEM:    firstString(cfg["ca_pem"], nested["ca_pem"]),
+		scopes:   resolved.Provider.ServiceAccount.Scopes,
+	}
+	st.clientSecret = secret.String(secrets["client_secret"])
+	if st.clientSecret == "" {
+		st.clientSecret = secret.String(secrets["service_account.client_secret"])
+	}
+	if list, ok := cfg["scopes"].([]any); ok {
+		st.scopes = nil
+		for _, v := range list {
+			if str, ok := v.(string); ok {
+				st.scopes = append(st.scopes, str)
+			}
+		}
+	}
+	return st, nil
+}
+
+// minter adapts a serviceaccount.Minter to the token engine.
+type minter struct{ serviceaccount.Minter }
+
+func (minter) Margin() time.Duration { return 0 }
+
+func (s *Service) newMinter(st saSettings, m serviceaccount.Material) (tokens.Source, error) {
+	mt, err := serviceaccount.NewMinter(m, serviceaccount.MintConfig{
+		TokenURL: st.def.TokenURL, Audience: st.def.Audience, Issuer: st.issuer, Subject: st.subject, Scopes: st.scopes,
+		ClientID: st.clientID, ClientSecret: st.clientSecret.Reveal(), HTTPClient: s.client, Now: s.now,
+	})
+	if err != nil {
+		return nil, problem.New(http.StatusUnprocessableEntity, "service account: %v", err)
+	}
+	return minter{mt}, nil
+}
+
+// mints reports whether a kind obtains access tokens.
+func mints(kind string) bool {
+	switch kind {
+	case serviceaccount.KindGoogle, serviceaccount.KindJWTBearer, serviceaccount.KindClientCredentials:
+		return true
+	}
+	return false
+}
+
+func saMaterial(doc tokens.Material) (serviceaccount.Material, error) {
+	var m serviceaccount.Material
+	raw, ok := doc[saMember]
+	if !ok {
+		return m, errors.New("the credential holds no service-account key")
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, errors.New("the stored service-account key is malformed")
+	}
+	return m, nil
+}
+
+// saSource is the token engine's Source for a minting service account.
+func (s *Service) saSource(integ store.Integration, doc tokens.Material) (tokens.Source, error) {
+	resolved, err := s.resolve(integ)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.saSettings(integ, resolved)
+	if err != nil {
+		return nil, err
+	}
+	m, err := saMaterial(doc)
+	if err != nil {
+		return nil, err
+	}
+	return s.newMinter(st, m)
+}
+
+// openSA builds the usable form of a service-account credential: a
+// token (minted by the engine), a SigV4 signer or a client-certificate
+// proxy.
+func (s *Service) openSA(integ store.Integration, resolved catalog.Resolved, c store.Credential, doc tokens.Material) (*usable, error) {
+	m, err := saMaterial(doc)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.saSettings(integ, resolved)
+	if err != nil {
+		return nil, err
+	}
+	u := &usable{cred: c, kind: m.Kind, sa: m}
+	switch {
+	case mints(m.Kind):
+		if u.tokens, err = doc.Tokens(); err != nil {
+			return nil, err
+		}
+		u.secret, u.placement = u.tokens.AccessToken, oauth.PlacementOf(nil)
+	case m.Kind == serviceaccount.KindAWS:
+		if u.signer, err = serviceaccount.NewSigV4(m, st.def.Region, st.def.Service, s.now); err != nil {
+			return nil, problem.New(http.StatusUnprocessableEntity, "AWS signing: %v", err)
+		}
+		u.secret = secret.String(m.SecretAccessKey)
+	case m.Kind == serviceaccount.KindMTLS:
+		cert, err := tls.X509KeyPair([]byte(m.CertPEM), []byte(m.KeyPEM))
+		if err != nil {
+			return nil, errors.New("the stored client certificate cannot be loaded")
+		}
+		var roots *x509.CertPool
+		if st.caPEM != "" {
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM([]byte(st.caPEM)) {
+				return nil, problem.Field("config.ca_pem", "holds no PEM certificate")
+			}
+		}
+		u.proxy = s.proxy.WithClientCert(cert, roots)
+	default:
+		return nil, fmt.Errorf("unknown service-account kind %q", m.Kind)
+	}
+	return u, nil
+}
+
+// prepareSA validates an upload and returns the new version's material
+// document and its usable form (for verification before it is saved).
+func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolved catalog.Resolved, in SaveInput, cred *store.Credential) (tokens.Material, *usable, error) {
+	st, err := s.saSettings(integ, resolved)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	var m serviceaccount.Material
+	var info serviceaccount.Info
+	if in.File != nil {
+		m, info, err = serviceaccount.ParseFile(st.def.Kind, in.File, in.Form, now)
+	} else {
+		m, info, err = serviceaccount.Parse(st.def.Kind, in.Body, now)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	doc := tokens.Material{saMember: raw}
+	cred.Hint, cred.ExpiresAt = info.Hint, info.NotAfter
+	cred.Fingerprint = s.vault.Fingerprint(info.FingerprintInput)
+	if mints(m.Kind) {
+		// The first token comes now (it is also the best verification a
+		// key has); when verification is skipped the engine mints soon.
+		cred.RefreshAt = now.UTC()
+		if !in.SkipVerify {
+			src, err := s.newMinter(st, m)
+			if err != nil {
+				return nil, nil, err
+			}
+			ts, err := src.Refresh(ctx, oauth.TokenSet{})
+			if err != nil {
+				return nil, nil, &VerifyFailed{Result: mintFailure(err)}
+			}
+			doc.SetTokens(ts)
+			cred.RefreshAt = tokens.NextRefresh(ts, 0, true)
+		}
+	}
+	u, err := s.openSA(integ, resolved, *cred, doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, u, nil
+}
+
+func mintFailure(err error) methodsResult {
+	var oerr *oauth.Error
+	res := methodsResult{Error: "the token endpoint refused the key: " + err.Error()}
+	if errors.As(err, &oerr) {
+		res.Status = oerr.Status
+	}
+	return res
+}
