@@ -162,9 +162,14 @@ func (s *Service) resolve(integ store.Integration) (catalog.Resolved, error) {
 	if err != nil {
 		return catalog.Resolved{}, err
 	}
-	resolved, err := s.catalog.Resolve(integ.Provider, cfg)
+	resolved, err := s.catalog.ResolveMethod(integ.Provider, integ.AuthMethod, cfg)
 	if err != nil {
 		return catalog.Resolved{}, fromValidation(err, "config.")
+	}
+	// A service account may verify differently from a person's
+	// credential (no /me for an app).
+	if sa := resolved.Provider.ServiceAccount; integ.AuthMethod == catalog.MethodServiceAccount && sa != nil && sa.Verify != nil {
+		resolved.Provider.Verify = sa.Verify
 	}
 	return resolved, nil
 }

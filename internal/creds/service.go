@@ -215,7 +215,7 @@ func (s *Service) setConfig(integ *store.Integration, cfg map[string]any, prevSe
 		}
 		parent[leaf] = Mask
 	}
-	if _, err := s.catalog.Resolve(integ.Provider, cfg); err != nil {
+	if _, err := s.catalog.ResolveMethod(integ.Provider, integ.AuthMethod, cfg); err != nil {
 		return fromValidation(err, "config.")
 	}
 	b, err := json.Marshal(cfg)

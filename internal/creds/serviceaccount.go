@@ -143,6 +143,7 @@ func (s *Service) openSA(integ store.Integration, resolved catalog.Resolved, c s
 			return nil, err
 		}
 		u.secret, u.placement = u.tokens.AccessToken, oauth.PlacementOf(nil)
+		u.placement.Headers = st.def.Headers
 	case m.Kind == serviceaccount.KindAWS:
 		if u.signer, err = serviceaccount.NewSigV4(m, st.def.Region, st.def.Service, s.now); err != nil {
 			return nil, problem.New(http.StatusUnprocessableEntity, "AWS signing: %v", err)
