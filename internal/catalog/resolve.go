@@ -170,7 +170,8 @@ func sharedKeys(p Provider) []string {
 		keys = append(keys, "client_id", "client_secret", "scopes")
 	}
 	if p.Supports(MethodServiceAccount) {
-		keys = append(keys, "issuer", "subject")
+		// ca_pem: extra roots to verify an mTLS server's certificate.
+		keys = append(keys, "issuer", "subject", "ca_pem")
 	}
 	return keys
 }
@@ -269,9 +270,9 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 	if m := r.obj(config, "", "service_account"); m != nil {
 		const at = "service_account."
 		r.only(m, at, []string{"kind", "token_url", "audience", "scopes", "region", "service",
-			"issuer", "subject", "client_id", "client_secret",
+			"issuer", "subject", "client_id", "client_secret", "ca_pem",
 			"client_auth", "grant_type", "extra_token_params", "scope_claim", "claims", "self_signed", "token_ttl", "headers"})
-		for _, k := range []string{"issuer", "subject", "client_id", "client_secret"} {
+		for _, k := range []string{"issuer", "subject", "client_id", "client_secret", "ca_pem"} {
 			r.shared(m, at, k)
 		}
 		p.ServiceAccount = &ServiceAccount{

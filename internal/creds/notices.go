@@ -19,7 +19,7 @@ func (s *Service) Warnings(integ store.Integration, c store.Credential) []string
 	}
 	now := s.now()
 	var out []string
-	if !c.ExpiresAt.IsZero() {
+	if !c.ExpiresAt.IsZero() && !s.mintsTokens(integ) {
 		switch left := c.ExpiresAt.Sub(now); {
 		case left <= 0:
 			out = append(out, "expired on "+c.ExpiresAt.UTC().Format("2006-01-02"))
@@ -31,6 +31,17 @@ func (s *Service) Warnings(integ store.Integration, c store.Credential) []string
 		out = append(out, fmt.Sprintf("the key is %d days old: rotate it", int(age.Hours()/24)))
 	}
 	return out
+}
+
+// mintsTokens reports whether integ is a service account whose versions
+// hold access tokens minted from its key: their expires_at is the current
+// token's, which Storm renews itself, not a date a person must act on.
+func (s *Service) mintsTokens(integ store.Integration) bool {
+	if integ.AuthMethod != catalog.MethodServiceAccount {
+		return false
+	}
+	resolved, err := s.resolve(integ)
+	return err == nil && resolved.Provider.ServiceAccount != nil && mints(resolved.Provider.ServiceAccount.Kind)
 }
 
 // RunNotices emits credential.expiring for active versions entering the
@@ -62,11 +73,12 @@ func (s *Service) notices(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		minted := s.mintsTokens(integ)
 		for _, c := range creds {
 			if c.State != store.StateActive {
 				continue
 			}
-			if !c.ExpiresAt.IsZero() && c.ExpiresAt.Sub(now) <= s.expiryWarning {
+			if !c.ExpiresAt.IsZero() && !minted && c.ExpiresAt.Sub(now) <= s.expiryWarning {
 				s.noticeOnce(ctx, "notice:expiring:"+c.ID, c.ExpiresAt.Add(24*time.Hour), events.New(integ.WorkspaceID, integ.ID, events.CredentialExpiring, now,
 					map[string]any{"credential": c.ID, "expires_at": c.ExpiresAt.UTC(), "hint": c.Hint}))
 			}

@@ -33,6 +33,7 @@ type saSettings struct {
 	clientSecret secret.String
 	caPEM        string
 	scopes       []string
+	custom       bool
 }
 
 func (s *Service) saSettings(integ store.Integration, resolved catalog.Resolved) (saSettings, error) {
@@ -54,6 +55,7 @@ func (s *Service) saSettings(integ store.Integration, resolved catalog.Resolved)
 		clientID: firstString(cfg["client_id"], nested["client_id"]),
 		caPEM:    firstString(cfg["ca_pem"], nested["ca_pem"]),
 		scopes:   resolved.Provider.ServiceAccount.Scopes,
+		custom:   integ.Provider == catalog.Custom,
 	}
 	st.clientSecret = secret.String(secrets["client_secret"])
 	if st.clientSecret == "" {
@@ -76,9 +78,18 @@ type minter struct{ serviceaccount.Minter }
 func (minter) Margin() time.Duration { return 0 }
 
 func (s *Service) newMinter(st saSettings, m serviceaccount.Material) (tokens.Source, error) {
+	clientAuth := st.def.ClientAuth
+	if clientAuth == "" && st.def.Kind == serviceaccount.KindJWTBearer && !st.custom {
+		// A catalog jwt_bearer entry without client_auth means the
+		// assertion alone authenticates; custom integrations authenticate
+		// whenever they give a client id.
+		clientAuth = "none"
+	}
 	mt, err := serviceaccount.NewMinter(m, serviceaccount.MintConfig{
 		TokenURL: st.def.TokenURL, Audience: st.def.Audience, Issuer: st.issuer, Subject: st.subject, Scopes: st.scopes,
 		ClientID: st.clientID, ClientSecret: st.clientSecret.Reveal(), HTTPClient: s.client, Now: s.now,
+		ClientAuth: clientAuth, GrantType: st.def.GrantType, ExtraTokenParams: st.def.ExtraTokenParams,
+		ScopeClaim: st.def.ScopeClaim, Claims: st.def.Claims, SelfSigned: st.def.SelfSigned, TokenTTL: time.Duration(st.def.TokenTTL),
 	})
 	if err != nil {
 		return nil, problem.New(http.StatusUnprocessableEntity, "service account: %v", err)

@@ -178,10 +178,3 @@ func KeyInfo(k crypto.Signer) (alg string, bits int) {
 	}
 	return "unknown", 0
 }
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}

@@ -51,7 +51,7 @@ type Info struct {
 	Hint string
 	// Identity is a non-secret name of the account: the Google client
 	// email, the certificate subject, the OAuth client id, the AWS access
-	// key id's masked form.
+	// key id (an identifier, not a secret, so shown in full).
 	Identity string
 	// KeyID names the key where the file has one.
 	KeyID string

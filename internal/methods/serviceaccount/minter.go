@@ -8,6 +8,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +18,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,15 +35,21 @@ import (
 // entry). None of it is secret except ClientSecret.
 type MintConfig struct {
 	// TokenURL is the token endpoint. Required except for google, where
-	// the key file's token_uri is used unless TokenURL overrides it.
+	// the key file's token_uri is used unless TokenURL overrides it, and
+	// for a SelfSigned jwt_bearer, which has none (and refuses one).
 	TokenURL string
-	// Audience is the assertion's aud claim (jwt_bearer, and
-	// client_credentials with private_key_jwt); default TokenURL.
+	// Audience is, for jwt_bearer, the assertion's aud claim (default
+	// TokenURL; a SelfSigned JWT has no aud unless Audience is set). For
+	// client_credentials it is sent as an "audience" token parameter
+	// (Auth0-style APIs); a private_key_jwt client assertion's aud is
+	// always TokenURL. Google ignores it.
 	Audience string
-	// Issuer is the jwt_bearer assertion's iss; default ClientID.
+	// Issuer is the jwt_bearer assertion's iss; default ClientID. An
+	// "iss" in Claims wins over both.
 	Issuer string
-	// Subject is the jwt_bearer assertion's sub (default Issuer) or, for
-	// google, the user to impersonate with domain-wide delegation.
+	// Subject is the jwt_bearer assertion's sub (default the iss) or, for
+	// google, the user to impersonate with domain-wide delegation. A
+	// "sub" in Claims wins.
 	Subject string
 	Scopes  []string
 	// ClientID and ClientSecret authenticate jwt_bearer token requests
@@ -50,10 +59,60 @@ type MintConfig struct {
 	ClientSecret string
 	// AuthStyle is how a client secret is sent: "basic" (default, RFC
 	// 6749 §2.3.1 HTTP Basic) or "post" (client_id/client_secret in the
-	// form).
+	// form). It is the older spelling of ClientAuth's basic and post; when
+	// both are set they must agree.
 	AuthStyle string
+	// ClientAuth is how the client authenticates at TokenURL (the
+	// catalog's client_auth):
+	//   - "basic" or "post": client_secret_basic / client_secret_post with
+	//     the Material's client_id and secret (client_credentials), or
+	//     ClientID and ClientSecret (jwt_bearer; both required).
+	//   - "private_key_jwt": an RFC 7523 §2.2 client assertion (iss = sub =
+	//     the client id, aud TokenURL) signed with Material.KeyPEM; for
+	//     jwt_bearer the client id is ClientID.
+	//   - "none" (jwt_bearer only): the assertion alone.
+	//   - "": the older rules. client_credentials uses the Material's
+	//     secret (sent as AuthStyle says) or else its private key
+	//     (private_key_jwt); jwt_bearer authenticates with ClientID and
+	//     ClientSecret as AuthStyle says when ClientID is set, else not at
+	//     all.
+	ClientAuth string
+	// GrantType replaces client_credentials' grant_type for providers
+	// with a grant of the same shape (Zoom's account_credentials).
+	GrantType string
+	// ExtraTokenParams are added to the token request (jwt_bearer and
+	// client_credentials). A parameter the minter sets (grant_type,
+	// assertion, client_id, client_secret, client_assertion,
+	// client_assertion_type, scope, audience; in any case) is refused.
+	ExtraTokenParams map[string]string
+	// ScopeClaim (jwt_bearer): Scopes go in the assertion's
+	// space-separated "scope" claim (DocuSign) instead of a scope
+	// parameter of the token request.
+	ScopeClaim bool
+	// Claims (jwt_bearer) are added to the assertion as string claims:
+	// Box's box_sub_type, or iss and sub where the provider fixes their
+	// shape (Snowflake); "iss" and "sub" here replace Issuer and Subject.
+	// aud, exp, iat, nbf, jti and scope are refused. Values are used as
+	// they are except that {public_key_fp} becomes the signing key's
+	// PublicKeyFingerprint.
+	Claims map[string]string
+	// SelfSigned (jwt_bearer): there is no token endpoint; each Refresh
+	// signs a new JWT (iss, sub, iat, exp = iat + TokenTTL, jti, the
+	// Claims, aud only when Audience is set, scope with ScopeClaim) and
+	// returns it as the bearer access token (Snowflake key-pair
+	// authentication). No HTTP request is made; HTTPClient may be nil.
+	// TokenURL, ClientAuth, GrantType, ExtraTokenParams and Scopes without
+	// ScopeClaim are refused.
+	SelfSigned bool
+	// TokenTTL is how long a token lasts when nothing else says. For a
+	// SelfSigned JWT it is the lifetime: at most an hour, default an hour.
+	// Otherwise it is the lifetime of an access token whose response has
+	// no expires_in (Salesforce) and is not a JWT with an exp; zero means
+	// oauth.DefaultTTL. Never negative.
+	TokenTTL time.Duration
 	// HTTPClient talks to the token endpoint; required (Storm's guarded
-	// client, so token endpoints obey the egress rules).
+	// client, so token endpoints obey the egress rules) except with
+	// SelfSigned.
 	HTTPClient *http.Client
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -70,27 +129,61 @@ type Minter interface {
 
 // Grant and assertion type URNs (RFC 7523).
 const (
-	GrantTypeJWTBearer      = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-	ClientAssertionTypeJWT  = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-	mintAssertionLifetime   = 5 * time.Minute
+	GrantTypeJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	ClientAssertionTypeJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	// mintAssertionLifetime is the lifetime of a grant or client
+	// assertion, which is used at once: Box refuses an exp more than 60 s
+	// after iat and Salesforce one more than 3 minutes (Box's own SDKs
+	// use 30 s).
+	mintAssertionLifetime   = 30 * time.Second
 	mintMaxTokenResponse    = 1 << 20
 	mintOp                  = "refresh" // oauth.Error.Op of a failed mint
 	mintAuthStyleBasic      = "basic"
 	mintAuthStylePost       = "post"
 	mintMaxExpiresInSeconds = 1 << 31
+
+	// ClientAuth values.
+	mintClientAuthBasic         = mintAuthStyleBasic
+	mintClientAuthPost          = mintAuthStylePost
+	mintClientAuthPrivateKeyJWT = "private_key_jwt"
+	mintClientAuthNone          = "none"
+
+	// mintSelfSignedMaxTTL bounds (and is the default of) a self-signed
+	// JWT's lifetime: Snowflake refuses an exp more than an hour after iat.
+	mintSelfSignedMaxTTL = time.Hour
+	// mintPublicKeyFPVar in a claim stands for PublicKeyFingerprint of the
+	// signing key (catalog.PublicKeyFPVar in braces).
+	mintPublicKeyFPVar = "{public_key_fp}"
+)
+
+// Token parameters and assertion claims the minter sets itself:
+// ExtraTokenParams and Claims may add to a request or assertion, never
+// replace one of these (the catalog's protected lists).
+var (
+	mintProtectedParams = []string{"grant_type", "assertion", "client_id", "client_secret",
+		"client_assertion", "client_assertion_type", "scope", "audience"}
+	mintProtectedClaims = []string{"aud", "exp", "iat", "nbf", "jti", "scope"}
 )
 
 // NewMinter returns the minter for m's kind. Kinds that do not mint
 // tokens (mtls, aws_sigv4), missing or invalid settings and unusable keys
 // are errors, which never contain key material.
 func NewMinter(m Material, cfg MintConfig) (Minter, error) {
-	if cfg.HTTPClient == nil {
+	switch m.Kind {
+	case KindMTLS, KindAWS:
+		return nil, fmt.Errorf("serviceaccount: %s credentials do not mint access tokens", m.Kind)
+	case "":
+		return nil, errors.New("serviceaccount: the credential has no kind")
+	case KindGoogle, KindJWTBearer, KindClientCredentials:
+	default:
+		return nil, fmt.Errorf("serviceaccount: unknown kind %q", mintTruncate(m.Kind))
+	}
+	selfSigned := m.Kind == KindJWTBearer && cfg.SelfSigned
+	if cfg.HTTPClient == nil && !selfSigned {
 		return nil, errors.New("serviceaccount: minting needs an HTTP client")
 	}
-	switch cfg.AuthStyle {
-	case "", mintAuthStyleBasic, mintAuthStylePost:
-	default:
-		return nil, fmt.Errorf("serviceaccount: auth style %q is not one of basic, post", mintTruncate(cfg.AuthStyle))
+	if err := mintCheckConfig(m.Kind, cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -100,15 +193,117 @@ func NewMinter(m Material, cfg MintConfig) (Minter, error) {
 	case KindGoogle:
 		return newMintGoogle(m, cfg)
 	case KindJWTBearer:
+		if selfSigned {
+			return newMintSelfSigned(m, cfg)
+		}
 		return newMintJWTBearer(m, cfg)
-	case KindClientCredentials:
+	default:
 		return newMintClientCredentials(m, cfg)
-	case KindMTLS, KindAWS:
-		return nil, fmt.Errorf("serviceaccount: %s credentials do not mint access tokens", m.Kind)
-	case "":
-		return nil, errors.New("serviceaccount: the credential has no kind")
 	}
-	return nil, fmt.Errorf("serviceaccount: unknown kind %q", mintTruncate(m.Kind))
+}
+
+// mintCheckConfig checks the settings that do not depend on the
+// material: known values, and no setting the kind has no use for (a
+// configuration that says more than is applied would mislead).
+func mintCheckConfig(kind string, cfg MintConfig) error {
+	switch cfg.AuthStyle {
+	case "", mintAuthStyleBasic, mintAuthStylePost:
+	default:
+		return fmt.Errorf("serviceaccount: auth style %q is not one of basic, post", mintTruncate(cfg.AuthStyle))
+	}
+	switch cfg.ClientAuth {
+	case "":
+	case mintClientAuthBasic, mintClientAuthPost:
+		if cfg.AuthStyle != "" && cfg.AuthStyle != cfg.ClientAuth {
+			return fmt.Errorf("serviceaccount: auth style %s contradicts client_auth %s", cfg.AuthStyle, cfg.ClientAuth)
+		}
+	case mintClientAuthPrivateKeyJWT, mintClientAuthNone:
+		if cfg.AuthStyle != "" {
+			return fmt.Errorf("serviceaccount: auth style %s does not apply to client_auth %s (no client secret is sent)", cfg.AuthStyle, cfg.ClientAuth)
+		}
+	default:
+		return fmt.Errorf("serviceaccount: client_auth %q is not one of basic, post, private_key_jwt, none", mintTruncate(cfg.ClientAuth))
+	}
+	if cfg.TokenTTL < 0 {
+		return errors.New("serviceaccount: token_ttl must not be negative")
+	}
+	for _, k := range mintSortedKeys(cfg.ExtraTokenParams) {
+		switch {
+		case k == "":
+			return errors.New("serviceaccount: extra token parameter names must not be empty")
+		case slices.ContainsFunc(mintProtectedParams, func(p string) bool { return strings.EqualFold(p, k) }):
+			return fmt.Errorf("serviceaccount: extra token parameter %q is set by the minter and cannot be overridden", mintTruncate(k))
+		}
+	}
+	for _, k := range mintSortedKeys(cfg.Claims) {
+		switch {
+		case k == "":
+			return errors.New("serviceaccount: claim names must not be empty")
+		case slices.Contains(mintProtectedClaims, k):
+			return fmt.Errorf("serviceaccount: claim %q is set by the minter and cannot be overridden", k)
+		}
+	}
+
+	unused := func(field string, set bool) error {
+		if set {
+			return fmt.Errorf("serviceaccount: %s is not used with kind %s", field, kind)
+		}
+		return nil
+	}
+	var checks []error
+	switch kind {
+	case KindGoogle:
+		checks = []error{unused("client_auth", cfg.ClientAuth != ""), unused("grant_type", cfg.GrantType != ""),
+			unused("extra_token_params", len(cfg.ExtraTokenParams) > 0), unused("scope_claim", cfg.ScopeClaim),
+			unused("claims", len(cfg.Claims) > 0), unused("self_signed", cfg.SelfSigned)}
+	case KindJWTBearer:
+		checks = []error{unused("grant_type", cfg.GrantType != "")}
+	case KindClientCredentials:
+		checks = []error{unused("scope_claim", cfg.ScopeClaim), unused("claims", len(cfg.Claims) > 0),
+			unused("self_signed", cfg.SelfSigned)}
+		if cfg.ClientAuth == mintClientAuthNone {
+			return errors.New("serviceaccount: client_credentials needs client authentication (client_auth basic, post or private_key_jwt)")
+		}
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	if kind == KindJWTBearer && cfg.SelfSigned {
+		const why = "a self-signed JWT is itself the token; there is no token request"
+		switch {
+		case cfg.TokenURL != "":
+			return errors.New("serviceaccount: a self-signed JWT has no token_url: " + why)
+		case cfg.ClientAuth != "" && cfg.ClientAuth != mintClientAuthNone, cfg.AuthStyle != "":
+			return errors.New("serviceaccount: client_auth does not apply: " + why)
+		case len(cfg.ExtraTokenParams) > 0:
+			return errors.New("serviceaccount: extra_token_params do not apply: " + why)
+		case len(cfg.Scopes) > 0 && !cfg.ScopeClaim:
+			return errors.New("serviceaccount: scopes need scope_claim with a self-signed JWT: " + why)
+		case cfg.TokenTTL > mintSelfSignedMaxTTL:
+			return fmt.Errorf("serviceaccount: token_ttl of a self-signed JWT must be at most %v", mintSelfSignedMaxTTL)
+		}
+	}
+	return nil
+}
+
+// mintExtraParams copies ExtraTokenParams into a form.
+func mintExtraParams(params map[string]string) url.Values {
+	v := url.Values{}
+	for k, p := range params {
+		v.Set(k, p)
+	}
+	return v
+}
+
+func mintSortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // mintCheckTokenURL accepts an absolute http(s) URL without credentials or
@@ -174,28 +369,124 @@ func newMintSigner(key crypto.Signer, kid string) (*mintSigner, error) {
 	return &mintSigner{signer: s}, nil
 }
 
-// sign returns a compact JWT with iss, sub, aud, iat, exp (iat + 5 min)
-// and a fresh 128-bit jti.
-func (a *mintSigner) sign(iss, sub, aud string, now time.Time) (string, error) {
+// mintClaims are the claims of one kind of JWT a minter signs.
+type mintClaims struct {
+	iss, sub string
+	aud      string // none when empty
+	// extra are claims besides iss, sub, aud, iat, exp and jti.
+	extra    map[string]any
+	lifetime time.Duration
+}
+
+// sign returns a compact JWT with c's iss, sub, aud and extra claims,
+// iat now, exp now + c.lifetime and a fresh 128-bit jti.
+func (a *mintSigner) sign(c mintClaims, now time.Time) (string, error) {
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
 		return "", &oauth.Error{Op: mintOp, Description: "no randomness for the assertion's jti", Temporary: true}
 	}
 	now = now.UTC()
-	claims := josejwt.Claims{
-		Issuer:   iss,
-		Subject:  sub,
-		Audience: josejwt.Audience{aud},
+	std := josejwt.Claims{
+		Issuer:   c.iss,
+		Subject:  c.sub,
 		IssuedAt: josejwt.NewNumericDate(now),
-		Expiry:   josejwt.NewNumericDate(now.Add(mintAssertionLifetime)),
+		Expiry:   josejwt.NewNumericDate(now.Add(c.lifetime)),
 		ID:       base64.RawURLEncoding.EncodeToString(jti),
 	}
-	tok, err := josejwt.Signed(a.signer).Claims(claims).CompactSerialize()
+	if c.aud != "" {
+		std.Audience = josejwt.Audience{c.aud}
+	}
+	b := josejwt.Signed(a.signer).Claims(std)
+	if len(c.extra) > 0 {
+		b = b.Claims(c.extra)
+	}
+	tok, err := b.CompactSerialize()
 	if err != nil {
 		// The signer's error could in theory describe the key; keep it out.
 		return "", &oauth.Error{Op: mintOp, Description: "signing the assertion failed"}
 	}
 	return tok, nil
+}
+
+// PublicKeyFingerprint is "SHA256:" + base64 (standard, padded) of the
+// SHA-256 of the DER SubjectPublicKeyInfo of key's public key: what
+// Snowflake shows as RSA_PUBLIC_KEY_FP and the {public_key_fp} of a
+// catalog claim.
+func PublicKeyFingerprint(key crypto.Signer) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return "", errors.New("serviceaccount: the public key cannot be encoded")
+	}
+	sum := sha256.Sum256(der)
+	return "SHA256:" + base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// mintGrantClaims builds the claims of a jwt_bearer assertion (or
+// self-signed JWT) from cfg: iss is Claims' iss, else Issuer, else
+// ClientID; sub is Claims' sub, else Subject, else iss; the other Claims
+// are added with {public_key_fp} expanded, and with ScopeClaim the scopes
+// as "scope".
+func mintGrantClaims(cfg MintConfig, key crypto.Signer, aud string, lifetime time.Duration) (mintClaims, error) {
+	c := mintClaims{iss: cfg.Issuer, sub: cfg.Subject, aud: aud, lifetime: lifetime}
+	if c.iss == "" {
+		c.iss = cfg.ClientID
+	}
+	var fp string
+	for _, k := range mintSortedKeys(cfg.Claims) {
+		v := cfg.Claims[k]
+		if strings.Contains(v, mintPublicKeyFPVar) {
+			if fp == "" {
+				var err error
+				if fp, err = PublicKeyFingerprint(key); err != nil {
+					return mintClaims{}, err
+				}
+			}
+			v = strings.ReplaceAll(v, mintPublicKeyFPVar, fp)
+		}
+		switch k {
+		case "iss":
+			c.iss = v
+		case "sub":
+			c.sub = v
+		default:
+			if c.extra == nil {
+				c.extra = map[string]any{}
+			}
+			c.extra[k] = v
+		}
+	}
+	if c.iss == "" {
+		return mintClaims{}, errors.New("serviceaccount: jwt_bearer needs an issuer (or a client_id)")
+	}
+	if c.sub == "" {
+		c.sub = c.iss
+	}
+	if cfg.ScopeClaim && len(cfg.Scopes) > 0 {
+		if c.extra == nil {
+			c.extra = map[string]any{}
+		}
+		c.extra["scope"] = mintJoinScopes(cfg.Scopes)
+	}
+	return c, nil
+}
+
+// mintClientAssertion are the claims of an RFC 7523 §2.2 client
+// assertion (private_key_jwt): iss = sub = the client id, aud the token
+// endpoint.
+func mintClientAssertion(clientID, tokenURL string) mintClaims {
+	return mintClaims{iss: clientID, sub: clientID, aud: tokenURL, lifetime: mintAssertionLifetime}
+}
+
+// mintAddClientAssertion signs a client assertion into form.
+func (a *mintSigner) addClientAssertion(form url.Values, c mintClaims, now time.Time) error {
+	assertion, err := a.sign(c, now)
+	if err != nil {
+		return err
+	}
+	form.Set("client_id", c.iss)
+	form.Set("client_assertion_type", ClientAssertionTypeJWT)
+	form.Set("client_assertion", assertion)
+	return nil
 }
 
 // ---- hand-built token requests ----
@@ -205,6 +496,7 @@ type mintEndpoint struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
+	ttl    time.Duration // MintConfig.TokenTTL
 }
 
 // mintClientAuth is optional client-secret authentication of a token request.
@@ -243,7 +535,7 @@ func (e *mintEndpoint) post(ctx context.Context, form url.Values, auth *mintClie
 		oe.Status = resp.StatusCode
 		return oauth.TokenSet{}, oe
 	}
-	ts, err := mintParseTokenResponse(resp, body, e.now().UTC())
+	ts, err := mintParseTokenResponse(resp, body, e.now().UTC(), e.ttl)
 	if oe, ok := err.(*oauth.Error); ok {
 		mintWithholdEcho(oe, form.Get("assertion"), form.Get("client_assertion"), form.Get("client_secret"), auth)
 	}
@@ -275,8 +567,9 @@ func mintWithholdEcho(oe *oauth.Error, assertion, clientAssertion, formSecret st
 // mintParseTokenResponse reads an RFC 6749 §5.1 token response (JSON, or
 // form-encoded as some providers send) into a token set obtained at now,
 // or the §5.2 error into an *oauth.Error. A response without expires_in
-// expires at the access token's JWT exp or after oauth.DefaultTTL.
-func mintParseTokenResponse(resp *http.Response, body []byte, now time.Time) (oauth.TokenSet, error) {
+// expires at the access token's JWT exp, else after ttl (when not zero)
+// or oauth.DefaultTTL.
+func mintParseTokenResponse(resp *http.Response, body []byte, now time.Time, ttl time.Duration) (oauth.TokenSet, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return oauth.TokenSet{}, oauth.ErrorFromResponse(mintOp, resp, body)
 	}
@@ -313,7 +606,7 @@ func mintParseTokenResponse(resp *http.Response, body []byte, now time.Time) (oa
 	}
 	ts := oauth.TokenSet{AccessToken: secret.String(r.AccessToken), TokenType: r.TokenType, Scope: r.Scope, ObtainedAt: now}
 	secs, _ := mintExpiresIn(r.ExpiresIn)
-	ts.Expiry = mintExpiry(r.AccessToken, secs, time.Time{}, now)
+	ts.Expiry = mintExpiry(r.AccessToken, secs, time.Time{}, now, ttl)
 	return ts, nil
 }
 
@@ -358,10 +651,11 @@ func mintExtraExpiresIn(v any) (int64, bool) {
 
 // mintExpiry is the token's expiry: now + expires_in when the server gave
 // it, else fallback (an expiry x/oauth2 derived otherwise, such as from
-// an id_token), else the access token's JWT exp, else oauth.DefaultTTL
-// (the oauth package's rule: a minted token can always be minted again,
-// so an early refresh is harmless).
-func mintExpiry(accessToken string, expiresIn int64, fallback, now time.Time) time.Time {
+// an id_token), else the access token's JWT exp, else now + ttl (the
+// provider's documented lifetime, MintConfig.TokenTTL) when ttl is not
+// zero, else oauth.DefaultTTL (the oauth package's rule: a minted token
+// can always be minted again, so an early refresh is harmless).
+func mintExpiry(accessToken string, expiresIn int64, fallback, now time.Time, ttl time.Duration) time.Time {
 	if expiresIn > 0 {
 		return now.Add(time.Duration(expiresIn) * time.Second)
 	}
@@ -371,13 +665,16 @@ func mintExpiry(accessToken string, expiresIn int64, fallback, now time.Time) ti
 	if exp, ok := oauth.JWTExpiry(accessToken); ok {
 		return exp
 	}
+	if ttl > 0 {
+		return now.Add(ttl)
+	}
 	return now.Add(oauth.DefaultTTL)
 }
 
 // mintTokenSetFromOAuth2 converts an x/oauth2 token obtained at now. The
 // expiry is recomputed from expires_in against now, so that Expiry and
-// ObtainedAt share a clock.
-func mintTokenSetFromOAuth2(tok *oauth2.Token, now time.Time) (oauth.TokenSet, error) {
+// ObtainedAt share a clock; ttl is as for mintExpiry.
+func mintTokenSetFromOAuth2(tok *oauth2.Token, now time.Time, ttl time.Duration) (oauth.TokenSet, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return oauth.TokenSet{}, &oauth.Error{Op: mintOp, Description: "the token response has no access_token", Temporary: true}
 	}
@@ -393,7 +690,7 @@ func mintTokenSetFromOAuth2(tok *oauth2.Token, now time.Time) (oauth.TokenSet, e
 	if secs <= 0 {
 		fallback = tok.Expiry
 	}
-	ts.Expiry = mintExpiry(tok.AccessToken, secs, fallback, now)
+	ts.Expiry = mintExpiry(tok.AccessToken, secs, fallback, now, ttl)
 	return ts, nil
 }
 

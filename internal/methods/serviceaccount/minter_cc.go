@@ -12,6 +12,9 @@ import (
 	"github.com/stormcreds/storm/internal/oauth"
 )
 
+// mintGrantClientCredentials is RFC 6749 §4.4's grant_type.
+const mintGrantClientCredentials = "client_credentials"
+
 // mintClientSecret uses the RFC 6749 §4.4 client credentials grant with
 // a client secret (x/oauth2/clientcredentials).
 type mintClientSecret struct {
@@ -21,13 +24,15 @@ type mintClientSecret struct {
 
 // mintPrivateKeyJWT uses the client credentials grant with RFC 7523
 // §2.2 client authentication (OpenID Connect's private_key_jwt): a JWT
-// with iss = sub = client_id signed with the client's private key.
+// with iss = sub = client_id and aud the token endpoint, signed with the
+// client's private key.
 type mintPrivateKeyJWT struct {
-	signer   *mintSigner
-	clientID string
-	aud      string
-	scope    string
-	endpoint mintEndpoint
+	signer    *mintSigner
+	assertion mintClaims
+	grantType string
+	scope     string
+	params    url.Values // ExtraTokenParams and audience
+	endpoint  mintEndpoint
 }
 
 func newMintClientCredentials(m Material, cfg MintConfig) (Minter, error) {
@@ -37,20 +42,59 @@ func newMintClientCredentials(m Material, cfg MintConfig) (Minter, error) {
 	if m.ClientID == "" {
 		return nil, errors.New("serviceaccount: the client_credentials credential has no client_id")
 	}
+	auth := cfg.ClientAuth
+	if auth == "" {
+		// The older rule: the secret when there is one, else the key.
+		switch {
+		case m.ClientSecret != "":
+			auth = mintClientAuthBasic
+			if cfg.AuthStyle == mintAuthStylePost {
+				auth = mintClientAuthPost
+			}
+		case m.KeyPEM != "":
+			auth = mintClientAuthPrivateKeyJWT
+		}
+	}
+	params := mintExtraParams(cfg.ExtraTokenParams)
+	if cfg.Audience != "" {
+		params.Set("audience", cfg.Audience)
+	}
+	grantType := cfg.GrantType
+	if grantType == "" {
+		grantType = mintGrantClientCredentials
+	}
+
 	switch {
-	case m.ClientSecret != "":
+	case m.ClientSecret == "" && m.KeyPEM == "":
+		return nil, errors.New("serviceaccount: the client_credentials credential has neither a client_secret nor a private key")
+	case auth == mintClientAuthBasic || auth == mintClientAuthPost:
+		if m.ClientSecret == "" {
+			return nil, fmt.Errorf("serviceaccount: client_auth %s needs a client_secret, but the credential holds a private key only (that is client_auth private_key_jwt)", auth)
+		}
 		style := oauth2.AuthStyleInHeader
-		if cfg.AuthStyle == mintAuthStylePost {
+		if auth == mintClientAuthPost {
 			style = oauth2.AuthStyleInParams
 		}
+		if grantType != mintGrantClientCredentials {
+			// x/oauth2 lets grant_type, and no other parameter it sets, be
+			// replaced.
+			params.Set("grant_type", grantType)
+		}
+		if len(params) == 0 {
+			params = nil
+		}
 		return &mintClientSecret{cfg: cfg, conf: clientcredentials.Config{
-			ClientID:     m.ClientID,
-			ClientSecret: m.ClientSecret,
-			TokenURL:     cfg.TokenURL,
-			Scopes:       cfg.Scopes,
-			AuthStyle:    style,
+			ClientID:       m.ClientID,
+			ClientSecret:   m.ClientSecret,
+			TokenURL:       cfg.TokenURL,
+			Scopes:         cfg.Scopes,
+			EndpointParams: params,
+			AuthStyle:      style,
 		}}, nil
-	case m.KeyPEM != "":
+	case auth == mintClientAuthPrivateKeyJWT:
+		if m.KeyPEM == "" {
+			return nil, errors.New("serviceaccount: client_auth private_key_jwt needs a private key, but the credential holds a client_secret only (that is client_auth basic or post)")
+		}
 		key, err := PrivateKey(m.KeyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("serviceaccount: the private key: %w", err)
@@ -59,14 +103,12 @@ func newMintClientCredentials(m Material, cfg MintConfig) (Minter, error) {
 		if err != nil {
 			return nil, err
 		}
-		aud := cfg.Audience
-		if aud == "" {
-			aud = cfg.TokenURL
-		}
-		return &mintPrivateKeyJWT{signer: signer, clientID: m.ClientID, aud: aud, scope: mintJoinScopes(cfg.Scopes),
-			endpoint: mintEndpoint{url: cfg.TokenURL, client: cfg.HTTPClient, now: cfg.Now}}, nil
+		return &mintPrivateKeyJWT{signer: signer, assertion: mintClientAssertion(m.ClientID, cfg.TokenURL),
+			grantType: grantType, scope: mintJoinScopes(cfg.Scopes), params: params,
+			endpoint: mintEndpoint{url: cfg.TokenURL, client: cfg.HTTPClient, now: cfg.Now, ttl: cfg.TokenTTL}}, nil
 	}
-	return nil, errors.New("serviceaccount: the client_credentials credential has neither a client_secret nor a private key")
+	// mintCheckConfig refused any other client_auth.
+	return nil, fmt.Errorf("serviceaccount: client_auth %q cannot be used with client_credentials", mintTruncate(auth))
 }
 
 // Refresh mints a new access token; old is ignored.
@@ -78,7 +120,7 @@ func (c *mintClientSecret) Refresh(ctx context.Context, _ oauth.TokenSet) (oauth
 	if err != nil {
 		return oauth.TokenSet{}, mintClassifyOAuth2(err)
 	}
-	return mintTokenSetFromOAuth2(tok, c.cfg.Now().UTC())
+	return mintTokenSetFromOAuth2(tok, c.cfg.Now().UTC(), c.cfg.TokenTTL)
 }
 
 // Refresh mints a new access token with a fresh client assertion; old is
@@ -87,15 +129,13 @@ func (p *mintPrivateKeyJWT) Refresh(ctx context.Context, _ oauth.TokenSet) (oaut
 	if err := ctx.Err(); err != nil {
 		return oauth.TokenSet{}, oauth.Classify(mintOp, err)
 	}
-	assertion, err := p.signer.sign(p.clientID, p.clientID, p.aud, p.endpoint.now())
-	if err != nil {
-		return oauth.TokenSet{}, err
+	form := url.Values{}
+	for k, v := range p.params {
+		form[k] = append([]string(nil), v...)
 	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"client_id":             {p.clientID},
-		"client_assertion_type": {ClientAssertionTypeJWT},
-		"client_assertion":      {assertion},
+	form.Set("grant_type", p.grantType)
+	if err := p.signer.addClientAssertion(form, p.assertion, p.endpoint.now()); err != nil {
+		return oauth.TokenSet{}, err
 	}
 	if p.scope != "" {
 		form.Set("scope", p.scope)

@@ -63,5 +63,5 @@ func (g *mintGoogle) Refresh(ctx context.Context, _ oauth.TokenSet) (oauth.Token
 	if err != nil {
 		return oauth.TokenSet{}, mintClassifyOAuth2(err)
 	}
-	return mintTokenSetFromOAuth2(tok, g.cfg.Now().UTC())
+	return mintTokenSetFromOAuth2(tok, g.cfg.Now().UTC(), g.cfg.TokenTTL)
 }

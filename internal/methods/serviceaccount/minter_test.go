@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -334,8 +336,8 @@ func (a *mintAssertionServer) serve(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, 401, "invalid_client", "claims: "+err.Error())
 		return
 	}
-	if c.Expiry == nil || c.IssuedAt == nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > 5*time.Minute || c.ID == "" {
-		a.fail(w, 401, "invalid_client", "exp, iat (exp ≤ iat+5m) and jti are required")
+	if c.Expiry == nil || c.IssuedAt == nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > 60*time.Second || c.ID == "" {
+		a.fail(w, 401, "invalid_client", "exp, iat (exp ≤ iat+60s) and jti are required")
 		return
 	}
 	a.mu.Lock()
@@ -476,7 +478,7 @@ func TestMintJWTBearer(t *testing.T) {
 					t.Errorf("header alg %q kid %q", h1.Algorithm, h1.KeyID)
 				}
 				if c1.Issuer != iss || c1.Subject != "svc-account" || len(c1.Audience) != 1 || c1.Audience[0] != s.TokenURL() ||
-					!c1.IssuedAt.Time().Equal(now) || !c1.Expiry.Time().Equal(now.Add(5*time.Minute)) {
+					!c1.IssuedAt.Time().Equal(now) || !c1.Expiry.Time().Equal(now.Add(30*time.Second)) {
 					t.Errorf("claims = %+v", c1)
 				}
 				if form1.Get("grant_type") != GrantTypeJWTBearer || form1.Get("scope") != "read write" {
@@ -857,7 +859,7 @@ func TestMintParseTokenResponse(t *testing.T) {
 			{"no expires_in", "application/json", `{"access_token":"a","token_type":"Bearer","scope":"x y"}`, now.Add(oauth.DefaultTTL)},
 			{"zero expires_in", "application/json", `{"access_token":"a","token_type":"Bearer","expires_in":0,"scope":"x y"}`, now.Add(oauth.DefaultTTL)},
 		} {
-			ts, err := mintParseTokenResponse(resp(200, tc.ct), []byte(tc.body), now)
+			ts, err := mintParseTokenResponse(resp(200, tc.ct), []byte(tc.body), now, 0)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
@@ -865,7 +867,7 @@ func TestMintParseTokenResponse(t *testing.T) {
 				t.Errorf("%s: %+v expiry %v", tc.name, ts.Scope, ts.Expiry)
 			}
 		}
-		ts, err := mintParseTokenResponse(resp(200, "application/json"), []byte(`{"access_token":"`+jwtAT+`","token_type":"Bearer"}`), now)
+		ts, err := mintParseTokenResponse(resp(200, "application/json"), []byte(`{"access_token":"`+jwtAT+`","token_type":"Bearer"}`), now, 0)
 		if err != nil || !ts.Expiry.Equal(time.Unix(1893553445, 0)) {
 			t.Errorf("JWT exp: %v %v", ts.Expiry, err)
 		}
@@ -890,7 +892,7 @@ func TestMintParseTokenResponse(t *testing.T) {
 			{"200 not json", resp(200, "text/html"), `<html>login</html>`, "", true, false},
 			{"error not a string", resp(400, "application/json"), `{"error":{"message":"x"}}`, "", false, true},
 		} {
-			_, err := mintParseTokenResponse(tc.r, []byte(tc.body), now)
+			_, err := mintParseTokenResponse(tc.r, []byte(tc.body), now, 0)
 			oe := mintOAuthError(t, err)
 			if oe.Code != tc.code || oe.Temporary != tc.temporary || oe.GrantRevoked() != tc.revoked || oe.Status != tc.r.StatusCode {
 				t.Errorf("%s: %+v", tc.name, oe)
@@ -932,5 +934,598 @@ func TestMintEchoedSecretsWithheld(t *testing.T) {
 		if oe.Temporary || oe.Status != 400 {
 			t.Errorf("%s: %+v", m.Kind, oe)
 		}
+	}
+}
+
+// ---- provider shapes: catalog fields (client_auth, grant_type,
+// extra_token_params, scope_claim, claims, self_signed, token_ttl) ----
+
+// mintTokenEndpoint is a token endpoint whose handler checks a request
+// and returns the status and JSON to answer with.
+func mintTokenEndpoint(t *testing.T, check func(r *http.Request) (int, map[string]any)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/token" || r.URL.RawQuery != "" || r.ParseForm() != nil ||
+			r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+			t.Errorf("request %s %s (%s)", r.Method, r.URL, r.Header.Get("Content-Type"))
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		status, body := check(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// mintTokenError is an RFC 6749 §5.2 error answer.
+func mintTokenError(status int, code string) (int, map[string]any) {
+	return status, map[string]any{"error": code}
+}
+
+// mintFormKeys lists a form's parameter names, sorted.
+func mintFormKeys(f url.Values) []string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// mintJWTClaims verifies a JWT's signature with pub and returns all its
+// claims (numbers as float64) and its header.
+func mintJWTClaims(t *testing.T, token string, pub crypto.PublicKey) (map[string]any, jose.Header) {
+	t.Helper()
+	tok, err := josejwt.ParseSigned(token)
+	if err != nil {
+		t.Fatalf("JWT: %v", err)
+	}
+	var m map[string]any
+	if err := tok.Claims(pub, &m); err != nil {
+		t.Fatalf("JWT signature: %v", err)
+	}
+	return m, tok.Headers[0]
+}
+
+// mintUnix reads a NumericDate claim.
+func mintUnix(m map[string]any, k string) time.Time {
+	f, _ := m[k].(float64)
+	return time.Unix(int64(f), 0).UTC()
+}
+
+// mintNoHTTP is a client that fails the test if it is used.
+func mintNoHTTP(t *testing.T) *http.Client {
+	return &http.Client{Transport: mintRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		t.Errorf("unexpected HTTP request to %s", r.URL)
+		return nil, errors.New("no HTTP expected")
+	})}
+}
+
+type mintRoundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f mintRoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Zoom Server-to-Server OAuth: client_credentials' shape with grant_type
+// account_credentials, the account_id parameter and HTTP Basic.
+func TestMintZoomAccountCredentials(t *testing.T) {
+	srv := mintTokenEndpoint(t, func(r *http.Request) (int, map[string]any) {
+		id, pw, ok := r.BasicAuth()
+		f := r.PostForm
+		switch {
+		case !ok || id != "zoom-client" || pw != "zoom-s3cret":
+			return mintTokenError(401, "invalid_client")
+		case f.Get("grant_type") != "account_credentials":
+			return mintTokenError(400, "unsupported_grant_type")
+		case f.Get("account_id") != "AbC_12-x":
+			return mintTokenError(400, "invalid_request")
+		case !slices.Equal(mintFormKeys(f), []string{"account_id", "grant_type"}):
+			t.Errorf("form has %v", mintFormKeys(f))
+			return mintTokenError(400, "invalid_request")
+		}
+		return 200, map[string]any{"access_token": "zoom-at", "token_type": "bearer", "expires_in": 3599, "scope": "user:read:user:admin"}
+	})
+	hc, _ := mintClient()
+	now, clock := mintClock()
+	m := Material{Kind: KindClientCredentials, ClientID: "zoom-client", ClientSecret: "zoom-s3cret"}
+	mn := mintNew(t, m, MintConfig{TokenURL: srv.URL + "/token", ClientAuth: "basic", GrantType: "account_credentials",
+		ExtraTokenParams: map[string]string{"account_id": "AbC_12-x"}, HTTPClient: hc, Now: clock})
+	ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.AccessToken.Reveal() != "zoom-at" || ts.Scope != "user:read:user:admin" || ts.RefreshToken != "" {
+		t.Errorf("token set: %q scope %q", ts.AccessToken.Reveal(), ts.Scope)
+	}
+	mintCheckLifetime(t, ts, now, 3599*time.Second)
+
+	// The same grant with private_key_jwt goes through the hand-built
+	// request: grant_type and the extra parameter are there too.
+	key := mintECKey(t, elliptic.P256())
+	hc2, rec := mintClient()
+	mn = mintNew(t, Material{Kind: KindClientCredentials, ClientID: "zoom-client", KeyPEM: mintPEM(t, key)},
+		MintConfig{TokenURL: srv.URL + "/token", ClientAuth: "private_key_jwt", GrantType: "account_credentials",
+			ExtraTokenParams: map[string]string{"account_id": "AbC_12-x"}, HTTPClient: hc2})
+	if _, err := mn.Refresh(context.Background(), oauth.TokenSet{}); err == nil {
+		t.Error("the Basic-only server accepted a client assertion")
+	}
+	form, hdr := rec.last()
+	if form.Get("grant_type") != "account_credentials" || form.Get("account_id") != "AbC_12-x" ||
+		form.Get("client_assertion") == "" || hdr.Get("Authorization") != "" {
+		t.Errorf("private_key_jwt form %v", mintFormKeys(form))
+	}
+}
+
+// DocuSign JWT grant: the scopes go in the assertion's scope claim, not
+// in the token request; aud is a bare host name.
+func TestMintDocuSignScopeClaim(t *testing.T) {
+	key := mintRSAKeys()[1]
+	const host = "account-d.docusign.com"
+	var srv *httptest.Server
+	srv = mintTokenEndpoint(t, func(r *http.Request) (int, map[string]any) {
+		f := r.PostForm
+		if r.Header.Get("Authorization") != "" || !slices.Equal(mintFormKeys(f), []string{"assertion", "grant_type"}) ||
+			f.Get("grant_type") != GrantTypeJWTBearer {
+			t.Errorf("form %v, Authorization %q", mintFormKeys(f), r.Header.Get("Authorization"))
+			return mintTokenError(400, "invalid_request")
+		}
+		c, _ := mintJWTClaims(t, f.Get("assertion"), &key.PublicKey)
+		if c["iss"] != "integration-key" || c["sub"] != "user-guid" || c["aud"] != host || c["scope"] != "signature impersonation" {
+			t.Errorf("claims %v", c)
+			return mintTokenError(400, "invalid_grant")
+		}
+		return 200, map[string]any{"access_token": "ds-at", "token_type": "Bearer", "expires_in": 28800}
+	})
+	hc, rec := mintClient()
+	now, clock := mintClock()
+	mn := mintNew(t, Material{Kind: KindJWTBearer, KeyPEM: mintPEM(t, key)}, MintConfig{
+		TokenURL: srv.URL + "/token", Audience: host, Issuer: "integration-key", Subject: "user-guid",
+		Scopes: []string{"signature", "impersonation"}, ScopeClaim: true, HTTPClient: hc, Now: clock})
+	ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mintCheckLifetime(t, ts, now, 8*time.Hour)
+	form, _ := rec.last()
+	if form.Has("scope") {
+		t.Error("the token request has a scope parameter")
+	}
+	c, _ := mintJWTClaims(t, form.Get("assertion"), &key.PublicKey)
+	if !mintUnix(c, "iat").Equal(now) || !mintUnix(c, "exp").Equal(now.Add(30*time.Second)) {
+		t.Errorf("iat %v exp %v, want %v + 30s", c["iat"], c["exp"], now)
+	}
+}
+
+// Box JWT: extra claims (box_sub_type), the kid header, the client id and
+// secret in the form, exp at most 60 s after iat.
+func TestMintBoxExtraClaims(t *testing.T) {
+	key := mintRSAKeys()[0]
+	var srv *httptest.Server
+	srv = mintTokenEndpoint(t, func(r *http.Request) (int, map[string]any) {
+		f := r.PostForm
+		if f.Get("client_id") != "box-client" || f.Get("client_secret") != "box-s3cret" || r.Header.Get("Authorization") != "" {
+			return mintTokenError(400, "invalid_client")
+		}
+		if f.Get("grant_type") != GrantTypeJWTBearer || f.Has("scope") {
+			return mintTokenError(400, "invalid_request")
+		}
+		c, h := mintJWTClaims(t, f.Get("assertion"), &key.PublicKey)
+		exp, iat := mintUnix(c, "exp"), mintUnix(c, "iat")
+		jti, _ := c["jti"].(string)
+		switch {
+		case h.KeyID != "box-pub-key" || h.Algorithm != "RS256":
+			return mintTokenError(400, "invalid_grant")
+		case c["iss"] != "box-client" || c["sub"] != "1234567" || c["box_sub_type"] != "enterprise" || c["aud"] != srv.URL+"/token":
+			t.Errorf("claims %v", c)
+			return mintTokenError(400, "invalid_grant")
+		case exp.Sub(iat) > 60*time.Second || exp.Before(time.Now().Add(-5*time.Second)) || len(jti) < 16:
+			t.Errorf("exp %v iat %v jti %q", exp, iat, jti)
+			return mintTokenError(400, "invalid_grant")
+		}
+		return 200, map[string]any{"access_token": "box-at", "token_type": "bearer", "expires_in": 3600, "restricted_to": []any{}}
+	})
+	hc, _ := mintClient()
+	now, clock := mintClock()
+	// As the catalog has it: no issuer, so iss is the client id.
+	mn := mintNew(t, Material{Kind: KindJWTBearer, KeyPEM: mintPEM(t, key), KeyID: "box-pub-key"}, MintConfig{
+		TokenURL: srv.URL + "/token", Audience: srv.URL + "/token", Subject: "1234567", ClientID: "box-client",
+		ClientSecret: "box-s3cret", ClientAuth: "post", Claims: map[string]string{"box_sub_type": "enterprise"},
+		HTTPClient: hc, Now: clock})
+	ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mintCheckLifetime(t, ts, now, time.Hour)
+}
+
+// mintSnowflakeFP is the fingerprint of testdata/rsa2048_pkcs8.pem as
+// Snowflake documents computing it:
+//
+//	openssl pkey -in rsa2048_pkcs8.pem -pubout -outform DER |
+//	  openssl dgst -sha256 -binary | openssl enc -base64
+const mintSnowflakeFP = "SHA256:OX34yV+qB1jY0D/AcIMi2lEzMzyjJIKzEh/H2G5i3G4="
+
+func TestMintPublicKeyFingerprint(t *testing.T) {
+	for file, want := range map[string]string{
+		"rsa2048_pkcs8.pem": mintSnowflakeFP,
+		"rsa2048_pkcs1.pem": mintSnowflakeFP,
+		"ec256_sec1.pem":    "SHA256:+GP/ZWwV4LwqzA4yeh3uS4MHuHJSQug9VjxrBFx62oI=", // the same openssl pipeline
+	} {
+		pemText, err := os.ReadFile("testdata/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := PrivateKey(string(pemText))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := PublicKeyFingerprint(key); err != nil || got != want {
+			t.Errorf("%s: fingerprint %q, %v; want %q", file, got, err, want)
+		}
+	}
+}
+
+// Snowflake key-pair authentication: no token endpoint; the signed JWT
+// is the token.
+func TestMintSnowflakeSelfSigned(t *testing.T) {
+	pemText, err := os.ReadFile("testdata/rsa2048_pkcs8.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := PrivateKey(string(pemText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Material{Kind: KindJWTBearer, KeyPEM: string(pemText)}
+	claims := map[string]string{"iss": "MYORG-ACCT.STORM_SVC.{public_key_fp}", "sub": "MYORG-ACCT.STORM_SVC"}
+
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+		want time.Duration
+		hc   *http.Client
+	}{
+		{"token_ttl 1h", time.Hour, time.Hour, mintNoHTTP(t)},
+		{"token_ttl 10m", 10 * time.Minute, 10 * time.Minute, mintNoHTTP(t)},
+		{"default ttl, no HTTP client", 0, time.Hour, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now().UTC().Add(-time.Minute).Truncate(time.Second).Add(400 * time.Millisecond)
+			at := now.Truncate(time.Second)
+			mn := mintNew(t, m, MintConfig{SelfSigned: true, Claims: claims, TokenTTL: tc.ttl, HTTPClient: tc.hc,
+				Now: func() time.Time { return now }})
+			ts1, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts2, err := mn.Refresh(context.Background(), ts1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts1.AccessToken == ts2.AccessToken {
+				t.Error("two mints gave the same JWT (no fresh jti)")
+			}
+			if ts2.TokenType != "Bearer" || ts2.RefreshToken != "" || !ts2.ObtainedAt.Equal(at) || !ts2.Expiry.Equal(at.Add(tc.want)) {
+				t.Errorf("token set: type %q obtained %v expiry %v", ts2.TokenType, ts2.ObtainedAt, ts2.Expiry)
+			}
+			c, h := mintJWTClaims(t, ts2.AccessToken.Reveal(), key.Public())
+			if h.Algorithm != "RS256" {
+				t.Errorf("alg %q", h.Algorithm)
+			}
+			if c["iss"] != "MYORG-ACCT.STORM_SVC."+mintSnowflakeFP || c["sub"] != "MYORG-ACCT.STORM_SVC" {
+				t.Errorf("iss %q sub %q", c["iss"], c["sub"])
+			}
+			if !mintUnix(c, "iat").Equal(at) || !mintUnix(c, "exp").Equal(at.Add(tc.want)) {
+				t.Errorf("iat %v exp %v", mintUnix(c, "iat"), mintUnix(c, "exp"))
+			}
+			delete(c, "jti")
+			for _, k := range []string{"iss", "sub", "iat", "exp"} {
+				delete(c, k)
+			}
+			if len(c) != 0 {
+				t.Errorf("unexpected claims %v (no aud: there is no token endpoint)", c)
+			}
+			// The engine sees a JWT expiry that agrees.
+			if exp, ok := oauth.JWTExpiry(ts2.AccessToken.Reveal()); !ok || !exp.Equal(ts2.Expiry) {
+				t.Errorf("JWT exp %v, expiry %v", exp, ts2.Expiry)
+			}
+		})
+	}
+
+	t.Run("audience and scope claim", func(t *testing.T) {
+		mn := mintNew(t, m, MintConfig{SelfSigned: true, Issuer: "svc", Audience: "https://api.example",
+			Scopes: []string{"a", "b"}, ScopeClaim: true, Claims: map[string]string{"kfp": "key={public_key_fp}"}})
+		ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := mintJWTClaims(t, ts.AccessToken.Reveal(), key.Public())
+		if c["iss"] != "svc" || c["sub"] != "svc" || c["aud"] != "https://api.example" || c["scope"] != "a b" || c["kfp"] != "key="+mintSnowflakeFP {
+			t.Errorf("claims %v", c)
+		}
+	})
+	t.Run("cancelled context", func(t *testing.T) {
+		mn := mintNew(t, m, MintConfig{SelfSigned: true, Claims: claims})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := mn.Refresh(ctx, oauth.TokenSet{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+// Salesforce: the token response has no expires_in; TokenTTL says how
+// long the token lasts.
+func TestMintTokenTTL(t *testing.T) {
+	key := mintRSAKeys()[2]
+	srv := mintTokenEndpoint(t, func(r *http.Request) (int, map[string]any) {
+		f := r.PostForm
+		if r.Header.Get("Authorization") != "" || f.Has("client_id") || f.Get("grant_type") != GrantTypeJWTBearer {
+			t.Errorf("form %v, Authorization %q", mintFormKeys(f), r.Header.Get("Authorization"))
+			return mintTokenError(400, "invalid_client")
+		}
+		c, _ := mintJWTClaims(t, f.Get("assertion"), &key.PublicKey)
+		if c["aud"] != "https://login.salesforce.com" || c["iss"] != "consumer-key" || c["sub"] != "svc@example.com" {
+			t.Errorf("claims %v", c)
+			return mintTokenError(400, "invalid_grant")
+		}
+		return 200, map[string]any{"access_token": "00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog", "scope": "api",
+			"instance_url": "https://acme.my.salesforce.com", "token_type": "Bearer", "issued_at": "1278448101416"}
+	})
+	for _, tc := range []struct {
+		name       string
+		ttl        time.Duration
+		clientAuth string
+		want       time.Duration
+	}{
+		{"token_ttl 2h", 2 * time.Hour, "", 2 * time.Hour},
+		{"no token_ttl", 0, "", oauth.DefaultTTL},
+		{"client_auth none with a client id", 90 * time.Minute, "none", 90 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc, _ := mintClient()
+			now, clock := mintClock()
+			cfg := MintConfig{TokenURL: srv.URL + "/token", Audience: "https://login.salesforce.com", Issuer: "consumer-key",
+				Subject: "svc@example.com", TokenTTL: tc.ttl, ClientAuth: tc.clientAuth, HTTPClient: hc, Now: clock}
+			if tc.clientAuth == "none" {
+				cfg.ClientID = "ignored-client"
+			}
+			ts, err := mintNew(t, Material{Kind: KindJWTBearer, KeyPEM: mintPEM(t, key)}, cfg).Refresh(context.Background(), oauth.TokenSet{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts.Scope != "api" {
+				t.Errorf("scope %q", ts.Scope)
+			}
+			mintCheckLifetime(t, ts, now, tc.want)
+		})
+	}
+
+	t.Run("client_credentials with a secret", func(t *testing.T) {
+		s := oauthtest.New(t, oauthtest.Options{})
+		s.AddClient(oauthtest.Client{ID: "svc-cc", Secret: "svc-cc-s3cret"})
+		s.OmitExpiresIn(true)
+		hc, _ := mintClient()
+		now, clock := mintClock()
+		mn := mintNew(t, Material{Kind: KindClientCredentials, ClientID: "svc-cc", ClientSecret: "svc-cc-s3cret"},
+			MintConfig{TokenURL: s.TokenURL(), ClientAuth: "basic", TokenTTL: 20 * time.Minute, HTTPClient: hc, Now: clock})
+		ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mintCheckLifetime(t, ts, now, 20*time.Minute)
+	})
+
+	t.Run("parse", func(t *testing.T) {
+		now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}}
+		jwtAT := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":1893553445}`)) + ".sig"
+		for _, tc := range []struct {
+			body string
+			want time.Time
+		}{
+			{`{"access_token":"a"}`, now.Add(2 * time.Hour)},
+			{`{"access_token":"a","expires_in":60}`, now.Add(time.Minute)},
+			{`{"access_token":"` + jwtAT + `"}`, time.Unix(1893553445, 0)}, // the JWT's exp says more
+		} {
+			ts, err := mintParseTokenResponse(resp, []byte(tc.body), now, 2*time.Hour)
+			if err != nil || !ts.Expiry.Equal(tc.want) {
+				t.Errorf("%s: expiry %v (%v), want %v", tc.body, ts.Expiry, err, tc.want)
+			}
+		}
+	})
+}
+
+// ClientAuth drives client_credentials: private_key_jwt uses the key even
+// when a secret is there too; basic and post use the secret.
+func TestMintClientCredentialsClientAuth(t *testing.T) {
+	key := mintECKey(t, elliptic.P256())
+	keyPEM := mintPEM(t, key)
+	both := Material{Kind: KindClientCredentials, ClientID: "cc-client", ClientSecret: "cc-s3cret", KeyPEM: keyPEM}
+
+	t.Run("private_key_jwt with audience and extra params", func(t *testing.T) {
+		srv := newMintAssertionServer(t, "cc-client", "", key.Public(), "ES256")
+		hc, rec := mintClient()
+		mn := mintNew(t, both, MintConfig{TokenURL: srv.TokenURL(), ClientAuth: "private_key_jwt", Audience: "https://api.example/",
+			ExtraTokenParams: map[string]string{"resource": "https://api.example/v2"}, Scopes: []string{"read"}, HTTPClient: hc})
+		ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+		if err != nil {
+			t.Fatal(err) // the server verified the assertion's aud: the token URL
+		}
+		if ts.Scope != "read" {
+			t.Errorf("scope %q", ts.Scope)
+		}
+		form, hdr := rec.last()
+		if form.Get("audience") != "https://api.example/" || form.Get("resource") != "https://api.example/v2" ||
+			form.Has("client_secret") || hdr.Get("Authorization") != "" {
+			t.Errorf("form %v", form)
+		}
+		c, _ := mintJWTClaims(t, form.Get("client_assertion"), key.Public())
+		if c["aud"] != srv.TokenURL() || c["iss"] != "cc-client" || c["sub"] != "cc-client" {
+			t.Errorf("client assertion claims %v", c)
+		}
+	})
+
+	t.Run("basic uses the secret", func(t *testing.T) {
+		s := oauthtest.New(t, oauthtest.Options{})
+		s.AddClient(oauthtest.Client{ID: "cc-client", Secret: "cc-s3cret"})
+		hc, rec := mintClient()
+		mn := mintNew(t, both, MintConfig{TokenURL: s.TokenURL(), ClientAuth: "basic", HTTPClient: hc})
+		if _, err := mn.Refresh(context.Background(), oauth.TokenSet{}); err != nil {
+			t.Fatal(err)
+		}
+		form, hdr := rec.last()
+		if !strings.HasPrefix(hdr.Get("Authorization"), "Basic ") || form.Has("client_assertion") || form.Get("grant_type") != "client_credentials" {
+			t.Errorf("form %v Authorization %q", mintFormKeys(form), hdr.Get("Authorization"))
+		}
+	})
+
+	t.Run("secret only", func(t *testing.T) {
+		_, err := NewMinter(Material{Kind: KindClientCredentials, ClientID: "cc-client", ClientSecret: "cc-s3cret"},
+			MintConfig{TokenURL: "https://t/token", ClientAuth: "private_key_jwt", HTTPClient: &http.Client{}})
+		if err == nil || !strings.Contains(err.Error(), "private_key_jwt needs a private key") {
+			t.Errorf("err = %v", err)
+		}
+		mintNoLeak(t, err, "cc-s3cret")
+	})
+	t.Run("key only", func(t *testing.T) {
+		for _, auth := range []string{"basic", "post"} {
+			_, err := NewMinter(Material{Kind: KindClientCredentials, ClientID: "cc-client", KeyPEM: keyPEM},
+				MintConfig{TokenURL: "https://t/token", ClientAuth: auth, HTTPClient: &http.Client{}})
+			if err == nil || !strings.Contains(err.Error(), "needs a client_secret") {
+				t.Errorf("%s: err = %v", auth, err)
+			}
+		}
+	})
+}
+
+// Auth0-style client credentials: Audience is an "audience" parameter.
+func TestMintClientCredentialsAudienceParam(t *testing.T) {
+	srv := mintTokenEndpoint(t, func(r *http.Request) (int, map[string]any) {
+		f := r.PostForm
+		switch {
+		case f.Get("client_id") != "auth0-client" || f.Get("client_secret") != "auth0-s3cret":
+			return mintTokenError(401, "access_denied")
+		case f.Get("grant_type") != "client_credentials" || f.Get("audience") != "https://api.example.com/":
+			t.Errorf("form %v", f)
+			return mintTokenError(403, "access_denied")
+		}
+		return 200, map[string]any{"access_token": "auth0-at", "token_type": "Bearer", "expires_in": 86400, "scope": f.Get("scope")}
+	})
+	hc, _ := mintClient()
+	now, clock := mintClock()
+	mn := mintNew(t, Material{Kind: KindClientCredentials, ClientID: "auth0-client", ClientSecret: "auth0-s3cret"},
+		MintConfig{TokenURL: srv.URL + "/token", ClientAuth: "post", Audience: "https://api.example.com/",
+			Scopes: []string{"read:users"}, HTTPClient: hc, Now: clock})
+	ts, err := mn.Refresh(context.Background(), oauth.TokenSet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.Scope != "read:users" {
+		t.Errorf("scope %q", ts.Scope)
+	}
+	mintCheckLifetime(t, ts, now, 24*time.Hour)
+}
+
+// jwt_bearer with private_key_jwt client authentication and extra token
+// parameters.
+func TestMintJWTBearerClientAssertion(t *testing.T) {
+	key := mintECKey(t, elliptic.P384())
+	var srv *httptest.Server
+	srv = mintTokenEndpoint(t, func(r *http.Request) (int, map[string]any) {
+		f := r.PostForm
+		if f.Get("client_assertion_type") != ClientAssertionTypeJWT || f.Get("client_id") != "app" || f.Get("tenant") != "t1" ||
+			f.Get("scope") != "x" || r.Header.Get("Authorization") != "" {
+			t.Errorf("form %v", f)
+			return mintTokenError(400, "invalid_request")
+		}
+		ca, _ := mintJWTClaims(t, f.Get("client_assertion"), key.Public())
+		ga, _ := mintJWTClaims(t, f.Get("assertion"), key.Public())
+		if ca["iss"] != "app" || ca["sub"] != "app" || ca["aud"] != srv.URL+"/token" || ca["jti"] == ga["jti"] ||
+			ga["iss"] != "issuer" || ga["sub"] != "someone" || ga["aud"] != "https://aud.example" {
+			t.Errorf("client assertion %v, assertion %v", ca, ga)
+			return mintTokenError(400, "invalid_client")
+		}
+		return 200, map[string]any{"access_token": "at", "expires_in": 300}
+	})
+	hc, _ := mintClient()
+	mn := mintNew(t, Material{Kind: KindJWTBearer, KeyPEM: mintPEM(t, key)}, MintConfig{TokenURL: srv.URL + "/token",
+		Audience: "https://aud.example", Issuer: "issuer", Subject: "someone", Scopes: []string{"x"}, ClientID: "app",
+		ClientAuth: "private_key_jwt", ExtraTokenParams: map[string]string{"tenant": "t1"}, HTTPClient: hc})
+	if _, err := mn.Refresh(context.Background(), oauth.TokenSet{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMintConfigErrors(t *testing.T) {
+	hc := &http.Client{}
+	key := mintPEM(t, mintECKey(t, elliptic.P256()))
+	google := mintGoogleFile(t, mintRSAKeys()[0], "kid", "a@b.iam.gserviceaccount.com", "https://oauth2.googleapis.com/token")
+	jwtM := Material{Kind: KindJWTBearer, KeyPEM: key}
+	ccM := Material{Kind: KindClientCredentials, ClientID: "c", ClientSecret: "s"}
+	jwt := func(f func(*MintConfig)) MintConfig {
+		c := MintConfig{TokenURL: "https://t/token", Issuer: "i", HTTPClient: hc}
+		f(&c)
+		return c
+	}
+	cc := func(f func(*MintConfig)) MintConfig {
+		c := MintConfig{TokenURL: "https://t/token", HTTPClient: hc}
+		f(&c)
+		return c
+	}
+	self := func(f func(*MintConfig)) MintConfig {
+		c := MintConfig{SelfSigned: true, Issuer: "i"}
+		f(&c)
+		return c
+	}
+	cases := []struct {
+		name string
+		m    Material
+		cfg  MintConfig
+		want string
+	}{
+		{"unknown client auth", ccM, cc(func(c *MintConfig) { c.ClientAuth = "tls_client_auth" }), "client_auth"},
+		{"auth style contradicts", ccM, cc(func(c *MintConfig) { c.ClientAuth, c.AuthStyle = "basic", "post" }), "contradicts"},
+		{"auth style with private_key_jwt", ccM, cc(func(c *MintConfig) { c.ClientAuth, c.AuthStyle = "private_key_jwt", "post" }), "does not apply"},
+		{"cc none", ccM, cc(func(c *MintConfig) { c.ClientAuth = "none" }), "needs client authentication"},
+		{"negative ttl", ccM, cc(func(c *MintConfig) { c.TokenTTL = -time.Second }), "negative"},
+		{"protected param", ccM, cc(func(c *MintConfig) { c.ExtraTokenParams = map[string]string{"Scope": "x"} }), `"Scope"`},
+		{"protected param audience", ccM, cc(func(c *MintConfig) { c.ExtraTokenParams = map[string]string{"audience": "x"} }), "cannot be overridden"},
+		{"protected param jwt", jwtM, jwt(func(c *MintConfig) { c.ExtraTokenParams = map[string]string{"assertion": "x"} }), "cannot be overridden"},
+		{"empty param", ccM, cc(func(c *MintConfig) { c.ExtraTokenParams = map[string]string{"": "x"} }), "empty"},
+		{"protected claim", jwtM, jwt(func(c *MintConfig) { c.Claims = map[string]string{"aud": "x"} }), `claim "aud"`},
+		{"protected claim scope", jwtM, jwt(func(c *MintConfig) { c.Claims = map[string]string{"scope": "x"} }), "cannot be overridden"},
+		{"cc claims", ccM, cc(func(c *MintConfig) { c.Claims = map[string]string{"x": "y"} }), "claims is not used"},
+		{"cc scope claim", ccM, cc(func(c *MintConfig) { c.ScopeClaim = true }), "scope_claim is not used"},
+		{"cc self signed", ccM, cc(func(c *MintConfig) { c.SelfSigned = true }), "self_signed is not used"},
+		{"jwt grant type", jwtM, jwt(func(c *MintConfig) { c.GrantType = "x" }), "grant_type is not used"},
+		{"jwt basic without secret", jwtM, jwt(func(c *MintConfig) { c.ClientAuth, c.ClientID = "basic", "c" }), "client_secret"},
+		{"jwt post without client", jwtM, jwt(func(c *MintConfig) { c.ClientAuth, c.ClientSecret = "post", "s" }), "client_id"},
+		{"jwt private_key_jwt without client", jwtM, jwt(func(c *MintConfig) { c.ClientAuth = "private_key_jwt" }), "client_id"},
+		{"jwt no issuer with claims", jwtM, jwt(func(c *MintConfig) { c.Issuer, c.Claims = "", map[string]string{"sub": "s"} }), "issuer"},
+		{"google claims", Material{Kind: KindGoogle, Google: google}, MintConfig{HTTPClient: hc, Claims: map[string]string{"x": "y"}}, "not used with kind google"},
+		{"google client auth", Material{Kind: KindGoogle, Google: google}, MintConfig{HTTPClient: hc, ClientAuth: "post"}, "not used with kind google"},
+		{"self-signed token url", jwtM, self(func(c *MintConfig) { c.TokenURL = "https://t/token" }), "no token_url"},
+		{"self-signed client auth", jwtM, self(func(c *MintConfig) { c.ClientAuth = "post" }), "client_auth does not apply"},
+		{"self-signed extra params", jwtM, self(func(c *MintConfig) { c.ExtraTokenParams = map[string]string{"a": "b"} }), "extra_token_params"},
+		{"self-signed scopes", jwtM, self(func(c *MintConfig) { c.Scopes = []string{"a"} }), "scope_claim"},
+		{"self-signed ttl over an hour", jwtM, self(func(c *MintConfig) { c.TokenTTL = 61 * time.Minute }), "at most"},
+		{"self-signed no key", Material{Kind: KindJWTBearer}, self(func(*MintConfig) {}), "no private key"},
+		{"self-signed no issuer", jwtM, self(func(c *MintConfig) { c.Issuer = "" }), "issuer"},
+		{"cc no client", ccM, MintConfig{TokenURL: "https://t/token", SelfSigned: false}, "HTTP client"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mn, err := NewMinter(tc.m, tc.cfg)
+			if err == nil {
+				t.Fatalf("NewMinter = %T, want an error", mn)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			mintNoLeak(t, err)
+		})
 	}
 }

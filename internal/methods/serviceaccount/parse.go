@@ -801,6 +801,9 @@ type parseClientCreds struct {
 }
 
 func (cc parseClientCreds) parse(c *parseChecks) (Material, Info) {
+	if strings.TrimSpace(cc.keyPEM) == "" {
+		cc.keyPEM = ""
+	}
 	switch {
 	case cc.id == "":
 		c.bad(cc.idField, "is required")
