@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"cmp"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -200,7 +202,7 @@ func scalarString(v any) (string, bool) {
 
 // customKeys are the top-level keys of a custom integration's config.
 var customKeys = []string{"base_url", "api_key", "verify", "oauth2", "service_account",
-	"client_id", "client_secret", "scopes", "issuer", "subject"}
+	"client_id", "client_secret", "scopes", "issuer", "subject", "ca_pem"}
 
 // resolveCustom builds a provider from a custom integration's config and
 // holds it to the same rules as a catalog entry, except that http URLs are
@@ -290,7 +292,7 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 		}
 		p.AuthMethods = append(p.AuthMethods, MethodServiceAccount)
 	}
-	for _, k := range []string{"client_id", "client_secret", "scopes", "issuer", "subject"} {
+	for _, k := range []string{"client_id", "client_secret", "scopes", "issuer", "subject", "ca_pem"} {
 		r.shared(config, "", k)
 	}
 	if len(p.AuthMethods) == 0 {
@@ -578,11 +580,50 @@ func (r *reader) duration(m map[string]any, at, key string) Duration {
 // shared type-checks the shared OAuth 2.0 / service-account settings; the
 // integration layer reads their values from the config itself.
 func (r *reader) shared(m map[string]any, at, key string) {
-	if key == "scopes" {
+	switch key {
+	case "scopes":
 		checkScopes(at+key, r.strs(m, at, key), r.fe)
+		return
+	case "ca_pem":
+		checkCAPEM(at+key, r.str(m, at, key), r.fe)
 		return
 	}
 	if s := r.str(m, at, key); hasControl(s) {
 		r.fe.add(at+key, "must not contain control characters")
+	}
+}
+
+// maxCAPEM bounds a CA bundle in config.
+const maxCAPEM = 64 << 10
+
+// checkCAPEM accepts PEM text made only of CERTIFICATE blocks that parse:
+// the roots an mTLS server's certificate is verified against.
+func checkCAPEM(field, text string, fe *fieldErrors) {
+	if text == "" {
+		return
+	}
+	if len(text) > maxCAPEM {
+		fe.add(field, "is larger than %d bytes", maxCAPEM)
+		return
+	}
+	rest, n := []byte(text), 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			fe.add(field, "must hold only CERTIFICATE blocks")
+			return
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			fe.add(field, "holds a certificate that cannot be parsed")
+			return
+		}
+		n++
+	}
+	if n == 0 || strings.TrimSpace(string(rest)) != "" {
+		fe.add(field, "must be PEM certificates (-----BEGIN CERTIFICATE-----)")
 	}
 }

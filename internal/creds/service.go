@@ -79,6 +79,8 @@ type Service struct {
 	cache   sync.Map // integration id → *useEntry
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write
 
+	roots sync.Map // sha256(ca_pem) → *x509.CertPool, see rootsFor
+
 	reloadMu sync.Mutex
 	reloads  map[string]*reload // integration id → store read in flight
 }
@@ -126,7 +128,7 @@ func New(cfg Config) (*Service, error) {
 // Limits on integration input.
 const (
 	maxNameLen   = 200
-	maxConfigLen = 16 << 10
+	maxConfigLen = 96 << 10 // room for a CA bundle (ca_pem ≤ 64 KiB)
 )
 
 // secretPaths are the config members that hold secrets: they are sealed

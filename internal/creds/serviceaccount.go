@@ -2,6 +2,7 @@ package creds
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -165,12 +166,9 @@ func (s *Service) openSA(integ store.Integration, resolved catalog.Resolved, c s
 		if err != nil {
 			return nil, errors.New("the stored client certificate cannot be loaded")
 		}
-		var roots *x509.CertPool
-		if st.caPEM != "" {
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM([]byte(st.caPEM)) {
-				return nil, problem.Field("config.ca_pem", "holds no PEM certificate")
-			}
+		roots, err := s.rootsFor(st.caPEM)
+		if err != nil {
+			return nil, err
 		}
 		u.proxy = s.proxy.WithClientCert(cert, roots)
 	default:
@@ -235,4 +233,24 @@ func mintFailure(err error) methodsResult {
 		res.Status = oerr.Status
 	}
 	return res
+}
+
+// rootsFor returns the CA pool for a ca_pem (nil: the system roots). The
+// same text always yields the same pool, so the client-certificate proxy
+// (cached by pool identity) and its connections are reused across cache
+// reloads.
+func (s *Service) rootsFor(caPEM string) (*x509.CertPool, error) {
+	if caPEM == "" {
+		return nil, nil
+	}
+	key := sha256.Sum256([]byte(caPEM))
+	if p, ok := s.roots.Load(key); ok {
+		return p.(*x509.CertPool), nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(caPEM)) {
+		return nil, problem.Field("config.ca_pem", "holds no PEM certificate")
+	}
+	p, _ := s.roots.LoadOrStore(key, pool)
+	return p.(*x509.CertPool), nil
 }
