@@ -50,7 +50,7 @@ func (s *Service) mintsTokens(integ store.Integration) bool {
 // done), every interval until ctx ends.
 func (s *Service) RunNotices(ctx context.Context, interval time.Duration) {
 	for {
-		s.notices(ctx)
+		s.ScanNotices(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -59,7 +59,8 @@ func (s *Service) RunNotices(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (s *Service) notices(ctx context.Context) {
+// ScanNotices is one pass of RunNotices.
+func (s *Service) ScanNotices(ctx context.Context) {
 	integs, err := s.store.ListIntegrations(ctx, "")
 	if err != nil {
 		return
