@@ -363,3 +363,14 @@ func decodeConfig(b []byte) (map[string]any, error) {
 	}
 	return cfg, nil
 }
+
+// CachedIntegration returns an integration from the hot-path cache (at
+// most CacheTTL old, refreshed on local changes), for /access and
+// /proxy, which must not read the store on every request.
+func (s *Service) CachedIntegration(ctx context.Context, id string) (store.Integration, error) {
+	e, err := s.use(ctx, id)
+	if err != nil {
+		return store.Integration{}, err
+	}
+	return e.integ, nil
+}
