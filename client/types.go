@@ -189,19 +189,46 @@ type AuditRecord struct {
 	IP        string    `json:"ip,omitempty"`
 }
 
-// WebhookRequest subscribes URL to the named event types.
+// WebhookRequest subscribes URL to the named event types (all when
+// Events is empty).
 type WebhookRequest struct {
 	URL       string   `json:"url"`
-	Events    []string `json:"events"`
+	Events    []string `json:"events,omitempty"` // empty: every type
 	Workspace string   `json:"workspace,omitempty"`
 }
 
-// Webhook is a created webhook subscription. Secret signs deliveries
-// (Storm-Signature) and is returned only once; String, GoString and
-// LogValue redact it, and JSON encoding keeps it.
+// Webhook is a webhook subscription. Secret signs deliveries
+// (Storm-Signature) and is returned only once, by CreateWebhook; String,
+// GoString and LogValue redact it, and JSON encoding keeps it. Events
+// empty means every event type. The other fields are its delivery
+// state: Cursor is the log position of the last event delivered,
+// Failures the consecutive failed attempts at the next one.
 type Webhook struct {
-	ID     string   `json:"id"`
-	Secret string   `json:"secret,omitempty"`
-	URL    string   `json:"url,omitempty"`
-	Events []string `json:"events,omitempty"`
+	ID             string    `json:"id"`
+	Secret         string    `json:"secret,omitempty"`
+	URL            string    `json:"url,omitempty"`
+	Events         []string  `json:"events,omitempty"`
+	Workspace      string    `json:"workspace,omitempty"`
+	Cursor         int64     `json:"cursor,omitempty"`
+	Failures       int       `json:"failures,omitempty"`
+	FailingSince   time.Time `json:"failing_since,omitzero"`
+	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
+	Disabled       bool      `json:"disabled,omitempty"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+}
+
+// WebhookDelivery is one attempt to deliver an event to a webhook. Error
+// says what failed (never the receiver's answer or a secret).
+type WebhookDelivery struct {
+	ID         string    `json:"id"`
+	Webhook    string    `json:"webhook"`
+	Event      string    `json:"event"`
+	EventType  string    `json:"event_type"`
+	Attempt    int       `json:"attempt"`
+	OK         bool      `json:"ok"`
+	StatusCode int       `json:"status_code"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS int64     `json:"duration_ms"`
+	At         time.Time `json:"at,omitzero"`
 }

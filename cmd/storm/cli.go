@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -53,6 +54,9 @@ type cli struct {
 
 	// tokenSource names where the API token came from, for error hints.
 	tokenSource string
+
+	// pollEvery is how often "keys rotate --wait" polls; 0 means 500ms.
+	pollEvery time.Duration
 }
 
 // errHelp reports that help was printed on request: exit status 0.

@@ -145,7 +145,7 @@ func (c *cli) webhooksCreate(ctx context.Context, f *flags, args []string) error
 	var req client.WebhookRequest
 	var events listFlag
 	f.FlagSet.StringVar(&req.URL, "url", "", "`URL` that receives deliveries (required)")
-	f.FlagSet.Var(&events, "event", "event `type` to deliver; repeat or separate with commas (required)")
+	f.FlagSet.Var(&events, "event", "event `type` to deliver; repeat or separate with commas (default: every type)")
 	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the caller's)")
 	if _, err := f.parseArgs(args); err != nil {
 		return err
@@ -159,9 +159,6 @@ func (c *cli) webhooksCreate(ctx context.Context, f *flags, args []string) error
 	}
 	if req.URL == "" {
 		return f.usageErr("--url is required")
-	}
-	if len(req.Events) == 0 {
-		return f.usageErr("--event is required")
 	}
 	cl, err := c.client(true)
 	if err != nil {

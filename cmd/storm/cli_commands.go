@@ -96,9 +96,24 @@ func commands() []*command {
 		{name: "audit", summary: "list the audit log", subs: []subcommand{
 			{"", "[--workspace W] [--after ID] [--limit N] [--json]", "Lists audit records, oldest first.", (*cli).audit},
 		}},
-		{name: "webhooks", summary: "subscribe a URL to events", subs: []subcommand{
-			{"create", "--url URL --event TYPE ... [--workspace W] [--json]",
-				"Creates a webhook and prints its signing secret, shown only this once.", (*cli).webhooksCreate},
+		{name: "webhooks", summary: "subscribe URLs to events, list them, see their deliveries", def: "list", subs: []subcommand{
+			{"create", "--url URL [--event TYPE ...] [--workspace W] [--json]",
+				"Creates a webhook and prints its signing secret, shown only this once.\n" +
+					"Without --event it receives every event type.", (*cli).webhooksCreate},
+			{"list", "[--workspace W] [--json]", "Lists webhooks with their delivery state (never their secrets).", (*cli).webhooksList},
+			{"delete", "ID", "Deletes a webhook and its delivery log.", (*cli).webhooksDelete},
+			{"enable", "ID [--json]", "Re-enables a webhook disabled after repeated failures; delivery resumes where it stopped.", (*cli).webhooksEnable},
+			{"deliveries", "ID [--limit N] [--json]", "Shows a webhook's delivery attempts, newest first.", (*cli).webhooksDeliveries},
+		}},
+		{name: "keys", summary: "show or rotate the data keys, or re-wrap them under a new KEK (admin)", def: "status", subs: []subcommand{
+			{"status", "[--json]", "Shows the data-key terms and the re-wrap job's progress.", (*cli).keysStatus},
+			{"rotate", "[--wait] [--json]",
+				"Adds a new data-key term: new writes use it at once, older terms still decrypt, and a\n" +
+					"resumable job re-wraps every stored secret under it. --wait follows the job to the end.", (*cli).keysRotate},
+			{"rotate-kek", "--new-kek-url URL [--kek-url URL] [--database URL] [--json]",
+				"Re-wraps the keyring under a new key-encryption key (key file or KMS). It opens the\n" +
+					"database directly (--data-dir, --database) and needs no API token; running instances\n" +
+					"keep working. Restart every instance with the new --kek-url afterwards.", (*cli).keysRotateKEK},
 		}},
 		{name: "health", summary: "check that the server is alive and ready", subs: []subcommand{
 			{"", "", "Checks /healthz and /readyz; needs no API token.", (*cli).health},

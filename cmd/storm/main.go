@@ -20,8 +20,16 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "serve" {
-		return serve(ctx, args[1:])
+	if len(args) > 0 {
+		// Server-side commands work on the data dir itself.
+		switch args[0] {
+		case "serve":
+			return serve(ctx, args[1:])
+		case "backup":
+			return backup(ctx, args[1:], os.Stdout)
+		case "restore":
+			return restore(ctx, args[1:], os.Stdout)
+		}
 	}
 	return runCLI(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }

@@ -24,6 +24,9 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Database, "database", os.Getenv("STORM_DATABASE"), "postgres://… for a cluster; empty: SQLite in the data dir (STORM_DATABASE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("STORM_PUBLIC_URL"), "external base URL, for OAuth redirects (STORM_PUBLIC_URL; default http://<addr>)")
 	fs.StringVar(&cfg.KEKURL, "kek-url", os.Getenv("STORM_KEK_URL"), "key-encryption key: base64key://…, file:///path, or empty for a key file in the data dir (STORM_KEK_URL)")
+	verifyEvery := fs.Duration("verify-interval", envDuration("STORM_VERIFY_INTERVAL", time.Hour), "verify every integration this often; 0 turns it off (STORM_VERIFY_INTERVAL)")
+	fs.Int64Var(&cfg.DataKeyRotateAfter, "data-key-rotate-after", envInt64("STORM_DATA_KEY_ROTATE_AFTER", 1<<31), "rotate the data key automatically after this many encryptions, cluster-wide; negative: never (STORM_DATA_KEY_ROTATE_AFTER)")
+	fs.DurationVar(&cfg.Keys.Interval, "key-poll-interval", envDuration("STORM_KEY_POLL_INTERVAL", 15*time.Second), "how often to reload the keyring, so a data-key rotation elsewhere reaches this instance (STORM_KEY_POLL_INTERVAL)")
 	logLevel := fs.String("log-level", envOr("STORM_LOG_LEVEL", "info"), "debug|info|warn|error (STORM_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -36,6 +39,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.AllowPrivateUpstreams = allow
+	cfg.Verify.Interval = *verifyEvery
 	cfg.AdminToken = os.Getenv("STORM_ADMIN_TOKEN")
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -75,4 +79,22 @@ func envBool(key string) (bool, error) {
 		return false, fmt.Errorf("%s: want true or false, got %q", key, v)
 	}
 	return b, nil
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v := os.Getenv(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func envInt64(key string, def int64) int64 {
+	if v := os.Getenv(key); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
 }

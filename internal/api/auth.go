@@ -51,6 +51,38 @@ func (p principal) admin() bool { return p.token.Role == store.RoleAdmin }
 
 func (p principal) actor() events.Actor { return events.Actor{TokenID: p.token.ID, IP: p.ip} }
 
+// Allows reports whether a token of role may do what needs at least
+// least (admin > editor > worker > viewer).
+func Allows(role, least string) bool { return roleRank[role] >= roleRank[least] && roleRank[role] > 0 }
+
+// Visible reports whether tok may see objects of workspaceID: admins
+// see every workspace, other roles their own. What a token may not see
+// is answered as "not found", never "forbidden".
+func Visible(tok store.APIToken, workspaceID string) bool {
+	return tok.Role == store.RoleAdmin || tok.WorkspaceID == workspaceID
+}
+
+// ActorOf is who a request made with tok is, for events and audit: the
+// token id and the client's address.
+func ActorOf(tok store.APIToken, r *http.Request) events.Actor {
+	return events.Actor{TokenID: tok.ID, IP: clientIP(r)}
+}
+
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+// LookupToken finds the API token whose secret is token, through the
+// same short-lived cache as bearer authentication; store.ErrNotFound
+// when it is not valid.
+func (s *Server) LookupToken(ctx context.Context, token string) (store.APIToken, error) {
+	return s.tokens.lookup(ctx, strings.TrimSpace(token))
+}
+
 type principalKey struct{}
 
 func principalFrom(ctx context.Context) principal {
@@ -78,15 +110,11 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 			problem.Write(w, problem.New(http.StatusUnauthorized, "the API token is not valid"))
 			return
 		}
-		if roleRank[tok.Role] < roleRank[role] {
+		if !Allows(tok.Role, role) {
 			problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
 			return
 		}
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal{token: tok, ip: ip})))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal{token: tok, ip: clientIP(r)})))
 	})
 }
 
@@ -152,7 +180,7 @@ func (s *Server) workspace(ctx context.Context, ref string) (store.Workspace, er
 		ref = p.token.WorkspaceID
 	}
 	ws, err := s.cfg.Store.GetWorkspace(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.admin() && ws.ID != p.token.WorkspaceID) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !Visible(p.token, ws.ID)) {
 		return store.Workspace{}, problem.NotFound("workspace", ref)
 	}
 	return ws, err
@@ -160,10 +188,20 @@ func (s *Server) workspace(ctx context.Context, ref string) (store.Workspace, er
 
 // integration loads an integration the caller may see.
 func (s *Server) integration(r *http.Request) (store.Integration, error) {
+	return s.visibleIntegration(r, s.cfg.Store.GetIntegration)
+}
+
+// usedIntegration is integration for the hot paths (/access, /proxy):
+// it reads through the credential cache instead of the store.
+func (s *Server) usedIntegration(r *http.Request) (store.Integration, error) {
+	return s.visibleIntegration(r, s.cfg.Creds.CachedIntegration)
+}
+
+func (s *Server) visibleIntegration(r *http.Request, get func(context.Context, string) (store.Integration, error)) (store.Integration, error) {
 	id := r.PathValue("id")
 	p := principalFrom(r.Context())
-	in, err := s.cfg.Store.GetIntegration(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.admin() && in.WorkspaceID != p.token.WorkspaceID) {
+	in, err := get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !Visible(p.token, in.WorkspaceID)) {
 		return store.Integration{}, problem.NotFound("integration", id)
 	}
 	return in, err

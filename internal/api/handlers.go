@@ -279,7 +279,7 @@ func (s *Server) saveCredential(w http.ResponseWriter, r *http.Request) {
 func (s *Server) saveInput(w http.ResponseWriter, r *http.Request, integ store.Integration) (creds.SaveInput, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		return s.multipartInput(w, r)
+		return ReadUpload(w, r)
 	}
 	var body map[string]json.RawMessage
 	if err := s.decode(w, r, &body); err != nil {
@@ -300,7 +300,13 @@ func (s *Server) saveInput(w http.ResponseWriter, r *http.Request, integ store.I
 	return creds.SaveInput{APIKey: key}, nil
 }
 
-func (s *Server) multipartInput(w http.ResponseWriter, r *http.Request) (creds.SaveInput, error) {
+// ReadUpload reads a multipart/form-data Save body as PUT
+// /v1/integrations/{id}/credentials takes it: the credentials file in the
+// part named "file" (at most 64 KiB) and the other parts as form fields.
+// The web UI's setup dialog posts the same shape. On error it also
+// returns the fields read before the problem, so the UI can still check
+// the form's CSRF token; the input itself must not be used.
+func ReadUpload(w http.ResponseWriter, r *http.Request) (creds.SaveInput, error) {
 	const maxFile = serviceaccount.MaxFileSize
 	r.Body = http.MaxBytesReader(w, r.Body, maxFile+16<<10)
 	mr, err := r.MultipartReader()
@@ -315,29 +321,29 @@ func (s *Server) multipartInput(w http.ResponseWriter, r *http.Request) (creds.S
 		}
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return creds.SaveInput{}, problem.New(http.StatusRequestEntityTooLarge, "the upload is larger than %d bytes", maxFile)
+			return in, problem.New(http.StatusRequestEntityTooLarge, "the upload is larger than %d bytes", maxFile)
 		}
 		if err != nil || parts >= 16 {
-			return creds.SaveInput{}, problem.New(http.StatusBadRequest, "malformed multipart body")
+			return in, problem.New(http.StatusBadRequest, "malformed multipart body")
 		}
 		b, err := io.ReadAll(io.LimitReader(part, maxFile+1))
 		if errors.As(err, &maxErr) || len(b) > maxFile {
-			return creds.SaveInput{}, problem.New(http.StatusRequestEntityTooLarge, "the file is larger than %d bytes", maxFile)
+			return in, problem.New(http.StatusRequestEntityTooLarge, "the file is larger than %d bytes", maxFile)
 		}
 		if err != nil {
-			return creds.SaveInput{}, problem.New(http.StatusBadRequest, "malformed multipart body")
+			return in, problem.New(http.StatusBadRequest, "malformed multipart body")
 		}
 		switch name := part.FormName(); name {
 		case "file":
 			in.File = b
 		case "":
-			return creds.SaveInput{}, problem.New(http.StatusBadRequest, "a multipart part has no name")
+			return in, problem.New(http.StatusBadRequest, "a multipart part has no name")
 		default:
 			in.Form[name] = string(b)
 		}
 	}
 	if in.File == nil {
-		return creds.SaveInput{}, problem.Field("file", "is required: upload the credentials file in a part named file")
+		return in, problem.Field("file", "is required: upload the credentials file in a part named file")
 	}
 	return in, nil
 }
@@ -403,7 +409,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) access(w http.ResponseWriter, r *http.Request) {
-	integ, err := s.integration(r)
+	integ, err := s.usedIntegration(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -417,7 +423,7 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
-	integ, err := s.integration(r)
+	integ, err := s.usedIntegration(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,9 +14,11 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/keys"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/webhooks"
 )
 
 // Config configures a Server. Store, Catalog, Creds, Proxy and Recorder
@@ -26,6 +29,12 @@ type Config struct {
 	Creds    *creds.Service
 	Proxy    *proxy.Proxy
 	Recorder *events.Recorder
+	// Webhooks creates and re-enables webhooks; nil answers those two
+	// endpoints with 404.
+	Webhooks *webhooks.Service
+	// Keys rotates data keys and reports the re-wrap job (/v1/keys);
+	// nil answers those endpoints with 404.
+	Keys *keys.Manager
 	// Ready reports whether storage and keys are usable (for /readyz).
 	Ready func(ctx context.Context) error
 	// Registry collects metrics; nil means a new registry.
@@ -125,11 +134,35 @@ func (s *Server) register() {
 	s.handle("GET /v1/events", store.RoleViewer, s.listEvents)
 	s.handle("GET /v1/audit", store.RoleViewer, s.listAudit)
 
-	// Anything else, including a known path with another method, is a
-	// problem+json 404.
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/webhooks", store.RoleEditor, s.createWebhook)
+	s.handle("GET /v1/webhooks", store.RoleViewer, s.listWebhooks)
+	s.handle("GET /v1/webhooks/{id}", store.RoleViewer, s.getWebhook)
+	s.handle("DELETE /v1/webhooks/{id}", store.RoleEditor, s.deleteWebhook)
+	s.handle("POST /v1/webhooks/{id}/enable", store.RoleEditor, s.enableWebhook)
+	s.handle("GET /v1/webhooks/{id}/deliveries", store.RoleViewer, s.listWebhookDeliveries)
+
+	s.handle("GET /v1/keys", store.RoleAdmin, s.keysStatus)
+	s.handle("POST /v1/keys/rotate", store.RoleAdmin, s.keysRotate)
+
+	// Anything else under the API's prefixes, including a known path
+	// with another method, is a problem+json 404. Other paths belong to
+	// the web UI (see Serves).
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
-	})
+	}
+	s.mux.HandleFunc("/v1/", notFound)
+	s.mux.HandleFunc("/oauth/", notFound)
+}
+
+// Serves reports whether path belongs to the HTTP API: /v1/…, /oauth/…
+// and the health and metrics endpoints. The server hands every other
+// path to the web UI.
+func Serves(path string) bool {
+	switch path {
+	case "/v1", "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/oauth/")
 }
 
 // handle registers h for pattern, behind authentication when role is

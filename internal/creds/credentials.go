@@ -295,6 +295,9 @@ func statusEvent(in store.Integration, status, reason string, now time.Time) sto
 		store.StatusDegraded:          events.IntegrationDegraded,
 		store.StatusReconnectRequired: events.IntegrationReconnectRequired,
 	}[status]
+	if status == store.StatusConnected && (in.Status == store.StatusDegraded || in.Status == store.StatusReconnectRequired) {
+		typ = events.IntegrationRecovered
+	}
 	return events.New(in.WorkspaceID, in.ID, typ, now, map[string]any{"from": in.Status, "reason": reason})
 }
 

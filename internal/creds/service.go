@@ -241,9 +241,7 @@ func (s *Service) setConfig(integ *store.Integration, cfg map[string]any, prevSe
 	return nil
 }
 
-func configAD(in store.Integration) vault.AD {
-	return vault.AD{Workspace: in.WorkspaceID, Integration: in.ID, Field: "config"}
-}
+func configAD(in store.Integration) vault.AD { return vault.ConfigAD(in) }
 
 func (s *Service) secretConfig(in store.Integration) (map[string]string, error) {
 	out := map[string]string{}

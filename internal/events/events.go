@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,7 +30,26 @@ const (
 	CredentialExpiring           = "credential.expiring"
 	CredentialKeyAge             = "credential.key_age"
 	AuthorizationFailed          = "authorization.failed"
+	// WebhookDisabled: a webhook was turned off after failing for too
+	// long (Data: webhook, failures, reason).
+	WebhookDisabled = "webhook.disabled"
 )
+
+// types is every event type above, in a stable order. A new type must
+// be added here too, or webhooks cannot subscribe to it.
+var types = []string{
+	IntegrationCreated, IntegrationUpdated, IntegrationDeleted, IntegrationConnected, IntegrationDegraded,
+	IntegrationReconnectRequired, IntegrationRecovered, CredentialSaved, CredentialRevoked,
+	CredentialFallbackUsed, CredentialExpiring, CredentialKeyAge, VerificationFailed, VerificationSucceeded,
+	TokenRefreshed, TokenRefreshFailed, AuthorizationFailed, WebhookDisabled,
+}
+
+// Types lists every event type Storm emits (what a webhook may subscribe
+// to).
+func Types() []string { return slices.Clone(types) }
+
+// Known reports whether typ is an event type Storm emits.
+func Known(typ string) bool { return slices.Contains(types, typ) }
 
 // Actor is who performs an action: an API token id (or "system") and the
 // client's IP address.

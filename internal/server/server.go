@@ -19,12 +19,15 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/keys"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/postgres"
 	"github.com/stormcreds/storm/internal/store/sqlite"
 	"github.com/stormcreds/storm/internal/tokens"
 	"github.com/stormcreds/storm/internal/vault"
+	"github.com/stormcreds/storm/internal/web"
+	"github.com/stormcreds/storm/internal/webhooks"
 )
 
 // Config is what an operator sets (flags and STORM_* variables).
@@ -47,10 +50,22 @@ type Config struct {
 	CredentialCacheTTL time.Duration
 	// Tokens tunes the token engine (tests shorten its timeouts).
 	Tokens tokens.Config
+	// Keys tunes key management: keyring polling and the re-wrap job
+	// (Store and Vault are filled in).
+	Keys keys.Config
+	// DataKeyRotateAfter is how many encryptions a data key may have
+	// before it is rotated automatically (vault.Options.RotateAfter; 0:
+	// 2^31).
+	DataKeyRotateAfter int64
+	// Webhooks tunes webhook delivery (tests shorten its timings).
+	Webhooks webhooks.Tuning
 	// NoBackground leaves the background refresh loop off (tests that
 	// drive refreshes themselves).
 	NoBackground bool
-	Logger       *slog.Logger
+	// Verify schedules health verification of every integration
+	// (STORM_VERIFY_INTERVAL); zero Interval turns it off.
+	Verify creds.VerifySchedule
+	Logger *slog.Logger
 }
 
 // AdminTokenFile is the file in the data directory holding the
@@ -62,27 +77,20 @@ type Server struct {
 	cfg      Config
 	Store    store.Store
 	Vault    *vault.Vault
+	Keys     *keys.Manager
 	API      *api.Server
+	UI       *web.UI
 	Creds    *creds.Service
 	recorder *events.Recorder
 	logger   *slog.Logger
+	// dispatcher delivers webhooks (StartBackground).
+	dispatcher *webhooks.Dispatcher
 }
 
 // Open assembles a server from cfg, creating the data directory, the key
 // file, the database and the admin token on first start.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "storm-data"
-	}
-	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + cfg.Addr
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = withDefaults(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -98,11 +106,41 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// OpenStore opens the database cfg names (Database, else the SQLite file
+// in DataDir) as Open does, for offline tools such as
+// `storm keys rotate-kek`.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "storm-data"
+	}
+	return openStore(ctx, cfg)
+}
+
+// withDefaults fills cfg's defaults (shared/API.md).
+func withDefaults(cfg Config) Config {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "storm-data"
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Addr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// dbFile is the SQLite database in the data dir.
+const dbFile = "storm.db"
+
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	db := cfg.Database
 	switch {
 	case db == "":
-		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "storm.db"))
+		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
 		return postgres.Open(ctx, db)
 	case strings.HasPrefix(db, "sqlite://"):
@@ -116,7 +154,16 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.Open(ctx, kek, st)
+	v, err := vault.OpenWithOptions(ctx, kek, st, vault.Options{RotateAfter: cfg.DataKeyRotateAfter, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	kc := cfg.Keys
+	kc.Store, kc.Vault = st, v
+	if kc.Logger == nil {
+		kc.Logger = cfg.Logger
+	}
+	km, err := keys.New(kc)
 	if err != nil {
 		return nil, err
 	}
@@ -143,12 +190,27 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 		}
 		return nil
 	}
-	a, err := api.New(api.Config{Store: st, Catalog: cat, Creds: cs, Proxy: px, Recorder: rec, Ready: ready,
-		Registry: prometheus.NewRegistry(), Logger: cfg.Logger})
+	whc := webhooks.Config{Store: st, Vault: v, AllowPrivate: cfg.AllowPrivateUpstreams, Logger: cfg.Logger, Tuning: cfg.Webhooks}
+	whs, err := webhooks.NewService(whc)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, Store: st, Vault: v, API: a, Creds: cs, recorder: rec, logger: cfg.Logger}
+	whd, err := webhooks.NewDispatcher(whc)
+	if err != nil {
+		return nil, err
+	}
+	a, err := api.New(api.Config{Store: st, Catalog: cat, Creds: cs, Proxy: px, Recorder: rec, Ready: ready,
+		Registry: prometheus.NewRegistry(), Logger: cfg.Logger, Keys: km, Webhooks: whs})
+	if err != nil {
+		return nil, err
+	}
+	ui, err := web.New(web.Config{Store: st, Catalog: cat, Creds: cs, Vault: v, Recorder: rec, Tokens: a,
+		PublicURL: cfg.PublicURL, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, recorder: rec, logger: cfg.Logger}
+	s.dispatcher = whd
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -202,8 +264,18 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// Handler is the HTTP handler for everything Storm serves.
-func (s *Server) Handler() http.Handler { return s.API }
+// Handler is the HTTP handler for everything Storm serves: the API's
+// paths (/v1/, /oauth/, /healthz, /readyz, /metrics) go to the API,
+// everything else to the web UI.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api.Serves(r.URL.Path) {
+			s.API.ServeHTTP(w, r)
+			return
+		}
+		s.UI.ServeHTTP(w, r)
+	})
+}
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -238,17 +310,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // StartBackground starts the background work (unless NoBackground): the
-// token engine's refresh loop and the hourly expiry/key-age notices. It
-// returns a function that stops them and waits.
+// token engine's refresh loop, the hourly expiry/key-age notices,
+// scheduled verification and key management (keyring poll, re-wrap job).
+// It returns a function that stops them and waits.
 func (s *Server) StartBackground(ctx context.Context) (stop func()) {
 	if s.cfg.NoBackground {
 		return func() {}
 	}
+	runners := []func(context.Context){
+		s.Creds.Tokens().Run,
+		func(ctx context.Context) { s.Creds.RunNotices(ctx, time.Hour) },
+		func(ctx context.Context) { s.Creds.RunVerifySchedule(ctx, s.cfg.Verify) },
+		s.Keys.Run,       // keyring poll, re-wrap job
+		s.dispatcher.Run, // webhook deliveries
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.Creds.Tokens().Run(ctx) }()
-	go func() { defer wg.Done(); s.Creds.RunNotices(ctx, time.Hour) }()
+	for _, run := range runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
 	return func() { cancel(); wg.Wait() }
 }
 

@@ -238,4 +238,60 @@ type Store interface {
 	// PutKeyring stores next if the current keyring equals prev (nil: no
 	// keyring yet), else returns ErrConflict.
 	PutKeyring(ctx context.Context, prev, next []byte) error
+
+	// Key rotation (types in keys.go).
+
+	// ScanCredentials returns up to limit credentials of every workspace
+	// whose id sorts after after (from the first when empty), ordered by
+	// id: a resumable cursor for jobs that visit every row. A non-positive
+	// limit means DefaultPageLimit.
+	ScanCredentials(ctx context.Context, after string, limit int) ([]Credential, error)
+	// ScanIntegrations is ScanCredentials for integrations.
+	ScanIntegrations(ctx context.Context, after string, limit int) ([]Integration, error)
+	// CountCredentials and CountIntegrations count every row (progress
+	// totals).
+	CountCredentials(ctx context.Context) (int64, error)
+	CountIntegrations(ctx context.Context) (int64, error)
+	// GetJob returns the named job's persisted state, or ErrNotFound.
+	GetJob(ctx context.Context, name string) (Job, error)
+	// PutJob stores j if the stored job's revision is j.Revision (0: no
+	// job of that name yet), else returns ErrConflict; it returns the job
+	// as stored, with its new revision.
+	PutJob(ctx context.Context, j Job) (Job, error)
+	// AddKeyUsage adds n to the encryptions counted against data-key
+	// term and returns the new total, atomically across instances.
+	AddKeyUsage(ctx context.Context, term uint32, n int64) (int64, error)
+	// KeyUsage returns every counted term's total.
+	KeyUsage(ctx context.Context) (map[uint32]int64, error)
+
+	// Webhooks (types in webhooks.go).
+
+	// CreateWebhook stores w with its Cursor at the end of the event log,
+	// so it receives the events appended after it, and returns it as
+	// stored. An unknown workspace is ErrNotFound.
+	CreateWebhook(ctx context.Context, w Webhook) (Webhook, error)
+	GetWebhook(ctx context.Context, id string) (Webhook, error)
+	// ListWebhooks lists a workspace's webhooks, or all of them when
+	// workspaceID is empty, ordered by creation.
+	ListWebhooks(ctx context.Context, workspaceID string) ([]Webhook, error)
+	// DeleteWebhook removes the webhook and its delivery log.
+	DeleteWebhook(ctx context.Context, id string) error
+	// UpdateWebhook loads the webhook, locked against every other
+	// UpdateWebhook of it, applies fn, and stores the webhook, the
+	// change's Deliveries and Events in one transaction (RunUpdateWebhook).
+	// If fn fails nothing is stored.
+	UpdateWebhook(ctx context.Context, id string, fn func(*WebhookChange) error) (Webhook, error)
+	// ListDueWebhooks returns enabled webhooks whose NextAttemptAt is not
+	// after now and whose workspace has events after their Cursor, in
+	// creation order, at most limit.
+	ListDueWebhooks(ctx context.Context, now time.Time, limit int) ([]Webhook, error)
+	// ListWebhookEvents returns the events w is owed: its workspace's
+	// events after w.Cursor of the types it subscribes to, oldest first,
+	// at most limit; and end, the newest seq in the log when it read them.
+	// Events commit in seq order, so when fewer than limit come back, w
+	// is owed nothing between the last of them and end.
+	ListWebhookEvents(ctx context.Context, w Webhook, limit int) (events []WebhookEvent, end int64, err error)
+	// ListWebhookDeliveries returns a webhook's delivery log, newest
+	// first, at most limit.
+	ListWebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error)
 }

@@ -63,7 +63,7 @@ func OpenKEK(ctx context.Context, rawURL, dataDir string) (KEK, error) {
 	if !ok {
 		switch u.Scheme {
 		case "awskms", "gcpkms", "azurekeyvault", "hashivault":
-			return nil, fmt.Errorf("kek url: %s:// is not built into this binary yet", u.Scheme)
+			return nil, fmt.Errorf("kek url: %s:// is not built into this binary: build it with -tags kms (go build -tags kms ./cmd/storm)", u.Scheme)
 		}
 		return nil, fmt.Errorf("kek url: unknown scheme %q", u.Scheme)
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,20 +62,80 @@ type KeyringStore interface {
 	PutKeyring(ctx context.Context, prev, next []byte) error
 }
 
+// UsageStore counts encryptions per data-key term across every instance
+// (store.Store satisfies it). When the KeyringStore given to Open is also
+// a UsageStore, the vault counts its seals there and rotates the data key
+// automatically (see Options.RotateAfter).
+type UsageStore interface {
+	AddKeyUsage(ctx context.Context, term uint32, n int64) (int64, error)
+}
+
+// Defaults of Options.
+const (
+	// DefaultRotateAfter is half of the 2^32 encryptions NIST SP 800-38D
+	// allows one AES-GCM key with random 96-bit nonces. The other half is
+	// margin for seals made while the rotation propagates: every instance
+	// keeps sealing under the old term until it reloads the keyring.
+	DefaultRotateAfter int64 = 1 << 31
+	// DefaultReserveBlock is the largest block of encryptions an instance
+	// reserves in the store at a time; blocks start at 1024 and double.
+	DefaultReserveBlock int64 = 1 << 20
+)
+
+// Options tune a Vault; the zero value means the defaults.
+type Options struct {
+	// RotateAfter is how many encryptions, counted across every instance
+	// sharing the store, a data-key term may have before the vault adds
+	// a new term (automatic rotation). 0 means DefaultRotateAfter; a
+	// negative value turns automatic rotation off (usage is still
+	// counted).
+	RotateAfter int64
+	// ReserveBlock caps the block of encryptions reserved in the store at
+	// a time; 0 means DefaultReserveBlock. Counts are reserved before the
+	// seals they cover, so the stored count is never below the number of
+	// encryptions made (except those made while the store is failing).
+	ReserveBlock int64
+	// Logger receives background failures (usage counting, automatic
+	// rotation); default slog.Default().
+	Logger *slog.Logger
+}
+
 // Vault seals and opens secrets. It is safe for concurrent use.
 type Vault struct {
 	kek   KEK
 	store KeyringStore
+	usage UsageStore // nil: no counting
+	opts  Options
 	ring  atomic.Pointer[keyring]
 	mu    sync.Mutex // serialises keyring changes in this process
+
+	learnMu sync.Mutex // one keyring read at a time for unknown terms
+
+	usageMu  sync.Mutex
+	counters map[uint32]*termUsage
+
+	autoRotating atomic.Bool
+	onRotate     atomic.Pointer[func(term uint32)]
 }
 
 type keyring struct {
 	raw            []byte // wrapped form as stored, for compare-and-swap
 	active         uint32
+	maxTerm        uint32
 	terms          map[uint32]cipher.AEAD
 	fingerprintKey []byte
 	doc            keyringDoc
+	use            *termUsage // counts seals under active; nil: no counting
+}
+
+// termUsage counts this process's seals under one term against the
+// encryptions it has reserved for them in the store.
+type termUsage struct {
+	term     uint32
+	used     atomic.Int64 // seals made by this process
+	reserved atomic.Int64 // encryptions this process has counted in the store
+	block    atomic.Int64 // size of the next reservation
+	busy     atomic.Bool  // a reservation is in flight
 }
 
 type keyringDoc struct {
@@ -93,7 +154,22 @@ type termDoc struct {
 // on first start. A KEK that does not match the stored keyring gives
 // ErrWrongKEK, never a vault that produces garbage.
 func Open(ctx context.Context, kek KEK, ks KeyringStore) (*Vault, error) {
-	v := &Vault{kek: kek, store: ks}
+	return OpenWithOptions(ctx, kek, ks, Options{})
+}
+
+// OpenWithOptions is Open with Options.
+func OpenWithOptions(ctx context.Context, kek KEK, ks KeyringStore, opts Options) (*Vault, error) {
+	if opts.RotateAfter == 0 {
+		opts.RotateAfter = DefaultRotateAfter
+	}
+	if opts.ReserveBlock <= 0 {
+		opts.ReserveBlock = DefaultReserveBlock
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	v := &Vault{kek: kek, store: ks, opts: opts, counters: map[uint32]*termUsage{}}
+	v.usage, _ = ks.(UsageStore)
 	for range 3 {
 		raw, err := ks.Keyring(ctx)
 		if errors.Is(err, store.ErrNotFound) {
@@ -114,7 +190,7 @@ func Open(ctx context.Context, kek KEK, ks KeyringStore) (*Vault, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.ring.Store(ring)
+		v.setRing(ring)
 		return v, nil
 	}
 	return nil, errors.New("vault: keyring keeps changing during start")
@@ -129,22 +205,58 @@ func randomKey() []byte {
 func (v *Vault) unwrap(ctx context.Context, raw []byte) (*keyring, error) {
 	pt, err := v.kek.Unwrap(ctx, raw)
 	if err != nil {
-		if errors.Is(err, ErrWrongKEK) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", ErrWrongKEK, err)
+		// A KEK says ErrWrongKEK when its key refuses the keyring; other
+		// errors (an unreachable KMS) are not a wrong --kek-url.
+		return nil, fmt.Errorf("vault: unwrap keyring: %w", err)
 	}
 	defer clear(pt)
 	var doc keyringDoc
 	if err := json.Unmarshal(pt, &doc); err != nil {
 		return nil, fmt.Errorf("vault: keyring is corrupt: %w", err)
 	}
-	return buildRing(raw, doc)
+	r, err := buildRing(raw, doc)
+	if err != nil {
+		return nil, err
+	}
+	r.use = v.counter(r.active)
+	return r, nil
+}
+
+// setRing makes r the current keyring unless the current one is newer
+// (holds a later term): a slow reload must not undo a rotation.
+func (v *Vault) setRing(r *keyring) {
+	for {
+		cur := v.ring.Load()
+		if cur != nil && r.maxTerm < cur.maxTerm {
+			return
+		}
+		if v.ring.CompareAndSwap(cur, r) {
+			return
+		}
+	}
+}
+
+// counter returns the usage counter of term, or nil when the vault does
+// not count.
+func (v *Vault) counter(term uint32) *termUsage {
+	if v.usage == nil {
+		return nil
+	}
+	v.usageMu.Lock()
+	defer v.usageMu.Unlock()
+	u := v.counters[term]
+	if u == nil {
+		u = &termUsage{term: term}
+		u.block.Store(min(1024, v.opts.ReserveBlock))
+		v.counters[term] = u
+	}
+	return u
 }
 
 func buildRing(raw []byte, doc keyringDoc) (*keyring, error) {
 	r := &keyring{raw: raw, active: doc.Active, terms: map[uint32]cipher.AEAD{}, fingerprintKey: doc.FingerprintKey, doc: doc}
 	for _, t := range doc.Terms {
+		r.maxTerm = max(r.maxTerm, t.Term)
 		block, err := aes.NewCipher(t.Key)
 		if err != nil {
 			return nil, fmt.Errorf("vault: keyring term %d: %w", t.Term, err)
@@ -179,32 +291,54 @@ func (v *Vault) write(ctx context.Context, prev []byte, doc keyringDoc) error {
 	if err != nil {
 		return err
 	}
-	v.ring.Store(ring)
+	ring.use = v.counter(ring.active)
+	v.setRing(ring)
 	return nil
 }
 
 // Rotate adds a new data-key term; new seals use it and older terms still
-// open. It returns the new term.
+// open. It returns the new term. Other instances start sealing under it
+// when they next reload the keyring (Refresh) or meet a ciphertext of it.
 func (v *Vault) Rotate(ctx context.Context) (uint32, error) {
+	term, _, err := v.rotate(ctx, 0)
+	return term, err
+}
+
+// rotate adds a new term if the active one is from (any term when from
+// is 0); it returns the active term afterwards and whether it added it.
+// A rotation by another instance at the same time is retried on top, or,
+// with from set, taken as done.
+func (v *Vault) rotate(ctx context.Context, from uint32) (uint32, bool, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err := v.reload(ctx); err != nil {
-		return 0, err
+	for attempt := 0; ; attempt++ {
+		if err := v.reload(ctx); err != nil {
+			return 0, false, err
+		}
+		cur := v.ring.Load()
+		if from != 0 && cur.active != from {
+			return cur.active, false, nil
+		}
+		doc := cur.doc
+		next := cur.maxTerm + 1
+		doc.Terms = append(append([]termDoc(nil), doc.Terms...), termDoc{Term: next, Key: randomKey(), CreatedAt: time.Now().UTC()})
+		doc.Active = next
+		err := v.write(ctx, cur.raw, doc)
+		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		return next, true, nil
 	}
-	cur := v.ring.Load()
-	doc := cur.doc
-	next := uint32(0)
-	for _, t := range doc.Terms {
-		next = max(next, t.Term)
-	}
-	next++
-	doc.Terms = append(append([]termDoc(nil), doc.Terms...), termDoc{Term: next, Key: randomKey(), CreatedAt: time.Now().UTC()})
-	doc.Active = next
-	if err := v.write(ctx, cur.raw, doc); err != nil {
-		return 0, err
-	}
-	return next, nil
 }
+
+// ErrStaleKEK means the stored keyring was re-wrapped under another
+// key-encryption key (storm keys rotate-kek) since this process started:
+// it keeps sealing and opening with the data keys it loaded, but cannot
+// load keyring changes until restarted with the new --kek-url.
+var ErrStaleKEK = errors.New("vault: the stored keyring was re-wrapped under another key-encryption key; restart with the new --kek-url (the keys loaded at start stay in use until then)")
 
 // reload re-reads the keyring, picking up a rotation by another instance.
 func (v *Vault) reload(ctx context.Context) error {
@@ -216,16 +350,99 @@ func (v *Vault) reload(ctx context.Context) error {
 		return nil
 	}
 	ring, err := v.unwrap(ctx, raw)
+	if errors.Is(err, ErrWrongKEK) {
+		return ErrStaleKEK
+	}
 	if err != nil {
 		return err
 	}
-	v.ring.Store(ring)
+	v.setRing(ring)
 	return nil
+}
+
+// Refresh re-reads the keyring from the store, so a data-key rotation by
+// another instance reaches this one's seals; the KEK is used only when
+// the stored keyring changed. Servers call it periodically. After a KEK
+// rotation it returns ErrStaleKEK and the vault keeps its keys.
+func (v *Vault) Refresh(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.reload(ctx)
+}
+
+// OnRotate sets fn to be called (in its own goroutine) after this vault
+// rotated the data key automatically; the key manager starts the re-wrap
+// job from it.
+func (v *Vault) OnRotate(fn func(term uint32)) { v.onRotate.Store(&fn) }
+
+// count records one seal under r's active term and reserves more
+// encryptions in the store ahead of need.
+func (v *Vault) count(r *keyring) {
+	u := r.use
+	if u == nil {
+		return
+	}
+	if u.used.Add(1)+u.block.Load()/2 > u.reserved.Load() && u.busy.CompareAndSwap(false, true) {
+		go v.reserve(u)
+	}
+}
+
+// reserve counts a block of encryptions against u's term in the store,
+// then rotates the data key if the term has reached RotateAfter.
+func (v *Vault) reserve(u *termUsage) {
+	defer u.busy.Store(false)
+	for {
+		used, reserved, block := u.used.Load(), u.reserved.Load(), u.block.Load()
+		if used+block/2 <= reserved {
+			return
+		}
+		n := block + max(0, used-reserved) // never below what was sealed
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		total, err := v.usage.AddKeyUsage(ctx, u.term, n)
+		cancel()
+		if err != nil {
+			v.opts.Logger.Warn("vault: could not count data-key usage; retrying", "term", u.term, "err", err)
+			time.Sleep(time.Second) // busy stays set: no retry storm
+			return
+		}
+		u.reserved.Add(n)
+		u.block.Store(min(2*block, v.opts.ReserveBlock))
+		if v.opts.RotateAfter > 0 && total >= v.opts.RotateAfter {
+			v.autoRotate(u.term, total)
+		}
+	}
+}
+
+// autoRotate adds a new term if from is still the active one. Every
+// instance may see the threshold at once; the keyring's compare-and-swap
+// lets one of them rotate and the others find it done.
+func (v *Vault) autoRotate(from uint32, total int64) {
+	if !v.autoRotating.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer v.autoRotating.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		term, rotated, err := v.rotate(ctx, from)
+		if err != nil {
+			v.opts.Logger.Error("vault: automatic data-key rotation failed", "term", from, "encryptions", total, "err", err)
+			return
+		}
+		if !rotated {
+			return
+		}
+		v.opts.Logger.Info("vault: rotated the data key automatically", "from", from, "to", term, "encryptions", total, "limit", v.opts.RotateAfter)
+		if fn := v.onRotate.Load(); fn != nil {
+			(*fn)(term)
+		}
+	}()
 }
 
 // Seal encrypts plaintext for the place named by ad.
 func (v *Vault) Seal(plaintext []byte, ad AD) ([]byte, error) {
 	r := v.ring.Load()
+	v.count(r)
 	aead := r.terms[r.active]
 	out := make([]byte, headerLen, headerLen+len(plaintext)+aead.Overhead())
 	binary.BigEndian.PutUint32(out, r.active)
@@ -245,10 +462,7 @@ func (v *Vault) Open(ciphertext []byte, ad AD) ([]byte, error) {
 	aead, ok := v.ring.Load().terms[term]
 	if !ok {
 		// Another instance may have rotated: look once more.
-		if v.reload(context.Background()) != nil {
-			return nil, ErrDecrypt
-		}
-		if aead, ok = v.ring.Load().terms[term]; !ok {
+		if aead, ok = v.learn(term); !ok {
 			return nil, ErrDecrypt
 		}
 	}
@@ -260,8 +474,60 @@ func (v *Vault) Open(ciphertext []byte, ad AD) ([]byte, error) {
 	return pt, nil
 }
 
+// learn reloads the keyring for a term this process does not know. Terms
+// are numbered in order and never removed, so only a term above the
+// newest known one can have appeared; concurrent callers share one read.
+func (v *Vault) learn(term uint32) (cipher.AEAD, bool) {
+	v.learnMu.Lock()
+	defer v.learnMu.Unlock()
+	r := v.ring.Load()
+	if aead, ok := r.terms[term]; ok {
+		return aead, true
+	}
+	if term <= r.maxTerm {
+		return nil, false
+	}
+	if v.reload(context.Background()) != nil {
+		return nil, false
+	}
+	aead, ok := v.ring.Load().terms[term]
+	return aead, ok
+}
+
 // ActiveTerm is the term new seals use.
 func (v *Vault) ActiveTerm() uint32 { return v.ring.Load().active }
+
+// Term reports the data-key term a ciphertext made by Seal was sealed
+// under, or false when it is not one.
+func Term(ciphertext []byte) (uint32, bool) {
+	if len(ciphertext) < headerLen || ciphertext[4] != formatV1 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(ciphertext), true
+}
+
+// TermInfo describes one data-key term, never its key.
+type TermInfo struct {
+	Term      uint32
+	CreatedAt time.Time
+}
+
+// Info is the keyring as this process has it loaded: the active term and
+// every term, oldest first.
+type Info struct {
+	Active uint32
+	Terms  []TermInfo
+}
+
+// Info describes the loaded keyring without revealing a key.
+func (v *Vault) Info() Info {
+	r := v.ring.Load()
+	out := Info{Active: r.active}
+	for _, t := range r.doc.Terms {
+		out.Terms = append(out.Terms, TermInfo{Term: t.Term, CreatedAt: t.CreatedAt})
+	}
+	return out
+}
 
 // Fingerprint identifies a secret without revealing it: a keyed hash
 // (HMAC-SHA-256 under a key in the keyring), so even a short, guessable
@@ -282,6 +548,12 @@ func (v *Vault) Check() error {
 	}
 	_, err = v.Open(ct, ad)
 	return err
+}
+
+// ConfigAD is where an integration's secret configuration
+// (Integration.SecretConfig) is bound: its workspace and id.
+func ConfigAD(in store.Integration) AD {
+	return AD{Workspace: in.WorkspaceID, Integration: in.ID, Field: "config"}
 }
 
 // CredentialAD is where a credential version's secret material is bound:

@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stormcreds/storm/internal/creds"
+	"github.com/stormcreds/storm/internal/keys"
 	"github.com/stormcreds/storm/internal/server"
 	"github.com/stormcreds/storm/internal/tokens"
+	"github.com/stormcreds/storm/internal/webhooks"
 )
 
 // Env is a running Storm for one test.
@@ -61,6 +64,13 @@ type Options struct {
 	PublicURL    string
 	Tokens       tokens.Config
 	NoBackground bool
+	// Keys is passed to the server (key management: keyring poll and
+	// re-wrap job timings).
+	Keys keys.Config
+	// Verify schedules health verification (off when zero).
+	Verify creds.VerifySchedule
+	// Webhooks tunes webhook delivery (zero: the server's defaults).
+	Webhooks webhooks.Tuning
 }
 
 // SyncBuffer is a goroutine-safe log sink.
@@ -99,7 +109,8 @@ func Start(t testing.TB, opts Options) *Env {
 	srv, err := server.Open(context.Background(), server.Config{
 		DataDir: opts.DataDir, Database: opts.Database, KEKURL: opts.KEKURL,
 		AllowPrivateUpstreams: !opts.DenyPrivateUpstreams, Logger: logger, CredentialCacheTTL: opts.CredentialCacheTTL,
-		PublicURL: opts.PublicURL, Tokens: opts.Tokens, NoBackground: opts.NoBackground,
+		PublicURL: opts.PublicURL, Tokens: opts.Tokens, NoBackground: opts.NoBackground, Keys: opts.Keys, Verify: opts.Verify,
+		Webhooks: opts.Webhooks,
 	})
 	if err != nil {
 		hs.Close()

@@ -42,6 +42,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Times", testTimes},
 		{"NotFound", testNotFound},
 		{"Ping", testPing},
+		{"Scan", testScan},
+		{"Jobs", testJobs},
+		{"KeyUsage", testKeyUsage},
+		{"Webhooks", testWebhooks},
+		{"WebhookDeliveryLogBound", testWebhookDeliveryLogBound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -49,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Concurrency", func(t *testing.T) {
 		runConcurrency(t, newStore)
 		runLeaseConcurrency(t, newStore)
+		runKeysConcurrency(t, newStore)
+		runWebhookConcurrency(t, newStore)
 	})
 }
 

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// Webhook endpoints (POST/GET /v1/webhooks, GET/DELETE /v1/webhooks/{id},
+// POST /v1/webhooks/{id}/enable, GET /v1/webhooks/{id}/deliveries).
+// Delivery itself is internal/webhooks' Dispatcher.
+
+func (s *Server) webhooksConfigured() error {
+	if s.cfg.Webhooks == nil {
+		return problem.New(http.StatusNotFound, "webhooks are not available on this server")
+	}
+	return nil
+}
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
+	if err := s.webhooksConfigured(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		URL       string   `json:"url"`
+		Events    []string `json:"events"`
+		Workspace string   `json:"workspace"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ws, err := s.workspace(r.Context(), in.Workspace)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	hook, secret, err := s.cfg.Webhooks.Create(r.Context(), ws.ID, in.URL, in.Events)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Recorder.Audit(r.Context(), principalFrom(r.Context()).actor(), ws.ID, "webhook.create", hook.ID,
+		map[string]any{"host": urlHost(hook.URL), "events": eventTypes(hook)})
+	v := webhookView(hook)
+	v["secret"] = secret // shown only here
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	// An admin who names no workspace sees every workspace's webhooks.
+	var wsID string
+	if ref := r.URL.Query().Get("workspace"); ref != "" || !principalFrom(r.Context()).admin() {
+		ws, err := s.workspace(r.Context(), ref)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		wsID = ws.ID
+	}
+	list, err := s.cfg.Store.ListWebhooks(r.Context(), wsID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, h := range list {
+		out = append(out, webhookView(h))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+}
+
+// webhook loads the webhook named by the path that the caller may see.
+func (s *Server) webhook(r *http.Request) (store.Webhook, error) {
+	id := r.PathValue("id")
+	h, err := s.cfg.Store.GetWebhook(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !Visible(principalFrom(r.Context()).token, h.WorkspaceID)) {
+		return store.Webhook{}, problem.NotFound("webhook", id)
+	}
+	return h, err
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
+	h, err := s.webhook(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, webhookView(h))
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	h, err := s.webhook(r)
+	if err == nil {
+		err = s.cfg.Store.DeleteWebhook(r.Context(), h.ID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.NotFound("webhook", r.PathValue("id"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Recorder.Audit(r.Context(), principalFrom(r.Context()).actor(), h.WorkspaceID, "webhook.delete", h.ID, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) enableWebhook(w http.ResponseWriter, r *http.Request) {
+	if err := s.webhooksConfigured(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h, err := s.webhook(r)
+	if err == nil {
+		h, err = s.cfg.Webhooks.Enable(r.Context(), h.ID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.NotFound("webhook", r.PathValue("id"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Recorder.Audit(r.Context(), principalFrom(r.Context()).actor(), h.WorkspaceID, "webhook.enable", h.ID, nil)
+	writeJSON(w, http.StatusOK, webhookView(h))
+}
+
+func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	h, err := s.webhook(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > store.MaxWebhookDeliveries {
+			s.writeError(w, r, problem.Field("limit", "must be a number from 1 to "+strconv.Itoa(store.MaxWebhookDeliveries)))
+			return
+		}
+		limit = n
+	}
+	list, err := s.cfg.Store.ListWebhookDeliveries(r.Context(), h.ID, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, d := range list {
+		out = append(out, map[string]any{
+			"id": d.ID, "webhook": d.WebhookID, "event": d.EventID, "event_type": d.EventType,
+			"attempt": d.Attempt, "ok": d.StatusCode >= 200 && d.StatusCode < 300, "status_code": d.StatusCode,
+			"error": d.Error, "duration_ms": d.DurationMS, "at": rfc3339(d.At),
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+}
+
+func eventTypes(h store.Webhook) []string {
+	if h.EventTypes == nil {
+		return []string{}
+	}
+	return h.EventTypes
+}
+
+// webhookView shows a webhook without its secret. events [] means every
+// type; cursor is the log position of the last event delivered.
+func webhookView(h store.Webhook) map[string]any {
+	return map[string]any{
+		"id": h.ID, "workspace": h.WorkspaceID, "url": h.URL, "events": eventTypes(h),
+		"cursor": h.Cursor, "failures": h.Failures, "failing_since": rfc3339(h.FailingSince),
+		"next_attempt_at": rfc3339(h.NextAttemptAt), "disabled": h.Disabled, "disabled_reason": h.DisabledReason,
+		"created_at": rfc3339(h.CreatedAt),
+	}
+}
+
+// urlHost is what the audit log keeps of a webhook URL: its path or query
+// may be a secret of the receiver's.
+func urlHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}

@@ -1,0 +1,5 @@
+//go:build !kms
+
+package kms_test
+
+const kmsBuilt = false

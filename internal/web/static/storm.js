@@ -1,0 +1,48 @@
+// Storm's only script. Every page works without it; it only makes two
+// things quicker: the provider search filters as you type, and the
+// connector setup dialog opens in place (modal) instead of reloading.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", function () {
+  // Provider picker: filter the list as you type.
+  var form = document.querySelector("[data-provider-filter]");
+  var list = document.querySelector("[data-providers]");
+  if (form && list) {
+    var input = form.querySelector("input[type=search]");
+    var count = form.querySelector("[data-count]");
+    var empty = document.querySelector("[data-empty]");
+    var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
+    var filter = function () {
+      var q = input.value.trim().toLowerCase();
+      var shown = 0;
+      items.forEach(function (li) {
+        var hit = q === "" || li.getAttribute("data-search").indexOf(q) !== -1;
+        li.hidden = !hit;
+        if (hit) shown++;
+      });
+      if (count) count.textContent = shown + (shown === 1 ? " provider" : " providers");
+      if (empty) empty.hidden = shown !== 0;
+    };
+    input.addEventListener("input", filter);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      filter();
+    });
+  }
+
+  // Connector setup dialog: open as a modal dialog (focus stays inside,
+  // Escape closes it). The server opens it without a script via ?setup=1.
+  document.querySelectorAll("[data-open-dialog]").forEach(function (a) {
+    var dialog = document.getElementById(a.getAttribute("data-open-dialog"));
+    if (!dialog || typeof dialog.showModal !== "function") return;
+    a.addEventListener("click", function (e) {
+      e.preventDefault();
+      dialog.showModal();
+    });
+  });
+  document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {
+    if (typeof dialog.showModal !== "function") return;
+    dialog.close();
+    dialog.showModal();
+  });
+});
