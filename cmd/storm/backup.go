@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/stormcreds/storm/internal/server"
 )
@@ -17,11 +16,12 @@ func backup(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	var cfg server.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data directory (STORM_DATA_DIR)")
-	fs.StringVar(&cfg.Database, "database", os.Getenv("STORM_DATABASE"), "database (SQLite only; PostgreSQL: use pg_dump)")
+	fs.StringVar(&cfg.Database, "database", "", "database (SQLite only; PostgreSQL: use pg_dump)")
 	out := fs.String("out", "", "file to write (must not exist)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	secretDefaults(fs, &cfg)
 	if *out == "" || fs.NArg() > 0 {
 		return errors.New("usage: storm backup --out FILE [--data-dir DIR]")
 	}
@@ -38,11 +38,12 @@ func restore(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	var cfg server.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data directory to restore into (STORM_DATA_DIR)")
-	fs.StringVar(&cfg.KEKURL, "kek-url", os.Getenv("STORM_KEK_URL"), "key-encryption key the backup was made with (default: the data dir's key file)")
+	fs.StringVar(&cfg.KEKURL, "kek-url", "", "key-encryption key the backup was made with (default: the data dir's key file)")
 	from := fs.String("from", "", "backup file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	secretDefaults(fs, &cfg)
 	if *from == "" || fs.NArg() > 0 {
 		return errors.New("usage: storm restore --from FILE [--data-dir DIR] [--kek-url URL]")
 	}

@@ -21,9 +21,9 @@ func serve(ctx context.Context, args []string) error {
 	var cfg server.Config
 	fs.StringVar(&cfg.Addr, "addr", envOr("STORM_ADDR", "127.0.0.1:8080"), "listen address (STORM_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data directory: SQLite file, key file, admin token (STORM_DATA_DIR)")
-	fs.StringVar(&cfg.Database, "database", os.Getenv("STORM_DATABASE"), "postgres://… for a cluster; empty: SQLite in the data dir (STORM_DATABASE)")
+	fs.StringVar(&cfg.Database, "database", "", "postgres://… for a cluster; empty: SQLite in the data dir (STORM_DATABASE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("STORM_PUBLIC_URL"), "external base URL, for OAuth redirects (STORM_PUBLIC_URL; default http://<addr>)")
-	fs.StringVar(&cfg.KEKURL, "kek-url", os.Getenv("STORM_KEK_URL"), "key-encryption key: base64key://…, file:///path, or empty for a key file in the data dir (STORM_KEK_URL)")
+	fs.StringVar(&cfg.KEKURL, "kek-url", "", "key-encryption key: base64key://…, file:///path, or empty for a key file in the data dir (STORM_KEK_URL)")
 	verifyEvery := fs.Duration("verify-interval", envDuration("STORM_VERIFY_INTERVAL", time.Hour), "verify every integration this often; 0 turns it off (STORM_VERIFY_INTERVAL)")
 	fs.Int64Var(&cfg.DataKeyRotateAfter, "data-key-rotate-after", envInt64("STORM_DATA_KEY_ROTATE_AFTER", 1<<31), "rotate the data key automatically after this many encryptions, cluster-wide; negative: never (STORM_DATA_KEY_ROTATE_AFTER)")
 	fs.DurationVar(&cfg.Keys.Interval, "key-poll-interval", envDuration("STORM_KEY_POLL_INTERVAL", 15*time.Second), "how often to reload the keyring, so a data-key rotation elsewhere reaches this instance (STORM_KEY_POLL_INTERVAL)")
@@ -31,6 +31,7 @@ func serve(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	secretDefaults(fs, &cfg)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
@@ -97,4 +98,18 @@ func envInt64(key string, def int64) int64 {
 		}
 	}
 	return def
+}
+
+// secretDefaults fills --database and --kek-url from STORM_DATABASE and
+// STORM_KEK_URL after parsing, so -h never prints a database password or
+// an inline key as a flag default.
+func secretDefaults(fs *flag.FlagSet, cfg *server.Config) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["database"] && fs.Lookup("database") != nil {
+		cfg.Database = os.Getenv("STORM_DATABASE")
+	}
+	if !set["kek-url"] && fs.Lookup("kek-url") != nil {
+		cfg.KEKURL = os.Getenv("STORM_KEK_URL")
+	}
 }
