@@ -22,13 +22,20 @@ func (e *Engine) Run(ctx context.Context) {
 		wg       sync.WaitGroup
 		inFlight sync.Map
 	)
+	// Refreshes in flight finish (and commit) before Run returns, so a
+	// server that closes its store after Run cannot lose a rotated
+	// refresh token.
 	defer wg.Wait()
 	for {
-		e.scan(ctx, sem, &wg, &inFlight)
+		full := e.scan(ctx, sem, &wg, &inFlight)
+		wait := jitter(e.cfg.Interval)
+		if full {
+			wait = 0 // a backlog: take the next batch at once
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(jitter(e.cfg.Interval)):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -38,13 +45,15 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + time.Duration(float64(d/5)*rand.Float64())
 }
 
-func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, inFlight *sync.Map) {
+// scan dispatches the due credentials; it reports whether it took a full
+// batch (more may be waiting).
+func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, inFlight *sync.Map) (full bool) {
 	due, err := e.cfg.Store.ListDueCredentials(ctx, e.cfg.Now(), batch)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.cfg.Logger.Warn("list tokens due for refresh", "err", err)
 		}
-		return
+		return false
 	}
 	for _, c := range due {
 		if _, busy := inFlight.LoadOrStore(c.ID, true); busy {
@@ -54,13 +63,15 @@ func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			inFlight.Delete(c.ID)
-			return
+			return false
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem; inFlight.Delete(c.ID) }()
-			_, err := e.flights.do(ctx, c.ID, func() (oauth.TokenSet, error) {
+			// Not Run's ctx: shutting down must not abandon a refresh
+			// between the provider's answer and the commit.
+			_, err := e.flights.do(context.WithoutCancel(ctx), c.ID, func() (oauth.TokenSet, error) {
 				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
 				defer cancel()
 				return e.refreshLeased(fctx, c.IntegrationID, c.ID, "", false)
@@ -70,4 +81,5 @@ func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup
 			}
 		}()
 	}
+	return len(due) == batch
 }

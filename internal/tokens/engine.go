@@ -301,7 +301,10 @@ func (e *Engine) refreshHeld(ctx context.Context, integID, credID string, used s
 	}
 	src, err := e.cfg.Sources(ctx, integ, m)
 	if err != nil {
-		return oauth.TokenSet{}, err
+		// The provider could not even be asked (its discovery document
+		// is unreachable, a setting is broken): back off like an outage,
+		// or this credential would stay first in line forever.
+		return e.commitBackoff(ctx, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err})
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	start := time.Now()
