@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,7 @@ const (
 const (
 	PhaseCredentials  = "credentials"  // Credential.Secret
 	PhaseIntegrations = "integrations" // Integration.SecretConfig
+	PhaseWebhooks     = "webhooks"     // Webhook.Secret
 	PhaseSettling     = "settling"     // waiting for every instance to seal under the target
 )
 
@@ -451,10 +454,35 @@ func (m *Manager) step(ctx context.Context, p *Progress) error {
 			return err
 		}
 		if len(rows) == 0 {
-			m.endPass(p)
+			p.Phase, p.Cursor = PhaseWebhooks, ""
 			return nil
 		}
 		if err := each(m, p, rows, func(in store.Integration) (outcome, error) { return m.rewrapIntegration(ctx, in, p.TargetTerm) }); err != nil {
+			return err
+		}
+		p.Cursor = rows[len(rows)-1].ID
+	case PhaseWebhooks:
+		// Webhooks are few (one list); the cursor still skips those done
+		// before a restart.
+		all, err := m.st.ListWebhooks(ctx, "")
+		if err != nil {
+			return err
+		}
+		var rows []store.Webhook
+		for _, w := range all {
+			if w.ID > p.Cursor {
+				rows = append(rows, w)
+			}
+		}
+		slices.SortFunc(rows, func(a, b store.Webhook) int { return strings.Compare(a.ID, b.ID) })
+		if len(rows) > m.cfg.Batch {
+			rows = rows[:m.cfg.Batch]
+		}
+		if len(rows) == 0 {
+			m.endPass(p)
+			return nil
+		}
+		if err := each(m, p, rows, func(w store.Webhook) (outcome, error) { return m.rewrapWebhook(ctx, w, p.TargetTerm) }); err != nil {
 			return err
 		}
 		p.Cursor = rows[len(rows)-1].ID
@@ -621,6 +649,24 @@ func (m *Manager) rewrapIntegration(ctx context.Context, in store.Integration, t
 		return cur, nil
 	})
 	return m.outcome(err, "integration", in.ID)
+}
+
+func (m *Manager) rewrapWebhook(ctx context.Context, w store.Webhook, target uint32) (outcome, error) {
+	if current(w.Secret, target) {
+		return skipped, nil
+	}
+	_, err := m.st.UpdateWebhook(ctx, w.ID, func(ch *store.WebhookChange) error {
+		if current(ch.Webhook.Secret, target) {
+			return errSkip
+		}
+		ct, err := m.reseal(ch.Webhook.Secret, vault.WebhookAD(ch.Webhook), target)
+		if err != nil {
+			return err
+		}
+		ch.Webhook.Secret = ct
+		return nil
+	})
+	return m.outcome(err, "webhook", w.ID)
 }
 
 func (m *Manager) outcome(err error, kind, id string) (outcome, error) {

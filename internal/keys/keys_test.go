@@ -611,3 +611,41 @@ func TestRotationDuringRewrap(t *testing.T) {
 		t.Fatalf("terms: %v", got)
 	}
 }
+
+// TestRewrapWebhookSecrets: webhook signing secrets are re-wrapped too.
+func TestRewrapWebhookSecrets(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "storm.db"))
+	v := openVault(t, st, vault.Options{})
+	seed(t, st, v, 2, 1)
+	ws, err := st.GetWorkspace(t.Context(), "rewrap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []store.Webhook
+	for i := range 3 {
+		w := store.Webhook{ID: store.NewID("wh"), WorkspaceID: ws.ID, URL: fmt.Sprintf("https://example.com/hook%d", i), CreatedAt: time.Now()}
+		w.Secret, _ = v.Seal([]byte("whsec_test"), vault.WebhookAD(w))
+		created, err := st.CreateWebhook(t.Context(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = append(hooks, created)
+	}
+	m := newManager(t, st, v, keys.Config{Batch: 2})
+	if _, err := m.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	runToDone(t, m)
+	for _, h := range hooks {
+		w, err := st.GetWebhook(t.Context(), h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if term, ok := vault.Term(w.Secret); !ok || term != 2 {
+			t.Fatalf("webhook %s secret on term %d after the job", w.ID, term)
+		}
+		if pt, err := v.Open(w.Secret, vault.WebhookAD(w)); err != nil || string(pt) != "whsec_test" {
+			t.Fatalf("webhook %s secret: %v", w.ID, err)
+		}
+	}
+}
