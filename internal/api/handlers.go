@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
@@ -434,7 +435,13 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
-	via.ServeTarget(w, r, t)
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		s.metrics.proxied.WithLabelValues(integ.AuthMethod, integ.Provider, strconv.Itoa(rec.code/100)+"xx").Inc()
+		s.metrics.proxyLatency.WithLabelValues(integ.AuthMethod, integ.Provider).Observe(time.Since(start).Seconds())
+	}()
+	via.ServeTarget(rec, r, t)
 }
 
 // proxyPath is the caller's path after /proxy/, still escaped, so the

@@ -13,6 +13,10 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
 	verifications *prometheus.CounterVec
+	// proxied counts and times proxied requests by integration class
+	// (auth method and provider, bounded by the catalog) and status.
+	proxied      *prometheus.CounterVec
+	proxyLatency *prometheus.HistogramVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -28,7 +32,14 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "storm_verifications_total", Help: "Credential verification requests by result.",
 		}, []string{"ok"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.verifications)
+	m.proxied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storm_proxy_requests_total", Help: "Proxied requests by auth method, provider and upstream status class.",
+	}, []string{"auth_method", "provider", "code"})
+	m.proxyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "storm_proxy_request_duration_seconds", Help: "Proxied request latency by auth method and provider.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"auth_method", "provider"})
+	reg.MustRegister(m.requests, m.latency, m.verifications, m.proxied, m.proxyLatency)
 	// Process and Go metrics; ignore "already registered" when several
 	// servers share a registry in tests.
 	reg.Register(collectors.NewGoCollector())

@@ -176,8 +176,13 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 		return nil, err
 	}
 	rec := events.NewRecorder(st, time.Now, cfg.Logger)
+	reg := prometheus.NewRegistry()
+	tc := cfg.Tokens
+	if tc.Metrics == nil {
+		tc.Metrics = tokenMetrics(reg)
+	}
 	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, Proxy: px, Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL,
-		PublicURL: cfg.PublicURL, Tokens: cfg.Tokens})
+		PublicURL: cfg.PublicURL, Tokens: tc})
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +205,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 		return nil, err
 	}
 	a, err := api.New(api.Config{Store: st, Catalog: cat, Creds: cs, Proxy: px, Recorder: rec, Ready: ready,
-		Registry: prometheus.NewRegistry(), Logger: cfg.Logger, Keys: km, Webhooks: whs})
+		Registry: reg, Logger: cfg.Logger, Keys: km, Webhooks: whs})
 	if err != nil {
 		return nil, err
 	}
@@ -268,13 +273,13 @@ func (s *Server) bootstrap(ctx context.Context) error {
 // paths (/v1/, /oauth/, /healthz, /readyz, /metrics) go to the API,
 // everything else to the web UI.
 func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return api.WithRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if api.Serves(r.URL.Path) {
 			s.API.ServeHTTP(w, r)
 			return
 		}
 		s.UI.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.

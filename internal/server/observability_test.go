@@ -1,0 +1,57 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stormcreds/storm/internal/oauth/oauthtest"
+	"github.com/stormcreds/storm/internal/server/servertest"
+)
+
+// TestMetricsAndRequestIDs: /metrics reports token refreshes by outcome,
+// proxied requests by integration class and verifications; every answer
+// carries a request id (the caller's when plain).
+func TestMetricsAndRequestIDs(t *testing.T) {
+	const ttl = 2 * time.Second
+	o := startOAuth(t, servertest.Options{NoBackground: true}, oauthtest.Options{AccessTokenTTL: ttl})
+	id := o.integration("Observed")
+	o.connect(id)
+	expireSoon(ttl)
+	o.Must(200, "GET", "/v1/integrations/"+id+"/access", "", nil) // one refresh
+	o.Must(200, "GET", "/v1/integrations/"+id+"/proxy/userinfo", "", nil)
+	o.Must(200, "POST", "/v1/integrations/"+id+"/verify", "", nil)
+	r := o.Do("GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`storm_token_refreshes_total{outcome="ok"} 1`,
+		`storm_proxy_requests_total{auth_method="oauth2",code="2xx",provider="custom"} 1`,
+		`storm_verifications_total{ok="true"} 1`,
+		`storm_token_refresh_duration_seconds_count 1`,
+	} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	req, _ := http.NewRequest("GET", o.URL+"/healthz", nil)
+	req.Header.Set("X-Request-Id", "sync-42.a")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("X-Request-Id") != "sync-42.a" {
+		t.Fatalf("request id not echoed: %q", resp.Header.Get("X-Request-Id"))
+	}
+	req.Header.Set("X-Request-Id", "bad id <script>")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-Id"); !strings.HasPrefix(got, "req_") {
+		t.Fatalf("unsafe request id not replaced: %q", got)
+	}
+}
