@@ -257,6 +257,18 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 		}
 	}
 	res := methods.Verify(ctx, u.active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secret.Reveal())
+	if u.active.tokenBased() && res.Status == http.StatusUnauthorized {
+		// The token may have been replaced meanwhile (another instance
+		// refreshed it, and some providers revoke the old access token on
+		// refresh): as the proxy does, try once more with the newest
+		// token before calling the credential rejected. A grant the
+		// provider refuses to refresh is marked by the engine.
+		if ts, err := s.tokens.RefreshAfter401(ctx, u.active.cred, u.active.tokens.AccessToken); err == nil {
+			active := *u.active
+			active.secret, active.tokens = ts.AccessToken, ts
+			res = methods.Verify(ctx, active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, &active, active.secret.Reveal())
+		}
+	}
 	now := s.now().UTC()
 	_, err = s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		in := &set.Integration
