@@ -5,12 +5,12 @@
 #
 #   BENCHTIME  per-benchmark time (default 2s)
 #   COUNT      runs of each benchmark; the table uses the median (default 3)
-#   OUT        where the raw `go test` output goes (default $TMPDIR/storm-bench.txt)
+#   OUT        where the raw `go test` output goes (default: a new temporary file)
 #
 # Each of the COUNT runs is a separate `go test -count=1` process, so every
 # Storm sub-benchmark runs right next to its baseline (storm, bare, storm,
 # bare, …) and slow drifts in machine load hit both sides alike. The whole
-# thing takes about 1.5–2 minutes on 2 cores. Load from other processes
+# thing takes about 2 minutes on 2 cores. Load from other processes
 # distorts the numbers; the script reports how much CPU others used
 # during the run: re-run if that is more than a few percent.
 #
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 BENCHTIME=${BENCHTIME:-2s}
 COUNT=${COUNT:-3}
-OUT=${OUT:-${TMPDIR:-/tmp}/storm-bench.txt}
+OUT=${OUT:-$(mktemp "${TMPDIR:-/tmp}/storm-bench.XXXXXX")}
 
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }           # all CPUs, ticks
 own() { awk '{print $16+$17}' "/proc/$$/stat"; }                         # reaped children, ticks
@@ -42,4 +42,5 @@ awk -v b="$((b1 - b0))" -v o="$((o1 - o0))" -v t="$(echo "$t1 $t0" | awk '{print
 	printf "elapsed %.0f s on %d CPUs; the benchmarks used %.0f%% of the machine, other processes %.1f%%\n",
 		t, n, 100*o/hz/(t*n), 100*(b-o)/hz/(t*n)
 }'
+echo "raw output: $OUT"
 go run ./bench/cmd/ratios <"$OUT"

@@ -100,6 +100,13 @@ func main() {
 				rows = append(rows, row{"  same, CPU time per request", us(s), us(b), fmt.Sprintf("%.2f", b/s), "(info)", "-"})
 			}
 		}
+		if t.name == "Proxy" {
+			// A stronger baseline: httputil with its copy buffers pooled.
+			b, ok2 := median("Proxy/bare-pooled", "ns/op")
+			if ok1 && ok2 {
+				rows = append(rows, row{"  vs bare proxy with BufferPool", us(s), us(b), fmt.Sprintf("%.2f", b/s), "(info)", "-"})
+			}
+		}
 	}
 	{
 		s, ok1 := median("ProxyLatency/storm", "p50-ns")
