@@ -1,9 +1,13 @@
 package server
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/vault"
 )
 
 // tokenMetrics counts the token engine's provider calls by outcome ("ok",
@@ -21,4 +25,25 @@ func tokenMetrics(reg *prometheus.Registry) func(outcome string, d time.Duration
 		calls.WithLabelValues(outcome).Inc()
 		latency.Observe(d.Seconds())
 	}
+}
+
+// stateMetrics are read at scrape time: the refresh queue's depth and the
+// keyring's state.
+func stateMetrics(reg *prometheus.Registry, st store.Store, v *vault.Vault) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "storm_tokens_due", Help: "Tokens due for refresh now (queue depth, counted up to 1000).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			due, err := st.ListDueCredentials(ctx, time.Now(), 1000)
+			if err != nil {
+				return -1
+			}
+			return float64(len(due))
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "storm_key_active_term", Help: "The data-key term new secrets are sealed under (rises with each rotation).",
+		}, func() float64 { return float64(v.ActiveTerm()) }),
+	)
 }

@@ -29,6 +29,8 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 		`storm_proxy_requests_total{auth_method="oauth2",code="2xx",provider="custom"} 1`,
 		`storm_verifications_total{ok="true"} 1`,
 		`storm_token_refresh_duration_seconds_count 1`,
+		`storm_tokens_due 0`,
+		`storm_key_active_term 1`,
 	} {
 		if !strings.Contains(string(r.Body), want) {
 			t.Errorf("metrics lack %s", want)

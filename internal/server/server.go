@@ -177,6 +177,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) 
 	}
 	rec := events.NewRecorder(st, time.Now, cfg.Logger)
 	reg := prometheus.NewRegistry()
+	stateMetrics(reg, st, v)
 	tc := cfg.Tokens
 	if tc.Metrics == nil {
 		tc.Metrics = tokenMetrics(reg)
