@@ -662,9 +662,10 @@ func readLeases(ctx context.Context, conn *pgx.Conn) (map[string]leaseRow, error
 	return out, rows.Err()
 }
 
-// tokenWords splits text into the runs of characters tokens and keys are
-// made of, to look them up in a set of secrets.
-var tokenWords = regexp.MustCompile(`[A-Za-z0-9_\-.~+/=]{16,}`)
+// tokenWords splits text into the runs of characters the provider's
+// tokens and codes are made of (base64url and dots), to look them up in
+// a set of secrets; "access_token=…" or ".../…" still yield the token.
+var tokenWords = regexp.MustCompile(`[A-Za-z0-9_\-.~]{16,}`)
 
 // logLine is the part of a JSON log line the test looks at.
 type logLine struct {

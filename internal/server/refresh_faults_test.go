@@ -75,7 +75,10 @@ func TestRefreshSurvivesDeathAtEveryStep(t *testing.T) {
 // TestBackgroundRefreshBeforeExpiry: with nobody asking, tokens are
 // refreshed ahead of expiry, so callers rarely wait.
 func TestBackgroundRefreshBeforeExpiry(t *testing.T) {
-	const ttl = 3 * time.Second
+	// 4s tokens are refreshed ~2s before expiry; at 2.6s the first was
+	// replaced and the second is neither stale nor due yet, so /access
+	// must not wait for (or race with) a refresh.
+	const ttl = 4 * time.Second
 	opts := servertest.Options{}
 	opts.Tokens.Interval = 100 * time.Millisecond
 	o := startOAuth(t, opts, oauthtest.Options{AccessTokenTTL: ttl})
@@ -84,7 +87,7 @@ func TestBackgroundRefreshBeforeExpiry(t *testing.T) {
 	o.connect(id)
 	first := o.Must(200, "GET", base+"/credentials", "", nil)["credentials"].([]any)[0].(map[string]any)["expires_at"].(string)
 	before := o.AS.RefreshRequests()
-	time.Sleep(ttl) // the first token has expired by now
+	time.Sleep(ttl*2/3 - 100*time.Millisecond)
 	if n := o.AS.RefreshRequests() - before; n < 1 {
 		t.Fatal("no background refresh within the token's lifetime")
 	}
