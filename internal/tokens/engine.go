@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/stormcreds/storm/internal/events"
@@ -67,6 +68,15 @@ type Config struct {
 type Engine struct {
 	cfg     Config
 	flights flights[oauth.TokenSet]
+
+	// turns serialises this process's refreshes of one credential. The
+	// database lease keeps other instances out, but this instance holds
+	// it under one owner, so it cannot tell its own refreshes apart: a
+	// forced refresh after a 401 (its own flight key) must not run while
+	// another refresh of the credential is between the provider's answer
+	// and the commit, or it presents the same refresh token again.
+	turnsMu sync.Mutex
+	turns   map[string]chan struct{} // credential → closed when its refresh ends
 }
 
 // New validates cfg and returns an Engine.
@@ -186,11 +196,51 @@ func (e *Engine) refresh(ctx context.Context, integID, credID string, used secre
 	if used != "" {
 		key += "/401"
 	}
-	return e.flights.do(ctx, key, func() (oauth.TokenSet, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
-		defer cancel()
-		return e.refreshLeased(fctx, integID, credID, used, true)
-	})
+	for {
+		ts, err := e.flights.do(ctx, key, func() (oauth.TokenSet, error) {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
+			defer cancel()
+			return e.refreshLeased(fctx, integID, credID, used, true)
+		})
+		// Joining the background loop's flight (same key) shares its
+		// answer, and it gives up at once when another instance holds
+		// the lease: wait for a turn of our own instead.
+		if !errors.Is(err, errBusy) || ctx.Err() != nil {
+			return ts, err
+		}
+	}
+}
+
+// turn waits until no other refresh of credID runs in this process (or
+// gives up at once without wait) and takes the turn; done ends it.
+func (e *Engine) turn(ctx context.Context, credID string, wait bool) (done func(), err error) {
+	for {
+		e.turnsMu.Lock()
+		if e.turns == nil {
+			e.turns = map[string]chan struct{}{}
+		}
+		busy, taken := e.turns[credID]
+		if !taken {
+			ch := make(chan struct{})
+			e.turns[credID] = ch
+			e.turnsMu.Unlock()
+			return func() {
+				e.turnsMu.Lock()
+				delete(e.turns, credID)
+				e.turnsMu.Unlock()
+				close(ch)
+			}, nil
+		}
+		e.turnsMu.Unlock()
+		if !wait {
+			return nil, errBusy
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tokens: waiting for this instance's other refresh: %w", ctx.Err())
+		}
+	}
 }
 
 // leaseName is the database lease guarding credID's refreshes.
@@ -200,6 +250,11 @@ func leaseName(credID string) string { return "refresh:" + credID }
 // lease is held elsewhere it waits (wait=true) for the holder's result,
 // or gives up at once (background work).
 func (e *Engine) refreshLeased(ctx context.Context, integID, credID string, used secret.String, wait bool) (oauth.TokenSet, error) {
+	done, err := e.turn(ctx, credID, wait)
+	if err != nil {
+		return oauth.TokenSet{}, err
+	}
+	defer done()
 	st := e.cfg.Store
 	pause := 20 * time.Millisecond
 	for {
