@@ -49,8 +49,9 @@ var clusterHookTypes = []string{
 // load (proactive OAuth refresh of 4-second tokens at a provider that
 // rotates refresh tokens and revokes the grant when one is reused,
 // scheduled verification every second, webhook delivery to a receiver
-// that fails now and then) while workers call /access; instance 2 is
-// killed with SIGKILL mid-run. Afterwards nothing is lost or duplicated:
+// that fails now and then) while workers call /access and /proxy, whose
+// answers the test checks; instance 2 is killed with SIGKILL mid-run.
+// Afterwards nothing is lost or duplicated:
 //
 //   - every refresh token was presented to the provider once (a second
 //     presentation is a duplicate refresh, which would revoke the grant),
@@ -184,7 +185,8 @@ func TestClusterSIGKILLLosesNothing(t *testing.T) {
 	t.Logf("set up %d OAuth and %d API-key integrations and a webhook after %v", len(oauthIDs), len(keyIDs), time.Since(began).Round(time.Millisecond))
 
 	// The load phase: the background work runs by itself; workers call
-	// /access on random integrations through random live instances.
+	// /access and /proxy on random integrations through random live
+	// instances.
 	loadStart := time.Now()
 	upBefore := make([]int64, len(ups))
 	for i, u := range ups {
@@ -672,10 +674,11 @@ func checkVerification(t *testing.T, keyIDs, oauthIDs []string, lost map[string]
 	}
 }
 
-// checkUsageAudit: every /access answer is counted in the secret-read
-// audit records (credential.access, aggregated in memory and written
-// every minute and at shutdown), but for storm2's: a SIGKILL loses what
-// it had not written yet. The survivors' must all be there.
+// checkUsageAudit: every /access and /proxy answer is counted in the
+// secret-read audit records (credential.access and credential.proxy,
+// aggregated in memory and written every minute and at shutdown), but
+// for storm2's: a SIGKILL loses what it had not written yet. The
+// survivors' must all be there.
 func checkUsageAudit(t *testing.T, st *postgres.Store, tr *accessTraffic, finalServed int) {
 	t.Helper()
 	counted := 0
@@ -685,7 +688,7 @@ func checkUsageAudit(t *testing.T, st *postgres.Store, tr *accessTraffic, finalS
 			t.Fatal(err)
 		}
 		for _, a := range page {
-			if a.Action != "credential.access" {
+			if a.Action != "credential.access" && a.Action != "credential.proxy" {
 				continue
 			}
 			var d struct {
@@ -701,10 +704,10 @@ func checkUsageAudit(t *testing.T, st *postgres.Store, tr *accessTraffic, finalS
 	}
 	survivors := tr.servedBy[0] + tr.servedBy[2] + finalServed
 	all := survivors + tr.servedBy[1]
-	t.Logf("secret-read audit: %d /access answers counted of %d given (%d by storm2, which it had not written when it was killed: %d lost)",
+	t.Logf("secret-read audit: %d /access and /proxy uses counted of %d (%d by storm2, which it had not written when it was killed: %d lost)",
 		counted, all, tr.servedBy[1], all-counted)
 	if counted < survivors || counted > all {
-		t.Errorf("secret-read audit counts %d /access answers; the survivors gave %d, storm2 %d", counted, survivors, tr.servedBy[1])
+		t.Errorf("secret-read audit counts %d /access and /proxy uses; the survivors answered %d, storm2 %d", counted, survivors, tr.servedBy[1])
 	}
 }
 
@@ -714,8 +717,9 @@ type accessTraffic struct {
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
-	ok       int
-	servedBy [3]int // answered 200, per instance
+	ok       int    // /access answers
+	proxied  int    // proxied requests answered 200
+	servedBy [3]int // answered 200 (either), per instance
 	rejected int    // tokens the provider no longer accepted right after /access (rotated meanwhile)
 	errs     []string
 	timeouts []string
@@ -739,7 +743,15 @@ func startAccessTraffic(as *oauthtest.Server, procs []*stormProc, adminToken str
 					continue
 				}
 				id := ids[rand.IntN(len(ids))]
-				req, _ := http.NewRequest("GET", procs[n].URL+"/v1/integrations/"+id+"/access", nil)
+				// Half the calls go through the proxy (a proxied request
+				// that meets a token rotated meanwhile is retried with the
+				// newest one, RefreshAfter401).
+				proxied := rand.IntN(2) == 0
+				path := "/v1/integrations/" + id + "/access"
+				if proxied {
+					path = "/v1/integrations/" + id + "/proxy/userinfo"
+				}
+				req, _ := http.NewRequest("GET", procs[n].URL+path, nil)
 				req.Header.Set("Authorization", "Bearer "+adminToken)
 				start := time.Now()
 				resp, err := client.Do(req)
@@ -753,7 +765,7 @@ func startAccessTraffic(as *oauthtest.Server, procs []*stormProc, adminToken str
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 200 {
-					tr.add(&tr.errs, fmt.Sprintf("%s via storm%d at %s: %d %s", id, n+1, start.Format("15:04:05.000"), resp.StatusCode, body))
+					tr.add(&tr.errs, fmt.Sprintf("%s via storm%d at %s: %d %s", strings.TrimPrefix(path, "/v1/integrations/"), n+1, start.Format("15:04:05.000"), resp.StatusCode, body))
 					continue
 				}
 				var a struct {
@@ -761,10 +773,14 @@ func startAccessTraffic(as *oauthtest.Server, procs []*stormProc, adminToken str
 				}
 				json.Unmarshal(body, &a)
 				tr.mu.Lock()
-				tr.ok++
 				tr.servedBy[n]++
-				if !as.Valid(a.AccessToken) {
-					tr.rejected++
+				if proxied {
+					tr.proxied++
+				} else {
+					tr.ok++
+					if !as.Valid(a.AccessToken) {
+						tr.rejected++
+					}
 				}
 				tr.mu.Unlock()
 			}
@@ -785,22 +801,22 @@ func (tr *accessTraffic) stop() *accessTraffic {
 	return tr
 }
 
-// checkTraffic: /access never failed on a live instance; it may only
-// have waited past the client's timeout on a refresh lease the dead
-// instance held.
+// checkTraffic: /access and /proxy never failed on a live instance; they
+// may only have waited past the client's timeout on a refresh lease the
+// dead instance held.
 func checkTraffic(t *testing.T, tr *accessTraffic, staleLeases bool) {
 	t.Helper()
 	sort.Strings(tr.errs)
 	for _, e := range tr.errs {
-		t.Errorf("/access failed: %s", e)
+		t.Errorf("worker request failed: %s", e)
 	}
 	for _, e := range tr.timeouts {
 		if staleLeases {
-			t.Logf("/access waited on the dead instance's lease: %s", e)
+			t.Logf("worker waited on the dead instance's lease: %s", e)
 		} else {
-			t.Errorf("/access did not answer: %s", e)
+			t.Errorf("worker request not answered: %s", e)
 		}
 	}
-	t.Logf("/access: %d answered, %d of those tokens already refused by the provider when checked (rotated meanwhile), %d errors, %d timeouts",
-		tr.ok, tr.rejected, len(tr.errs), len(tr.timeouts))
+	t.Logf("workers: %d /access answers (%d of those tokens already refused by the provider when checked: rotated meanwhile), %d proxied requests answered, %d errors, %d timeouts",
+		tr.ok, tr.rejected, tr.proxied, len(tr.errs), len(tr.timeouts))
 }
