@@ -39,8 +39,9 @@ b1=$(busy) o1=$(own) t1=$(date +%s.%N)
 echo
 awk -v b="$((b1 - b0))" -v o="$((o1 - o0))" -v t="$(echo "$t1 $t0" | awk '{print $1-$2}')" \
 	-v n="$(nproc)" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+	other = b - o; if (other < 0) other = 0 # tick rounding
 	printf "elapsed %.0f s on %d CPUs; the benchmarks used %.0f%% of the machine, other processes %.1f%%\n",
-		t, n, 100*o/hz/(t*n), 100*(b-o)/hz/(t*n)
+		t, n, 100*o/hz/(t*n), 100*other/hz/(t*n)
 }'
 echo "raw output: $OUT"
 go run ./bench/cmd/ratios <"$OUT"
