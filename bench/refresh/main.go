@@ -284,9 +284,9 @@ type countingStore struct {
 	s *storeStats
 }
 
-func (c countingStore) AcquireLease(ctx context.Context, name, owner string, until, now time.Time) (bool, error) {
+func (c countingStore) HoldLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	t := time.Now()
-	ok, err := c.Store.AcquireLease(ctx, name, owner, until, now)
+	ok, err := c.Store.HoldLease(ctx, name, owner, ttl)
 	c.s.leaseLat.add(time.Since(t))
 	switch {
 	case err != nil:
@@ -867,7 +867,7 @@ func run(o options) (bool, error) {
 		{"peak Go Sys / peak RSS (VmHWM) during run", fmt.Sprintf("%s / %s%s", mib(runPeaks.sys.Load()), mib(runRSS), map[bool]string{false: " (could not reset after seeding: whole-process peak)", true: ""}[rssReset])},
 		{"peak goroutines during run", strconv.FormatUint(runPeaks.goroutines.Load(), 10)},
 		{"store: leases held / busy / errors", fmt.Sprintf("%d / %d / %d", ss.leaseHeld.Load(), ss.leaseBusy.Load(), ss.leaseErr.Load())},
-		{"store: AcquireLease p50 / p99", fmt.Sprintf("%s / %s", pctOf(&ss.leaseLat, 50), pctOf(&ss.leaseLat, 99))},
+		{"store: HoldLease p50 / p99", fmt.Sprintf("%s / %s", pctOf(&ss.leaseLat, 50), pctOf(&ss.leaseLat, 99))},
 		{"store: commit (Mutate) ok / errors, p50 / p99", fmt.Sprintf("%d / %d, %s / %s", ss.commits.Load(), ss.mutateErr.Load(), pctOf(&ss.mutateLat, 50), pctOf(&ss.mutateLat, 99))},
 		{"store: ReleaseLease p50 / p99", fmt.Sprintf("%s / %s", pctOf(&ss.releaseLat, 50), pctOf(&ss.releaseLat, 99))},
 		{"store: ListDueCredentials calls / rows / errors, p50 / p99", fmt.Sprintf("%d / %d / %d, %s / %s", ss.listDue.Load(), ss.listDueRows.Load(), ss.listErr.Load(), pctOf(&ss.listLat, 50), pctOf(&ss.listLat, 99))},

@@ -227,6 +227,12 @@ type Store interface {
 	// whether owner holds it afterwards. Leases coordinate work across
 	// instances (at most one refresh per credential).
 	AcquireLease(ctx context.Context, name, owner string, until, now time.Time) (bool, error)
+	// HoldLease takes the named lease for owner for ttl if it is free,
+	// expired or already owner's (then it is renewed for ttl from now),
+	// and reports whether owner holds it afterwards. Unlike AcquireLease,
+	// expiry is judged by the database's clock, so instances whose clocks
+	// disagree still never hold one lease at once.
+	HoldLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	// ReleaseLease frees the lease if owner holds it.
 	ReleaseLease(ctx context.Context, name, owner string) error
 	// ListDueCredentials returns active credentials whose RefreshAt is

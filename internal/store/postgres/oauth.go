@@ -64,6 +64,25 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, until, now
 	return tag.RowsAffected() > 0, nil
 }
 
+// HoldLease takes or renews the named lease for owner for ttl, judged by
+// the server's clock (clock_timestamp(), read when the row is locked), so
+// instances with skewed clocks agree on who holds it.
+func (s *Store) HoldLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("hold lease %s: ttl %v", name, ttl)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO leases (name, owner, expires_at)
+		VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,
+			expires_at = clock_timestamp() + make_interval(secs => $3)
+		WHERE leases.expires_at <= clock_timestamp() OR leases.owner = excluded.owner`,
+		name, owner, ttl.Seconds())
+	if err != nil {
+		return false, fmt.Errorf("hold lease %s: %w", name, dbErr(err))
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 // ReleaseLease frees the named lease if owner holds it; otherwise it does
 // nothing.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {

@@ -80,6 +80,35 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, until, now
 	return held, nil
 }
 
+// HoldLease takes or renews the named lease for owner for ttl. Every
+// process sharing the file runs on this machine, so its clock is the
+// database's clock.
+func (s *Store) HoldLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("hold lease %s: ttl %v", name, ttl)
+	}
+	var held bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Read the clock inside the write lock: a holder's expiry is
+		// then always judged after it was written.
+		now := time.Now()
+		res, err := tx.ExecContext(ctx, `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+			WHERE leases.expires_at <= ? OR leases.owner = excluded.owner`,
+			name, owner, dbTime(now.Add(ttl)), dbTime(now))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		held = n > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("hold lease %s: %w", name, err)
+	}
+	return held, nil
+}
+
 // ReleaseLease frees the named lease if owner holds it; otherwise it does
 // nothing.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {

@@ -263,6 +263,29 @@ func runLeaseConcurrency(t *testing.T, newStore func(t *testing.T) store.Store) 
 		}
 	})
 
+	// HoldLease: 32 owners race for a free lease; exactly one wins, and
+	// while it is live nobody else gets it.
+	t.Run("HoldLease", func(t *testing.T) {
+		s := newStore(t)
+		const workers, rounds = 32, 4
+		for r := range rounds {
+			name := fmt.Sprintf("refresh:cred_hold_%d", r)
+			winners := race(t, workers, func(i int) (string, bool, error) {
+				owner := fmt.Sprintf("owner-%d", i)
+				held, err := s.HoldLease(t.Context(), name, owner, time.Minute)
+				return owner, held, err
+			})
+			if len(winners) != 1 {
+				t.Fatalf("round %d: %d callers hold the lease, want 1: %v", r, len(winners), winners)
+			}
+			held, err := s.HoldLease(t.Context(), name, "outsider", time.Minute)
+			must(t, err, "HoldLease")
+			if held {
+				t.Errorf("round %d: outsider took the lease held by %s", r, winners[0])
+			}
+		}
+	})
+
 	// Owners are instances: the goroutines of one owner share the lease,
 	// those of every other owner are refused.
 	t.Run("AcquireLeaseSharedOwners", func(t *testing.T) {

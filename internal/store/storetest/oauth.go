@@ -156,6 +156,54 @@ func testLeases(t *testing.T, s store.Store) {
 	}
 }
 
+// testHoldLease checks leases judged by the database's clock: taken,
+// refused to others while live, renewed by their owner, free again once
+// ttl has passed in real time, released.
+func testHoldLease(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const name, ttl = "refresh:cred_db_clock", 400 * time.Millisecond
+	hold := func(owner string, want bool, what string) {
+		t.Helper()
+		held, err := s.HoldLease(ctx, name, owner, ttl)
+		must(t, err, "HoldLease "+what)
+		if held != want {
+			t.Errorf("HoldLease %s = %v, want %v", what, held, want)
+		}
+	}
+	if _, err := s.HoldLease(ctx, name, "a", 0); err == nil {
+		t.Error("HoldLease with a zero ttl succeeded")
+	}
+	hold("a", true, "of a free lease")
+	hold("b", false, "held by another owner")
+	time.Sleep(ttl / 2)
+	hold("a", true, "by its owner (renew)")
+	time.Sleep(ttl/2 + 50*time.Millisecond)
+	// Past the first expiry, but the renewal holds.
+	hold("b", false, "after its owner renewed it")
+	time.Sleep(ttl)
+	hold("b", true, "after it expired")
+	hold("a", false, "taken over by another owner")
+	must(t, s.ReleaseLease(ctx, name, "a"), "ReleaseLease by a non-owner")
+	hold("a", false, "after a release by a non-owner")
+	must(t, s.ReleaseLease(ctx, name, "b"), "ReleaseLease by its owner")
+	hold("a", true, "after release")
+
+	// A lease written with AcquireLease far in the future (a caller whose
+	// clock runs ahead) is still live by the database's clock, and one
+	// written as expired by a caller's clock is free.
+	now := time.Now()
+	held, err := s.AcquireLease(ctx, "refresh:skewed", "fast", now.Add(time.Hour), now)
+	must(t, err, "AcquireLease")
+	if !held {
+		t.Fatal("AcquireLease of a free lease = false")
+	}
+	hold2, err := s.HoldLease(ctx, "refresh:skewed", "other", ttl)
+	must(t, err, "HoldLease")
+	if hold2 {
+		t.Error("HoldLease took a lease that is live by the database's clock")
+	}
+}
+
 // setRefresh sets a credential's RefreshAt and returns it as stored.
 func setRefresh(t *testing.T, s store.Store, id string, at time.Time) store.Credential {
 	t.Helper()

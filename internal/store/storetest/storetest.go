@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"OAuthStatePurge", testOAuthStatePurge},
 		{"Leases", testLeases},
 		{"RefreshFields", testRefreshFields},
+		{"HoldLease", testHoldLease},
 		{"ListDueCredentials", testListDueCredentials},
 		{"Times", testTimes},
 		{"NotFound", testNotFound},
