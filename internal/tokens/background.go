@@ -70,13 +70,12 @@ func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup
 			defer wg.Done()
 			defer func() { <-sem; inFlight.Delete(c.ID) }()
 			// Not Run's ctx: shutting down must not abandon a refresh
-			// between the provider's answer and the commit.
+			// between the provider's answer and the commit (each step
+			// bounds itself).
 			_, err := e.flights.do(context.WithoutCancel(ctx), c.ID, func() (oauth.TokenSet, error) {
-				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
-				defer cancel()
-				return e.refreshLeased(fctx, c.IntegrationID, c.ID, "", false)
+				return e.refreshLeased(context.WithoutCancel(ctx), c.IntegrationID, c.ID, "", false)
 			})
-			if err != nil && !errors.Is(err, errBusy) && !errors.Is(err, ErrReplaced) && ctx.Err() == nil {
+			if err != nil && !errors.Is(err, errBusy) && !errors.Is(err, ErrReplaced) && !errors.Is(err, errClosed) && ctx.Err() == nil {
 				e.cfg.Logger.Info("background refresh did not succeed", "credential", c.ID, "err", err)
 			}
 		}()

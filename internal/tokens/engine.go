@@ -37,7 +37,8 @@ type Config struct {
 	Store   store.Store
 	Vault   *vault.Vault
 	Sources SourceFor
-	// Now defaults to time.Now.
+	// Now defaults to time.Now. It judges token freshness; leases are
+	// judged by the database's clock and the process's monotonic clock.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -46,9 +47,15 @@ type Config struct {
 	// CallTimeout bounds one token endpoint call; default 20s.
 	CallTimeout time.Duration
 	// LeaseTTL is how long a refresh lease lasts if its holder dies; it
-	// must exceed CallTimeout so a live holder never loses it. Default
-	// 3 × CallTimeout.
+	// must exceed CallTimeout, and the lease is renewed before the
+	// provider is called when less than CallTimeout of it is left, so a
+	// live holder never loses it mid-call. Default 3 × CallTimeout.
 	LeaseTTL time.Duration
+	// CommitTimeout bounds storing a new token set, on a context of its
+	// own: however long the wait for the lease and the provider's answer
+	// took, a rotated refresh token gets this long to reach the store.
+	// Default 15s.
+	CommitTimeout time.Duration
 	// Concurrency bounds background refreshes in flight; default 8.
 	Concurrency int
 	// Interval is how often the background loop looks for tokens due;
@@ -57,11 +64,16 @@ type Config struct {
 	// MaxBackoff caps the wait after temporary failures; default 10m.
 	MaxBackoff time.Duration
 	// Hook, when set, is called at each step of a refresh ("leased",
-	// "refreshed", "committed"); an error aborts the refresh there as if
-	// the process died (the lease is not released). Tests only.
+	// "calling", "refreshed", "committed"); an error aborts the refresh
+	// there as if the process died (the lease is not released). Tests
+	// only.
 	Hook func(step string) error
 	// Metrics, when set, is told the outcome of every provider call.
 	Metrics func(outcome string, d time.Duration)
+	// SafeText, when set, turns a provider failure into the text stored
+	// in events and status reasons (no provider-supplied text that could
+	// echo a secret); default: the error's code and status only.
+	SafeText func(err error) string
 }
 
 // Engine refreshes tokens. It is safe for concurrent use.
@@ -104,6 +116,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.LeaseTTL <= cfg.CallTimeout {
 		return nil, errors.New("tokens: LeaseTTL must exceed CallTimeout")
 	}
+	if cfg.CommitTimeout == 0 {
+		cfg.CommitTimeout = 15 * time.Second
+	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 8
 	}
@@ -113,8 +128,34 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 10 * time.Minute
 	}
+	if cfg.SafeText == nil {
+		cfg.SafeText = codeText
+	}
 	return &Engine{cfg: cfg}, nil
 }
+
+// codeText describes a failure by its OAuth error code and HTTP status
+// only: provider text may echo what was sent.
+func codeText(err error) string {
+	var oerr *oauth.Error
+	if !errors.As(err, &oerr) {
+		return "the token endpoint could not be reached"
+	}
+	switch {
+	case oerr.Code != "" && oerr.Status != 0:
+		return fmt.Sprintf("the token endpoint answered %d (%s)", oerr.Status, oerr.Code)
+	case oerr.Code != "":
+		return "the token endpoint answered " + oerr.Code
+	case oerr.Status != 0:
+		return fmt.Sprintf("the token endpoint answered %d", oerr.Status)
+	}
+	return "the token endpoint could not be reached"
+}
+
+// Close stops new refreshes and waits for those in flight, so none of
+// them writes to a store closed after it. Run must have returned (or
+// its context ended) first.
+func (e *Engine) Close() { e.flights.close() }
 
 // ErrUnavailable means no usable token can be had now: the current one
 // expired and the provider is failing; retry later.
@@ -197,10 +238,11 @@ func (e *Engine) refresh(ctx context.Context, integID, credID string, used secre
 		key += "/401"
 	}
 	for {
+		// The flight outlives this caller (others may share it, and a
+		// rotated refresh token must be committed whoever still waits);
+		// each step bounds itself, see refreshLeased.
 		ts, err := e.flights.do(ctx, key, func() (oauth.TokenSet, error) {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
-			defer cancel()
-			return e.refreshLeased(fctx, integID, credID, used, true)
+			return e.refreshLeased(context.WithoutCancel(ctx), integID, credID, used, true)
 		})
 		// Joining the background loop's flight (same key) shares its
 		// answer, and it gives up at once when another instance holds
@@ -238,7 +280,7 @@ func (e *Engine) turn(ctx context.Context, credID string, wait bool) (done func(
 		select {
 		case <-busy:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("tokens: waiting for this instance's other refresh: %w", ctx.Err())
+			return nil, fmt.Errorf("%w: this instance's other refresh of the credential did not finish in time", ErrUnavailable)
 		}
 	}
 }
@@ -249,60 +291,100 @@ func leaseName(credID string) string { return "refresh:" + credID }
 // refreshLeased does one refresh under the cross-instance lease. When the
 // lease is held elsewhere it waits (wait=true) for the holder's result,
 // or gives up at once (background work).
-func (e *Engine) refreshLeased(ctx context.Context, integID, credID string, used secret.String, wait bool) (oauth.TokenSet, error) {
-	done, err := e.turn(ctx, credID, wait)
+//
+// Waiting and working have separate budgets: waiting for this process's
+// other refresh and for another instance's lease may take up to
+// LeaseTTL + CommitTimeout (a holder finishes or its lease expires by
+// then); once the lease is held, the provider call has CallTimeout and
+// the commit CommitTimeout of their own, so a long wait can never leave
+// a rotated refresh token without the time to store it.
+func (e *Engine) refreshLeased(base context.Context, integID, credID string, used secret.String, wait bool) (oauth.TokenSet, error) {
+	waitCtx, cancelWait := context.WithTimeout(base, e.cfg.LeaseTTL+e.cfg.CommitTimeout)
+	defer cancelWait()
+	done, err := e.turn(waitCtx, credID, wait)
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
 	defer done()
-	st := e.cfg.Store
-	pause := 20 * time.Millisecond
-	for {
-		now := e.cfg.Now()
-		ok, err := st.AcquireLease(ctx, leaseName(credID), e.cfg.Owner, now.Add(e.cfg.LeaseTTL), now)
-		if err != nil {
-			return oauth.TokenSet{}, err
-		}
-		if ok {
-			break
-		}
-		// Another instance is refreshing: wait for its commit.
-		c, err := st.GetCredential(ctx, credID)
-		if err != nil {
-			return oauth.TokenSet{}, err
-		}
-		if c.State != store.StateActive {
-			return oauth.TokenSet{}, ErrReplaced
-		}
-		if ts, err := e.Tokens(c); err == nil && e.done(ts, used) {
-			return ts, nil
-		}
-		if !wait {
-			return oauth.TokenSet{}, errBusy
-		}
-		select {
-		case <-ctx.Done():
-			return oauth.TokenSet{}, fmt.Errorf("tokens: waiting for another instance's refresh: %w", ctx.Err())
-		case <-time.After(pause):
-		}
-		pause = min(pause*2, 250*time.Millisecond)
+	acquired, ts, err := e.awaitLease(waitCtx, credID, used, wait)
+	if err != nil || acquired.IsZero() {
+		return ts, err
 	}
 	if err := e.hook("leased"); err != nil {
 		return oauth.TokenSet{}, err // as if this process died holding the lease
 	}
-	ts, err := e.refreshHeld(ctx, integID, credID, used)
+	ts, err = e.refreshHeld(base, integID, credID, used, acquired)
 	if errors.Is(err, errAborted) {
 		return oauth.TokenSet{}, err
 	}
-	if rerr := st.ReleaseLease(context.WithoutCancel(ctx), leaseName(credID), e.cfg.Owner); rerr != nil {
+	rctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
+	defer cancel()
+	if rerr := e.cfg.Store.ReleaseLease(rctx, leaseName(credID), e.cfg.Owner); rerr != nil {
 		e.cfg.Logger.Warn("release refresh lease", "credential", credID, "err", rerr)
 	}
 	return ts, err
 }
 
+// awaitLease takes credID's lease. While another instance holds it, it
+// watches the credential and returns that instance's result once it
+// satisfies the caller (acquired is then zero). acquired is when this
+// process asked for the lease it got, on the monotonic clock: the lease
+// lasts at least until acquired + LeaseTTL.
+func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.String, wait bool) (acquired time.Time, ts oauth.TokenSet, err error) {
+	st := e.cfg.Store
+	pause := 20 * time.Millisecond
+	for {
+		asked := time.Now()
+		ok, err := st.HoldLease(ctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
+		if err != nil {
+			return time.Time{}, oauth.TokenSet{}, e.waitError(ctx, err)
+		}
+		if ok {
+			return asked, oauth.TokenSet{}, nil
+		}
+		// Another instance is refreshing: wait for its commit.
+		c, err := st.GetCredential(ctx, credID)
+		if err != nil {
+			return time.Time{}, oauth.TokenSet{}, e.waitError(ctx, err)
+		}
+		if c.State != store.StateActive {
+			return time.Time{}, oauth.TokenSet{}, ErrReplaced
+		}
+		if ts, err := e.Tokens(c); err == nil && e.done(ts, used) {
+			return time.Time{}, ts, nil
+		}
+		if !wait {
+			return time.Time{}, oauth.TokenSet{}, errBusy
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, oauth.TokenSet{}, e.waitError(ctx, ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 250*time.Millisecond)
+	}
+}
+
+// waitError reports a wait that ran out of time as ErrUnavailable (the
+// caller may retry soon), anything else as itself.
+func (e *Engine) waitError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: another instance's refresh of this credential did not finish in time", ErrUnavailable)
+	}
+	return err
+}
+
 var (
 	errBusy    = errors.New("tokens: refresh in progress elsewhere")
 	errAborted = errors.New("tokens: refresh aborted by a test hook")
+	// errLeaseLost means the lease expired before the provider was
+	// called and another instance took it: calling now could present
+	// the same refresh token twice.
+	errLeaseLost = fmt.Errorf("%w: the refresh lease was lost before the provider was called", ErrUnavailable)
+	// errSuperseded means the stored token set is no longer the one this
+	// refresh started from: someone else committed a newer one, which
+	// must not be overwritten (nor judged by this refresh's failure).
+	errSuperseded = errors.New("tokens: the stored token set changed during the refresh")
 )
 
 func (e *Engine) hook(step string) error {
@@ -316,13 +398,24 @@ func (e *Engine) hook(step string) error {
 }
 
 // refreshHeld runs with the lease held: re-read, decide, call, commit.
-func (e *Engine) refreshHeld(ctx context.Context, integID, credID string, used secret.String) (oauth.TokenSet, error) {
+func (e *Engine) refreshHeld(base context.Context, integID, credID string, used secret.String, acquired time.Time) (oauth.TokenSet, error) {
 	st := e.cfg.Store
+	ctx, cancel := context.WithTimeout(base, e.cfg.LeaseTTL)
+	defer cancel()
+	// The integration first, then the credential: a change of the
+	// integration's endpoints retires its credentials in the same
+	// transaction, so a credential still active after the integration
+	// was read was issued for the endpoints read, and its tokens never
+	// go anywhere else.
+	integ, err := st.GetIntegration(ctx, integID)
+	if err != nil {
+		return oauth.TokenSet{}, err
+	}
 	c, err := st.GetCredential(ctx, credID)
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
-	if c.State != store.StateActive {
+	if c.State != store.StateActive || c.IntegrationID != integ.ID {
 		return oauth.TokenSet{}, ErrReplaced
 	}
 	m, err := e.Open(c)
@@ -350,27 +443,40 @@ func (e *Engine) refreshHeld(ctx context.Context, integID, credID string, used s
 		}
 		return oauth.TokenSet{}, ErrUnavailable
 	}
-	integ, err := st.GetIntegration(ctx, integID)
-	if err != nil {
-		return oauth.TokenSet{}, err
-	}
 	src, err := e.cfg.Sources(ctx, integ, m)
 	if err != nil {
 		// The provider could not even be asked (its discovery document
 		// is unreachable, a setting is broken): back off like an outage,
 		// or this credential would stay first in line forever.
-		return e.commitBackoff(ctx, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err})
+		return e.commitBackoff(base, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err})
 	}
-	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	if err := e.hook("calling"); err != nil {
+		return oauth.TokenSet{}, err
+	}
+	// The call must end while the lease is ours: renew it when less than
+	// a call's time is left (slow reads or discovery), and give up
+	// without calling when it was lost.
+	if time.Until(acquired.Add(e.cfg.LeaseTTL)) < e.cfg.CallTimeout+time.Second {
+		rctx, cancel := context.WithTimeout(base, e.cfg.CallTimeout)
+		renewed, err := st.HoldLease(rctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
+		cancel()
+		if err != nil {
+			return oauth.TokenSet{}, err
+		}
+		if !renewed {
+			return oauth.TokenSet{}, errLeaseLost
+		}
+	}
+	callCtx, cancelCall := context.WithTimeout(base, e.cfg.CallTimeout)
 	start := time.Now()
 	next, err := src.Refresh(callCtx, ts)
-	cancel()
+	cancelCall()
 	if err == nil {
 		if herr := e.hook("refreshed"); herr != nil {
 			return oauth.TokenSet{}, herr
 		}
 		e.metric("ok", start)
-		return e.commitSuccess(ctx, c, m, next, src.Margin())
+		return e.commitSuccess(base, c, m, ts, next, src.Margin())
 	}
 	var oerr *oauth.Error
 	if !errors.As(err, &oerr) {
@@ -378,10 +484,10 @@ func (e *Engine) refreshHeld(ctx context.Context, integID, credID string, used s
 	}
 	if oerr.GrantRevoked() {
 		e.metric("revoked", start)
-		return oauth.TokenSet{}, e.commitRevoked(ctx, c, oerr)
+		return e.commitRevoked(base, c, ts, oerr)
 	}
 	e.metric("temporary", start)
-	return e.commitBackoff(ctx, c, ts, oerr)
+	return e.commitBackoff(base, c, ts, oerr)
 }
 
 func (e *Engine) metric(outcome string, start time.Time) {
@@ -409,10 +515,63 @@ func NextRefresh(ts oauth.TokenSet, providerMargin time.Duration, renewable bool
 	return ts.Expiry.Add(-margin - jitter)
 }
 
+// mutate runs one compare-and-swap of c's integration on a context of
+// its own (CommitTimeout), retrying store failures: what it records
+// came from the provider and cannot be asked for again. fn is handed c
+// as stored and the token set stored in it; it returns errSuperseded
+// when that is not the set the refresh started from.
+func (e *Engine) mutate(base context.Context, c store.Credential, old oauth.TokenSet, fn func(set *store.CredentialSet, cur *store.Credential) error) error {
+	ctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
+	defer cancel()
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+		_, err = e.cfg.Store.Mutate(ctx, c.IntegrationID, func(set *store.CredentialSet) error {
+			cur := find(set, c.ID)
+			if cur == nil || cur.State != store.StateActive {
+				return ErrReplaced
+			}
+			stored, err := e.Tokens(*cur)
+			if err != nil {
+				return err
+			}
+			if stored.AccessToken != old.AccessToken || stored.RefreshToken != old.RefreshToken {
+				return errSuperseded
+			}
+			return fn(set, cur)
+		})
+		if err == nil || errors.Is(err, ErrReplaced) || errors.Is(err, errSuperseded) || errors.Is(err, vault.ErrDecrypt) {
+			return err
+		}
+	}
+	return err
+}
+
+// current returns the token set now stored for c, for a refresh whose
+// outcome was superseded by someone else's commit.
+func (e *Engine) current(base context.Context, c store.Credential) (oauth.TokenSet, error) {
+	ctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
+	defer cancel()
+	cur, err := e.cfg.Store.GetCredential(ctx, c.ID)
+	if err != nil {
+		return oauth.TokenSet{}, err
+	}
+	if cur.State != store.StateActive {
+		return oauth.TokenSet{}, ErrReplaced
+	}
+	return e.Tokens(cur)
+}
+
 // commitSuccess stores the new token set (with a rotated refresh token)
-// before anyone uses it. The commit is retried: losing a rotated refresh
-// token would silently kill the grant.
-func (e *Engine) commitSuccess(ctx context.Context, c store.Credential, m Material, next oauth.TokenSet, margin time.Duration) (oauth.TokenSet, error) {
+// before anyone uses it, unless the stored set changed meanwhile: a
+// newer set is never overwritten.
+func (e *Engine) commitSuccess(base context.Context, c store.Credential, m Material, old, next oauth.TokenSet, margin time.Duration) (oauth.TokenSet, error) {
 	if err := m.SetTokens(next); err != nil {
 		return oauth.TokenSet{}, err
 	}
@@ -421,34 +580,25 @@ func (e *Engine) commitSuccess(ctx context.Context, c store.Credential, m Materi
 		return oauth.TokenSet{}, err
 	}
 	now := e.cfg.Now().UTC()
-	var lastErr error
-	for attempt := range 5 {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	err = e.mutate(base, c, old, func(set *store.CredentialSet, cur *store.Credential) error {
+		cur.Secret, cur.ExpiresAt, cur.Failures = sealed, next.Expiry, 0
+		cur.RefreshAt = NextRefresh(next, margin, true)
+		in := &set.Integration
+		data := map[string]any{"credential": c.ID, "expires_at": next.Expiry}
+		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshed, now, data))
+		if in.Status == store.StatusDegraded {
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationRecovered, now, map[string]any{"from": in.Status}))
+			in.Status, in.StatusReason, in.UpdatedAt = store.StatusConnected, "token refreshed", now
 		}
-		_, lastErr = e.cfg.Store.Mutate(ctx, c.IntegrationID, func(set *store.CredentialSet) error {
-			cur := find(set, c.ID)
-			if cur == nil || cur.State != store.StateActive {
-				return ErrReplaced
-			}
-			cur.Secret, cur.ExpiresAt, cur.Failures = sealed, next.Expiry, 0
-			cur.RefreshAt = NextRefresh(next, margin, true)
-			in := &set.Integration
-			data := map[string]any{"credential": c.ID, "expires_at": next.Expiry}
-			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshed, now, data))
-			if in.Status == store.StatusDegraded {
-				set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationRecovered, now, map[string]any{"from": in.Status}))
-				in.Status, in.StatusReason, in.UpdatedAt = store.StatusConnected, "token refreshed", now
-			}
-			return nil
-		})
-		if lastErr == nil || errors.Is(lastErr, ErrReplaced) {
-			break
-		}
+		return nil
+	})
+	if errors.Is(err, errSuperseded) {
+		e.cfg.Logger.Warn("a newer token set was stored during this refresh; keeping it", "credential", c.ID)
+		return e.current(base, c)
 	}
-	if lastErr != nil {
-		e.cfg.Logger.Error("could not store a refreshed token set", "credential", c.ID, "err", lastErr)
-		return oauth.TokenSet{}, lastErr
+	if err != nil {
+		e.cfg.Logger.Error("could not store a refreshed token set", "credential", c.ID, "err", err)
+		return oauth.TokenSet{}, err
 	}
 	if err := e.hook("committed"); err != nil {
 		return oauth.TokenSet{}, err
@@ -456,26 +606,32 @@ func (e *Engine) commitSuccess(ctx context.Context, c store.Credential, m Materi
 	return next, nil
 }
 
-// commitRevoked marks the integration as needing a person.
-func (e *Engine) commitRevoked(ctx context.Context, c store.Credential, oerr *oauth.Error) error {
+// commitRevoked marks the integration as needing a person, unless the
+// refusal is stale: the credential was replaced (Reconnect) or another
+// refresh stored a newer token set meanwhile, so the refresh token the
+// provider refused is no longer the one in use.
+func (e *Engine) commitRevoked(base context.Context, c store.Credential, old oauth.TokenSet, oerr *oauth.Error) (oauth.TokenSet, error) {
 	now := e.cfg.Now().UTC()
-	_, err := e.cfg.Store.Mutate(ctx, c.IntegrationID, func(set *store.CredentialSet) error {
-		if cur := find(set, c.ID); cur != nil {
-			cur.RefreshAt, cur.Failures = time.Time{}, cur.Failures+1
-		}
+	text := e.cfg.SafeText(oerr)
+	err := e.mutate(base, c, old, func(set *store.CredentialSet, cur *store.Credential) error {
+		cur.RefreshAt, cur.Failures = time.Time{}, cur.Failures+1
 		in := &set.Integration
 		data := map[string]any{"credential": c.ID, "error": oerr.Code, "status": oerr.Status, "final": true}
 		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshFailed, now, data))
 		if in.Status != store.StatusDisabled && in.Status != store.StatusReconnectRequired {
-			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationReconnectRequired, now, map[string]any{"from": in.Status, "reason": oerr.Error()}))
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationReconnectRequired, now, map[string]any{"from": in.Status, "reason": text}))
 			in.Status, in.StatusReason, in.UpdatedAt = store.StatusReconnectRequired, "the provider refused the refresh ("+oerr.Code+"): authorize again", now
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	if errors.Is(err, errSuperseded) {
+		e.cfg.Logger.Warn("a stale refresh token was refused; a newer token set is stored", "credential", c.ID, "error", oerr.Code)
+		return e.current(base, c)
 	}
-	return reconnectProblem(oerr)
+	if err != nil {
+		return oauth.TokenSet{}, err
+	}
+	return oauth.TokenSet{}, reconnectProblem(oerr)
 }
 
 func reconnectProblem(oerr *oauth.Error) *problem.Problem {
@@ -484,44 +640,45 @@ func reconnectProblem(oerr *oauth.Error) *problem.Problem {
 	return p
 }
 
-// Backoff is the wait before retry n (1, 2, …) after temporary failures:
-// exponential from 2s with full jitter, capped.
+// Backoff is the wait before retry n (1, 2, …; smaller n count as 1)
+// after temporary failures: exponential from 2s with full jitter, capped.
 func Backoff(n int, cap time.Duration) time.Duration {
+	n = max(n, 1)
 	d := 2 * time.Second << min(n-1, 20)
-	d = min(d, cap)
+	d = max(min(d, cap), 0)
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // commitBackoff records a temporary failure: next attempt later, the
 // integration degraded but still usable while its token is valid.
-func (e *Engine) commitBackoff(ctx context.Context, c store.Credential, ts oauth.TokenSet, oerr *oauth.Error) (oauth.TokenSet, error) {
+func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oauth.TokenSet, oerr *oauth.Error) (oauth.TokenSet, error) {
 	now := e.cfg.Now().UTC()
+	text := e.cfg.SafeText(oerr)
 	var nextAt time.Time
-	_, err := e.cfg.Store.Mutate(ctx, c.IntegrationID, func(set *store.CredentialSet) error {
-		cur := find(set, c.ID)
-		if cur == nil || cur.State != store.StateActive {
-			return ErrReplaced
-		}
+	err := e.mutate(base, c, ts, func(set *store.CredentialSet, cur *store.Credential) error {
 		cur.Failures++
 		wait := max(Backoff(cur.Failures, e.cfg.MaxBackoff), oerr.RetryAfter)
 		nextAt = now.Add(wait)
 		cur.RefreshAt = nextAt
 		in := &set.Integration
-		data := map[string]any{"credential": c.ID, "error": oerr.Error(), "status": oerr.Status, "final": false, "next_attempt_at": nextAt, "failures": cur.Failures}
+		data := map[string]any{"credential": c.ID, "error": text, "status": oerr.Status, "final": false, "next_attempt_at": nextAt, "failures": cur.Failures}
 		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshFailed, now, data))
 		if in.Status == store.StatusConnected || in.Status == store.StatusPending {
-			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationDegraded, now, map[string]any{"from": in.Status, "reason": oerr.Error()}))
-			in.Status, in.StatusReason, in.UpdatedAt = store.StatusDegraded, "token refresh failing, retrying: "+oerr.Error(), now
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationDegraded, now, map[string]any{"from": in.Status, "reason": text}))
+			in.Status, in.StatusReason, in.UpdatedAt = store.StatusDegraded, "token refresh failing, retrying: "+text, now
 		}
 		return nil
 	})
+	if errors.Is(err, errSuperseded) {
+		return e.current(base, c)
+	}
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
 	if ts.ValidAt(now) {
 		return ts, nil
 	}
-	return oauth.TokenSet{}, fmt.Errorf("%w (next attempt at %s): %v", ErrUnavailable, nextAt.Format(time.RFC3339), oerr)
+	return oauth.TokenSet{}, fmt.Errorf("%w (next attempt at %s): %s", ErrUnavailable, nextAt.Format(time.RFC3339), text)
 }
 
 func find(set *store.CredentialSet, id string) *store.Credential {
