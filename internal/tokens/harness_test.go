@@ -213,7 +213,9 @@ func (p *provider) grant(t *testing.T) oauth.TokenSet {
 }
 
 // sources hands every integration the provider's client.
-func (p *provider) sources(context.Context, store.Integration, Material) (Source, error) { return p.app, nil }
+func (p *provider) sources(context.Context, store.Integration, Material) (Source, error) {
+	return p.app, nil
+}
 
 // scripted is a Source whose answers a test decides, for interleavings a
 // real server cannot be made to produce on cue. It counts calls.
