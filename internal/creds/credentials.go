@@ -59,6 +59,19 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	}
 	now := s.now().UTC()
 	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive, CreatedAt: now}
+	// Saving the active secret again changes nothing: no new version,
+	// and above all no revocation of the version kept as fallback.
+	existing, err := s.store.ListCredentials(ctx, integ.ID)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	unchanged := func(fingerprint string) (store.Credential, bool) {
+		if a := activeOf(existing); a != nil && a.Fingerprint != "" && a.Fingerprint == fingerprint {
+			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", a.ID, map[string]any{"integration": integ.ID, "version": a.Version, "unchanged": true})
+			return *a, true
+		}
+		return store.Credential{}, false
+	}
 	var doc tokens.Material
 	var u *usable
 	switch integ.AuthMethod {
@@ -67,14 +80,20 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 		if err != nil {
 			return store.Credential{}, err
 		}
+		cred.Hint, cred.Fingerprint = apikey.Hint(key), s.vault.Fingerprint([]byte(key.Reveal()))
+		if same, ok := unchanged(cred.Fingerprint); ok {
+			return same, nil
+		}
 		if u, err = s.apiKeyUsable(cred, resolved, key); err != nil {
 			return store.Credential{}, err
 		}
 		raw, _ := json.Marshal(key.Reveal())
 		doc = tokens.Material{apiKeyMember: raw}
-		cred.Hint, cred.Fingerprint = apikey.Hint(key), s.vault.Fingerprint([]byte(key.Reveal()))
 	case catalog.MethodServiceAccount:
-		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred); err != nil {
+		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred, unchanged); err != nil {
+			if same := (*sameCredential)(nil); errors.As(err, &same) {
+				return same.cred, nil
+			}
 			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
 				s.rejected(ctx, actor, integ, vf.Result)
 			}
@@ -100,9 +119,11 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	if cred.Secret, err = s.tokens.Seal(cred, doc); err != nil {
 		return store.Credential{}, err
 	}
+	var gone []revoked
 	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
-		if set.Integration.AuthMethod != integ.AuthMethod {
-			return problem.New(http.StatusConflict, "the integration changed meanwhile")
+		gone = gone[:0]
+		if err := s.sameEndpoints(integ, set.Integration); err != nil {
+			return err
 		}
 		cred.Version = 1
 		for i := range set.Credentials {
@@ -110,7 +131,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 			cred.Version = max(cred.Version, c.Version+1)
 			switch c.State {
 			case store.StatePrevious:
-				retire(c, now)
+				gone = append(gone, retire(set, c, now, revokedBySave, map[string]any{"replaced_by": cred.ID}))
 			case store.StateActive:
 				c.State, c.RefreshAt = store.StatePrevious, time.Time{}
 			}
@@ -138,11 +159,18 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	if err != nil {
 		return store.Credential{}, err
 	}
-	s.cache.Delete(integ.ID)
+	s.cache.invalidate(integ.ID)
 	saved := set.Credentials[len(set.Credentials)-1]
 	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version, "verified": !verifiedAt.IsZero()})
+	s.auditRevoked(ctx, actor, integ, gone)
 	return saved, nil
 }
+
+// sameCredential is prepareSA's answer when the upload is the active
+// key again.
+type sameCredential struct{ cred store.Credential }
+
+func (e *sameCredential) Error() string { return "the same credential is already active" }
 
 // rejected records a Save whose new credential did not work.
 func (s *Service) rejected(ctx context.Context, actor events.Actor, integ store.Integration, res methods.Result) {
@@ -150,11 +178,42 @@ func (s *Service) rejected(ctx context.Context, actor events.Actor, integ store.
 	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status})
 }
 
-// retire revokes c and destroys its key material.
-func retire(c *store.Credential, now time.Time) {
-	c.State = store.StateRevoked
-	c.RevokedAt = now
-	c.Secret = nil
+// retire revokes c, destroys its key material and records the
+// revocation in set's events; why says what replaced or removed it. The
+// caller audits the returned revocation after the commit (see
+// auditRevoked), so every revocation is in both logs.
+func retire(set *store.CredentialSet, c *store.Credential, now time.Time, why string, extra map[string]any) revoked {
+	wasActive := c.State == store.StateActive
+	c.State, c.RevokedAt, c.Secret, c.RefreshAt = store.StateRevoked, now, nil, time.Time{}
+	in := &set.Integration
+	data := map[string]any{"credential": c.ID, "version": c.Version, "was_active": wasActive, "reason": why}
+	for k, v := range extra {
+		data[k] = v
+	}
+	set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialRevoked, now, data))
+	return revoked{id: c.ID, version: c.Version, why: why}
+}
+
+// revoked is a revocation waiting for its audit record.
+type revoked struct {
+	id      string
+	version int
+	why     string
+}
+
+// Reasons a credential version is revoked.
+const (
+	revokedByUser      = "revoked"          // POST …/revoke
+	revokedBySave      = "replaced"         // a newer save pushed it out of the overlap
+	revokedByAuthorize = "reauthorized"     // a new authorization replaced the token set
+	revokedByEndpoint  = "endpoint_changed" // the integration's endpoints changed
+)
+
+// auditRevoked writes one audit record per revocation.
+func (s *Service) auditRevoked(ctx context.Context, actor events.Actor, integ store.Integration, list []revoked) {
+	for _, r := range list {
+		s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.revoke", r.id, map[string]any{"integration": integ.ID, "version": r.version, "reason": r.why})
+	}
 }
 
 func (s *Service) resolve(integ store.Integration) (catalog.Resolved, error) {
@@ -192,6 +251,7 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 	now := s.now().UTC()
 	var out store.Credential
 	var already bool
+	var gone revoked
 	_, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		var target *store.Credential
 		for i := range set.Credentials {
@@ -207,7 +267,7 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 			return nil
 		}
 		wasActive := target.State == store.StateActive
-		retire(target, now)
+		gone = retire(set, target, now, revokedByUser, map[string]any{"provider_revoked": providerRevoked})
 		in := &set.Integration
 		in.UpdatedAt = now
 		if wasActive {
@@ -217,8 +277,6 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 				in.Status, in.StatusReason = store.StatusPending, "the active credential was revoked"
 			}
 		}
-		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialRevoked, now,
-			map[string]any{"credential": target.ID, "version": target.Version, "was_active": wasActive, "provider_revoked": providerRevoked}))
 		out = *target
 		return nil
 	})
@@ -226,8 +284,8 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 		return store.Credential{}, err
 	}
 	if !already {
-		s.cache.Delete(integ.ID)
-		s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.revoke", credID, map[string]any{"integration": integ.ID, "version": out.Version})
+		s.cache.invalidate(integ.ID)
+		s.auditRevoked(ctx, actor, integ, []revoked{gone})
 	}
 	return out, nil
 }
@@ -296,7 +354,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 	if err != nil {
 		return methods.Result{}, err
 	}
-	s.cache.Delete(integ.ID)
+	s.cache.invalidate(integ.ID)
 	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.verify", integ.ID, map[string]any{"ok": res.OK, "status": res.Status})
 	return res, nil
 }

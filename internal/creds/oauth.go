@@ -284,15 +284,21 @@ func (s *Service) saveTokenSet(ctx context.Context, actor events.Actor, integ st
 	}
 	cred.Secret = sealed
 	var retired []store.Credential
+	var gone []revoked
 	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
-		retired = retired[:0]
+		retired, gone = retired[:0], gone[:0]
+		// Tokens from the authorization server read at the start of the
+		// flow never go to endpoints changed since.
+		if err := s.sameEndpoints(integ, set.Integration); err != nil {
+			return err
+		}
 		cred.Version = 1
 		for i := range set.Credentials {
 			c := &set.Credentials[i]
 			cred.Version = max(cred.Version, c.Version+1)
 			if c.State != store.StateRevoked {
 				retired = append(retired, *c)
-				retire(c, now)
+				gone = append(gone, retire(set, c, now, revokedByAuthorize, map[string]any{"replaced_by": cred.ID}))
 			}
 		}
 		set.Credentials = append(set.Credentials, cred)
@@ -312,11 +318,12 @@ func (s *Service) saveTokenSet(ctx context.Context, actor events.Actor, integ st
 	if err != nil {
 		return store.Credential{}, err
 	}
-	s.cache.Delete(integ.ID)
+	s.cache.invalidate(integ.ID)
 	saved := set.Credentials[len(set.Credentials)-1]
 	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.authorize", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version})
+	s.auditRevoked(ctx, actor, integ, gone)
 	for _, old := range retired {
-		go s.revokeAtProvider(context.WithoutCancel(ctx), integ, old)
+		s.background(func(ctx context.Context) { s.revokeAtProvider(ctx, integ, old) })
 	}
 	return saved, nil
 }
@@ -347,7 +354,11 @@ func (s *Service) revokeAtProvider(ctx context.Context, integ store.Integration,
 		var err error
 		for attempt := range 4 {
 			if attempt > 0 {
-				time.Sleep(time.Duration(attempt*attempt) * 200 * time.Millisecond)
+				select {
+				case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
+				case <-ctx.Done():
+					return false
+				}
 			}
 			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			err = a.Revoke(rctx, t.token, t.hint)

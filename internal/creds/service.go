@@ -76,13 +76,55 @@ type Service struct {
 	discovery *oauth.Discovery
 	tokens    *tokens.Engine
 
-	cache   sync.Map // integration id → *useEntry
+	cache   useCache
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write
 
 	roots sync.Map // sha256(ca_pem) → *x509.CertPool, see rootsFor
 
 	reloadMu sync.Mutex
 	reloads  map[string]*reload // integration id → store read in flight
+
+	// Background work (revoking replaced tokens at the provider) is
+	// counted so Close can wait for it before the store closes.
+	bgMu     sync.Mutex
+	bg       sync.WaitGroup
+	bgClosed bool
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+}
+
+// background runs fn in a goroutine that Close waits for, with a context
+// Close cancels when its grace period ends; after Close it runs nothing.
+func (s *Service) background(fn func(ctx context.Context)) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgClosed {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn(s.bgCtx)
+	}()
+}
+
+// Close lets background work finish until ctx ends, cancels what is left,
+// and closes the token engine (waiting for refreshes in flight to
+// commit). Nothing of the service touches the store after it returns.
+func (s *Service) Close(ctx context.Context) {
+	s.bgMu.Lock()
+	s.bgClosed = true
+	s.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.bgStop()
+		<-done
+	}
+	s.bgStop()
+	s.tokens.Close()
 }
 
 // New validates cfg and returns a Service.
@@ -92,6 +134,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, proxy: cfg.Proxy, client: cfg.Proxy.Client(),
 		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL, reloads: map[string]*reload{}}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -313,26 +356,34 @@ type UpdateInput struct {
 	Disabled *bool
 }
 
-// UpdateIntegration applies in to the integration.
+// UpdateIntegration applies in to the integration. A config change that
+// moves any endpoint keeps no secret bound to the old ones: a masked
+// secret is refused, and every credential version is revoked in the same
+// transaction (OAuth tokens also at the old provider), so the integration
+// waits for a new Save or Authorize (shared/API.md "Changing where a
+// secret goes").
 func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id string, in UpdateInput) (store.Integration, error) {
 	if in.Name != nil {
 		if err := checkName(*in.Name); err != nil {
 			return store.Integration{}, err
 		}
 	}
-	// Re-enabling needs to know whether a credential is active; read it
-	// before the update so no store call nests inside another.
-	var hasActive bool
-	if in.Disabled != nil && !*in.Disabled {
-		creds, err := s.store.ListCredentials(ctx, id)
-		if err != nil {
-			return store.Integration{}, err
-		}
-		hasActive = activeOf(creds) != nil
+	var masked []string
+	if in.Config != nil {
+		masked = maskedSecrets(in.Config) // before setConfig rewrites them
 	}
-	var changed []string
-	updated, err := s.store.UpdateIntegration(ctx, id, func(cur store.Integration) (store.Integration, error) {
-		changed = changed[:0]
+	var (
+		changed []string
+		moved   map[string]endpointChange
+		before  store.Integration
+		retired []store.Credential
+		gone    []revoked
+	)
+	set, err := s.store.Mutate(ctx, id, func(set *store.CredentialSet) error {
+		changed, moved, retired, gone = changed[:0], nil, retired[:0], gone[:0]
+		cur := set.Integration
+		before = cur
+		now := s.now().UTC()
 		if in.Name != nil && *in.Name != cur.Name {
 			cur.Name = *in.Name
 			changed = append(changed, "name")
@@ -340,12 +391,34 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 		if in.Config != nil {
 			prev, err := s.secretConfig(cur)
 			if err != nil {
-				return cur, err
+				return err
 			}
 			if err := s.setConfig(&cur, in.Config, prev); err != nil {
-				return cur, err
+				return err
 			}
 			changed = append(changed, "config")
+			if moved = movedEndpoints(s.endpointsOf(before), s.endpointsOf(cur)); len(moved) > 0 {
+				if len(masked) > 0 {
+					return errSecretBound(masked[0], moved)
+				}
+				changed = append(changed, "endpoints")
+				for i := range set.Credentials {
+					if c := &set.Credentials[i]; c.State != store.StateRevoked {
+						retired = append(retired, *c)
+						gone = append(gone, retire(set, c, now, revokedByEndpoint, nil))
+					}
+				}
+				if len(retired) > 0 && cur.Status != store.StatusDisabled {
+					status, reason := store.StatusPending, "the integration's endpoints changed: save the credential again"
+					if cur.AuthMethod == catalog.MethodOAuth2 {
+						status, reason = store.StatusReconnectRequired, "the integration's endpoints changed: authorize again"
+					}
+					if status != cur.Status && status == store.StatusReconnectRequired {
+						set.Events = append(set.Events, statusEvent(cur, status, reason, now))
+					}
+					cur.Status, cur.StatusReason = status, reason
+				}
+			}
 		}
 		if in.Disabled != nil {
 			switch {
@@ -354,14 +427,15 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 				changed = append(changed, "status")
 			case !*in.Disabled && cur.Status == store.StatusDisabled:
 				cur.Status, cur.StatusReason = store.StatusPending, "no credential saved yet"
-				if hasActive {
+				if activeOf(set.Credentials) != nil {
 					cur.Status, cur.StatusReason = store.StatusConnected, "enabled by a user"
 				}
 				changed = append(changed, "status")
 			}
 		}
-		cur.UpdatedAt = s.now().UTC()
-		return cur, nil
+		cur.UpdatedAt = now
+		set.Integration = cur
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -369,9 +443,20 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 		}
 		return store.Integration{}, err
 	}
-	s.cache.Delete(id)
+	updated := set.Integration
+	s.cache.invalidate(id)
 	s.recorder.Emit(ctx, events.New(updated.WorkspaceID, id, events.IntegrationUpdated, updated.UpdatedAt, map[string]any{"changed": changed, "status": updated.Status}))
-	s.recorder.Audit(ctx, actor, updated.WorkspaceID, "integration.update", id, map[string]any{"changed": changed})
+	detail := map[string]any{"changed": changed}
+	if len(moved) > 0 {
+		detail["endpoints"] = moved
+	}
+	s.recorder.Audit(ctx, actor, updated.WorkspaceID, "integration.update", id, detail)
+	s.auditRevoked(ctx, actor, updated, gone)
+	// Tokens issued by the old authorization server are revoked there:
+	// it is where they belong, and they will not be used again.
+	for _, c := range retired {
+		s.background(func(ctx context.Context) { s.revokeAtProvider(ctx, before, c) })
+	}
 	return updated, nil
 }
 
@@ -394,7 +479,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, actor events.Actor, int
 	if err := s.store.DeleteIntegration(ctx, integ.ID); err != nil {
 		return err
 	}
-	s.cache.Delete(integ.ID)
+	s.cache.invalidate(integ.ID)
 	s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.IntegrationDeleted, s.now(), map[string]any{"provider": integ.Provider}))
 	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.delete", integ.ID, map[string]any{"name": integ.Name})
 	return nil

@@ -26,6 +26,7 @@ import (
 // read and decrypt on every request.
 type useEntry struct {
 	loaded      time.Time
+	seq         uint64 // when the read began, in useCache order
 	integ       store.Integration
 	resolved    catalog.Resolved
 	active      *usable
@@ -83,12 +84,20 @@ func (u *usable) client(def *http.Client) *http.Client {
 
 // use returns the cached entry for id, loading it when absent or stale.
 func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
-	now := s.now()
-	if v, ok := s.cache.Load(id); ok {
-		if e := v.(*useEntry); now.Sub(e.loaded) < s.ttl {
-			return e, nil
-		}
+	if e, ok := s.cache.get(id); ok && s.now().Sub(e.loaded) < s.ttl {
+		return e, nil
 	}
+	return s.load(ctx, id)
+}
+
+// load reads id's entry from the store (never from the cache) and caches
+// it unless a newer read or a local change overtook it.
+func (s *Service) load(ctx context.Context, id string) (*useEntry, error) {
+	seq := s.cache.begin()
+	now := s.now()
+	// The integration before its credentials: a change of endpoints
+	// retires the credentials in the same transaction, so credentials
+	// read after the integration always belong to its endpoints.
 	integ, err := s.store.GetIntegration(ctx, id)
 	if err != nil {
 		return nil, err
@@ -97,7 +106,7 @@ func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &useEntry{loaded: now, integ: integ, proxyPrefix: "/v1/integrations/" + url.PathEscape(id) + "/proxy"}
+	e := &useEntry{loaded: now, seq: seq, integ: integ, proxyPrefix: "/v1/integrations/" + url.PathEscape(id) + "/proxy"}
 	if e.resolved, err = s.resolve(integ); err != nil {
 		return nil, err
 	}
@@ -115,7 +124,7 @@ func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
 			e.previous = u
 		}
 	}
-	s.cache.Store(id, e)
+	s.cache.put(id, e)
 	return e, nil
 }
 
@@ -176,7 +185,7 @@ func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*us
 			return nil, tokenProblem(err)
 		}
 		if ts.AccessToken != e.active.tokens.AccessToken {
-			s.cache.Delete(integ.ID)
+			s.cache.invalidate(integ.ID)
 			next := *e
 			active := *e.active
 			active.secret, active.tokens = ts.AccessToken, ts
@@ -244,7 +253,7 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 	}
 	s.used(ctx, actor, e, "credential.proxy")
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
-	retry := &retryCredential{s: s, ctx: context.WithoutCancel(ctx), integ: integ, tried: e.active}
+	retry := &retryCredential{s: s, integ: integ, tried: e.active}
 	t.Fallback = retry
 	t.OnFallback = func() {
 		s.recorder.Used(actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked)
@@ -261,28 +270,32 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 // began with the old key and met the provider after the old key was
 // revoked there still succeeds with the new one. For OAuth 2.0: a
 // refreshed token (one refresh however many requests met the 401).
+//
+// Apply waits under the retry request's context, which is the client's:
+// a client that went away or timed out stops waiting (a refresh already
+// asked for still finishes and commits for everyone else).
 type retryCredential struct {
 	s      *Service
-	ctx    context.Context
 	integ  store.Integration
 	tried  *usable
 	picked string
 }
 
 func (c *retryCredential) Apply(r *http.Request) error {
+	ctx := r.Context()
 	if c.tried.tokenBased() {
-		ts, err := c.s.tokens.RefreshAfter401(c.ctx, c.tried.cred, c.tried.tokens.AccessToken)
+		ts, err := c.s.tokens.RefreshAfter401(ctx, c.tried.cred, c.tried.tokens.AccessToken)
 		if err != nil {
 			return fmt.Errorf("%w: %v", proxy.ErrNoFallback, err)
 		}
-		c.s.cache.Delete(c.integ.ID)
+		c.s.cache.invalidate(c.integ.ID)
 		c.picked = c.tried.cred.ID
 		c.tried.placement.Apply(r, ts.AccessToken)
 		return nil
 	}
 	// Only what the store says after the 401 counts: an older view may
 	// predate the save of the key that works now.
-	e, err := c.s.reloadSince(c.ctx, c.integ.ID, c.s.now())
+	e, err := c.s.reloadAfter(ctx, c.integ.ID, c.s.cache.begin())
 	if err != nil {
 		return err
 	}
@@ -295,19 +308,23 @@ func (c *retryCredential) Apply(r *http.Request) error {
 	return proxy.ErrNoFallback
 }
 
-// reloadSince returns the integration's entry as read from the store at
-// or after since. Concurrent callers share reads: a burst of 401s costs
-// one store read at a time per integration, not one per request.
-func (s *Service) reloadSince(ctx context.Context, id string, since time.Time) (*useEntry, error) {
+// reloadAfter returns the integration's entry as read from the store by
+// a read that began after mark (a useCache sequence number taken when
+// the provider answered 401). Concurrent callers share reads: a burst of
+// 401s costs one store read at a time per integration, not one per
+// request. Each caller waits under its own ctx; the shared read has its
+// own bounded context, so one caller leaving does not fail the others.
+func (s *Service) reloadAfter(ctx context.Context, id string, mark uint64) (*useEntry, error) {
 	for {
 		s.reloadMu.Lock()
 		r := s.reloads[id]
 		if r == nil {
-			r = &reload{started: s.now(), done: make(chan struct{})}
+			r = &reload{seq: s.cache.begin(), done: make(chan struct{})}
 			s.reloads[id] = r
 			s.reloadMu.Unlock()
-			s.cache.Delete(id)
-			r.entry, r.err = s.use(ctx, id)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+			r.entry, r.err = s.load(rctx, id)
+			cancel()
 			s.reloadMu.Lock()
 			delete(s.reloads, id)
 			s.reloadMu.Unlock()
@@ -320,18 +337,21 @@ func (s *Service) reloadSince(ctx context.Context, id string, since time.Time) (
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if !r.started.Before(since) {
+		if r.seq > mark {
 			return r.entry, r.err
 		}
 		// That read began before our 401: read again.
 	}
 }
 
+// reloadTimeout bounds a store read shared by the requests that met a 401.
+const reloadTimeout = 10 * time.Second
+
 type reload struct {
-	started time.Time
-	done    chan struct{}
-	entry   *useEntry
-	err     error
+	seq   uint64
+	done  chan struct{}
+	entry *useEntry
+	err   error
 }
 
 // used records a secret read (aggregated per minute) and keeps

@@ -343,5 +343,13 @@ func (s *Server) StartBackground(ctx context.Context) (stop func()) {
 // than at the next minute (used at shutdown and by tests).
 func (s *Server) FlushUsage(ctx context.Context) { s.recorder.Flush(ctx) }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close waits for background work that still writes (provider
+// revocations, refreshes in flight, key-usage counting) and then
+// releases the store, so nothing runs against a closed store.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Creds.Close(ctx)
+	s.Vault.Close()
+	return s.Store.Close()
+}

@@ -116,6 +116,44 @@ type Vault struct {
 
 	autoRotating atomic.Bool
 	onRotate     atomic.Pointer[func(term uint32)]
+
+	// Background work (usage reservations, automatic rotation) is
+	// counted so Close can wait for it: none of it may outlive the store.
+	bgMu     sync.Mutex
+	bg       sync.WaitGroup
+	closed   bool
+	closing  chan struct{}
+	closeOne sync.Once
+}
+
+// goBackground runs fn in a goroutine Close waits for; after Close it
+// reports false and runs nothing.
+func (v *Vault) goBackground(fn func()) bool {
+	v.bgMu.Lock()
+	defer v.bgMu.Unlock()
+	if v.closed {
+		return false
+	}
+	v.bg.Add(1)
+	go func() {
+		defer v.bg.Done()
+		fn()
+	}()
+	return true
+}
+
+// Close stops starting background work and waits for what runs (a usage
+// reservation or an automatic rotation with its callback, each bounded
+// by a timeout). Seals and opens keep working; their usage is no longer
+// counted.
+func (v *Vault) Close() {
+	v.closeOne.Do(func() {
+		v.bgMu.Lock()
+		v.closed = true
+		v.bgMu.Unlock()
+		close(v.closing)
+	})
+	v.bg.Wait()
 }
 
 type keyring struct {
@@ -168,7 +206,7 @@ func OpenWithOptions(ctx context.Context, kek KEK, ks KeyringStore, opts Options
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	v := &Vault{kek: kek, store: ks, opts: opts, counters: map[uint32]*termUsage{}}
+	v := &Vault{kek: kek, store: ks, opts: opts, counters: map[uint32]*termUsage{}, closing: make(chan struct{})}
 	v.usage, _ = ks.(UsageStore)
 	for range 3 {
 		raw, err := ks.Keyring(ctx)
@@ -383,7 +421,9 @@ func (v *Vault) count(r *keyring) {
 		return
 	}
 	if u.used.Add(1)+u.block.Load()/2 > u.reserved.Load() && u.busy.CompareAndSwap(false, true) {
-		go v.reserve(u)
+		if !v.goBackground(func() { v.reserve(u) }) {
+			u.busy.Store(false)
+		}
 	}
 }
 
@@ -402,7 +442,10 @@ func (v *Vault) reserve(u *termUsage) {
 		cancel()
 		if err != nil {
 			v.opts.Logger.Warn("vault: could not count data-key usage; retrying", "term", u.term, "err", err)
-			time.Sleep(time.Second) // busy stays set: no retry storm
+			select { // busy stays set: no retry storm
+			case <-time.After(time.Second):
+			case <-v.closing:
+			}
 			return
 		}
 		u.reserved.Add(n)
@@ -420,7 +463,7 @@ func (v *Vault) autoRotate(from uint32, total int64) {
 	if !v.autoRotating.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	started := v.goBackground(func() {
 		defer v.autoRotating.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -436,7 +479,10 @@ func (v *Vault) autoRotate(from uint32, total int64) {
 		if fn := v.onRotate.Load(); fn != nil {
 			(*fn)(term)
 		}
-	}()
+	})
+	if !started {
+		v.autoRotating.Store(false)
+	}
 }
 
 // Seal encrypts plaintext for the place named by ad.
