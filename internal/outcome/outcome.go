@@ -141,3 +141,23 @@ func OfStatus(status int) Reason {
 // SafeText is Of(err).Text(): the fixed text for err, to store or show
 // instead of err.Error().
 func SafeText(err error) string { return Of(err).Text() }
+
+// Text is a fixed text for c about "the server" (an authorization server,
+// a webhook receiver): finer than a Reason's, just as free of what the
+// network said.
+func (c Cause) Text() string {
+	switch c {
+	case CauseGuard:
+		return "the egress guard refused the server's address (private, loopback or reserved); " +
+			"set STORM_ALLOW_PRIVATE_UPSTREAMS=true to allow private upstreams"
+	case CauseTimeout:
+		return "the server did not answer in time"
+	case CauseDNS:
+		return "the server's host name could not be resolved"
+	case CauseTLS:
+		return "the TLS handshake with the server failed (certificate or protocol)"
+	case CauseConnect:
+		return "the server could not be reached (connection failed or closed)"
+	}
+	return "the request failed before the server answered"
+}
