@@ -241,10 +241,10 @@ func mintFailure(err error, secrets ...string) methodsResult {
 		res.Status = oerr.Status
 		if oerr.Status != 0 {
 			msg := oerr.Code
-			if oerr.Description != "" {
-				msg = strings.TrimSpace(msg + ": " + oerr.Description)
+			if msg != "" && oerr.Description != "" {
+				msg += ": "
 			}
-			res.Message = secret.Excerpt(msg, methods.MaxMessage, secrets...)
+			res.Message = secret.Excerpt(msg+oerr.Description, methods.MaxMessage, secrets...)
 		}
 	}
 	return res
