@@ -96,3 +96,37 @@ func pieceOfAnyForm(text, key string) string {
 	}
 	return ""
 }
+
+// TestVerifyResultShowsReason: the Verify button's result says "Not
+// checked" when there is no verify request (never "Working"), and an
+// unreachable provider's fixed text without the resolver's words.
+func TestVerifyResultShowsReason(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	b := newBrowser(t, env)
+	b.signIn(env.AdminToken)
+	create := func(name, baseURL string, verify map[string]any) string {
+		cfg := map[string]any{"base_url": baseURL, "api_key": map[string]any{"in": "header", "name": "Authorization", "prefix": "Bearer "}}
+		if verify != nil {
+			cfg["verify"] = verify
+		}
+		id := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": name, "provider": "custom", "auth_method": "api_key", "config": cfg})["id"].(string)
+		env.Must(200, "PUT", "/v1/integrations/"+id+"/credentials?verify=false", "", map[string]any{"api_key": "key-ui-0123456789"})
+		return id
+	}
+	verify := func(id string) string {
+		page := "/integrations/" + id
+		if p := b.post(page+"/verify", url.Values{}, page); p.Status != http.StatusSeeOther {
+			t.Fatalf("verify: %d %.300s", p.Status, text(p.Body))
+		}
+		return text(b.get(page).Body)
+	}
+	got := verify(create("Unchecked", "http://127.0.0.1:9", nil))
+	if !strings.Contains(got, "Not checked") || strings.Contains(got, "Working") || strings.Contains(got, "Verified:") {
+		t.Fatalf("no verify request: %.2000s", got)
+	}
+	got = verify(create("Unreachable", "http://storm-ui-unresolvable.invalid", map[string]any{"method": "GET", "path": "/me"}))
+	if !strings.Contains(got, "Not working") || !strings.Contains(got, "the provider could not be reached") ||
+		strings.Contains(got, "lookup") || strings.Contains(got, "no such host") {
+		t.Fatalf("unreachable: %.3000s", got)
+	}
+}
