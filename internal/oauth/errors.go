@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,8 @@ func (e *Error) GrantRevoked() bool {
 func classify(op string, err error) *Error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		e := &Error{Op: op, Code: bound(re.ErrorCode), Description: bound(re.ErrorDescription)}
+		e := &Error{Op: op}
+		e.Code, e.Description = codeAndDescription(re.ErrorCode, re.ErrorDescription)
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
 			e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"))
@@ -159,6 +161,25 @@ const (
 	maxShownCode        = 64
 )
 
+// codeRe is what an RFC 6749 §5.2 error code looks like in practice: a
+// short identifier. Anything else a server puts there is text.
+var codeRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// codeAndDescription keeps code only when it is an identifier (so it can
+// be stored and shown as is); otherwise it becomes part of the
+// description, which is bounded and shown only as a scrubbed excerpt.
+func codeAndDescription(code, desc string) (string, string) {
+	if code == "" || codeRe.MatchString(code) {
+		return code, bound(desc)
+	}
+	if desc != "" {
+		desc = code + ": " + desc
+	} else {
+		desc = code
+	}
+	return "", bound(desc)
+}
+
 // bound keeps at most maxKept bytes of s, cut at a character boundary.
 func bound(s string) string {
 	if len(s) <= maxKept {
@@ -197,7 +218,7 @@ func ErrorFromResponse(op string, resp *http.Response, body []byte) *Error {
 			e.Code, e.Description = v.Get("error"), v.Get("error_description")
 		}
 	}
-	e.Code, e.Description = bound(e.Code), bound(e.Description)
+	e.Code, e.Description = codeAndDescription(e.Code, e.Description)
 	e.Temporary = temporaryStatus(e.Status) && e.Code != "invalid_grant" && e.Code != "invalid_client"
 	return e
 }

@@ -143,3 +143,25 @@ func TestOAuthNetworkErrorTextIsFixed(t *testing.T) {
 		t.Fatalf("the log lacks the raw cause: %s", logs.String())
 	}
 }
+
+// TestErrorCodeIsAnIdentifier: only an identifier is kept as the error
+// code (it is stored and shown as is); other text in "error" becomes
+// part of the bounded description.
+func TestErrorCodeIsAnIdentifier(t *testing.T) {
+	resp := &http.Response{StatusCode: 400, Header: http.Header{}}
+	cases := []struct{ body, code, desc string }{
+		{`{"error":"invalid_grant","error_description":"expired"}`, "invalid_grant", "expired"},
+		{`{"error":"Your refresh token abc is not valid <b>here</b>"}`, "", "Your refresh token abc is not valid <b>here</b>"},
+		{`{"error":"` + strings.Repeat("x", 65) + `","error_description":"d"}`, "", strings.Repeat("x", 65) + ": d"},
+		{`{"error_description":"` + strings.Repeat("é", 1000) + `"}`, "", strings.Repeat("é", 512)},
+	}
+	for _, c := range cases {
+		e := oauth.ErrorFromResponse("refresh", resp, []byte(c.body))
+		if e.Code != c.code || e.Description != c.desc {
+			t.Errorf("%.60s: code %q, description %.80q", c.body, e.Code, e.Description)
+		}
+		if n := len([]rune(e.Error())); n > 300 {
+			t.Errorf("%.60s: error text of %d characters", c.body, n)
+		}
+	}
+}
