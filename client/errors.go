@@ -26,6 +26,10 @@ type Error struct {
 	Detail   string       `json:"detail,omitempty"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
+	// Reason and Verification are set when a Save was refused because
+	// the new credential did not pass verification (422).
+	Reason       string        `json:"reason,omitempty"`
+	Verification *VerifyResult `json:"verification,omitempty"`
 }
 
 // FieldError names one invalid field of a rejected request.

@@ -120,11 +120,45 @@ type CredentialVersion struct {
 
 // VerifyResult is the outcome of Client.Verify. Status is the upstream
 // HTTP status, or 0 when no response arrived.
+//
+// Reason says why OK is false: one of the Verify* reasons. When the
+// integration has no verification request the server answers "ok": null;
+// OK is then false and Reason is VerifyNotChecked (see Checked). Error is
+// the fixed text of Reason; ProviderMessage the provider's own message
+// from a refusing answer, secrets scrubbed, at most 200 characters.
 type VerifyResult struct {
-	OK        bool   `json:"ok"`
-	Status    int    `json:"status"`
-	LatencyMS int64  `json:"latency_ms"`
-	Error     string `json:"error,omitempty"`
+	OK              bool   `json:"ok"`
+	Reason          string `json:"reason,omitempty"`
+	Status          int    `json:"status"`
+	LatencyMS       int64  `json:"latency_ms"`
+	Error           string `json:"error,omitempty"`
+	ProviderMessage string `json:"provider_message,omitempty"`
+}
+
+// Verification reasons (VerifyResult.Reason, Error.Reason).
+const (
+	VerifyRejected    = "rejected"    // the provider refused the credential (401/403)
+	VerifyUnreachable = "unreachable" // DNS, connect, TLS or timeout: not judged
+	VerifyBlocked     = "blocked"     // the egress guard refused the address
+	VerifyUnexpected  = "unexpected"  // any other answer
+	VerifyNotChecked  = "not_checked" // no verification request exists
+)
+
+// Checked reports whether a verification request was sent: false when
+// the server answered "ok": null.
+func (r VerifyResult) Checked() bool { return r.Reason != VerifyNotChecked }
+
+// MarshalJSON writes "ok": null for a result that was not checked, as
+// the server does.
+func (r VerifyResult) MarshalJSON() ([]byte, error) {
+	type plain VerifyResult
+	if r.Checked() {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		OK *bool `json:"ok"`
+		plain
+	}{nil, plain(r)})
 }
 
 // Access is what a sync needs to call a provider's API itself. Type says

@@ -182,18 +182,34 @@ func (c *cli) verify(ctx context.Context, f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	ok := strconv.FormatBool(r.OK)
+	if !r.Checked() {
+		ok = "not checked"
+	}
 	err = c.show(r,
-		[2]string{"ok", strconv.FormatBool(r.OK)},
+		[2]string{"ok", ok},
+		[2]string{"reason", r.Reason},
 		[2]string{"status", strconv.Itoa(r.Status)},
 		[2]string{"latency", strconv.FormatInt(r.LatencyMS, 10) + "ms"},
 		[2]string{"error", r.Error},
+		[2]string{"provider said", r.ProviderMessage},
 	)
 	if err != nil {
 		return err
 	}
+	if !r.Checked() {
+		// Not a success either: scripts must not read it as one.
+		return errors.New("not checked: " + r.Error)
+	}
 	if !r.OK {
 		msg := "verification failed"
-		if r.Status != 0 {
+		if r.Reason != "" {
+			msg += " (" + r.Reason
+			if r.Status != 0 {
+				msg += fmt.Sprintf(", upstream status %d", r.Status)
+			}
+			msg += ")"
+		} else if r.Status != 0 {
 			msg += fmt.Sprintf(" (upstream status %d)", r.Status)
 		}
 		if r.Error != "" {

@@ -478,6 +478,8 @@ func TestServerErrorsAreOneLine(t *testing.T) {
 	f.set("POST /v1/tokens", reply{400, problem, `{"title":"Bad Request","status":400,"detail":"invalid token request","errors":[{"field":"workspace","message":"unknown workspace"}]}`})
 	f.set("GET /v1/providers", reply{401, problem, `{"title":"Unauthorized","status":401,"detail":"invalid API token"}`})
 	f.set("POST /v1/integrations/int_1/verify", jsonReply(200, `{"ok":false,"status":401,"latency_ms":12,"error":"bad credentials"}`))
+	f.set("POST /v1/integrations/int_2/verify", jsonReply(200, `{"ok":false,"reason":"rejected","status":401,"latency_ms":12,"error":"the provider rejected the credential"}`))
+	f.set("POST /v1/integrations/int_3/verify", jsonReply(200, `{"ok":null,"reason":"not_checked","status":0,"latency_ms":0,"error":"this integration has no verification request; the credential was not checked"}`))
 
 	for _, tc := range []struct {
 		args []string
@@ -487,6 +489,8 @@ func TestServerErrorsAreOneLine(t *testing.T) {
 		{[]string{"tokens", "create", "--name", "n", "--role", "worker", "--workspace", "nope"}, "400 Bad Request: invalid token request (workspace: unknown workspace)"},
 		{[]string{"providers"}, "401 Unauthorized: invalid API token (API token from STORM_TOKEN)"},
 		{[]string{"verify", "int_1"}, "verification failed (upstream status 401): bad credentials"},
+		{[]string{"verify", "int_2"}, "verification failed (rejected, upstream status 401): the provider rejected the credential"},
+		{[]string{"verify", "int_3"}, "not checked: this integration has no verification request; the credential was not checked"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := storm(t, f, "", tc.args...)

@@ -405,7 +405,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.metrics.verifications.WithLabelValues(strconv.FormatBool(res.OK)).Inc()
+	if res.Checked() { // nothing was sent otherwise: neither a success nor a failure
+		s.metrics.verifications.WithLabelValues(strconv.FormatBool(res.OK)).Inc()
+	}
 	writeJSON(w, http.StatusOK, creds.VerifyView(res))
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods"
 	"github.com/stormcreds/storm/internal/methods/apikey"
+	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/tokens"
@@ -35,17 +37,54 @@ type methodsResult = methods.Result
 // nothing was changed.
 type VerifyFailed struct{ Result methods.Result }
 
-func (e *VerifyFailed) Error() string { return "verification failed: " + e.Result.Error }
+func (e *VerifyFailed) Error() string { return "verification failed: " + e.Result.Reason.Text() }
 
-// Problem renders the failure as a 422 carrying the verification result.
+// Problem renders the failure as a 422 carrying the reason and the
+// verification result (shared/API.md "Verification outcome").
 func (e *VerifyFailed) Problem() *problem.Problem {
-	p := problem.New(http.StatusUnprocessableEntity, "the new credential did not work, nothing was changed: %s", e.Result.Error)
-	p.Extra = map[string]any{"verification": verifyView(e.Result)}
+	p := problem.New(http.StatusUnprocessableEntity, "the new credential did not work, nothing was changed: %s", e.Result.Reason.Text())
+	p.Extra = map[string]any{"reason": e.Result.Reason, "verification": verifyView(e.Result)}
 	return p
 }
 
+// verifyView is a result as the API shows it: ok is null when nothing
+// was checked; error is the fixed text of reason; provider_message the
+// scrubbed excerpt of the provider's own words.
 func verifyView(r methods.Result) map[string]any {
-	return map[string]any{"ok": r.OK, "status": r.Status, "latency_ms": r.Latency.Milliseconds(), "error": r.Error}
+	v := map[string]any{"ok": r.OK, "status": r.Status, "latency_ms": r.Latency.Milliseconds(), "error": r.Error}
+	if !r.Checked() {
+		v["ok"] = nil
+	}
+	if r.Reason != "" {
+		v["reason"] = r.Reason
+	}
+	if r.Message != "" {
+		v["provider_message"] = r.Message
+	}
+	return v
+}
+
+// failureData is a failed verification as events record it: nothing in
+// it comes verbatim from the network.
+func failureData(r methods.Result) map[string]any {
+	data := map[string]any{"status": r.Status, "reason": r.Reason, "error": r.Error}
+	if r.Message != "" {
+		data["provider_message"] = r.Message
+	}
+	return data
+}
+
+// logVerify puts a failed verification's raw cause (resolver, addresses,
+// ports) in the server log, the one place it may go.
+func (s *Service) logVerify(integ store.Integration, during string, r methods.Result) {
+	if r.OK || !r.Checked() {
+		return
+	}
+	attrs := []any{"integration", integ.ID, "during", during, "reason", r.Reason, "status", r.Status}
+	if r.Cause != nil {
+		attrs = append(attrs, "err", r.Cause)
+	}
+	s.logger.Info("verification failed", attrs...)
 }
 
 // Save stores a new credential version for integ (an API key or a
@@ -105,7 +144,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	var verifiedAt time.Time
 	switch {
 	case in.SkipVerify:
-	case resolved.Provider.Verify != nil || integ.AuthMethod == catalog.MethodAPIKey:
+	case resolved.Provider.Verify != nil:
 		res := methods.Verify(ctx, u.client(s.client), resolved.BaseURL, resolved.Provider.Verify, u, u.secret.Reveal())
 		if !res.OK {
 			s.rejected(ctx, actor, integ, res)
@@ -174,8 +213,11 @@ func (e *sameCredential) Error() string { return "the same credential is already
 
 // rejected records a Save whose new credential did not work.
 func (s *Service) rejected(ctx context.Context, actor events.Actor, integ store.Integration, res methods.Result) {
-	s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.VerificationFailed, s.now(), map[string]any{"status": res.Status, "error": res.Error, "during": "save"}))
-	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status})
+	s.logVerify(integ, "save", res)
+	data := failureData(res)
+	data["during"] = "save"
+	s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.VerificationFailed, s.now(), data))
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save_rejected", integ.ID, map[string]any{"status": res.Status, "reason": res.Reason})
 }
 
 // retire revokes c, destroys its key material and records the
@@ -304,15 +346,20 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 		// A token that cannot be refreshed fails verification; the token
 		// engine has already set the status and recorded why.
 		if u, err = s.usableEntry(ctx, integ); err != nil {
-			res := methods.Result{Error: err.Error()}
-			if p, ok := problem.As(err); ok {
-				res.Error = p.Detail
+			res, ok := tokenFailure(err)
+			if !ok {
+				return methods.Result{}, err
 			}
+			s.logVerify(integ, "verify", res)
 			return res, nil
 		}
-		if u.resolved.Provider.Verify == nil {
-			return methods.Result{OK: true}, nil
-		}
+	}
+	if u.resolved.Provider.Verify == nil {
+		// Nothing to send: say so (ok is null), and leave the status,
+		// last_verified_at and the event log as they are.
+		res := methods.NotChecked()
+		s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.verify", integ.ID, map[string]any{"ok": nil, "reason": res.Reason})
+		return res, nil
 	}
 	res := methods.Verify(ctx, u.active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secret.Reveal())
 	if u.active.tokenBased() && res.Status == http.StatusUnauthorized {
@@ -347,16 +394,43 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 		}
 		in.Status, in.StatusReason = status, reason
 		if !res.OK {
-			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.VerificationFailed, now, map[string]any{"status": res.Status, "error": res.Error}))
+			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.VerificationFailed, now, failureData(res)))
 		}
 		return nil
 	})
 	if err != nil {
 		return methods.Result{}, err
 	}
+	s.logVerify(integ, "verify", res)
 	s.cache.invalidate(integ.ID)
-	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.verify", integ.ID, map[string]any{"ok": res.OK, "status": res.Status})
+	audit := map[string]any{"ok": res.OK, "status": res.Status}
+	if res.Reason != "" {
+		audit["reason"] = res.Reason
+	}
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.verify", integ.ID, audit)
 	return res, nil
+}
+
+// tokenFailure is the verification result when no usable token could be
+// had because of the provider: the token endpoint's own reason when the
+// error carries it, else rejected for a grant that needs authorizing
+// again and unreachable for a provider that is unavailable for now. ok is
+// false for any other error (a disabled integration, a store failure),
+// which is the caller's answer as it is.
+func tokenFailure(err error) (res methods.Result, ok bool) {
+	var oerr *oauth.Error
+	if errors.As(err, &oerr) {
+		return methods.Failed(oerr.Outcome(), oerr.Status, err), true
+	}
+	if p, isProblem := problem.As(err); isProblem {
+		switch {
+		case p.Extra["status"] == store.StatusReconnectRequired:
+			return methods.Failed(outcome.Rejected, 0, err), true
+		case p.Status == http.StatusServiceUnavailable:
+			return methods.Failed(outcome.Unreachable, 0, err), true
+		}
+	}
+	return methods.Result{}, false
 }
 
 func statusEvent(in store.Integration, status, reason string, now time.Time) store.Event {

@@ -18,6 +18,7 @@ import (
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods/apikey"
 	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
@@ -58,6 +59,8 @@ func (s *Service) app(ctx context.Context, integ store.Integration) (*oauth.App,
 	}
 	ep, err := s.discovery.Endpoints(ctx, def.AuthorizeURL, def.TokenURL, def.RevokeURL, def.Issuer)
 	if err != nil {
+		// *oauth.Error texts hold no network detail; that goes to the log.
+		s.logger.Warn("discover the authorization server", "integration", integ.ID, "err", err)
 		return nil, problem.New(http.StatusBadGateway, "discover the authorization server: %v", err)
 	}
 	a := &oauth.App{Def: *def, ClientID: clientID, ClientSecret: secret.String(clientSecret), RedirectURL: s.publicURL + CallbackPath,
@@ -224,7 +227,11 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	}
 	a, err := s.app(ctx, integ)
 	if err != nil {
-		return fail("The provider's settings could not be loaded: " + err.Error())
+		msg := "The provider's settings could not be loaded"
+		if p, ok := problem.As(err); ok {
+			msg += ": " + p.Detail // fixed texts and config values only
+		}
+		return fail(msg + ". Nothing was changed.")
 	}
 	// RFC 9207: when the issuer is known, the response must come from it
 	// (no mix-up with another provider), and must say so when the server
@@ -244,7 +251,8 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	clear(pt)
 	ts, err := a.Exchange(ctx, code, verifier)
 	if err != nil {
-		return fail("The provider refused the authorization code: " + err.Error())
+		s.logger.Info("authorization code exchange failed", "integration", integ.ID, "err", err)
+		return fail(exchangeFailure(err, a.ClientSecret.Reveal(), code, verifier))
 	}
 	if _, err := s.saveTokenSet(ctx, events.Actor{TokenID: st.Actor}, integ, ts, time.Duration(a.Def.RefreshMargin)); err != nil {
 		return store.Integration{}, "", err
@@ -254,6 +262,27 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 		return store.Integration{}, "", err
 	}
 	return updated, st.ReturnTo, nil
+}
+
+// exchangeFailure is the callback page's (and the event's) text for a
+// failed code exchange: a fixed text when no answer came, else the
+// server's error code and a scrubbed excerpt of its description.
+func exchangeFailure(err error, secrets ...string) string {
+	var oerr *oauth.Error
+	if !errors.As(err, &oerr) || oerr.Status == 0 {
+		if outcome.Of(err) == outcome.Blocked {
+			return "The provider's token endpoint was refused by the egress guard (set STORM_ALLOW_PRIVATE_UPSTREAMS=true to allow private upstreams). Nothing was changed."
+		}
+		return "The provider's token endpoint could not be reached. Nothing was changed."
+	}
+	msg := "The provider refused the authorization code"
+	if oerr.Code != "" {
+		msg += " (" + secret.Excerpt(oerr.Code, 64, secrets...) + ")"
+	}
+	if d := secret.Excerpt(oerr.Description, 200, secrets...); d != "" {
+		msg += ": " + d
+	}
+	return msg + ". Nothing was changed."
 }
 
 func truncate(s string, n int) string {

@@ -503,13 +503,14 @@ func previousOf(creds []store.Credential) *store.Credential {
 	return nil
 }
 
-// statusFromVerify maps a verification result to an integration status.
+// statusFromVerify maps a verification result to an integration status
+// and its reason, built from the result's fixed text only.
 func statusFromVerify(res methods.Result) (status, reason string) {
 	switch {
 	case res.OK:
 		return store.StatusConnected, "verified"
 	case res.Rejected():
-		return store.StatusReconnectRequired, "the provider rejected the credential: " + res.Error
+		return store.StatusReconnectRequired, res.Error
 	default:
 		return store.StatusDegraded, "verification failed: " + res.Error
 	}

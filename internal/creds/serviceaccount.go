@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/methods"
 	"github.com/stormcreds/storm/internal/methods/serviceaccount"
 	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
@@ -220,7 +223,8 @@ func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolv
 			}
 			ts, err := src.Refresh(ctx, oauth.TokenSet{})
 			if err != nil {
-				return nil, nil, &VerifyFailed{Result: mintFailure(err)}
+				res := mintFailure(err, append(saSecrets(m), st.clientSecret.Reveal())...)
+				return nil, nil, &VerifyFailed{Result: res}
 			}
 			doc.SetTokens(ts)
 			cred.RefreshAt = tokens.NextRefresh(ts, 0, true)
@@ -233,13 +237,49 @@ func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolv
 	return doc, u, nil
 }
 
-func mintFailure(err error) methodsResult {
+// mintFailure is the verification result of a first mint that failed:
+// the reason and fixed text from the error's type, and the token
+// endpoint's description as a scrubbed excerpt (secrets are every secret
+// the request could have carried).
+func mintFailure(err error, secrets ...string) methodsResult {
+	res := methods.Failed(outcome.Of(err), 0, err)
 	var oerr *oauth.Error
-	res := methodsResult{Error: "the token endpoint refused the key: " + err.Error()}
 	if errors.As(err, &oerr) {
 		res.Status = oerr.Status
+		if oerr.Status != 0 {
+			msg := oerr.Code
+			if msg != "" && oerr.Description != "" {
+				msg += ": "
+			}
+			res.Message = secret.Excerpt(msg+oerr.Description, methods.MaxMessage, secrets...)
+		}
 	}
 	return res
+}
+
+// saSecrets lists the secrets of service-account material, for scrubbing
+// a token endpoint's answer. A PEM key counts without its armor lines,
+// which are not secret and would otherwise match words such as
+// "private key".
+func saSecrets(m serviceaccount.Material) []string {
+	out := []string{m.ClientSecret, pemBody(m.KeyPEM), m.SecretAccessKey, m.SessionToken}
+	var g struct {
+		PrivateKey string `json:"private_key"`
+	}
+	if len(m.Google) > 0 && json.Unmarshal(m.Google, &g) == nil {
+		out = append(out, pemBody(g.PrivateKey))
+	}
+	return out
+}
+
+func pemBody(p string) string {
+	var b strings.Builder
+	for line := range strings.Lines(p) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "-----") {
+			b.WriteString(strings.TrimSpace(line))
+		}
+	}
+	return b.String()
 }
 
 // rootsFor returns the CA pool for a ca_pem (nil: the system roots). The

@@ -4,5 +4,7 @@
 // and applies the credential to a request.
 //
 // Verification results never contain the secret, even when a provider
-// echoes it back.
+// echoes it back in another form (secret.Scrub), nor what the network
+// said: their reason and fixed text come from internal/outcome, the raw
+// cause is kept for the server log only.
 package methods

@@ -3,7 +3,6 @@ package methods
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,22 +12,44 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/proxy"
+	"github.com/stormcreds/storm/internal/secret"
 )
 
-// Result is the outcome of a verification request.
+// Result is the outcome of a verification request. Nothing in it is
+// taken verbatim from the network: Error is the fixed text of Reason, and
+// Message a scrubbed, bounded excerpt of what the provider said.
 type Result struct {
-	OK      bool          `json:"ok"`
-	Status  int           `json:"status"` // upstream HTTP status, 0 when none
-	Latency time.Duration `json:"-"`
-	Error   string        `json:"error,omitempty"`
+	OK bool `json:"ok"`
+	// Reason says why OK is false (empty when OK). NotChecked means there
+	// was nothing to send: the API shows ok as null then.
+	Reason  outcome.Reason `json:"reason,omitempty"`
+	Status  int            `json:"status"` // upstream HTTP status, 0 when none
+	Latency time.Duration  `json:"-"`
+	Error   string         `json:"error,omitempty"`
+	// Message is the provider's own message from a refusing answer, with
+	// every form of the secret removed and at most MaxMessage runes.
+	Message string `json:"provider_message,omitempty"`
+	// Cause is the raw failure (a transport error), for the server log
+	// only: it may name the resolver, addresses and ports.
+	Cause error `json:"-"`
 }
 
 // Rejected reports whether the provider refused the credential itself
 // (as opposed to being unreachable or failing).
-func (r Result) Rejected() bool {
-	return r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden
+func (r Result) Rejected() bool { return r.Reason == outcome.Rejected }
+
+// Checked reports whether a verification request was sent (or tried).
+func (r Result) Checked() bool { return r.Reason != outcome.NotChecked }
+
+// Failed is the result for reason, with its fixed text.
+func Failed(reason outcome.Reason, status int, cause error) Result {
+	return Result{Reason: reason, Status: status, Error: reason.Text(), Cause: cause}
 }
+
+// NotChecked is the result when no verification request exists.
+func NotChecked() Result { return Failed(outcome.NotChecked, 0, nil) }
 
 // Applier sets a credential on a request.
 type Applier = proxy.Credential
@@ -37,18 +58,21 @@ type Applier = proxy.Credential
 // error message.
 const maxErrorBody = 4 << 10
 
+// MaxMessage bounds the excerpt of a provider's message kept in a Result.
+const MaxMessage = 200
+
 // Verify sends the provider's verification request (from a resolved
-// definition, templates expanded) with cred applied. secretText is
-// removed from any error text taken from the response, as some providers
-// echo the key they rejected.
-func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.Verify, cred Applier, secretText ...string) Result {
+// definition, templates expanded) with cred applied. Every form of the
+// secrets (the applied key or token) is scrubbed from what the provider
+// answers, as some providers echo the key they rejected.
+func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.Verify, cred Applier, secrets ...string) Result {
 	if v == nil {
-		return Result{Error: "this integration has no verification request"}
+		return NotChecked()
 	}
 	rawPath, rawQuery, _ := strings.Cut(v.Path, "?")
 	target, err := proxy.JoinPath(base, strings.TrimPrefix(rawPath, "/"), rawQuery)
 	if err != nil {
-		return Result{Error: "verification path: " + err.Error()}
+		return Failed(outcome.Unexpected, 0, fmt.Errorf("verification path: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -58,7 +82,7 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	}
 	req, err := http.NewRequestWithContext(ctx, v.Method, target.String(), body)
 	if err != nil {
-		return Result{Error: "verification request: " + proxy.RedactError(err).Error()}
+		return Failed(outcome.Unexpected, 0, proxy.RedactError(err))
 	}
 	if v.Body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -66,16 +90,15 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "storm-credentials/1 (verify)")
 	if err := cred.Apply(req); err != nil {
-		return Result{Error: "apply credential: " + err.Error()}
+		return Failed(outcome.Unexpected, 0, fmt.Errorf("apply credential: %w", err))
 	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	latency := time.Since(start)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return Result{Latency: latency, Error: "the provider did not answer in time"}
-		}
-		return Result{Latency: latency, Error: scrub(proxy.RedactError(err).Error(), secretText)}
+		res := Failed(outcome.Of(err), 0, proxy.RedactError(err))
+		res.Latency = latency
+		return res
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
@@ -85,11 +108,9 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	res := Result{OK: ok, Status: resp.StatusCode, Latency: latency}
 	if !ok {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		msg := fmt.Sprintf("provider answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-		if m := providerMessage(b); m != "" {
-			msg += ": " + m
-		}
-		res.Error = scrub(msg, secretText)
+		res = Failed(outcome.OfStatus(resp.StatusCode), resp.StatusCode, nil)
+		res.Latency = latency
+		res.Message = secret.Excerpt(providerMessage(b), MaxMessage, secrets...)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	return res
@@ -104,42 +125,20 @@ func providerMessage(b []byte) string {
 	for _, k := range []string{"message", "error_description", "error", "detail", "title", "errors"} {
 		switch v := doc[k].(type) {
 		case string:
-			return truncate(v)
+			return v
 		case map[string]any:
 			if m, ok := v["message"].(string); ok {
-				return truncate(m)
+				return m
 			}
 		case []any:
 			if len(v) > 0 {
 				if m, ok := v[0].(map[string]any); ok {
 					if s, ok := m["message"].(string); ok {
-						return truncate(s)
+						return s
 					}
 				}
 			}
 		}
 	}
 	return ""
-}
-
-func truncate(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
-}
-
-func scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/proxy"
 )
 
@@ -34,34 +35,39 @@ func TestVerify(t *testing.T) {
 	base, _ := url.Parse(up.URL)
 	cred := proxy.CredentialFunc(func(r *http.Request) error { r.Header.Set("X-Key", "sk-secret-123456"); return nil })
 	cases := []struct {
-		name   string
-		v      *catalog.Verify
-		ok     bool
-		status int
-		errHas string
+		name    string
+		v       *catalog.Verify
+		ok      bool
+		status  int
+		reason  outcome.Reason
+		message string
 	}{
-		{"2xx", &catalog.Verify{Method: "GET", Path: "/ok"}, true, 200, ""},
-		{"expected non-2xx", &catalog.Verify{Method: "GET", Path: "/teapot", Expect: []int{418}}, true, 418, ""},
-		{"unexpected 2xx", &catalog.Verify{Method: "GET", Path: "/ok", Expect: []int{204}}, false, 200, "provider answered 200"},
-		{"rejected, message scrubbed", &catalog.Verify{Method: "GET", Path: "/me"}, false, 401, "Incorrect API key provided: [redacted]"},
-		{"POST with body", &catalog.Verify{Method: "POST", Path: "/graphql", Body: `{"query":"{ viewer { id } }"}`}, true, 200, ""},
-		{"no verify request", nil, false, 0, "no verification request"},
+		{"2xx", &catalog.Verify{Method: "GET", Path: "/ok"}, true, 200, "", ""},
+		{"expected non-2xx", &catalog.Verify{Method: "GET", Path: "/teapot", Expect: []int{418}}, true, 418, "", ""},
+		{"unexpected 2xx", &catalog.Verify{Method: "GET", Path: "/ok", Expect: []int{204}}, false, 200, outcome.Unexpected, ""},
+		{"rejected, message scrubbed", &catalog.Verify{Method: "GET", Path: "/me"}, false, 401, outcome.Rejected, "Incorrect API key provided: [redacted]"},
+		{"POST with body", &catalog.Verify{Method: "POST", Path: "/graphql", Body: `{"query":"{ viewer { id } }"}`}, true, 200, "", ""},
+		{"no verify request", nil, false, 0, outcome.NotChecked, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := Verify(context.Background(), up.Client(), base, c.v, cred, "sk-secret-123456")
-			if res.OK != c.ok || res.Status != c.status || !strings.Contains(res.Error, c.errHas) {
+			if res.OK != c.ok || res.Status != c.status || res.Reason != c.reason || res.Error != c.reason.Text() || res.Message != c.message {
 				t.Fatalf("got %+v", res)
 			}
-			if strings.Contains(res.Error, "sk-secret") || strings.ContainsRune(res.Error, 7) {
-				t.Fatalf("error leaks the key or control characters: %q", res.Error)
+			if strings.Contains(res.Message, "sk-secret") || strings.ContainsRune(res.Message, 7) {
+				t.Fatalf("message leaks the key or control characters: %q", res.Message)
 			}
 		})
 	}
-	// Unreachable: status 0, a rejected-looking result is not claimed.
+	// Unreachable: status 0, a rejected-looking result is not claimed,
+	// and the raw failure is kept for the log only.
 	dead, _ := url.Parse("http://127.0.0.1:1")
 	res := Verify(context.Background(), http.DefaultClient, dead, &catalog.Verify{Method: "GET", Path: "/me?api_key=sk-secret-123456"}, cred, "sk-secret-123456")
-	if res.OK || res.Status != 0 || res.Rejected() || res.Error == "" || strings.Contains(res.Error, "sk-secret") {
+	if res.OK || res.Status != 0 || res.Rejected() || res.Reason != outcome.Unreachable || res.Error != outcome.Unreachable.Text() || res.Cause == nil {
 		t.Fatalf("unreachable: %+v", res)
+	}
+	if strings.Contains(res.Cause.Error(), "sk-secret") {
+		t.Fatalf("the logged cause repeats the key in the URL: %v", res.Cause)
 	}
 }

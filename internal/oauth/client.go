@@ -127,7 +127,9 @@ func (a *App) Exchange(ctx context.Context, code, verifier string) (TokenSet, er
 	}
 	tok, err := a.config().Exchange(a.ctx(ctx), code, opts...)
 	if err != nil {
-		return TokenSet{}, classify("exchange", err)
+		e := classify("exchange", err)
+		e.Scrub(a.ClientSecret.Reveal(), code, verifier)
+		return TokenSet{}, e
 	}
 	return a.tokenSet(tok, ""), nil
 }
@@ -148,7 +150,9 @@ func (a *App) Refresh(ctx context.Context, ts TokenSet) (TokenSet, error) {
 	src := cfg.TokenSource(a.ctx(ctx), &oauth2.Token{RefreshToken: ts.RefreshToken.Reveal(), Expiry: time.Unix(1, 0)})
 	tok, err := src.Token()
 	if err != nil {
-		return TokenSet{}, classify("refresh", err)
+		e := classify("refresh", err)
+		e.Scrub(a.ClientSecret.Reveal(), ts.RefreshToken.Reveal())
+		return TokenSet{}, e
 	}
 	return a.tokenSet(tok, ts.RefreshToken), nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stormcreds/storm/internal/secret"
 )
 
 // Metadata is the part of RFC 8414 / OpenID Connect discovery Storm uses.
@@ -84,7 +86,7 @@ func (d *Discovery) Lookup(ctx context.Context, issuer string) (Metadata, error)
 			continue
 		}
 		if md.Issuer != issuer {
-			return Metadata{}, &Error{Op: "discover", Description: fmt.Sprintf("metadata at %s names issuer %q, not %q", u, truncate(md.Issuer), issuer)}
+			return Metadata{}, &Error{Op: "discover", Description: fmt.Sprintf("metadata at %s names issuer %q, not %q", u, secret.Excerpt(md.Issuer, maxShownCode), issuer)}
 		}
 		if md.AuthorizationEndpoint == "" || md.TokenEndpoint == "" {
 			return Metadata{}, &Error{Op: "discover", Description: "metadata lacks authorization_endpoint or token_endpoint"}

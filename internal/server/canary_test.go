@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +29,13 @@ func TestSecretsCanary(t *testing.T) {
 		"canary-bad-key-55e1aa09",
 		"canary-query-key-c0ffee77",
 		"canary-client-secret-4d4d",
+		"canary-echo/key+9b8a7c6d",
 	}
-	good, next, bad, queryKey, clientSecret := canaries[0], canaries[1], canaries[2], canaries[3], canaries[4]
+	good, next, bad, queryKey, clientSecret, echoKey := canaries[0], canaries[1], canaries[2], canaries[3], canaries[4], canaries[5]
+	// Forms a provider may repeat a key in: each counts as the key.
+	for _, c := range canaries {
+		canaries = append(canaries, strings.ToUpper(c), url.QueryEscape(c), base64.StdEncoding.EncodeToString([]byte(c))[:16])
+	}
 	up := servertest.NewUpstream(t, good)
 	id := env.CustomIntegration("Canary", up)
 	base := "/v1/integrations/" + id
@@ -61,6 +71,24 @@ func TestSecretsCanary(t *testing.T) {
 	env.Do("POST", qbase+"/verify", "", nil)
 	env.Do("GET", qbase+"/proxy/anything?page=2", "", nil)
 	env.Do("GET", qbase+"/access", "", nil) // allowed to reveal; excluded below
+
+	// A provider that repeats a refused key in other forms (upper-cased,
+	// URL-encoded, base64, spaced): none of them may surface either.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]any{"message": "bad key " + strings.ToUpper(k) + " " + url.QueryEscape(k) + " " +
+			base64.StdEncoding.EncodeToString([]byte(k)) + " " + strings.Join(strings.SplitAfter(k, "-"), " ")})
+	}))
+	defer echo.Close()
+	e := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "Echo canary", "provider": "custom", "auth_method": "api_key", "config": map[string]any{
+		"base_url": echo.URL, "api_key": map[string]any{"in": "header", "name": "Authorization", "prefix": "Bearer "}, "verify": map[string]any{"method": "GET", "path": "/me"}}})
+	ebase := "/v1/integrations/" + e["id"].(string)
+	env.Do("PUT", ebase+"/credentials", "", map[string]any{"api_key": echoKey})
+	env.Must(200, "PUT", ebase+"/credentials?verify=false", "", map[string]any{"api_key": echoKey})
+	env.Do("POST", ebase+"/verify", "", nil)
+	env.Do("GET", "/v1/events?integration="+e["id"].(string), "", nil)
 
 	env.Do("GET", "/v1/events?limit=1000", "", nil)
 	env.Do("GET", "/v1/audit?limit=1000", "", nil)

@@ -622,7 +622,8 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error) error {
 }
 
 func verifyOf(r methods.Result) *verifyResult {
-	return &verifyResult{OK: r.OK, Status: r.Status, LatencyMS: r.Latency.Milliseconds(), Error: r.Error}
+	return &verifyResult{OK: r.OK, Status: r.Status, LatencyMS: r.Latency.Milliseconds(), Error: r.Error,
+		Reason: string(r.Reason), Message: r.Message}
 }
 
 // done redirects back to the integration with a message.
@@ -664,7 +665,10 @@ func (u *UI) verify(c *reqCtx) error {
 		return u.problemFlash(c, integ, "#credentials", err)
 	}
 	f := flash{Kind: "ok", Message: "Verified: the provider accepted the credential.", Verify: verifyOf(res)}
-	if !res.OK {
+	switch {
+	case !res.Checked():
+		f.Kind, f.Message = "info", "Not checked: this integration has no verification request."
+	case !res.OK:
 		f.Kind, f.Message = "error", "Verification failed."
 	}
 	return u.done(c, integ, "#credentials", f)

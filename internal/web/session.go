@@ -146,6 +146,10 @@ type verifyResult struct {
 	Status    int    `json:"status"`
 	LatencyMS int64  `json:"latency_ms"`
 	Error     string `json:"error,omitempty"`
+	// Reason (not_checked: nothing was sent) and the provider's own
+	// words, scrubbed and bounded (see methods.Result).
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 func (u *UI) setFlash(w http.ResponseWriter, r *http.Request, f flash) {

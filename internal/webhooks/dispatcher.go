@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/vault"
@@ -287,6 +287,11 @@ func (d *Dispatcher) deliver(ctx context.Context, w store.Webhook, e *store.Webh
 	if err != nil {
 		a.duration = d.cfg.Now().Sub(start)
 		a.errText = describe(ctx, err, d.cfg.Tuning.Timeout)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the receiver's URL may hold its secret
+		}
+		d.cfg.Logger.Info("webhooks: delivery transport error", "webhook", w.ID, "event", e.ID, "err", err)
 		return a
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
@@ -307,26 +312,23 @@ func (d *Dispatcher) deliver(ctx context.Context, w store.Webhook, e *store.Webh
 	return a
 }
 
-// describe turns a transport error into a short text for the delivery
-// log. It never includes the URL (whose path or query may be a secret of
-// the receiver's) or anything the receiver sent.
+// describe turns a transport error into a fixed text for the delivery
+// log, chosen by the error's type. It never includes the URL (whose path
+// or query may be a secret of the receiver's), anything the receiver
+// sent, or what the resolver answered: the raw error goes to the server
+// log only.
 func describe(ctx context.Context, err error, timeout time.Duration) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, proxy.ErrForbiddenDestination):
-		return "refused by the egress guard: the URL resolves to an address Storm may not contact"
-	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Sprintf("no answer within %s", timeout)
 	}
-	s := err.Error()
-	if len(s) > 300 {
-		s = s[:300]
+	switch c := outcome.CauseOf(err); c {
+	case outcome.CauseGuard:
+		return "refused by the egress guard: the URL resolves to an address Storm may not contact"
+	case outcome.CauseTimeout:
+		return fmt.Sprintf("no answer within %s", timeout)
+	default:
+		return c.Text()
 	}
-	return s
 }
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.

@@ -543,24 +543,22 @@ func (e *mintEndpoint) post(ctx context.Context, form url.Values, auth *mintClie
 }
 
 // mintWithholdEcho drops an error's code and description when the server
-// echoed a secret of the request into them: a client secret, or the
-// signature of an assertion (which is what makes it usable).
+// echoed a secret of the request into them, in any form secret.Scrub
+// knows (cut, re-cased, encoded): a client secret, or the signature of an
+// assertion (which is what makes it usable).
 func mintWithholdEcho(oe *oauth.Error, assertion, clientAssertion, formSecret string, auth *mintClientAuth) {
 	var pieces []string
 	for _, a := range []string{assertion, clientAssertion} {
-		if i := strings.LastIndexByte(a, '.'); i >= 0 && len(a)-i > 16 {
-			pieces = append(pieces, a[i+1:i+17])
+		if i := strings.LastIndexByte(a, '.'); i >= 0 {
+			pieces = append(pieces, a[i+1:])
 		}
 	}
 	pieces = append(pieces, formSecret)
 	if auth != nil {
-		pieces = append(pieces, auth.secret, url.QueryEscape(auth.secret))
+		pieces = append(pieces, auth.secret)
 	}
-	for _, p := range pieces {
-		if len(p) >= 6 && (strings.Contains(oe.Description, p) || strings.Contains(oe.Code, p)) {
-			oe.Code, oe.Description = "", "the server's error description repeated the request and is withheld"
-			return
-		}
+	if text := oe.Code + "\n" + oe.Description; secret.Scrub(text, pieces...) != text {
+		oe.Code, oe.Description = "", "the server's error description repeated the request and is withheld"
 	}
 }
 
