@@ -78,9 +78,26 @@ func clientIP(r *http.Request) string {
 
 // LookupToken finds the API token whose secret is token, through the
 // same short-lived cache as bearer authentication; store.ErrNotFound
-// when it is not valid.
+// when it is not valid. A pasted "Bearer <token>" (any case) is taken
+// as the token.
 func (s *Server) LookupToken(ctx context.Context, token string) (store.APIToken, error) {
+	if t, ok := bearerToken(token); ok {
+		token = t
+	}
 	return s.tokens.lookup(ctx, strings.TrimSpace(token))
+}
+
+// bearerToken returns the credentials of an Authorization header value
+// that uses the Bearer scheme. Schemes are case-insensitive (RFC 7235
+// §2.1), so "bearer" and "BEARER" count, and extra spaces around the
+// token are tolerated.
+func bearerToken(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok := strings.TrimSpace(rest)
+	return tok, tok != ""
 }
 
 type principalKey struct{}
@@ -94,13 +111,13 @@ func principalFrom(ctx context.Context) principal {
 // role.
 func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || raw == "" {
+		raw, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="storm"`)
 			problem.Write(w, problem.New(http.StatusUnauthorized, "send an API token: Authorization: Bearer <token>"))
 			return
 		}
-		tok, err := s.tokens.lookup(r.Context(), strings.TrimSpace(raw))
+		tok, err := s.tokens.lookup(r.Context(), raw)
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				s.writeError(w, r, err)
