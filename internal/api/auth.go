@@ -84,7 +84,11 @@ func (s *Server) LookupToken(ctx context.Context, token string) (store.APIToken,
 	if t, ok := bearerToken(token); ok {
 		token = t
 	}
-	return s.tokens.lookup(ctx, strings.TrimSpace(token))
+	tok, err := s.tokens.lookup(ctx, strings.TrimSpace(token))
+	if err == nil {
+		s.used(ctx, tok)
+	}
+	return tok, err
 }
 
 // bearerToken returns the credentials of an Authorization header value
@@ -127,6 +131,7 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 			problem.Write(w, problem.New(http.StatusUnauthorized, "the API token is not valid"))
 			return
 		}
+		s.used(r.Context(), tok)
 		if !Allows(tok.Role, role) {
 			problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
 			return

@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
 	"github.com/stormcreds/storm/internal/server/servertest"
@@ -165,5 +167,172 @@ func TestCustomOAuth2UsesPKCEByDefault(t *testing.T) {
 	}
 	if st := env.Must(200, "GET", "/v1/integrations/"+id, "", nil)["status"]; st != "connected" {
 		t.Fatalf("status %v without PKCE", st)
+	}
+}
+
+// TestAdminTokenWithWorkspaceRefused: an admin token spans every
+// workspace, so asking for one "in" a workspace is a 400 naming the
+// field, and nothing is created; without a workspace, or as an editor,
+// the request succeeds.
+func TestAdminTokenWithWorkspaceRefused(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	env.Must(201, "POST", "/v1/workspaces", "", map[string]any{"name": "acme"})
+	count := func() int { return len(env.Must(200, "GET", "/v1/tokens", "", nil)["tokens"].([]any)) }
+	before := count()
+	for _, ws := range []string{"acme", "default"} {
+		r := env.Do("POST", "/v1/tokens", "", map[string]any{"name": "ops", "role": "admin", "workspace": ws})
+		if r.Status != http.StatusBadRequest || !slices.Equal(problemFields(t, r), []string{"workspace"}) ||
+			!strings.Contains(string(r.Body), "editor") {
+			t.Errorf("admin token in workspace %s: %d %s", ws, r.Status, r.Body)
+		}
+	}
+	if n := count(); n != before {
+		t.Fatalf("refused requests created tokens: %d → %d", before, n)
+	}
+	admin := env.Must(201, "POST", "/v1/tokens", "", map[string]any{"name": "ops", "role": "admin"})
+	if admin["role"] != "admin" || admin["token"] == "" {
+		t.Fatalf("admin token without workspace: %v", admin)
+	}
+	// It does span workspaces.
+	env.Must(200, "GET", "/v1/integrations?workspace=acme", admin["token"].(string), nil)
+	editor := env.Must(201, "POST", "/v1/tokens", "", map[string]any{"name": "acme editor", "role": "editor", "workspace": "acme"})
+	if editor["workspace_name"] != "acme" {
+		t.Fatalf("editor token: %v", editor)
+	}
+	if r := env.Do("GET", "/v1/integrations?workspace=default", editor["token"].(string), nil); r.Status != http.StatusNotFound {
+		t.Fatalf("editor of acme reading default: %d", r.Status)
+	}
+}
+
+// TestListTokens: GET /v1/tokens (admin) lists tokens by workspace or
+// all of them, in pages (limit, after, next), with last_used_at written
+// at most once a minute — and never a secret.
+func TestListTokens(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	env.Must(201, "POST", "/v1/workspaces", "", map[string]any{"name": "acme"})
+	secrets := map[string]string{} // id → secret
+	inAcme := map[string]bool{}
+	for i := range 5 {
+		ws := "default"
+		if i%2 == 0 {
+			ws = "acme"
+		}
+		tok := env.Must(201, "POST", "/v1/tokens", "", map[string]any{"name": fmt.Sprintf("t%d", i), "role": "worker", "workspace": ws})
+		secrets[tok["id"].(string)] = tok["token"].(string)
+		if ws == "acme" {
+			inAcme[tok["id"].(string)] = true
+		}
+	}
+
+	// Walk every page of size 2; the union is every token, in id order.
+	walk := func(query string) []map[string]any {
+		t.Helper()
+		var all []map[string]any
+		after := ""
+		for range 20 {
+			q := query + "&limit=2"
+			if after != "" {
+				q += "&after=" + url.QueryEscape(after)
+			}
+			r := env.Do("GET", "/v1/tokens?"+q, "", nil)
+			if r.Status != 200 {
+				t.Fatalf("GET /v1/tokens?%s: %d %s", q, r.Status, r.Body)
+			}
+			for secret := range maps.Values(secrets) {
+				if strings.Contains(string(r.Body), secret) {
+					t.Fatal("a token secret appears in the listing")
+				}
+			}
+			page := r.JSON(t)
+			list := page["tokens"].([]any)
+			if len(list) > 2 {
+				t.Fatalf("page of %d with limit=2", len(list))
+			}
+			for _, v := range list {
+				m := v.(map[string]any)
+				for _, k := range []string{"token", "hash", "secret"} {
+					if _, ok := m[k]; ok {
+						t.Fatalf("listing holds %q: %v", k, m)
+					}
+				}
+				all = append(all, m)
+			}
+			next, ok := page["next"].(string)
+			if !ok {
+				return all
+			}
+			if len(list) != 2 || next != list[1].(map[string]any)["id"] {
+				t.Fatalf("next %q on a page of %d", next, len(list))
+			}
+			after = next
+		}
+		t.Fatal("pages never end")
+		return nil
+	}
+	ids := func(list []map[string]any) []string {
+		var out []string
+		for _, m := range list {
+			out = append(out, m["id"].(string))
+		}
+		return out
+	}
+	acme := walk("workspace=acme")
+	if len(acme) != len(inAcme) || !slices.IsSorted(ids(acme)) {
+		t.Fatalf("acme's tokens: %v", ids(acme))
+	}
+	for _, m := range acme {
+		if !inAcme[m["id"].(string)] || m["workspace_name"] != "acme" || m["role"] != "worker" || m["created_at"] == nil ||
+			m["last_used_at"] != nil || !strings.HasPrefix(m["name"].(string), "t") {
+			t.Errorf("acme listing entry %v", m)
+		}
+	}
+	all := walk("")
+	if len(all) != len(secrets)+1 || !slices.IsSorted(ids(all)) { // + the bootstrap admin token
+		t.Fatalf("every token: %v", ids(all))
+	}
+
+	// last_used_at: set by the first use, not rewritten by the next ones
+	// within the minute.
+	var used string
+	for id := range inAcme {
+		used = id
+		break
+	}
+	lastUsed := func() any {
+		for _, m := range walk("workspace=acme") {
+			if m["id"] == used {
+				return m["last_used_at"]
+			}
+		}
+		t.Fatal("token gone")
+		return nil
+	}
+	env.Must(200, "GET", "/v1/integrations", secrets[used], nil)
+	first := lastUsed()
+	if first == nil {
+		t.Fatal("last_used_at still null after a request")
+	}
+	time.Sleep(1100 * time.Millisecond) // RFC 3339 has whole seconds
+	env.Must(200, "GET", "/v1/integrations", secrets[used], nil)
+	if got := lastUsed(); got != first {
+		t.Fatalf("last_used_at rewritten within a minute: %v → %v", first, got)
+	}
+
+	// Bad parameters and roles.
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x"} {
+		r := env.Do("GET", "/v1/tokens?"+q, "", nil)
+		if r.Status != 400 || !slices.Equal(problemFields(t, r), []string{"limit"}) {
+			t.Errorf("?%s: %d %s", q, r.Status, r.Body)
+		}
+	}
+	if r := env.Do("GET", "/v1/tokens?workspace=nope", "", nil); r.Status != 404 {
+		t.Errorf("unknown workspace: %d", r.Status)
+	}
+	editor := env.NewToken("editor", "acme")
+	if r := env.Do("GET", "/v1/tokens", editor, nil); r.Status != 403 {
+		t.Errorf("editor listing tokens: %d", r.Status)
+	}
+	if r := env.Do("GET", "/v1/tokens?limit=1000", "", nil); r.Status != 200 || r.JSON(t)["next"] != nil {
+		t.Errorf("limit=1000: %d %s", r.Status, r.Body)
 	}
 }
