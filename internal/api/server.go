@@ -62,10 +62,10 @@ type Route struct {
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	routes  []Route
-	tokens  *tokenCache
+	cfg    Config
+	mux    *http.ServeMux
+	routes []Route
+	tokens *tokenCache
 	// touched is when this instance last wrote each token's
 	// last_used_at (token id → time.Time).
 	touched sync.Map

@@ -6,12 +6,16 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stormcreds/storm/internal/api"
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
+	"github.com/stormcreds/storm/internal/server"
 	"github.com/stormcreds/storm/internal/server/servertest"
 )
 
@@ -334,5 +338,54 @@ func TestListTokens(t *testing.T) {
 	}
 	if r := env.Do("GET", "/v1/tokens?limit=1000", "", nil); r.Status != 200 || r.JSON(t)["next"] != nil {
 		t.Errorf("limit=1000: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestOpenFileModesWarned: storm serve starts, but warns once per file
+// with the chmod that fixes it, when the data directory, the admin token
+// or the SQLite database can be used by other users; a data directory
+// Storm created itself draws no warning.
+func TestOpenFileModesWarned(t *testing.T) {
+	warnings := func(logs string) []string {
+		var out []string
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "open to other users") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct{ dir, file os.FileMode }{{0o755, 0o644}, {0o777, 0o666}, {0o750, 0o640}} {
+		t.Run(fmt.Sprintf("%04o-%04o", tc.dir, tc.file), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			token, _ := api.NewToken()
+			tokenFile, dbFile := filepath.Join(dir, server.AdminTokenFile), filepath.Join(dir, "storm.db")
+			for path, body := range map[string]string{tokenFile: token + "\n", dbFile: ""} {
+				if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(path, tc.file)
+			}
+			os.Chmod(dir, tc.dir)
+			env := servertest.Start(t, servertest.Options{DataDir: dir, NoBackground: true})
+			env.Must(200, "GET", "/readyz", "", nil)
+			got := warnings(env.Logs.String())
+			want := []string{"chmod 700 " + dir, "chmod 600 " + tokenFile, "chmod 600 " + dbFile}
+			if len(got) != len(want) {
+				t.Fatalf("%d warnings, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+			}
+			for _, w := range want {
+				if !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, w) }) {
+					t.Errorf("no warning with %q:\n%s", w, strings.Join(got, "\n"))
+				}
+			}
+		})
+	}
+	env := servertest.Start(t, servertest.Options{DataDir: filepath.Join(t.TempDir(), "fresh"), NoBackground: true})
+	if got := warnings(env.Logs.String()); len(got) != 0 {
+		t.Fatalf("a fresh data dir drew warnings:\n%s", strings.Join(got, "\n"))
 	}
 }
