@@ -85,6 +85,33 @@ func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (*Token, err
 	return &out, nil
 }
 
+// Tokens returns one page of API tokens (admin only), never their
+// secrets; pass the page's Next as the next filter's After.
+func (c *Client) Tokens(ctx context.Context, f TokenFilter) (*TokenPage, error) {
+	var out TokenPage
+	if err := c.do(ctx, http.MethodGet, "/v1/tokens", pageQuery(f.Workspace, f.After, f.Limit), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AllTokens follows Tokens' pages to the end.
+func (c *Client) AllTokens(ctx context.Context, workspace string) ([]APIToken, error) {
+	var all []APIToken
+	f := TokenFilter{Workspace: workspace, Limit: 1000}
+	for {
+		page, err := c.Tokens(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Tokens...)
+		if page.Next == "" || page.Next == f.After {
+			return all, nil
+		}
+		f.After = page.Next
+	}
+}
+
 // DeleteToken deletes the API token with the given id.
 func (c *Client) DeleteToken(ctx context.Context, id string) error {
 	seg, err := segment("token id", id)

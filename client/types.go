@@ -78,6 +78,35 @@ type Token struct {
 	Workspace string `json:"workspace"`
 }
 
+// APIToken is an existing API token as listings show it: never its
+// secret. A zero LastUsedAt means never used; it is kept to within a
+// minute.
+type APIToken struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Role          string    `json:"role"`
+	Workspace     string    `json:"workspace"`
+	WorkspaceName string    `json:"workspace_name,omitempty"`
+	CreatedAt     time.Time `json:"created_at,omitzero"`
+	LastUsedAt    time.Time `json:"last_used_at,omitzero"`
+}
+
+// TokenFilter selects a page of API tokens: those of Workspace (name or
+// id; every workspace when empty) whose id sorts after After, at most
+// Limit (0: the server's default of 100; at most 1000).
+type TokenFilter struct {
+	Workspace string
+	After     string
+	Limit     int
+}
+
+// TokenPage is one page of API tokens. Next, when not empty, is the
+// After of the following page.
+type TokenPage struct {
+	Tokens []APIToken `json:"tokens"`
+	Next   string     `json:"next,omitempty"`
+}
+
 // IntegrationRequest creates an integration. Config holds non-secret
 // settings and, for OAuth 2.0, the app's client_id and client_secret.
 type IntegrationRequest struct {

@@ -114,6 +114,8 @@ func (c *cli) tokensCreate(ctx context.Context, f *flags, args []string) error {
 		return f.usageErr("--role is required")
 	case !slices.Contains(tokenRoles, req.Role):
 		return f.usageErr("--role must be one of %s", strings.Join(tokenRoles, ", "))
+	case req.Role == client.RoleAdmin && req.Workspace != "":
+		return f.usageErr("an admin token spans every workspace: leave out --workspace, or use --role editor for one workspace")
 	}
 	cl, err := c.client(true)
 	if err != nil {
@@ -127,6 +129,32 @@ func (c *cli) tokensCreate(ctx context.Context, f *flags, args []string) error {
 	err = c.show(t, [2]string{"id", t.ID}, [2]string{"role", t.Role}, [2]string{"workspace", t.Workspace}, [2]string{"token", t.Token})
 	fmt.Fprintln(c.stderr, "The token is shown only once: store it now.")
 	return err
+}
+
+func (c *cli) tokensList(ctx context.Context, f *flags, args []string) error {
+	var workspace string
+	f.FlagSet.StringVar(&workspace, "workspace", "", "workspace `name or id` (default: every workspace)")
+	_, cl, err := c.start(f, args)
+	if err != nil {
+		return err
+	}
+	list, err := cl.AllTokens(ctx, workspace)
+	if err != nil {
+		return err
+	}
+	return printList(c, "tokens", list, []string{"ID", "NAME", "ROLE", "WORKSPACE", "CREATED", "LAST USED"}, func(t client.APIToken) []string {
+		ws := t.WorkspaceName
+		if t.Role == client.RoleAdmin {
+			ws = "(all)"
+		} else if ws == "" {
+			ws = t.Workspace
+		}
+		lastUsed := fmtTime(t.LastUsedAt)
+		if lastUsed == "" {
+			lastUsed = "never"
+		}
+		return []string{t.ID, t.Name, t.Role, ws, fmtTime(t.CreatedAt), lastUsed}
+	})
 }
 
 func (c *cli) tokensDelete(ctx context.Context, f *flags, args []string) error {

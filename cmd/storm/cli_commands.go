@@ -51,9 +51,10 @@ func commands() []*command {
 			{"list", "[--json]", "Lists the workspaces.", (*cli).workspacesList},
 			{"create", "NAME [--json]", "Creates a workspace.", (*cli).workspacesCreate},
 		}},
-		{name: "tokens", summary: "create or delete API tokens (admin)", subs: []subcommand{
+		{name: "tokens", summary: "list, create or delete API tokens (admin)", def: "list", subs: []subcommand{
+			{"list", "[--workspace W] [--json]", "Lists API tokens (every workspace's unless --workspace names one) with when each was\nlast used; never their secrets.", (*cli).tokensList},
 			{"create", "--name N --role R [--workspace W] [--json]",
-				"Creates an API token and prints it. The token is shown only this once.\nRoles: admin, editor, worker, viewer.", (*cli).tokensCreate},
+				"Creates an API token and prints it. The token is shown only this once.\nRoles: admin, editor, worker, viewer. An admin token spans every workspace, so it takes\nno --workspace; use editor for a token limited to one workspace.", (*cli).tokensCreate},
 			{"delete", "ID", "Deletes an API token.", (*cli).tokensDelete},
 		}},
 		{name: "integrations", summary: "list, show, create, update or delete integrations", def: "list", subs: []subcommand{

@@ -78,9 +78,30 @@ func clientIP(r *http.Request) string {
 
 // LookupToken finds the API token whose secret is token, through the
 // same short-lived cache as bearer authentication; store.ErrNotFound
-// when it is not valid.
+// when it is not valid. A pasted "Bearer <token>" (any case) is taken
+// as the token.
 func (s *Server) LookupToken(ctx context.Context, token string) (store.APIToken, error) {
-	return s.tokens.lookup(ctx, strings.TrimSpace(token))
+	if t, ok := bearerToken(token); ok {
+		token = t
+	}
+	tok, err := s.tokens.lookup(ctx, strings.TrimSpace(token))
+	if err == nil {
+		s.used(ctx, tok)
+	}
+	return tok, err
+}
+
+// bearerToken returns the credentials of an Authorization header value
+// that uses the Bearer scheme. Schemes are case-insensitive (RFC 7235
+// §2.1), so "bearer" and "BEARER" count, and extra spaces around the
+// token are tolerated.
+func bearerToken(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok := strings.TrimSpace(rest)
+	return tok, tok != ""
 }
 
 type principalKey struct{}
@@ -94,13 +115,13 @@ func principalFrom(ctx context.Context) principal {
 // role.
 func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || raw == "" {
+		raw, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="storm"`)
 			problem.Write(w, problem.New(http.StatusUnauthorized, "send an API token: Authorization: Bearer <token>"))
 			return
 		}
-		tok, err := s.tokens.lookup(r.Context(), strings.TrimSpace(raw))
+		tok, err := s.tokens.lookup(r.Context(), raw)
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				s.writeError(w, r, err)
@@ -110,6 +131,7 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 			problem.Write(w, problem.New(http.StatusUnauthorized, "the API token is not valid"))
 			return
 		}
+		s.used(r.Context(), tok)
 		if !Allows(tok.Role, role) {
 			problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
 			return

@@ -103,6 +103,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if !ValidRole(in.Role) {
 		fields = append(fields, problem.FieldError{Field: "role", Message: "must be one of admin, editor, worker, viewer"})
 	}
+	if in.Role == store.RoleAdmin && in.Workspace != "" {
+		// An admin token spans every workspace whatever it names, so a
+		// workspace here would promise a limit that does not exist.
+		fields = append(fields, problem.FieldError{Field: "workspace", Message: "an admin token spans every workspace: leave workspace out, or use role editor for a token limited to one workspace"})
+	}
 	if fields != nil {
 		s.writeError(w, r, problem.Invalid("the token request is not valid", fields...))
 		return

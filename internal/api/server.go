@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,10 +62,13 @@ type Route struct {
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	routes  []Route
-	tokens  *tokenCache
+	cfg    Config
+	mux    *http.ServeMux
+	routes []Route
+	tokens *tokenCache
+	// touched is when this instance last wrote each token's
+	// last_used_at (token id → time.Time).
+	touched sync.Map
 	metrics *metrics
 	logger  *slog.Logger
 	now     func() time.Time
@@ -113,6 +117,7 @@ func (s *Server) register() {
 	s.handle("POST /v1/workspaces", store.RoleAdmin, s.createWorkspace)
 	s.handle("GET /v1/workspaces", store.RoleViewer, s.listWorkspaces)
 	s.handle("POST /v1/tokens", store.RoleAdmin, s.createToken)
+	s.handle("GET /v1/tokens", store.RoleAdmin, s.listTokens)
 	s.handle("DELETE /v1/tokens/{id}", store.RoleAdmin, s.deleteToken)
 
 	s.handle("POST /v1/integrations", store.RoleEditor, s.createIntegration)

@@ -252,8 +252,11 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 			Scopes: r.strs(m, at, "scopes"), ScopeSeparator: r.str(m, at, "scope_separator"),
 			// RFC 6749 §2.3.1: servers must support HTTP Basic, so it is
 			// the safe default when a custom config does not say.
-			AuthStyle:            cmp.Or(r.str(m, at, "auth_style"), "basic"),
-			PKCE:                 r.boolean(m, at, "pkce"),
+			AuthStyle: cmp.Or(r.str(m, at, "auth_style"), "basic"),
+			// PKCE costs nothing where it is not needed and servers
+			// that do not know it ignore the parameters (RFC 7636 §5),
+			// so only an explicit false turns it off.
+			PKCE:                 m["pkce"] == nil || r.boolean(m, at, "pkce"),
 			ExtraAuthorizeParams: r.strMap(m, at, "extra_authorize_params"),
 			ExtraTokenParams:     r.strMap(m, at, "extra_token_params"),
 			RotatesRefreshTokens: r.boolean(m, at, "rotates_refresh_tokens"),

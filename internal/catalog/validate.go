@@ -820,6 +820,14 @@ func checkURL(raw string, base, allowHTTP bool) error {
 	case base && (u.RawQuery != "" || u.ForceQuery):
 		return errorf("must not have a query")
 	}
+	if base {
+		// The proxy joins every request path onto a base URL and refuses
+		// a base whose path could resolve elsewhere; refuse it here, when
+		// it is set, rather than on every request later.
+		if _, err := proxy.JoinPath(u, "", ""); err != nil {
+			return errorf("must have a plain path: no '.' or '..' segments (also percent-encoded), empty segments ('//'), encoded slashes or backslashes")
+		}
+	}
 	return nil
 }
 

@@ -94,15 +94,22 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// The key first: a key file that cannot be used (other users can
+	// read it) stops the start before the database is touched.
+	kek, err := vault.OpenKEK(ctx, cfg.KEKURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s, err := assemble(ctx, cfg, st)
+	s, err := assemble(ctx, cfg, st, kek)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	warnOpenModes(cfg, cfg.Logger)
 	return s, nil
 }
 
@@ -137,23 +144,27 @@ func withDefaults(cfg Config) Config {
 const dbFile = "storm.db"
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
-	db := cfg.Database
-	switch {
-	case db == "":
-		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
-	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+	if path, ok := sqlitePath(cfg); ok {
+		return sqlite.Open(ctx, path)
+	}
+	if db := cfg.Database; strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
 		return postgres.Open(ctx, db)
-	case strings.HasPrefix(db, "sqlite://"):
-		return sqlite.Open(ctx, strings.TrimPrefix(db, "sqlite://"))
 	}
 	return nil, fmt.Errorf("--database: want postgres://… or sqlite:///path (empty for the data dir's SQLite file)")
 }
 
-func assemble(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
-	kek, err := vault.OpenKEK(ctx, cfg.KEKURL, cfg.DataDir)
-	if err != nil {
-		return nil, err
+// sqlitePath is the SQLite file cfg names, if it names one.
+func sqlitePath(cfg Config) (string, bool) {
+	switch db := cfg.Database; {
+	case db == "":
+		return filepath.Join(cfg.DataDir, dbFile), true
+	case strings.HasPrefix(db, "sqlite://"):
+		return strings.TrimPrefix(db, "sqlite://"), true
 	}
+	return "", false
+}
+
+func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*Server, error) {
 	v, err := vault.OpenWithOptions(ctx, kek, st, vault.Options{RotateAfter: cfg.DataKeyRotateAfter, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 // them.
 const (
 	WorkspaceColumns   = `id, name, created_at`
-	APITokenColumns    = `id, name, workspace_id, role, hash, created_at`
+	APITokenColumns    = `id, name, workspace_id, role, hash, created_at, last_used_at`
 	IntegrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
 	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
 	CredentialColumns = `id, integration_id, workspace_id, version, state, hint, fingerprint, secret,
@@ -42,7 +42,7 @@ func (s Scanner) Workspace(r Row) (Workspace, error) {
 // APIToken reads a row of APITokenColumns.
 func (s Scanner) APIToken(r Row) (APIToken, error) {
 	var t APIToken
-	err := r.Scan(&t.ID, &t.Name, &t.WorkspaceID, &t.Role, &t.Hash, s.Time(&t.CreatedAt))
+	err := r.Scan(&t.ID, &t.Name, &t.WorkspaceID, &t.Role, &t.Hash, s.Time(&t.CreatedAt), s.Time(&t.LastUsedAt))
 	return t, err
 }
 
@@ -84,6 +84,10 @@ func DueLimit(limit int) int {
 	}
 	return limit
 }
+
+// TokenPageLimit is the limit ListAPITokens uses: p.Limit, or
+// DefaultPageLimit when it is not positive.
+func TokenPageLimit(p TokenPage) int { return DueLimit(p.Limit) }
 
 // Event reads a row of EventColumns.
 func (s Scanner) Event(r Row) (Event, error) {

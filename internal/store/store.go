@@ -55,6 +55,18 @@ type APIToken struct {
 	Role        string
 	Hash        []byte // SHA-256 of the token
 	CreatedAt   time.Time
+	// LastUsedAt is when the token last authenticated a request, to
+	// within a minute (callers throttle TouchAPIToken); zero: never.
+	LastUsedAt time.Time
+}
+
+// TokenPage selects a page of API tokens: those of WorkspaceID (every
+// workspace when empty) whose id sorts after After, ordered by id, at
+// most Limit (DefaultPageLimit when not positive).
+type TokenPage struct {
+	WorkspaceID string
+	After       string
+	Limit       int
 }
 
 // Integration is one configured connection to one external account.
@@ -177,7 +189,28 @@ type Store interface {
 	CreateAPIToken(ctx context.Context, t APIToken) error
 	GetAPITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
 	GetAPIToken(ctx context.Context, id string) (APIToken, error)
+	// DeleteAPIToken removes the token and its UI sessions.
 	DeleteAPIToken(ctx context.Context, id string) error
+	// ListAPITokens returns page p of the tokens. The order is by id, so
+	// a page costs one index range scan however many tokens exist, and a
+	// cursor stays valid when the token it names is deleted.
+	ListAPITokens(ctx context.Context, p TokenPage) ([]APIToken, error)
+	// TouchAPIToken sets LastUsedAt; ErrNotFound for an unknown id. It is
+	// a plain write: callers throttle it.
+	TouchAPIToken(ctx context.Context, id string, at time.Time) error
+
+	// UI sessions (types in sessions.go).
+
+	// CreateUISession stores a signed-in web UI session and purges the
+	// sessions that expired before s.CreatedAt; an unknown token is
+	// ErrNotFound, a taken id ErrConflict.
+	CreateUISession(ctx context.Context, s UISession) error
+	// GetUISession returns the session with id, expired or not (the
+	// caller judges), or ErrNotFound once it was deleted or purged.
+	GetUISession(ctx context.Context, id string) (UISession, error)
+	// DeleteUISession ends a session everywhere; ErrNotFound when it is
+	// already gone.
+	DeleteUISession(ctx context.Context, id string) error
 
 	CreateIntegration(ctx context.Context, in Integration) error
 	GetIntegration(ctx context.Context, id string) (Integration, error)

@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -88,7 +90,7 @@ func openFileKEK(_ context.Context, u *url.URL) (KEK, error) {
 	if u.Path == "" {
 		return nil, errors.New("kek url file: want file:///absolute/path")
 	}
-	b, err := os.ReadFile(u.Path)
+	b, err := readKeyFile(u.Path)
 	if err != nil {
 		return nil, fmt.Errorf("kek url file: %w", err)
 	}
@@ -99,8 +101,33 @@ func openFileKEK(_ context.Context, u *url.URL) (KEK, error) {
 	return newLocalKEK(key)
 }
 
+// ErrKeyFileMode means a key file can be read or written by users other
+// than its owner; the error wrapping it names the file and the chmod that
+// fixes it.
+var ErrKeyFileMode = errors.New("permissions too open")
+
+// readKeyFile reads a key file, refusing one that group or others may
+// read or write: the key decrypts every secret, and a key another user
+// could replace is no better (ssh refuses loose private keys alike).
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat() // the file read below, not whatever the path names later
+	if err != nil {
+		return nil, err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 && runtime.GOOS != "windows" {
+		return nil, fmt.Errorf("%w: %s has mode %04o, so other users can read or replace the key that decrypts every secret; fix it with: chmod 600 %s",
+			ErrKeyFileMode, path, m, path)
+	}
+	return io.ReadAll(io.LimitReader(f, 4096))
+}
+
 func openOrCreateKeyFile(path string) (KEK, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		key := make([]byte, 32)
 		rand.Read(key)

@@ -98,7 +98,22 @@ type Options struct {
 	// Logger receives background failures (usage counting, automatic
 	// rotation); default slog.Default().
 	Logger *slog.Logger
+	// LearnMissTTL is how long, after a keyring read found no newer term,
+	// a ciphertext of the next term fails without another read; 0 means
+	// DefaultLearnMissTTL. Ciphertexts come from cookies anyone can send,
+	// so an unknown term must not cost a database read per request.
+	LearnMissTTL time.Duration
+	// LearnTimeout bounds that keyring read; 0 means DefaultLearnTimeout.
+	LearnTimeout time.Duration
+	// Now is the clock of the miss cache; default time.Now.
+	Now func() time.Time
 }
+
+// Defaults of Options for terms the vault does not know yet.
+const (
+	DefaultLearnMissTTL = 2 * time.Second
+	DefaultLearnTimeout = 5 * time.Second
+)
 
 // Vault seals and opens secrets. It is safe for concurrent use.
 type Vault struct {
@@ -110,6 +125,9 @@ type Vault struct {
 	mu    sync.Mutex // serialises keyring changes in this process
 
 	learnMu sync.Mutex // one keyring read at a time for unknown terms
+	// missed remembers the last read that found no term above maxTerm,
+	// so callers fail fast until it expires.
+	missed atomic.Pointer[learnMiss]
 
 	usageMu  sync.Mutex
 	counters map[uint32]*termUsage
@@ -154,6 +172,13 @@ func (v *Vault) Close() {
 		close(v.closing)
 	})
 	v.bg.Wait()
+}
+
+// learnMiss says a keyring read found nothing above maxTerm; until then,
+// ciphertexts of maxTerm+1 fail without another read.
+type learnMiss struct {
+	maxTerm uint32
+	until   time.Time
 }
 
 type keyring struct {
@@ -205,6 +230,15 @@ func OpenWithOptions(ctx context.Context, kek KEK, ks KeyringStore, opts Options
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.LearnMissTTL <= 0 {
+		opts.LearnMissTTL = DefaultLearnMissTTL
+	}
+	if opts.LearnTimeout <= 0 {
+		opts.LearnTimeout = DefaultLearnTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	v := &Vault{kek: kek, store: ks, opts: opts, counters: map[uint32]*termUsage{}, closing: make(chan struct{})}
 	v.usage, _ = ks.(UsageStore)
@@ -520,24 +554,48 @@ func (v *Vault) Open(ciphertext []byte, ad AD) ([]byte, error) {
 	return pt, nil
 }
 
-// learn reloads the keyring for a term this process does not know. Terms
-// are numbered in order and never removed, so only a term above the
-// newest known one can have appeared; concurrent callers share one read.
+// learn reloads the keyring for a term this process does not know.
+// Ciphertexts reach Open from anyone (a forged session cookie), so an
+// unknown term is cheap to refuse: terms are numbered in order and never
+// removed, so only the term right after the newest known one can have
+// appeared since the last reload (the keyring poll catches up with
+// several rotations); anything else fails without a read. Concurrent
+// callers share one bounded read, and a read that found nothing makes
+// the next LearnMissTTL of callers fail without reading again.
 func (v *Vault) learn(term uint32) (cipher.AEAD, bool) {
+	if !v.mayLearn(v.ring.Load(), term) {
+		return nil, false
+	}
 	v.learnMu.Lock()
 	defer v.learnMu.Unlock()
 	r := v.ring.Load()
 	if aead, ok := r.terms[term]; ok {
+		return aead, true // another caller's read found it
+	}
+	if !v.mayLearn(r, term) {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), v.opts.LearnTimeout)
+	err := v.reload(ctx)
+	cancel()
+	if aead, ok := v.ring.Load().terms[term]; ok {
 		return aead, true
 	}
-	if term <= r.maxTerm {
-		return nil, false
+	if err != nil {
+		v.opts.Logger.Warn("vault: could not reload the keyring for a newer data-key term", "term", term, "err", err)
 	}
-	if v.reload(context.Background()) != nil {
-		return nil, false
+	v.missed.Store(&learnMiss{maxTerm: r.maxTerm, until: v.opts.Now().Add(v.opts.LearnMissTTL)})
+	return nil, false
+}
+
+// mayLearn reports whether a keyring read could find term, unknown to
+// ring r: it is the next term and no recent read missed it.
+func (v *Vault) mayLearn(r *keyring, term uint32) bool {
+	if term != r.maxTerm+1 {
+		return false
 	}
-	aead, ok := v.ring.Load().terms[term]
-	return aead, ok
+	m := v.missed.Load()
+	return m == nil || m.maxTerm != r.maxTerm || !v.opts.Now().Before(m.until)
 }
 
 // ActiveTerm is the term new seals use.

@@ -69,7 +69,10 @@ func (u *UI) signin(c *reqCtx) error {
 	}
 	// A new session, with a new CSRF secret: nothing from before the
 	// sign-in carries over.
-	s := u.newSession(tok.ID)
+	s, err := u.signInSession(c.r.Context(), tok.ID)
+	if err != nil {
+		return err
+	}
 	if err := u.writeSession(c.w, c.r, s); err != nil {
 		return err
 	}
@@ -79,8 +82,13 @@ func (u *UI) signin(c *reqCtx) error {
 }
 
 func (u *UI) signout(c *reqCtx) error {
+	// Deleting the row ends the session everywhere: a copy of the cookie
+	// is worth nothing from now on.
+	if err := u.cfg.Store.DeleteUISession(c.r.Context(), c.sess.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	u.cfg.Recorder.Audit(c.r.Context(), c.actor(), c.tok.WorkspaceID, "ui.sign_out", c.tok.ID, nil)
-	if err := u.writeSession(c.w, c.r, u.newSession("")); err != nil {
+	if err := u.writeSession(c.w, c.r, u.newSession()); err != nil {
 		return err
 	}
 	u.setFlash(c.w, c.r, flash{Kind: "info", Message: "You are signed out."})

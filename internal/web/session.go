@@ -1,25 +1,33 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/vault"
 )
 
-// A session is a sealed cookie, so no table is needed: the vault's
-// AES-GCM both hides and authenticates it, and the additional data keeps
-// a session from being replayed as any other sealed value. It names the
-// API token by id only; every request loads the token again, so deleting
-// the token ends its sessions.
+// A session is a sealed cookie: the vault's AES-GCM both hides and
+// authenticates it, and the additional data keeps a session from being
+// replayed as any other sealed value. A signed-in session also names a
+// row in the store (store.UISession) that every request checks, so
+// signing out ends it on every instance, however many copies of the
+// cookie exist. It names the API token by id only; every request loads
+// the token again, so deleting the token ends its sessions.
 //
-// Before sign-in a session has no token but still a CSRF secret, so the
-// sign-in form is protected too (login CSRF); signing in replaces it.
+// Before sign-in a session has no token (and no row) but still a CSRF
+// secret, so the sign-in form is protected too (login CSRF); signing in
+// replaces it.
 type session struct {
+	// ID names the session's store row; empty before sign-in.
+	ID      string `json:"s,omitempty"`
 	TokenID string `json:"t,omitempty"`
 	// CSRF is the secret every form of this session must send back.
 	CSRF    string `json:"c"`
@@ -105,14 +113,35 @@ func (u *UI) readSession(r *http.Request) (session, bool) {
 	return s, true
 }
 
-// newSession starts a session for tokenID ("" before sign-in) with a
-// fresh CSRF secret.
-func (u *UI) newSession(tokenID string) session {
-	ttl := anonymousTTL
-	if tokenID != "" {
-		ttl = u.cfg.SessionTTL
+// newSession starts a signed-out session with a fresh CSRF secret.
+func (u *UI) newSession() session {
+	return session{CSRF: randomString(32), Expires: u.now().Add(anonymousTTL).Unix()}
+}
+
+// signInSession starts a session for tokenID with a fresh CSRF secret
+// and stores its row, which is what makes it valid.
+func (u *UI) signInSession(ctx context.Context, tokenID string) (session, error) {
+	now := u.now()
+	s := session{ID: randomString(32), TokenID: tokenID, CSRF: randomString(32), Expires: now.Add(u.cfg.SessionTTL).Unix()}
+	err := u.cfg.Store.CreateUISession(ctx, store.UISession{ID: s.ID, TokenID: tokenID, CreatedAt: now.UTC(),
+		ExpiresAt: time.Unix(s.Expires, 0).UTC()})
+	return s, err
+}
+
+// live reports whether signed-in session s still has its row: not
+// signed out (on any instance), not expired, its token not deleted.
+func (u *UI) live(ctx context.Context, s session) (bool, error) {
+	if s.ID == "" {
+		return false, nil // sealed before sessions had rows
 	}
-	return session{TokenID: tokenID, CSRF: randomString(32), Expires: u.now().Add(ttl).Unix()}
+	row, err := u.cfg.Store.GetUISession(ctx, s.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return row.TokenID == s.TokenID && u.now().Before(row.ExpiresAt), nil
 }
 
 func (u *UI) writeSession(w http.ResponseWriter, r *http.Request, s session) error {

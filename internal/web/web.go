@@ -207,7 +207,16 @@ const maxFormBytes = 64 << 10
 func (u *UI) begin(c *reqCtx) error {
 	s, ok := u.readSession(c.r)
 	if ok && s.TokenID != "" {
-		tok, err := u.cfg.Store.GetAPIToken(c.r.Context(), s.TokenID)
+		live, err := u.live(c.r.Context(), s)
+		if err != nil {
+			return err
+		}
+		var tok store.APIToken
+		if !live {
+			err = store.ErrNotFound // signed out, or the token is gone
+		} else {
+			tok, err = u.cfg.Store.GetAPIToken(c.r.Context(), s.TokenID)
+		}
 		switch {
 		case err == nil:
 			c.sess, c.tok = s, tok
@@ -216,7 +225,7 @@ func (u *UI) begin(c *reqCtx) error {
 			}
 			return nil
 		case errors.Is(err, store.ErrNotFound):
-			ok, c.ended = false, true // the token was deleted: the session ends
+			ok, c.ended = false, true // the session ends
 		default:
 			return err
 		}
@@ -225,7 +234,7 @@ func (u *UI) begin(c *reqCtx) error {
 		c.sess = s
 		return nil
 	}
-	c.sess = u.newSession("")
+	c.sess = u.newSession()
 	return u.writeSession(c.w, c.r, c.sess)
 }
 

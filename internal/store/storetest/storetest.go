@@ -22,6 +22,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"Workspaces", testWorkspaces},
 		{"APITokens", testAPITokens},
+		{"ListAPITokens", testListAPITokens},
+		{"UISessions", testUISessions},
 		{"Integrations", testIntegrations},
 		{"UpdateIntegration", testUpdateIntegration},
 		{"TouchIntegration", testTouchIntegration},
@@ -873,6 +875,9 @@ func testNotFound(t *testing.T, s store.Store) {
 		"GetAPIToken":       func() error { _, err := s.GetAPIToken(ctx, store.NewID("tok")); return err },
 		"GetAPITokenByHash": func() error { _, err := s.GetAPITokenByHash(ctx, unknownHash[:]); return err },
 		"DeleteAPIToken":    func() error { return s.DeleteAPIToken(ctx, store.NewID("tok")) },
+		"TouchAPIToken":     func() error { return s.TouchAPIToken(ctx, store.NewID("tok"), t0) },
+		"GetUISession":      func() error { _, err := s.GetUISession(ctx, store.NewID("ses")); return err },
+		"DeleteUISession":   func() error { return s.DeleteUISession(ctx, store.NewID("ses")) },
 		"GetIntegration":    func() error { _, err := s.GetIntegration(ctx, store.NewID("int")); return err },
 		"UpdateIntegration": func() error {
 			_, err := s.UpdateIntegration(ctx, store.NewID("int"), func(in store.Integration) (store.Integration, error) {

@@ -1,0 +1,82 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// ListAPITokens returns page p of the tokens, ordered by id.
+func (s *Store) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.APIToken, error) {
+	q := `SELECT ` + store.APITokenColumns + ` FROM api_tokens WHERE id > $1`
+	args := []any{p.After}
+	if p.WorkspaceID != "" {
+		q += ` AND workspace_id = $2`
+		args = append(args, p.WorkspaceID)
+	}
+	args = append(args, store.TokenPageLimit(p))
+	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	ts, err := collect(rows, scan.APIToken)
+	if err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// TouchAPIToken sets a token's LastUsedAt.
+func (s *Store) TouchAPIToken(ctx context.Context, id string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $1 WHERE id = $2`, dbTime(at), id)
+	if err == nil {
+		err = affected(tag, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("touch api token %s: %w", id, err)
+	}
+	return nil
+}
+
+// CreateUISession stores u, purging sessions that expired before it was
+// created.
+func (s *Store) CreateUISession(ctx context.Context, u store.UISession) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM ui_sessions WHERE expires_at < $1`, dbTime(u.CreatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO ui_sessions (`+store.UISessionColumns+`) VALUES ($1, $2, $3, $4)`,
+			u.ID, u.TokenID, dbTime(u.CreatedAt), dbTime(u.ExpiresAt))
+		return dbErr(err)
+	})
+	if err != nil {
+		// The id is a bearer secret of sorts: name the token instead.
+		return fmt.Errorf("create ui session for token %s: %w", u.TokenID, err)
+	}
+	return nil
+}
+
+// GetUISession finds a session by id.
+func (s *Store) GetUISession(ctx context.Context, id string) (store.UISession, error) {
+	u, err := scan.UISession(s.pool.QueryRow(ctx, `SELECT `+store.UISessionColumns+` FROM ui_sessions WHERE id = $1`, id))
+	if err != nil {
+		return store.UISession{}, fmt.Errorf("get ui session: %w", dbErr(err))
+	}
+	return u, nil
+}
+
+// DeleteUISession removes a session.
+func (s *Store) DeleteUISession(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM ui_sessions WHERE id = $1`, id)
+	if err == nil {
+		err = affected(tag, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("delete ui session: %w", err)
+	}
+	return nil
+}
