@@ -14,6 +14,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/oauth"
+	"github.com/stormcreds/storm/internal/outcome"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
@@ -134,22 +135,23 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{cfg: cfg}, nil
 }
 
-// codeText describes a failure by its OAuth error code and HTTP status
-// only: provider text may echo what was sent.
+// codeText describes a failure by its OAuth error code and HTTP status,
+// or by the fixed text of why the endpoint could not be reached: never
+// provider or network text, which may echo what was sent or name
+// internal addresses.
 func codeText(err error) string {
 	var oerr *oauth.Error
-	if !errors.As(err, &oerr) {
-		return "the token endpoint could not be reached"
+	if errors.As(err, &oerr) {
+		switch {
+		case oerr.Code != "" && oerr.Status != 0:
+			return fmt.Sprintf("the token endpoint answered %d (%s)", oerr.Status, oerr.Code)
+		case oerr.Code != "":
+			return "the token endpoint answered " + oerr.Code
+		case oerr.Status != 0:
+			return fmt.Sprintf("the token endpoint answered %d", oerr.Status)
+		}
 	}
-	switch {
-	case oerr.Code != "" && oerr.Status != 0:
-		return fmt.Sprintf("the token endpoint answered %d (%s)", oerr.Status, oerr.Code)
-	case oerr.Code != "":
-		return "the token endpoint answered " + oerr.Code
-	case oerr.Status != 0:
-		return fmt.Sprintf("the token endpoint answered %d", oerr.Status)
-	}
-	return "the token endpoint could not be reached"
+	return "the token endpoint: " + outcome.CauseOf(err).Text()
 }
 
 // Close stops new refreshes and waits for those in flight, so none of
@@ -616,7 +618,7 @@ func (e *Engine) commitRevoked(base context.Context, c store.Credential, old oau
 	err := e.mutate(base, c, old, func(set *store.CredentialSet, cur *store.Credential) error {
 		cur.RefreshAt, cur.Failures = time.Time{}, cur.Failures+1
 		in := &set.Integration
-		data := map[string]any{"credential": c.ID, "error": oerr.Code, "status": oerr.Status, "final": true}
+		data := map[string]any{"credential": c.ID, "error": oerr.Code, "status": oerr.Status, "final": true, "reason": outcome.Of(oerr)}
 		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshFailed, now, data))
 		if in.Status != store.StatusDisabled && in.Status != store.StatusReconnectRequired {
 			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationReconnectRequired, now, map[string]any{"from": in.Status, "reason": text}))
@@ -661,7 +663,7 @@ func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oaut
 		nextAt = now.Add(wait)
 		cur.RefreshAt = nextAt
 		in := &set.Integration
-		data := map[string]any{"credential": c.ID, "error": text, "status": oerr.Status, "final": false, "next_attempt_at": nextAt, "failures": cur.Failures}
+		data := map[string]any{"credential": c.ID, "error": text, "status": oerr.Status, "final": false, "next_attempt_at": nextAt, "failures": cur.Failures, "reason": outcome.Of(oerr)}
 		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshFailed, now, data))
 		if in.Status == store.StatusConnected || in.Status == store.StatusPending {
 			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationDegraded, now, map[string]any{"from": in.Status, "reason": text}))
@@ -678,7 +680,7 @@ func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oaut
 	if ts.ValidAt(now) {
 		return ts, nil
 	}
-	return oauth.TokenSet{}, fmt.Errorf("%w (next attempt at %s): %s", ErrUnavailable, nextAt.Format(time.RFC3339), text)
+	return oauth.TokenSet{}, fmt.Errorf("%w (next attempt at %s): %w", ErrUnavailable, nextAt.Format(time.RFC3339), oerr)
 }
 
 func find(set *store.CredentialSet, id string) *store.Credential {
