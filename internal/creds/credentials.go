@@ -98,19 +98,6 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	}
 	now := s.now().UTC()
 	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive, CreatedAt: now}
-	// Saving the active secret again changes nothing: no new version,
-	// and above all no revocation of the version kept as fallback.
-	existing, err := s.store.ListCredentials(ctx, integ.ID)
-	if err != nil {
-		return store.Credential{}, err
-	}
-	unchanged := func(fingerprint string) (store.Credential, bool) {
-		if a := activeOf(existing); a != nil && a.Fingerprint != "" && a.Fingerprint == fingerprint {
-			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", a.ID, map[string]any{"integration": integ.ID, "version": a.Version, "unchanged": true})
-			return *a, true
-		}
-		return store.Credential{}, false
-	}
 	var doc tokens.Material
 	var u *usable
 	switch integ.AuthMethod {
@@ -120,19 +107,13 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 			return store.Credential{}, err
 		}
 		cred.Hint, cred.Fingerprint = apikey.Hint(key), s.vault.Fingerprint([]byte(key.Reveal()))
-		if same, ok := unchanged(cred.Fingerprint); ok {
-			return same, nil
-		}
 		if u, err = s.apiKeyUsable(cred, resolved, key); err != nil {
 			return store.Credential{}, err
 		}
 		raw, _ := json.Marshal(key.Reveal())
 		doc = tokens.Material{apiKeyMember: raw}
 	case catalog.MethodServiceAccount:
-		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred, unchanged); err != nil {
-			if same := (*sameCredential)(nil); errors.As(err, &same) {
-				return same.cred, nil
-			}
+		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred); err != nil {
 			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
 				s.rejected(ctx, actor, integ, vf.Result)
 			}
@@ -153,6 +134,16 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 		verifiedAt = s.now().UTC()
 	case u.tokenBased():
 		verifiedAt = now // minting a token was the verification
+	}
+	// Saving the active secret again is verified like any save, and then
+	// changes nothing: no new version, and above all no revocation of the
+	// version kept as the rotation fallback.
+	if same, err := s.activeWithFingerprint(ctx, integ, cred.Fingerprint); err != nil || same != nil {
+		if same != nil {
+			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", same.ID, map[string]any{"integration": integ.ID, "version": same.Version, "unchanged": true})
+			return *same, nil
+		}
+		return store.Credential{}, err
 	}
 	cred.VerifiedAt = verifiedAt
 	if cred.Secret, err = s.tokens.Seal(cred, doc); err != nil {
@@ -205,11 +196,18 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	return saved, nil
 }
 
-// sameCredential is prepareSA's answer when the upload is the active
-// key again.
-type sameCredential struct{ cred store.Credential }
-
-func (e *sameCredential) Error() string { return "the same credential is already active" }
+// activeWithFingerprint returns integ's active version when its secret
+// has fingerprint, else nil.
+func (s *Service) activeWithFingerprint(ctx context.Context, integ store.Integration, fingerprint string) (*store.Credential, error) {
+	existing, err := s.store.ListCredentials(ctx, integ.ID)
+	if err != nil {
+		return nil, err
+	}
+	if a := activeOf(existing); a != nil && fingerprint != "" && a.Fingerprint == fingerprint {
+		return a, nil
+	}
+	return nil, nil
+}
 
 // rejected records a Save whose new credential did not work.
 func (s *Service) rejected(ctx context.Context, actor events.Actor, integ store.Integration, res methods.Result) {

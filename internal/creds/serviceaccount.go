@@ -182,11 +182,7 @@ func (s *Service) openSA(integ store.Integration, resolved catalog.Resolved, c s
 
 // prepareSA validates an upload and returns the new version's material
 // document and its usable form (for verification before it is saved).
-//
-// When unchanged recognises the key's fingerprint as the active
-// version's, it answers *sameCredential without minting anything.
-func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolved catalog.Resolved, in SaveInput, cred *store.Credential,
-	unchanged func(fingerprint string) (store.Credential, bool)) (tokens.Material, *usable, error) {
+func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolved catalog.Resolved, in SaveInput, cred *store.Credential) (tokens.Material, *usable, error) {
 	st, err := s.saSettings(integ, resolved)
 	if err != nil {
 		return nil, nil, err
@@ -209,9 +205,6 @@ func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolv
 	doc := tokens.Material{saMember: raw}
 	cred.Hint, cred.ExpiresAt = info.Hint, info.NotAfter
 	cred.Fingerprint = s.vault.Fingerprint(info.FingerprintInput)
-	if same, ok := unchanged(cred.Fingerprint); ok {
-		return nil, nil, &sameCredential{cred: same}
-	}
 	if mints(m.Kind) {
 		// The first token comes now (it is also the best verification a
 		// key has); when verification is skipped the engine mints soon.

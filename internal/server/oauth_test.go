@@ -179,7 +179,12 @@ func TestConcurrentAccessOneRefresh(t *testing.T) {
 // TestConcurrentAccessOneRefreshAcrossInstances: the same across two
 // Storm instances sharing one PostgreSQL database.
 func TestConcurrentAccessOneRefreshAcrossInstances(t *testing.T) {
-	const ttl = 2 * time.Second
+	// 4s tokens: the refreshed one stays fresh (half its lifetime left)
+	// for 2s, well past the time 100 callers on 2 cores under -race
+	// take to read it. With 2s tokens, a caller that re-read the
+	// credential more than a second after the refresh saw a token
+	// already due again and refreshed it a second time, correctly.
+	const ttl = 4 * time.Second
 	opts := servertest.Options{NoBackground: true, Database: postgresURL(t)}
 	o := startOAuth(t, opts, oauthtest.Options{AccessTokenTTL: ttl})
 	opts.DataDir = o.DataDir

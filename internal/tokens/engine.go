@@ -399,35 +399,63 @@ func (e *Engine) hook(step string) error {
 	return nil
 }
 
-// refreshHeld runs with the lease held: re-read, decide, call, commit.
-func (e *Engine) refreshHeld(base context.Context, integID, credID string, used secret.String, acquired time.Time) (oauth.TokenSet, error) {
+// held is what a refresh read under its lease.
+type held struct {
+	integ store.Integration
+	cred  store.Credential
+	m     Material
+	ts    oauth.TokenSet
+	// The provider's answer to the call with ts.
+	start time.Time
+	next  oauth.TokenSet
+	err   error
+}
+
+// read loads the integration and its credential under the lease. The
+// integration comes first: a change of the integration's endpoints
+// retires its credentials in the same transaction, so a credential still
+// active after the integration was read was issued for the endpoints
+// read, and its tokens never go anywhere else.
+func (e *Engine) read(ctx context.Context, integID, credID string) (held, error) {
 	st := e.cfg.Store
-	ctx, cancel := context.WithTimeout(base, e.cfg.LeaseTTL)
-	defer cancel()
-	// The integration first, then the credential: a change of the
-	// integration's endpoints retires its credentials in the same
-	// transaction, so a credential still active after the integration
-	// was read was issued for the endpoints read, and its tokens never
-	// go anywhere else.
 	integ, err := st.GetIntegration(ctx, integID)
 	if err != nil {
-		return oauth.TokenSet{}, err
+		return held{}, err
 	}
 	c, err := st.GetCredential(ctx, credID)
 	if err != nil {
-		return oauth.TokenSet{}, err
+		return held{}, err
 	}
 	if c.State != store.StateActive || c.IntegrationID != integ.ID {
-		return oauth.TokenSet{}, ErrReplaced
+		return held{}, ErrReplaced
 	}
 	m, err := e.Open(c)
 	if err != nil {
-		return oauth.TokenSet{}, err
+		return held{}, err
 	}
 	ts, err := m.Tokens()
 	if err != nil {
+		return held{}, err
+	}
+	return held{integ: integ, cred: c, m: m, ts: ts}, nil
+}
+
+// sameSet reports whether two token sets are the same grant state.
+func sameSet(a, b oauth.TokenSet) bool {
+	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
+}
+
+// refreshHeld runs with the lease held: re-read, decide, call, commit.
+func (e *Engine) refreshHeld(base context.Context, integID, credID string, used secret.String, acquired time.Time) (oauth.TokenSet, error) {
+	// Store work is bounded like a commit; a slow read that outlives the
+	// lease is caught by the renewal before the provider is called.
+	ctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
+	defer cancel()
+	h, err := e.read(ctx, integID, credID)
+	if err != nil {
 		return oauth.TokenSet{}, err
 	}
+	c, ts := h.cred, h.ts
 	now := e.cfg.Now()
 	// Waiters re-read: whoever held the lease before us may have done
 	// the work already.
@@ -445,51 +473,106 @@ func (e *Engine) refreshHeld(base context.Context, integID, credID string, used 
 		}
 		return oauth.TokenSet{}, ErrUnavailable
 	}
-	src, err := e.cfg.Sources(ctx, integ, m)
+	sctx, cancelSources := context.WithTimeout(base, e.cfg.CallTimeout) // discovery may call out
+	src, err := e.cfg.Sources(sctx, h.integ, h.m)
+	cancelSources()
 	if err != nil {
 		// The provider could not even be asked (its discovery document
 		// is unreachable, a setting is broken): back off like an outage,
 		// or this credential would stay first in line forever.
 		return e.commitBackoff(base, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err})
 	}
+	for retried := false; ; retried = true {
+		next, err := e.call(base, credID, src, &h, &acquired)
+		if err != nil {
+			return next, err
+		}
+		if next.AccessToken != "" {
+			return next, nil // someone else refreshed while our lease lapsed
+		}
+		ts, err := e.answer(base, h, src, retried)
+		if !errors.Is(err, errSuperseded) {
+			return ts, err
+		}
+		// The provider refused a refresh token that another instance
+		// had replaced meanwhile (it held the lease after ours lapsed).
+		// The refusal is stale, but a provider that revokes the whole
+		// grant when a used refresh token comes back has just killed
+		// the replacement too: try the stored set once, so the grant
+		// is either known alive or marked reconnect_required.
+		if h, err = e.read(ctx, integID, credID); err != nil {
+			return oauth.TokenSet{}, err
+		}
+		acquired = time.Time{} // renew, and re-check, before calling
+	}
+}
+
+// call sends h's refresh to the provider, leaving the outcome in
+// h.result for answer. The call must end while the lease is ours: when
+// less than a call's time is left (slow reads or discovery, a retry) the
+// lease is renewed first, and the refresh gives up without calling when
+// it was lost. A renewed lease may have lapsed in between, and another
+// instance may have refreshed meanwhile: its stored set is returned
+// (non-empty) and nothing is sent.
+func (e *Engine) call(base context.Context, credID string, src Source, h *held, acquired *time.Time) (oauth.TokenSet, error) {
 	if err := e.hook("calling"); err != nil {
 		return oauth.TokenSet{}, err
 	}
-	// The call must end while the lease is ours: renew it when less than
-	// a call's time is left (slow reads or discovery), and give up
-	// without calling when it was lost.
 	if time.Until(acquired.Add(e.cfg.LeaseTTL)) < e.cfg.CallTimeout+time.Second {
-		rctx, cancel := context.WithTimeout(base, e.cfg.CallTimeout)
-		renewed, err := st.HoldLease(rctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
-		cancel()
+		rctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
+		defer cancel()
+		asked := time.Now()
+		renewed, err := e.cfg.Store.HoldLease(rctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
 		if err != nil {
 			return oauth.TokenSet{}, err
 		}
 		if !renewed {
 			return oauth.TokenSet{}, errLeaseLost
 		}
+		*acquired = asked
+		now, err := e.read(rctx, h.integ.ID, credID)
+		if err != nil {
+			return oauth.TokenSet{}, err
+		}
+		if !sameSet(now.ts, h.ts) {
+			return now.ts, nil
+		}
 	}
 	callCtx, cancelCall := context.WithTimeout(base, e.cfg.CallTimeout)
-	start := time.Now()
-	next, err := src.Refresh(callCtx, ts)
-	cancelCall()
-	if err == nil {
+	defer cancelCall()
+	h.start = time.Now()
+	h.next, h.err = src.Refresh(callCtx, h.ts)
+	return oauth.TokenSet{}, nil
+}
+
+// answer commits the provider's answer to the call in h. A refusal
+// found stale (errSuperseded) is left to the caller, which retries once;
+// after the retry it is reported as the stored set.
+func (e *Engine) answer(base context.Context, h held, src Source, retried bool) (oauth.TokenSet, error) {
+	if h.err == nil {
 		if herr := e.hook("refreshed"); herr != nil {
 			return oauth.TokenSet{}, herr
 		}
-		e.metric("ok", start)
-		return e.commitSuccess(base, c, m, ts, next, src.Margin())
+		e.metric("ok", h.start)
+		return e.commitSuccess(base, h.cred, h.m, h.ts, h.next, src.Margin())
 	}
 	var oerr *oauth.Error
-	if !errors.As(err, &oerr) {
-		oerr = &oauth.Error{Op: "refresh", Temporary: true, Err: err}
+	if !errors.As(h.err, &oerr) {
+		oerr = &oauth.Error{Op: "refresh", Temporary: true, Err: h.err}
 	}
 	if oerr.GrantRevoked() {
-		e.metric("revoked", start)
-		return e.commitRevoked(base, c, ts, oerr)
+		e.metric("revoked", h.start)
+		err := e.commitRevoked(base, h.cred, h.ts, oerr)
+		if errors.Is(err, errSuperseded) {
+			e.cfg.Logger.Warn("a stale refresh token was refused; a newer token set is stored", "credential", h.cred.ID, "error", oerr.Code)
+			if retried {
+				return e.current(base, h.cred)
+			}
+		}
+		return oauth.TokenSet{}, err
 	}
-	e.metric("temporary", start)
-	return e.commitBackoff(base, c, ts, oerr)
+	e.metric("temporary", h.start)
+	return e.commitBackoff(base, h.cred, h.ts, oerr)
 }
 
 func (e *Engine) metric(outcome string, start time.Time) {
@@ -612,7 +695,7 @@ func (e *Engine) commitSuccess(base context.Context, c store.Credential, m Mater
 // refusal is stale: the credential was replaced (Reconnect) or another
 // refresh stored a newer token set meanwhile, so the refresh token the
 // provider refused is no longer the one in use.
-func (e *Engine) commitRevoked(base context.Context, c store.Credential, old oauth.TokenSet, oerr *oauth.Error) (oauth.TokenSet, error) {
+func (e *Engine) commitRevoked(base context.Context, c store.Credential, old oauth.TokenSet, oerr *oauth.Error) error {
 	now := e.cfg.Now().UTC()
 	text := e.cfg.SafeText(oerr)
 	err := e.mutate(base, c, old, func(set *store.CredentialSet, cur *store.Credential) error {
@@ -626,14 +709,10 @@ func (e *Engine) commitRevoked(base context.Context, c store.Credential, old oau
 		}
 		return nil
 	})
-	if errors.Is(err, errSuperseded) {
-		e.cfg.Logger.Warn("a stale refresh token was refused; a newer token set is stored", "credential", c.ID, "error", oerr.Code)
-		return e.current(base, c)
-	}
 	if err != nil {
-		return oauth.TokenSet{}, err
+		return err // errSuperseded: a stale refusal, see answer
 	}
-	return oauth.TokenSet{}, reconnectProblem(oerr)
+	return reconnectProblem(oerr)
 }
 
 func reconnectProblem(oerr *oauth.Error) *problem.Problem {

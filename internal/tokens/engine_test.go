@@ -296,12 +296,19 @@ func TestCommitSurvivesExhaustedWaitBudget(t *testing.T) {
 // TestStaleInvalidGrantKeepsIntegration: while this refresh waited for
 // the provider, a newer token set was stored; the provider's refusal of
 // the refresh token this refresh sent is stale and must not mark the
-// integration reconnect_required (issue 9 item 9).
+// integration reconnect_required (issue 9 item 9). The engine checks the
+// newer set with one more refresh (a provider that revokes the whole
+// grant on reuse would have killed it), which the provider grants.
 func TestStaleInvalidGrantKeepsIntegration(t *testing.T) {
 	w := newWorld(t)
 	c := w.connect("stale", tokenSet("old", time.Second))
 	g := newGate("source")
-	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return oauth.TokenSet{}, errInvalidGrant }, gate: g}
+	src := &scripted{answer: func(old oauth.TokenSet) (oauth.TokenSet, error) {
+		if old.RefreshToken == "rt-old" {
+			return oauth.TokenSet{}, errInvalidGrant
+		}
+		return tokenSet("checked", time.Hour), nil
+	}, gate: g}
 	e := w.engine(Config{}, src.sources)
 	got := make(chan error, 1)
 	var ts oauth.TokenSet
@@ -317,8 +324,8 @@ func TestStaleInvalidGrantKeepsIntegration(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatalf("RefreshAfter401: %v", err)
 	}
-	if ts.AccessToken != newer.AccessToken {
-		t.Fatal("the caller did not get the newer stored token")
+	if ts.AccessToken != "at-checked" {
+		t.Fatalf("the caller got %q, want the token refreshed from the newer set", ts.AccessToken.Reveal())
 	}
 	in := w.integration(c.IntegrationID)
 	if in.Status != store.StatusConnected {
@@ -511,5 +518,37 @@ func TestCloseWaitsForInFlightRefresh(t *testing.T) {
 	}
 	if _, err := e.RefreshAfter401(context.Background(), c, "at-new"); !errors.Is(err, errClosed) {
 		t.Fatalf("refresh after Close: %v, want errClosed", err)
+	}
+}
+
+// TestStaleRefusalWithDeadReplacementNeedsReconnect: the crash trials'
+// finding. A refresh presented a refresh token another instance had
+// already replaced; a provider that revokes the whole grant on reuse
+// refuses it and kills the replacement too. Calling the refusal stale
+// and keeping the replacement would leave a dead grant marked
+// connected: the engine checks the replacement, and marks the
+// integration reconnect_required when it is refused as well.
+func TestStaleRefusalWithDeadReplacementNeedsReconnect(t *testing.T) {
+	w := newWorld(t)
+	c := w.connect("dead replacement", tokenSet("old", time.Second))
+	g := newGate("source")
+	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return oauth.TokenSet{}, errInvalidGrant }, gate: g}
+	e := w.engine(Config{}, src.sources)
+	got := make(chan error, 1)
+	go func() {
+		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
+		got <- err
+	}()
+	g.await(t)
+	w.replace(c.ID, tokenSet("replacement", time.Hour))
+	close(g.open)
+	if err := <-got; err == nil {
+		t.Fatal("a refresh whose grant is dead succeeded")
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d provider calls, want 2 (the stale one and the check of the replacement)", n)
+	}
+	if in := w.integration(c.IntegrationID); in.Status != store.StatusReconnectRequired {
+		t.Fatalf("status %s, want reconnect_required", in.Status)
 	}
 }
