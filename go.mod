@@ -5,8 +5,10 @@ go 1.26.8
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/dghubble/oauth1 v0.7.3
 	github.com/go-jose/go-jose/v3 v3.0.3
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/mrjones/oauth v0.0.0-20190623134757-126b35219450
 	github.com/ory/fosite v0.49.0
 	github.com/prometheus/client_golang v1.25.0
 	gocloud.dev v0.47.0
@@ -63,7 +65,6 @@ require (
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/golang/mock v1.6.0 // indirect
-	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/s2a-go v0.1.9 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/google/wire v0.7.0 // indirect
