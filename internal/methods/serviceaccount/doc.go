@@ -1,6 +1,7 @@
 // Package serviceaccount validates uploaded service-account credentials
 // (Google JSON keys, PEM keys for RFC 7523 JWT bearer, OAuth client
-// credentials, client certificates for mTLS, AWS access keys) with strict
+// credentials, client certificates for mTLS, AWS access keys, GitHub App
+// private keys) with strict
 // parsers, mints short-lived tokens from them, and applies them to
 // requests (TLS client certificates, AWS SigV4 signatures).
 //
