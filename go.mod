@@ -6,8 +6,10 @@ require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/dghubble/oauth1 v0.7.3
 	github.com/go-jose/go-jose/v3 v3.0.3
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/mrjones/oauth v0.0.0-20190623134757-126b35219450
 	github.com/ory/fosite v0.49.0
 	github.com/prometheus/client_golang v1.25.0
 	gocloud.dev v0.47.0

@@ -38,6 +38,10 @@ type App struct {
 	// HTTPClient talks to the authorization server; use the proxy's
 	// guarded client so token endpoints obey the egress rules.
 	HTTPClient *http.Client
+	// Resource is the RFC 8707 resource indicator sent in authorization
+	// and token requests (an OAuth-protected resource such as a remote
+	// MCP server, see ResourceAuth.App); empty sends none.
+	Resource string
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -106,6 +110,9 @@ func (a *App) AuthCodeURL(state, verifier string) string {
 	for k, v := range a.Def.ExtraAuthorizeParams {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
+	if a.Resource != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("resource", a.Resource))
+	}
 	return a.config().AuthCodeURL(state, opts...)
 }
 
@@ -125,6 +132,9 @@ func (a *App) Exchange(ctx context.Context, code, verifier string) (TokenSet, er
 	for k, v := range a.Def.ExtraTokenParams {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
+	if a.Resource != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("resource", a.Resource))
+	}
 	tok, err := a.config().Exchange(a.ctx(ctx), code, opts...)
 	if err != nil {
 		e := classify("exchange", err)
@@ -141,6 +151,9 @@ func (a *App) Exchange(ctx context.Context, code, verifier string) (TokenSet, er
 func (a *App) Refresh(ctx context.Context, ts TokenSet) (TokenSet, error) {
 	if ts.RefreshToken == "" {
 		return TokenSet{}, &Error{Op: "refresh", Code: "no_refresh_token", Description: "the provider issued no refresh token; authorize again"}
+	}
+	if a.Resource != "" {
+		return a.refreshWithResource(ctx, ts) // x/oauth2 cannot add it
 	}
 	cfg := a.config()
 	if a.Def.RefreshURL != "" {

@@ -22,6 +22,12 @@ type Metadata struct {
 	RevocationEndpoint          string   `json:"revocation_endpoint"`
 	CodeChallengeMethods        []string `json:"code_challenge_methods_supported"`
 	AuthorizationResponseIssuer bool     `json:"authorization_response_iss_parameter_supported"`
+	// Used with protected resources (resource.go): RFC 7591 registration
+	// and what the server supports.
+	RegistrationEndpoint     string   `json:"registration_endpoint"`
+	ScopesSupported          []string `json:"scopes_supported"`
+	GrantTypesSupported      []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 }
 
 // Discovery fetches and caches authorization server metadata. It is safe

@@ -78,8 +78,8 @@ func FuzzParseGoogle(f *testing.F) {
 	})
 }
 
-// FuzzParsePEMKey: a PEM private key with a key id, for jwt_bearer and
-// client_credentials (private_key_jwt).
+// FuzzParsePEMKey: a PEM private key with a key id, for jwt_bearer,
+// client_credentials (private_key_jwt) and github_app (RSA only).
 func FuzzParsePEMKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, keyPEM, keyID string) {
 		kid, _ := json.Marshal(keyID)
@@ -95,6 +95,11 @@ func FuzzParsePEMKey(f *testing.F) {
 		fuzzCheck(t, KindJWTBearer, m, info, err)
 		m, info, err = ParseFile(KindClientCredentials, []byte(keyPEM), map[string]string{"client_id": "fuzz-client", "key_id": keyID}, ptNow)
 		fuzzCheck(t, KindClientCredentials, m, info, err)
+		m, info, err = ParseFile(KindGitHubApp, []byte(keyPEM), nil, ptNow)
+		fuzzCheck(t, KindGitHubApp, m, info, err)
+		if err == nil && info.Algorithm != "RSA" {
+			t.Fatalf("github_app accepted a %s key", info.Algorithm)
+		}
 	})
 }
 

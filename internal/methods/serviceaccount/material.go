@@ -12,6 +12,7 @@ const (
 	KindClientCredentials = "client_credentials"
 	KindMTLS              = "mtls"
 	KindAWS               = "aws_sigv4"
+	KindGitHubApp         = "github_app"
 )
 
 // MaxFileSize bounds an uploaded credentials file.
@@ -25,7 +26,7 @@ type Material struct {
 	// Google is the service-account JSON key file as uploaded.
 	Google json.RawMessage `json:"google,omitempty"`
 	// KeyPEM is a PKCS#8, PKCS#1 or SEC 1 private key (jwt_bearer, mtls,
-	// client_credentials with private_key_jwt).
+	// client_credentials with private_key_jwt; github_app: RSA only).
 	KeyPEM string `json:"key_pem,omitempty"`
 	KeyID  string `json:"key_id,omitempty"`
 	// CertPEM is the client certificate chain, leaf first (mtls).

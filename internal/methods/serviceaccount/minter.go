@@ -110,6 +110,13 @@ type MintConfig struct {
 	// no expires_in (Salesforce) and is not a JWT with an exp; zero means
 	// oauth.DefaultTTL. Never negative.
 	TokenTTL time.Duration
+	// AppID, InstallationID and BaseURL (github_app only): the GitHub App
+	// (its numeric app id, or its client id), the installation whose
+	// token is minted, and the REST API root — https://api.github.com
+	// (the default) or a GitHub Enterprise Server's https://HOST/api/v3.
+	AppID          string
+	InstallationID string
+	BaseURL        string
 	// HTTPClient talks to the token endpoint; required (Storm's guarded
 	// client, so token endpoints obey the egress rules) except with
 	// SelfSigned.
@@ -174,7 +181,7 @@ func NewMinter(m Material, cfg MintConfig) (Minter, error) {
 		return nil, fmt.Errorf("serviceaccount: %s credentials do not mint access tokens", m.Kind)
 	case "":
 		return nil, errors.New("serviceaccount: the credential has no kind")
-	case KindGoogle, KindJWTBearer, KindClientCredentials:
+	case KindGoogle, KindJWTBearer, KindClientCredentials, KindGitHubApp:
 	default:
 		return nil, fmt.Errorf("serviceaccount: unknown kind %q", mintTruncate(m.Kind))
 	}
@@ -197,6 +204,8 @@ func NewMinter(m Material, cfg MintConfig) (Minter, error) {
 			return newMintSelfSigned(m, cfg)
 		}
 		return newMintJWTBearer(m, cfg)
+	case KindGitHubApp:
+		return newMintGitHubApp(m, cfg)
 	default:
 		return newMintClientCredentials(m, cfg)
 	}
@@ -251,16 +260,27 @@ func mintCheckConfig(kind string, cfg MintConfig) error {
 		return nil
 	}
 	var checks []error
+	if kind != KindGitHubApp {
+		checks = append(checks, unused("app_id", cfg.AppID != ""), unused("installation_id", cfg.InstallationID != ""),
+			unused("base_url", cfg.BaseURL != ""))
+	}
 	switch kind {
+	case KindGitHubApp:
+		checks = append(checks, unused("token_url", cfg.TokenURL != ""), unused("audience", cfg.Audience != ""),
+			unused("issuer", cfg.Issuer != ""), unused("subject", cfg.Subject != ""), unused("scopes", len(cfg.Scopes) > 0),
+			unused("client_id", cfg.ClientID != ""), unused("client_secret", cfg.ClientSecret != ""),
+			unused("auth_style", cfg.AuthStyle != ""), unused("client_auth", cfg.ClientAuth != ""),
+			unused("grant_type", cfg.GrantType != ""), unused("extra_token_params", len(cfg.ExtraTokenParams) > 0),
+			unused("scope_claim", cfg.ScopeClaim), unused("claims", len(cfg.Claims) > 0), unused("self_signed", cfg.SelfSigned))
 	case KindGoogle:
-		checks = []error{unused("client_auth", cfg.ClientAuth != ""), unused("grant_type", cfg.GrantType != ""),
+		checks = append(checks, unused("client_auth", cfg.ClientAuth != ""), unused("grant_type", cfg.GrantType != ""),
 			unused("extra_token_params", len(cfg.ExtraTokenParams) > 0), unused("scope_claim", cfg.ScopeClaim),
-			unused("claims", len(cfg.Claims) > 0), unused("self_signed", cfg.SelfSigned)}
+			unused("claims", len(cfg.Claims) > 0), unused("self_signed", cfg.SelfSigned))
 	case KindJWTBearer:
-		checks = []error{unused("grant_type", cfg.GrantType != "")}
+		checks = append(checks, unused("grant_type", cfg.GrantType != ""))
 	case KindClientCredentials:
-		checks = []error{unused("scope_claim", cfg.ScopeClaim), unused("claims", len(cfg.Claims) > 0),
-			unused("self_signed", cfg.SelfSigned)}
+		checks = append(checks, unused("scope_claim", cfg.ScopeClaim), unused("claims", len(cfg.Claims) > 0),
+			unused("self_signed", cfg.SelfSigned))
 		if cfg.ClientAuth == mintClientAuthNone {
 			return errors.New("serviceaccount: client_credentials needs client authentication (client_auth basic, post or private_key_jwt)")
 		}

@@ -55,6 +55,7 @@ const (
 //	                    {"client_id":"…","key_pem":"…","key_id":"…"(optional)} (private_key_jwt)
 //	mtls:               {"cert_pem":"…","key_pem":"…"}
 //	aws_sigv4:          {"access_key_id":"…","secret_access_key":"…","session_token":"…"(optional)}
+//	github_app:         {"key_pem":"…"} (the app's RSA private key, PKCS#1 as GitHub issues it, or PKCS#8)
 //
 // Errors are *problem.Problem: 400 for malformed input (not JSON, missing,
 // unknown or mistyped fields, unreadable PEM), 422 for well-formed material
@@ -119,14 +120,23 @@ func Parse(kind string, body map[string]json.RawMessage, now time.Time) (Materia
 		if c.ok() {
 			m, info = a.parse(c)
 		}
+	case KindGitHubApp:
+		in.only("key_pem")
+		keyPEM := in.str("key_pem", true)
+		if c.ok() {
+			m, info = parseGitHubApp(c, "key_pem", keyPEM)
+		}
 	default:
-		c.reject("kind", "is not a service-account kind (want google, jwt_bearer, client_credentials, mtls or aws_sigv4)")
+		c.reject("kind", "is not a service-account kind (want "+parseKinds+")")
 	}
 	if err := c.err(); err != nil {
 		return Material{}, Info{}, err
 	}
 	return m, info, nil
 }
+
+// parseKinds lists the kinds for messages.
+const parseKinds = "google, jwt_bearer, client_credentials, mtls, aws_sigv4 or github_app"
 
 // ParseFile validates a multipart upload: file is the part named "file"
 // and form holds the other form fields.
@@ -145,6 +155,7 @@ func Parse(kind string, body map[string]json.RawMessage, now time.Time) (Materia
 //	                    credentials file ([default] aws_access_key_id = …);
 //	                    form: session_token (optional), profile (to pick one
 //	                    section of an INI file with several)
+//	github_app:         the .pem private key GitHub generated for the app (no form fields)
 //
 // Errors are as for Parse; problems in the file are reported under "file"
 // or "file.<member>".
@@ -186,8 +197,13 @@ func ParseFile(kind string, file []byte, form map[string]string, now time.Time) 
 		if c.ok() {
 			m, info = parseAWSFile(c, file, form)
 		}
+	case KindGitHubApp:
+		parseOnlyForm(c, form)
+		if c.ok() {
+			m, info = parseGitHubApp(c, "file", string(file))
+		}
 	default:
-		c.reject("kind", "is not a service-account kind (want google, jwt_bearer, client_credentials, mtls or aws_sigv4)")
+		c.reject("kind", "is not a service-account kind (want "+parseKinds+")")
 	}
 	if err := c.err(); err != nil {
 		return Material{}, Info{}, err
@@ -227,6 +243,8 @@ func Inspect(m Material, now time.Time) (Info, error) {
 		a := parseAWSKeys{id: m.AccessKeyID, secret: m.SecretAccessKey, token: m.SessionToken,
 			idField: "access_key_id", secField: "secret_access_key", tokField: "session_token"}
 		_, info = a.parse(c)
+	case KindGitHubApp:
+		_, info = parseGitHubApp(c, "key_pem", m.KeyPEM)
 	default:
 		c.reject("kind", "is not a service-account kind")
 	}
@@ -791,6 +809,29 @@ func parseSPKI(k crypto.Signer) []byte {
 		return nil
 	}
 	return b
+}
+
+// --- GitHub App -------------------------------------------------------
+
+// parseGitHubApp accepts a GitHub App's private key: RSA (GitHub issues
+// 2048-bit PKCS#1 keys), PKCS#1 or PKCS#8. Info's Identity is the key's
+// SHA-256 fingerprint as GitHub shows it in the app's settings, so a
+// person can tell which of the app's keys this is.
+func parseGitHubApp(c *parseChecks, field, keyPEM string) (Material, Info) {
+	k, norm, err := parsePrivateKeyText(keyPEM)
+	if err != nil {
+		c.key(field, err)
+		return Material{}, Info{}
+	}
+	if !parseIsRSA(k) {
+		c.reject(field, "is not an RSA key; GitHub App private keys are RSA (download a new one from the app's settings)")
+		return Material{}, Info{}
+	}
+	info := parseKeyInfo(k, "")
+	if fp, err := PublicKeyFingerprint(k); err == nil {
+		info.Identity = fp
+	}
+	return Material{Kind: KindGitHubApp, KeyPEM: norm}, info
 }
 
 // --- Client credentials ----------------------------------------------

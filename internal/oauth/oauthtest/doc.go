@@ -5,4 +5,10 @@
 // RFC 8414 metadata, RFC 9207 iss) and adds a protected /userinfo resource,
 // request counters and fault injection so callers can test their OAuth clients
 // against realistic provider behaviour.
+//
+// DCRServer and ProtectedResource are the peers for OAuth-protected
+// resources such as remote MCP servers: an authorization server whose issuer
+// has a path, with RFC 8414 metadata, RFC 7591 dynamic client registration
+// and RFC 8707 resource indicators, in front of an RFC 9728 resource that
+// checks tokens and answers 401 with resource_metadata.
 package oauthtest
