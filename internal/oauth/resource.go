@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stormcreds/storm/internal/secret"
 	"io"
 	"net"
 	"net/http"
@@ -194,7 +195,7 @@ func (d *Discovery) Resource(ctx context.Context, serverURL string) (*ResourceAu
 			return nil, err
 		}
 		if !resourceCovers(prm.Resource, server) {
-			return nil, &Error{Op: "discover", Description: fmt.Sprintf("the metadata named by the resource's 401 is for %s, not for %s", truncate(prm.Resource), serverURL)}
+			return nil, &Error{Op: "discover", Description: fmt.Sprintf("the metadata named by the resource's 401 is for %s, not for %s", secret.Excerpt(prm.Resource, maxShownCode), serverURL)}
 		}
 		ra.Metadata, ra.MetadataURL, challengeScope, found = prm, mdURL, scope, true
 	}
@@ -204,7 +205,7 @@ func (d *Discovery) Resource(ctx context.Context, serverURL string) (*ResourceAu
 		switch {
 		case err == nil:
 			if prm.Resource != serverURL {
-				return nil, &Error{Op: "discover", Description: fmt.Sprintf("the metadata at %s names resource %s, not %s (RFC 9728 §3.3)", mdURL, truncate(prm.Resource), serverURL)}
+				return nil, &Error{Op: "discover", Description: fmt.Sprintf("the metadata at %s names resource %s, not %s (RFC 9728 §3.3)", mdURL, secret.Excerpt(prm.Resource, maxShownCode), serverURL)}
 			}
 			ra.Metadata, ra.MetadataURL, found = prm, mdURL, true
 		case !notFound(err):
@@ -217,7 +218,7 @@ func (d *Discovery) Resource(ctx context.Context, serverURL string) (*ResourceAu
 		switch {
 		case err == nil:
 			if !resourceCovers(prm.Resource, server) {
-				return nil, &Error{Op: "discover", Description: fmt.Sprintf("the metadata at %s names resource %s, which does not cover %s", mdURL, truncate(prm.Resource), serverURL)}
+				return nil, &Error{Op: "discover", Description: fmt.Sprintf("the metadata at %s names resource %s, which does not cover %s", mdURL, secret.Excerpt(prm.Resource, maxShownCode), serverURL)}
 			}
 			ra.Metadata, ra.MetadataURL, found = prm, mdURL, true
 		case !notFound(err):
