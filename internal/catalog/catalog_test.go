@@ -76,6 +76,9 @@ func TestEmbeddedCatalog(t *testing.T) {
 			if !strings.HasPrefix(p.DocsURL, "https://") {
 				t.Errorf("docs_url %q is not https", p.DocsURL)
 			}
+			if len(p.Categories) == 0 {
+				t.Error("no category: every catalog entry is in at least one, so the picker's filters find it")
+			}
 			if p.Name == Custom {
 				return
 			}
