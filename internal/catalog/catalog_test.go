@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,28 +33,36 @@ func mustLoad(tb testing.TB) *Catalog {
 	return loaded
 }
 
-// sampleConfig holds a valid value for every required config field name
-// used in the embedded catalog, so each provider can be resolved.
-var sampleConfig = map[string]string{
-	"site":                     "acme",
-	"email":                    "ops@example.com",
-	"subdomain":                "acme",
-	"account_sid":              "AC0123456789abcdef0123456789abcdef",
-	"dc":                       "us6",
-	"shop":                     "acme-store",
-	"application_id":           "ABCDEF1234",
-	"service_account_username": "storm.1234.mp-service-account",
-	"project_api_key":          "0123456789abcdef0123456789abcdef",
-	"app_key":                  "0123456789abcdef0123456789abcdef",
-	"account_id":               "123456",
-	"domain":                   "acme.okta.com",
-	"company_domain":           "acme",
-	"my_domain":                "acme--uat.sandbox",
-	"project_id":               "acme-prod-123",
-	"subject":                  "admin@acme.example",
-	"account":                  "MYORG-MYACCOUNT",
-	"user":                     "STORM_SVC",
+// sampleConfig returns a valid value for a config field of a provider:
+// testdata/samples.yaml holds one for every required field name used in
+// the embedded catalog.
+func sampleConfig(tb testing.TB, provider, field string) (string, bool) {
+	tb.Helper()
+	samplesOnce.Do(func() {
+		b, err := os.ReadFile("testdata/samples.yaml")
+		if err == nil {
+			err = yaml.Unmarshal(b, &samples)
+		}
+		samplesErr = err
+	})
+	if samplesErr != nil {
+		tb.Fatalf("testdata/samples.yaml: %v", samplesErr)
+	}
+	if v, ok := samples.Providers[provider][field]; ok {
+		return v, true
+	}
+	v, ok := samples.Values[field]
+	return v, ok
 }
+
+var (
+	samplesOnce sync.Once
+	samplesErr  error
+	samples     struct {
+		Values    map[string]string            `yaml:"values"`
+		Providers map[string]map[string]string `yaml:"providers"`
+	}
+)
 
 // sampleShared holds a value for each shared key a provider's
 // service_account.requires may name.
@@ -94,9 +103,9 @@ func TestEmbeddedCatalog(t *testing.T) {
 			cfg := map[string]any{}
 			for _, f := range p.Config {
 				if f.Required {
-					v, ok := sampleConfig[f.Name]
+					v, ok := sampleConfig(t, p.Name, f.Name)
 					if !ok {
-						t.Fatalf("no sample value for required field %q; add one to sampleConfig", f.Name)
+						t.Fatalf("no sample value for required field %q; add one to testdata/samples.yaml", f.Name)
 					}
 					cfg[f.Name] = v
 				}
@@ -212,7 +221,7 @@ func checkCatalogServiceAccount(t *testing.T, c *Catalog, p Provider, cfg map[st
 		if _, ok := cfg[k]; !ok {
 			v, ok := sampleShared[k]
 			if !ok {
-				v = sampleConfig[k]
+				v, _ = sampleConfig(t, p.Name, k)
 			}
 			if v == "" {
 				t.Fatalf("no sample value for service_account.requires %q", k)
@@ -295,7 +304,7 @@ func checkCatalogOAuth2(t *testing.T, p Provider) {
 	if p.Supports(MethodAPIKey) && !strings.HasPrefix(o.DocsURL, "https://") {
 		t.Errorf("oauth2.docs_url %q: a provider that also takes API keys needs its OAuth docs link", o.DocsURL)
 	}
-	if o.TokenHeader == "" || (o.TokenHeader == "Authorization" && o.TokenPrefix != "Bearer ") {
+	if o.TokenHeader == "" || (o.TokenHeader == "Authorization" && o.TokenPrefix == "") {
 		t.Errorf("token header %q prefix %q: defaults not filled", o.TokenHeader, o.TokenPrefix)
 	}
 	if o.NoExpiry && o.DefaultTTL > 0 {
@@ -657,8 +666,8 @@ func TestResolveDefaultsAndEnums(t *testing.T) {
 		{"gitlab", nil, "https://gitlab.com/api/v4", "/user", false},
 		{"gitlab", map[string]any{"host": "git.example.org:8443"}, "https://git.example.org:8443/api/v4", "/user", false},
 		{"gitlab", map[string]any{"host": "git.example.org/evil"}, "", "", true},
-		{"twilio", map[string]any{"account_sid": sampleConfig["account_sid"]}, "https://api.twilio.com",
-			"/2010-04-01/Accounts/" + sampleConfig["account_sid"] + ".json", false},
+		{"twilio", map[string]any{"account_sid": "AC0123456789abcdef0123456789abcdef"}, "https://api.twilio.com",
+			"/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef.json", false},
 		{"harvest", map[string]any{"account_id": float64(123456)}, "https://api.harvestapp.com/v2", "/users/me", false},
 		{"harvest", map[string]any{"account_id": 1.5}, "", "", true},
 	}

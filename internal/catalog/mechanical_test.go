@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
+	"gopkg.in/yaml.v3"
 
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
@@ -100,38 +102,32 @@ func TestEveryEntryMechanically(t *testing.T) {
 	}
 }
 
-// Samples for the values a user supplies. Config values come from
-// sampleValues by field name, unless sampleFor has one for the provider;
-// every value must match the field's pattern (Resolve checks).
-var (
-	sampleValues = map[string]string{
-		"site":                     "acme",
-		"email":                    "ops@example.com",
-		"subdomain":                "acme",
-		"account_sid":              "AC0123456789abcdef0123456789abcdef",
-		"dc":                       "us6",
-		"shop":                     "acme-store",
-		"application_id":           "ABCDEF1234",
-		"service_account_username": "storm.1234.mp-service-account",
-		"project_api_key":          "0123456789abcdef0123456789abcdef",
-		"app_key":                  "0123456789abcdef0123456789abcdef",
-		"account_id":               "123456",
-		"domain":                   "acme.okta.com",
-		"company_domain":           "acme",
-		"my_domain":                "acme--uat.sandbox",
-		"project_id":               "acme-prod-123",
-		"subject":                  "admin@acme.example",
-		"account":                  "MYORG-MYACCOUNT",
-		"user":                     "STORM_SVC",
-		"tenant":                   "contoso.onmicrosoft.com",
+// sampleShared fills the shared keys a service_account.requires names.
+// Config field values come from testdata/samples.yaml (see loadSamples).
+var sampleShared = map[string]string{
+	"issuer":  "storm-sample-issuer",
+	"subject": "svc@acme.example",
+}
+
+// samples are testdata/samples.yaml: values by field name, and by
+// provider and field name where a provider needs its own.
+type samples struct {
+	Values    map[string]string            `yaml:"values"`
+	Providers map[string]map[string]string `yaml:"providers"`
+}
+
+func loadSamples(t *testing.T) samples {
+	t.Helper()
+	var s samples
+	b, err := os.ReadFile("testdata/samples.yaml")
+	if err == nil {
+		err = yaml.Unmarshal(b, &s)
 	}
-	sampleFor = map[string]map[string]string{}
-	// sampleShared fills the shared keys a service_account.requires names.
-	sampleShared = map[string]string{
-		"issuer":  "storm-sample-issuer",
-		"subject": "svc@acme.example",
+	if err != nil {
+		t.Fatalf("testdata/samples.yaml: %v", err)
 	}
-)
+	return s
+}
 
 const (
 	clientID     = oauthtest.DefaultClientID
@@ -157,6 +153,7 @@ type harness struct {
 	rsaPEM              string
 	certPEM, certKeyPEM string
 	cert                *x509.Certificate
+	samples             samples
 }
 
 func newHarness(t *testing.T) *harness {
@@ -166,7 +163,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cat: cat, ca: newTestCA(t)}
+	h := &harness{t: t, cat: cat, ca: newTestCA(t), samples: loadSamples(t)}
 	h.as = oauthtest.New(t, oauthtest.Options{PKCEOptional: true, OmitIssParam: true})
 	h.as.AddRedirectURI(clientID, publicURL+creds.CallbackPath)
 	h.up = newUpstream(t, h.ca, h.as)
@@ -238,12 +235,12 @@ func (h *harness) newCase(t *testing.T, p catalog.Provider, method string) *mcas
 	c := &mcase{harness: h, t: t, p: p, method: method, vars: map[string]string{}, config: map[string]any{},
 		actor: events.Actor{TokenID: "tok_mechanical"}}
 	for _, f := range p.Config {
-		v := sampleFor[p.Name][f.Name]
+		v := h.samples.Providers[p.Name][f.Name]
 		if v == "" && (f.Required || (method == catalog.MethodServiceAccount && p.ServiceAccount != nil &&
 			slices.Contains(p.ServiceAccount.Requires, f.Name))) {
-			v = sampleValues[f.Name]
+			v = h.samples.Values[f.Name]
 			if v == "" {
-				t.Fatalf("no sample value for config field %q; add one to sampleValues", f.Name)
+				t.Fatalf("no sample value for config field %q; add one to testdata/samples.yaml", f.Name)
 			}
 		}
 		if v != "" {
