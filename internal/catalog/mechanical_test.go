@@ -330,7 +330,6 @@ func (c *mcase) checkVerify(reqs []recorded, place placement) {
 		t.Fatalf("%d verify requests, want 1: %v", len(reqs), reqs)
 	}
 	r := reqs[0]
-	r.verify = true
 	base := c.base()
 	p, q, _ := strings.Cut(c.expand(v.Path), "?")
 	wantPath := strings.TrimSuffix(base.Path, "/") + p
@@ -434,9 +433,6 @@ func (c *mcase) apiKey() {
 			t.Errorf("the key leaked into the URL")
 		}
 		for name, tmpl := range k.Headers {
-			if r.verify && http.CanonicalHeaderKey(name) == "Accept" {
-				continue // see acceptOnVerify
-			}
 			if got, want := r.Header.Get(name), c.expand(tmpl, "key", key); got != want {
 				t.Errorf("header %s = %q, want %q", name, got, want)
 			}
@@ -580,9 +576,6 @@ func (c *mcase) oauth2() {
 			t.Errorf("header %s = %q, want %q", header, got, prefix+token)
 		}
 		for name, tmpl := range o.Headers {
-			if r.verify && http.CanonicalHeaderKey(name) == "Accept" {
-				continue // see acceptOnVerify
-			}
 			if got, want := r.Header.Get(name), c.expand(tmpl, "client_id", clientID); got != want {
 				t.Errorf("header %s = %q, want %q", name, got, want)
 			}
@@ -917,13 +910,6 @@ func publicKeyFP(pub *rsa.PublicKey) string {
 	return "SHA256:" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// acceptOnVerify: methods.Verify sets "Accept: application/json" before
-// the credential is applied, and credentials keep a header the request
-// already carries, so an entry's Accept header (GitHub's, Heroku's
-// version 3) reaches the provider on proxied requests but not on the
-// verify request. The placement checks skip Accept on verify requests
-// only; package methods owns the fix.
-
 // ---- the upstream ----
 
 // recorded is one request as it reached the upstream.
@@ -932,9 +918,6 @@ type recorded struct {
 	Header                       http.Header
 	Body                         []byte
 	peer                         *x509.Certificate
-	// verify marks the verify request, whose Accept header is methods.Verify's:
-	// acceptOnVerify.
-	verify bool
 	// status and answer are what the upstream (or fosite) answered.
 	status      int
 	answer      string
