@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 //go:embed providers/*.yaml
@@ -108,6 +109,12 @@ func build(base, overlay []source) (*Catalog, error) {
 		}
 	}
 	if len(le.Problems) > 0 {
+		slices.SortStableFunc(le.Problems, func(a, b Problem) int {
+			if a.File != b.File {
+				return strings.Compare(a.File, b.File)
+			}
+			return a.Line - b.Line
+		})
 		return nil, le
 	}
 	for name, p := range c.byName {
@@ -117,7 +124,7 @@ func build(base, overlay []source) (*Catalog, error) {
 				c.patterns[f.Pattern] = regexp.MustCompile(anchor(f.Pattern))
 			}
 		}
-		c.logos[name] = logoFor(p)
+		c.logos[name] = logoFor(p, c.origin[name])
 	}
 	c.sorted = slices.Sorted(maps.Keys(c.byName))
 	return c, nil

@@ -54,8 +54,17 @@ func TestLoadDirAddsAndReplaces(t *testing.T) {
 	if !ok || p.APIKey.Name != "X-Acme-Key" || c.Origin("acme-internal") != filepath.Join(dir, "acme.yaml") {
 		t.Errorf("acme-internal: %+v, origin %q", p, c.Origin("acme-internal"))
 	}
-	if l, _ := c.Logo("acme-internal"); l.Brand || CheckLogoSVG(l.SVG) != nil {
+	l, _ := c.Logo("acme-internal")
+	if l.Brand || CheckLogoSVG(l.SVG) != nil {
 		t.Error("a new provider should get a valid monogram")
+	}
+	// The public logo route must not tell an operator's provider from a
+	// name nobody defined.
+	if u, ok := embedded.Logo("acme-internal"); !ok || u.Hash != l.Hash {
+		t.Error("an operator's provider's logo differs from an unknown name's")
+	}
+	if _, ok := c.Logo("Not A Name/.."); ok {
+		t.Error("a logo for an impossible name")
 	}
 	g, _ := c.Get("github")
 	if g.DisplayName != "GitHub Enterprise (Acme)" || g.Supports(MethodOAuth2) || c.Origin("github") == "" {

@@ -32,17 +32,30 @@ type Logo struct {
 	Brand bool
 }
 
-// Logo returns the provider's logo: its brand mark when the catalog has
-// one, else a monogram of its display name.
+// Logo returns the logo served for a provider name: its brand mark when
+// the catalog has one, else a monogram. A name not in the catalog gets
+// the monogram an operator's provider of that name would get, so the
+// public logo route tells no one which names an operator defined; ok is
+// false only for a string that cannot be a provider name.
 func (c *Catalog) Logo(name string) (Logo, bool) {
-	l, ok := c.logos[name]
-	return l, ok
+	if l, ok := c.logos[name]; ok {
+		return l, true
+	}
+	if len(name) > 64 || !nameRe.MatchString(name) {
+		return Logo{}, false
+	}
+	return newLogo(Monogram(name, name), false), true
 }
 
-// logoFor builds the logo of p.
-func logoFor(p Provider) Logo {
+// logoFor builds the logo of p. An operator's provider (origin set) with
+// a name of its own gets a monogram of its name, never of its display
+// name: see Logo.
+func logoFor(p Provider, origin string) Logo {
 	if b, err := logoFS.ReadFile("logos/" + p.Name + ".svg"); err == nil {
 		return newLogo(b, true)
+	}
+	if origin != "" {
+		return newLogo(Monogram(p.Name, p.Name), false)
 	}
 	return newLogo(Monogram(p.DisplayName, p.Name), false)
 }
