@@ -11,8 +11,9 @@ import (
 	"github.com/stormcreds/storm/internal/problem"
 )
 
-// logoURL is where a provider's logo is served; the hash versions it.
-func logoURL(name string, l catalog.Logo) string {
+// LogoURL is where a provider's logo is served; the hash versions it so
+// the answer can be cached as immutable.
+func LogoURL(name string, l catalog.Logo) string {
 	return "/v1/providers/" + url.PathEscape(name) + "/logo.svg?v=" + l.Hash
 }
 
@@ -25,7 +26,7 @@ func (s *Server) providerSummary(p catalog.Provider) map[string]any {
 		cats = []string{}
 	}
 	return map[string]any{"name": p.Name, "display_name": p.DisplayName, "categories": cats,
-		"auth_methods": p.AuthMethods, "base_url": p.BaseURL, "docs_url": p.DocsURL, "logo_url": logoURL(p.Name, l),
+		"auth_methods": p.AuthMethods, "base_url": p.BaseURL, "docs_url": p.DocsURL, "logo_url": LogoURL(p.Name, l),
 		"verify": p.Verify != nil || (p.ServiceAccount != nil && p.ServiceAccount.Verify != nil)}
 }
 
@@ -36,7 +37,7 @@ func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	list := s.cfg.Catalog.List()
 	if c := q.Get("category"); c != "" {
-		if !slices.ContainsFunc(catalog.Categories, func(k catalog.Category) bool { return k.Name == c }) {
+		if !catalog.IsCategory(c) {
 			s.writeError(w, r, problem.Field("category", "is not a catalog category"))
 			return
 		}
@@ -84,7 +85,7 @@ func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		catalog.Provider
 		LogoURL string `json:"logo_url"`
-	}{p, logoURL(p.Name, l)})
+	}{p, LogoURL(p.Name, l)})
 }
 
 // logoCSP keeps an SVG opened on its own from running or loading

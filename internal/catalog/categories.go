@@ -60,6 +60,9 @@ func CategoryLabel(name string) string {
 	return name
 }
 
+// IsCategory reports whether name is in the vocabulary.
+func IsCategory(name string) bool { return knownCategory(name) }
+
 // knownCategory reports whether name is in the vocabulary.
 func knownCategory(name string) bool {
 	return slices.ContainsFunc(Categories, func(c Category) bool { return c.Name == name })
