@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -197,8 +196,4 @@ func TestKeyRedacts(t *testing.T) {
 	if k.Access().APIKey != "sk_secret_value" || k.Access().Prefix != "Bearer " {
 		t.Fatalf("access = %+v", k.Access())
 	}
-}
-
-func regexpMatch(pattern, s string) (bool, error) {
-	return regexp.MatchString(`^(?:`+pattern+`)$`, s)
 }
