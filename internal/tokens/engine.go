@@ -172,6 +172,11 @@ func (e *Engine) Close() { e.flights.close() }
 // other instances.
 const DefaultLeaseTTL = 5 * time.Second
 
+// staleGrace is how long a caller whose token is no longer fresh but
+// still valid waits for another instance's refresh before it takes the
+// current token.
+const staleGrace = 2 * time.Second
+
 // ErrUnavailable means no usable token can be had now: the current one
 // expired and the provider is failing; retry later.
 var ErrUnavailable = errors.New("tokens: the provider is unavailable and the current token has expired")
@@ -333,14 +338,16 @@ func (e *Engine) refreshLeased(base context.Context, integID, credID string, use
 }
 
 // awaitLease takes credID's lease and reports when it asked for the one
-// it got. While another instance holds it, a caller whose current token
-// is still valid gets that token at once (the holder is replacing it),
-// and one that needs a new token (expired, or refused with a 401) waits
-// for the holder's commit, or for the lease to expire when the holder
-// died; asked is then zero.
+// it got. While another instance holds it, a caller waits for the
+// holder's commit, or for the lease to expire when the holder died
+// (asked is then zero) — except that a caller whose current token is
+// still valid waits only briefly (staleGrace: a live holder commits in
+// well under that) and then gets that token: nobody waits for a dead
+// instance while their token works.
 func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.String, wait bool) (asked time.Time, ts oauth.TokenSet, err error) {
 	st := e.cfg.Store
 	pause := 20 * time.Millisecond
+	graceEnds := time.Now().Add(min(staleGrace, e.cfg.WaitTimeout/2))
 	for {
 		at := time.Now()
 		ok, err := st.HoldLease(ctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
@@ -358,7 +365,7 @@ func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.Stri
 		if c.State != store.StateActive {
 			return time.Time{}, oauth.TokenSet{}, ErrReplaced
 		}
-		if ts, err := e.Tokens(c); err == nil && (e.done(ts, used) || (used == "" && ts.ValidAt(e.cfg.Now()))) {
+		if ts, err := e.Tokens(c); err == nil && (e.done(ts, used) || (used == "" && ts.ValidAt(e.cfg.Now()) && (!wait || time.Now().After(graceEnds)))) {
 			return time.Time{}, ts, nil
 		}
 		if !wait {

@@ -476,8 +476,9 @@ func TestLeaseRenewedWhileProviderIsSlow(t *testing.T) {
 
 // TestValidTokenServedWhileAnotherInstanceRefreshes (issue 16 part 1):
 // while another instance holds the lease, a caller whose token is no
-// longer fresh but still valid gets it at once; one whose token expired
-// waits at most WaitTimeout and gets ErrUnavailable with a retry time.
+// longer fresh but still valid gets it after a short grace (the holder
+// did not commit); one whose token expired waits at most WaitTimeout and
+// gets ErrUnavailable with a retry time.
 func TestValidTokenServedWhileAnotherInstanceRefreshes(t *testing.T) {
 	w := newWorld(t)
 	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return tokenSet("new", time.Hour), nil }}
@@ -492,8 +493,8 @@ func TestValidTokenServedWhileAnotherInstanceRefreshes(t *testing.T) {
 	if err != nil || ts.AccessToken != "at-valid" {
 		t.Fatalf("Token = %v, %v; want the current token", ts.AccessToken, err)
 	}
-	if took := time.Since(start); took > 200*time.Millisecond {
-		t.Fatalf("waited %v for another instance although the token was valid", took)
+	if took := time.Since(start); took >= 300*time.Millisecond {
+		t.Fatalf("waited %v (the whole WaitTimeout) for another instance although the token was valid", took)
 	}
 
 	expired := w.connect("expired", tokenSet("expired", -time.Second))
