@@ -23,7 +23,7 @@ func (c *cli) credentialsList(ctx context.Context, f *flags, args []string) erro
 		return err
 	}
 	return printList(c, "credentials", list, []string{"ID", "VERSION", "STATE", "HINT", "CREATED", "VERIFIED", "EXPIRES"}, func(v client.CredentialVersion) []string {
-		return []string{v.ID, strconv.Itoa(v.Version), v.State, v.Hint, fmtTime(v.CreatedAt), fmtTime(v.VerifiedAt), fmtTime(v.ExpiresAt)}
+		return []string{v.ID, strconv.Itoa(v.Version), v.State, hintText(v.Hint), fmtTime(v.CreatedAt), fmtTime(v.VerifiedAt), fmtTime(v.ExpiresAt)}
 	})
 }
 
@@ -32,7 +32,7 @@ func (c *cli) printVersion(v *client.CredentialVersion) error {
 		[2]string{"id", v.ID},
 		[2]string{"version", strconv.Itoa(v.Version)},
 		[2]string{"state", v.State},
-		[2]string{"hint", v.Hint},
+		[2]string{"hint", hintText(v.Hint)},
 		[2]string{"fingerprint", v.Fingerprint},
 		[2]string{"created_at", fmtTime(v.CreatedAt)},
 		[2]string{"verified_at", fmtTime(v.VerifiedAt)},
@@ -111,6 +111,15 @@ func (c *cli) credentialsSave(ctx context.Context, f *flags, args []string) erro
 		return err
 	}
 	return c.printVersion(v)
+}
+
+// hintText shows a key's hint; a key too short to show any of it has
+// the bare "…", which reads as nothing at all.
+func hintText(h string) string {
+	if h == "…" {
+		return "(short key, no hint)"
+	}
+	return h
 }
 
 // terminalFD returns stdin's file descriptor and whether it is a terminal.
@@ -202,20 +211,7 @@ func (c *cli) verify(ctx context.Context, f *flags, args []string) error {
 		return errors.New("not checked: " + r.Error)
 	}
 	if !r.OK {
-		msg := "verification failed"
-		if r.Reason != "" {
-			msg += " (" + r.Reason
-			if r.Status != 0 {
-				msg += fmt.Sprintf(", upstream status %d", r.Status)
-			}
-			msg += ")"
-		} else if r.Status != 0 {
-			msg += fmt.Sprintf(" (upstream status %d)", r.Status)
-		}
-		if r.Error != "" {
-			msg += ": " + r.Error
-		}
-		return errors.New(msg)
+		return fmt.Errorf("not working: %s", cause(*r))
 	}
 	return nil
 }
