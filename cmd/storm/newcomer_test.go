@@ -324,3 +324,23 @@ func TestRestoreCommandSaysWhereTheKeyIs(t *testing.T) {
 		t.Fatalf("restore with --kek-url said:\n%s", s)
 	}
 }
+
+// TestKeysRotateWaitWithOneInstance: with the default 15 s key poll, one
+// instance finishes `storm keys rotate --wait` as soon as its passes are
+// done; it no longer sits at 90% for two poll intervals.
+func TestKeysRotateWaitWithOneInstance(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{}) // default key poll: 15 s
+	up := servertest.NewUpstream(t, "wait-key-aaaaaaaaaaaaaaaa")
+	id := env.CustomIntegration("Wait", up)
+	env.Must(http.StatusOK, "PUT", "/v1/integrations/"+id+"/credentials", "", map[string]any{"api_key": "wait-key-aaaaaaaaaaaaaaaa"})
+	start := time.Now()
+	out := realCLI{t, env}.must("", "keys", "rotate", "--wait")
+	took := time.Since(start)
+	if !strings.Contains(out, "done:") {
+		t.Fatalf("rotate --wait:\n%s", out)
+	}
+	if took > 8*time.Second {
+		t.Fatalf("rotate --wait took %v with one instance", took)
+	}
+	t.Logf("keys rotate --wait with one instance: %v", took.Round(time.Millisecond))
+}
