@@ -50,7 +50,7 @@ func waitsForLiveInstances(t *testing.T, st store.Store) {
 	// A second instance, running, still on the old term until it polls.
 	b := openVault(t, st, vault.Options{})
 	mb := newManager(t, st, b, slow)
-	runFor(t, mb) // one poll and heartbeat: term 2
+	runFor(t, mb)                             // one poll and heartbeat: term 2
 	if _, err := ma.Rotate(ctx); err != nil { // term 3; b does not know yet
 		t.Fatal(err)
 	}
