@@ -79,7 +79,7 @@ func commands() []*command {
 					"it is read from stdin when stdin is not a terminal (one trailing newline is dropped),\n" +
 					"or prompted for without echo. Service accounts send a key file: --file PATH, or on stdin.\n" +
 					"The server verifies the secret first unless --no-verify is given.", (*cli).credentialsSave},
-			{"revoke", "ID CRED_ID [--json]", "Revokes one credential version.", (*cli).credentialsRevoke},
+			{"revoke", "ID (CRED_ID | --previous) [--json]", "Revokes one credential version; --previous names the version a rotation keeps as the fallback.", (*cli).credentialsRevoke},
 		}},
 		{name: "verify", summary: "check an integration's credential against the provider", subs: []subcommand{
 			{"", "ID [--json]", "Verifies the active credential; exit status 1 when it does not work.", (*cli).verify},
@@ -122,7 +122,7 @@ func commands() []*command {
 					"keep working. Restart every instance with the new --kek-url afterwards.", (*cli).keysRotateKEK},
 		}},
 		{name: "health", summary: "check that the server is alive and ready", subs: []subcommand{
-			{"", "", "Checks /healthz and /readyz; needs no API token.", (*cli).health},
+			{"", "[--wait DURATION]", "Checks /healthz and /readyz; needs no API token. --wait keeps asking until the server is ready.", (*cli).health},
 		}},
 	}
 }

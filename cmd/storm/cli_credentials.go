@@ -171,11 +171,41 @@ func secretText(b []byte, from string) (string, error) {
 }
 
 func (c *cli) credentialsRevoke(ctx context.Context, f *flags, args []string) error {
-	pos, cl, err := c.start(f, args, "ID", "CRED_ID")
+	previous := f.FlagSet.Bool("previous", false, "revoke the previous version: the last step of a rotation")
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	v, err := cl.RevokeCredential(ctx, pos[0], pos[1])
+	switch want := map[bool]int{true: 1, false: 2}[*previous]; {
+	case len(pos) == 0:
+		return f.usageErr("missing ID")
+	case len(pos) < want:
+		return f.usageErr("missing CRED_ID (or --previous)")
+	case len(pos) > want:
+		return f.usageErr("unexpected argument %q", pos[want])
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	credID := ""
+	if *previous {
+		list, err := cl.Credentials(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		for _, v := range list {
+			if v.State == client.StatePrevious {
+				credID = v.ID
+			}
+		}
+		if credID == "" {
+			return fmt.Errorf("integration %s has no previous version to revoke", cell(pos[0]))
+		}
+	} else {
+		credID = pos[1]
+	}
+	v, err := cl.RevokeCredential(ctx, pos[0], credID)
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,32 @@ func (c *chrome) save(dir, name string) {
 	c.t.Logf("screenshot: %s", file)
 }
 
+// picture writes a screenshot of what the window shows to
+// docs/screenshots/NAME.png for the README, only when
+// STORM_UPDATE_SCREENSHOTS=1 (so test runs and CI never rewrite the
+// committed pictures). The page is scrolled to its top first.
+func (c *chrome) picture(name string) {
+	c.t.Helper()
+	if os.Getenv("STORM_UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		c.t.Fatalf("picture %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Logf("picture for the README: %s", file)
+}
+
 // shot saves a screenshot of the current page when STORM_SCREENSHOTS is
 // set.
 func (c *chrome) shot(name string) {
@@ -245,12 +271,15 @@ func TestBrowserAPIKey(t *testing.T) {
 	up := servertest.NewUpstream(t, key1)
 	c := startChrome(t, env)
 
+	c.open("/signin")
+	c.picture("sign-in")
 	c.signIn(env.AdminToken)
 	if !strings.Contains(c.text("main"), "No integrations yet") {
 		t.Fatalf("empty list: %s", c.text("main"))
 	}
 	c.submit("main a.button.primary", 200) // Add integration
 	c.shot("add-integration")
+	c.picture("add-integration")
 	// The search filters as you type.
 	c.do("search", chromedp.SendKeys(chromedp.CSS("#q"), "custom"))
 	c.waitFor("the filter", `document.querySelectorAll("li[data-search]:not([hidden])").length === 1`)
@@ -328,6 +357,8 @@ func TestBrowserAPIKey(t *testing.T) {
 		t.Fatalf("activity: %s", ev)
 	}
 	c.shot("integration")
+	c.do("to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	c.picture("integration")
 	noSecrets(t, c.html(), bad, key1, key2)
 
 	c.open("/integrations")
@@ -421,6 +452,7 @@ func TestBrowserServiceAccount(t *testing.T) {
 	c.do("open the setup dialog", chromedp.Click(chromedp.CSS("#setup-open")))
 	c.waitFor("the modal dialog", `document.getElementById("setup").matches(":modal")`)
 	c.shot("setup-dialog")
+	c.picture("setup-dialog")
 
 	c.do("choose a malformed file", chromedp.SetUploadFiles(chromedp.CSS("#f-file"), []string{badFile}))
 	c.submit("#upload-form button.primary", 400)
@@ -552,6 +584,7 @@ func TestBrowserIntegrationsList(t *testing.T) {
 		t.Fatalf("page 1: %d rows, %q", n, c.text("#list-count"))
 	}
 	c.shot("integrations-list")
+	c.picture("integrations")
 	c.submit("#list-next", 200)
 	if n := rows(); n != 5 || c.text("#list-count") != "26–30 of 30" || c.path() != "/integrations?page=2" {
 		t.Fatalf("page 2: %d rows, %q at %s", n, c.text("#list-count"), c.path())
