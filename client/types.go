@@ -127,6 +127,7 @@ type IntegrationRequest struct {
 type Integration struct {
 	ID             string         `json:"id"`
 	Workspace      string         `json:"workspace"`
+	WorkspaceName  string         `json:"workspace_name,omitempty"`
 	Name           string         `json:"name"`
 	Provider       string         `json:"provider"`
 	AuthMethod     string         `json:"auth_method"`
@@ -137,6 +138,10 @@ type Integration struct {
 	UpdatedAt      time.Time      `json:"updated_at,omitzero"`
 	LastVerifiedAt time.Time      `json:"last_verified_at,omitzero"`
 	LastUsedAt     time.Time      `json:"last_used_at,omitzero"`
+	// Warnings come only with a create or an update: what the operator
+	// should know at once (an endpoint the egress guard blocks, an API
+	// key that will be saved unchecked); the integration was stored.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // CredentialVersion describes one version of an integration's secret; it
@@ -251,6 +256,7 @@ type AuditRecord struct {
 	ID        string    `json:"id,omitempty"`
 	Workspace string    `json:"workspace,omitempty"`
 	Actor     string    `json:"actor"`
+	ActorName string    `json:"actor_name,omitempty"` // the token's name while it exists
 	Action    string    `json:"action"`
 	Target    string    `json:"target"`
 	At        time.Time `json:"at,omitzero"`
