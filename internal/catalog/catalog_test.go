@@ -809,7 +809,7 @@ func TestResolveCustom(t *testing.T) {
 		{"api key", `{"base_url":"https://api.example.com/v1","api_key":{"in":"header","name":"Authorization","prefix":"Bearer "},
 			"verify":{"method":"get","path":"/me"}}`, func(t *testing.T, r Resolved) {
 			if r.BaseURL.String() != "https://api.example.com/v1" || r.Provider.Verify.Method != "GET" ||
-				!slices.Equal(r.Provider.AuthMethods, []string{MethodAPIKey}) || r.Provider.DocsURL == "" {
+				!slices.Equal(r.Provider.AuthMethods, []string{MethodAPIKey, MethodBasic}) || r.Provider.DocsURL == "" {
 				t.Errorf("resolved %+v", r.Provider)
 			}
 		}},
@@ -846,13 +846,19 @@ func TestResolveCustom(t *testing.T) {
 				t.Errorf("oauth2 %+v", o)
 			}
 		}},
+		// HTTP Basic needs nothing but the base URL.
+		{"basic only", `{"base_url":"https://api.example.com"}`, func(t *testing.T, r Resolved) {
+			if !slices.Equal(r.Provider.AuthMethods, []string{MethodBasic}) {
+				t.Errorf("auth methods %v", r.Provider.AuthMethods)
+			}
+		}},
 		{"service account", `{"base_url":"https://sts.example.com","service_account":{"kind":"aws_sigv4","region":"eu-west-1","service":"execute-api"}}`, nil},
 		{"jwt bearer", `{"base_url":"https://api.example.com","service_account":{"kind":"jwt_bearer","token_url":"https://id.example.com/token","scopes":["a"]},
 			"issuer":"me","subject":"svc"}`, nil},
 		{"all three", `{"base_url":"https://api.example.com","api_key":{"in":"header","name":"X-Key"},
 			"oauth2":{"authorize_url":"https://id.example.com/a","token_url":"https://id.example.com/t","auth_style":"post","default_ttl":"1h"},
 			"service_account":{"kind":"mtls"}}`, func(t *testing.T, r Resolved) {
-			if len(r.Provider.AuthMethods) != 3 || r.Provider.OAuth2.DefaultTTL != Duration(time.Hour) {
+			if len(r.Provider.AuthMethods) != 4 || r.Provider.OAuth2.DefaultTTL != Duration(time.Hour) {
 				t.Errorf("resolved %+v", r.Provider)
 			}
 		}},
@@ -874,7 +880,7 @@ func TestResolveCustom(t *testing.T) {
 		want         []string
 	}{
 		{"missing base_url", `{"api_key":{"in":"header","name":"X-Key"}}`, []string{"base_url"}},
-		{"no auth section", `{"base_url":"https://api.example.com"}`, []string{""}},
+		{"no base url", `{"verify":{"path":"/me"}}`, []string{"base_url"}},
 		{"bad in", `{"base_url":"https://api.example.com","api_key":{"in":"cookie","name":"k"}}`, []string{"api_key.in"}},
 		{"missing in", `{"base_url":"https://api.example.com","api_key":{}}`, []string{"api_key.in"}},
 		{"unknown key", `{"base_url":"https://api.example.com","api_key":{"in":"header","name":"X"},"colour":"red"}`, []string{"colour"}},
