@@ -303,6 +303,9 @@ type Store interface {
 	// KeyUsage returns every counted term's total.
 	KeyUsage(ctx context.Context) (map[uint32]int64, error)
 
+	// Dynamic client registrations (types in registrations.go).
+	Registrations
+
 	// Webhooks (types in webhooks.go).
 
 	// CreateWebhook stores w with its Cursor at the end of the event log,
