@@ -76,15 +76,16 @@ func TestEmbeddedCatalog(t *testing.T) {
 			if !strings.HasPrefix(p.DocsURL, "https://") {
 				t.Errorf("docs_url %q is not https", p.DocsURL)
 			}
-			if p.Name == Custom {
+			if p.Name == Custom || p.Name == MCP {
 				return
 			}
 			if !strings.HasPrefix(p.BaseURL, "https://") {
 				t.Errorf("base_url %q is not https", p.BaseURL)
 			}
-			if p.Supports(MethodAPIKey) && (p.APIKey == nil || p.Verify == nil) {
+			if p.Supports(MethodAPIKey) && p.ExchangeFor(MethodAPIKey) == nil && (p.APIKey == nil || p.Verify == nil) {
 				t.Fatalf("want api_key and verify sections")
 			}
+			checkCatalogNewMethods(t, p)
 			if p.Supports(MethodOAuth2) {
 				checkCatalogOAuth2(t, p)
 			}
@@ -135,7 +136,7 @@ func TestEmbeddedCatalog(t *testing.T) {
 				}
 			}
 		})
-		if p.Name == Custom {
+		if p.Name == Custom || p.Name == MCP {
 			continue
 		}
 		if p.Supports(MethodAPIKey) {
@@ -276,6 +277,9 @@ func checkCatalogOAuth2(t *testing.T, p Provider) {
 	o := p.OAuth2
 	if o == nil {
 		t.Fatal("oauth2 in auth_methods without an oauth2 section")
+	}
+	if o.ProtectedResource {
+		return // checkCatalogNewMethods
 	}
 	if o.AuthStyle != "basic" && o.AuthStyle != "post" {
 		t.Errorf("auth_style %q, want basic or post set explicitly", o.AuthStyle)

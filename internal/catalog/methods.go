@@ -161,9 +161,17 @@ func (e *Exchange) Kind() string {
 }
 
 // ExchangeFor returns the exchange block that applies to an integration
-// using method, or nil.
+// using method, or nil. A catalog block belongs to the method whose
+// credential it sends; a custom integration's block to the integration's
+// method, api_key or basic (package methods/exchange then holds its
+// templates to that method).
 func (p Provider) ExchangeFor(method string) *Exchange {
-	if p.Exchange != nil && p.Exchange.Kind() == method {
+	switch {
+	case p.Exchange == nil:
+		return nil
+	case p.Name == Custom && (method == MethodAPIKey || method == MethodBasic):
+		return p.Exchange
+	case p.Exchange.Kind() == method:
 		return p.Exchange
 	}
 	return nil
@@ -291,12 +299,15 @@ func validateExchange(e *Exchange, p *Provider, t *templates) {
 	}
 	tmpls := e.templates()
 	for _, tm := range tmpls {
-		if tm != "{{api_key}}" && tm != "{{username}}" && tm != "{{password}}" {
+		if tm != "{{api_key}}" && tm != "{{username}}" && tm != "{{password}}" && !t.custom {
 			fe.add(at+"body", "unknown template %s (known: {{api_key}}, {{username}}, {{password}})", tm)
 		}
 	}
 	kind := e.Kind()
 	switch {
+	case t.custom:
+		// The integration's method decides; package methods/exchange
+		// names each template that does not fit it.
 	case len(tmpls) == 0:
 		fe.add("exchange", "never sends the credential: put {{api_key}}, or {{username}} and {{password}}, in a body, form or header value")
 	case kind == "":

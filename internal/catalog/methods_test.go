@@ -209,3 +209,36 @@ func TestExchangeKind(t *testing.T) {
 		t.Error("clone shares the exchange body")
 	}
 }
+
+// checkCatalogNewMethods holds an embedded entry's basic, oauth1,
+// exchange and protected-resource settings to the rules every provider
+// must meet.
+func checkCatalogNewMethods(t *testing.T, p Provider) {
+	t.Helper()
+	if p.Supports(MethodBasic) && p.ExchangeFor(MethodBasic) == nil && p.Verify == nil {
+		t.Error("basic without a verify request")
+	}
+	if o := p.OAuth1; o != nil {
+		for name, u := range map[string]string{"request_token_url": o.RequestTokenURL, "authorize_url": o.AuthorizeURL, "access_token_url": o.AccessTokenURL} {
+			if u != "" && !strings.HasPrefix(u, "https://") {
+				t.Errorf("oauth1.%s %q is not https", name, u)
+			}
+		}
+		if len(p.AuthMethods) > 1 && !strings.HasPrefix(o.DocsURL, "https://") {
+			t.Errorf("oauth1.docs_url %q: a provider with other auth methods needs its OAuth 1.0a docs link", o.DocsURL)
+		}
+	}
+	if e := p.Exchange; e != nil {
+		if e.Kind() == "" || !p.Supports(e.Kind()) {
+			t.Errorf("exchange kind %q", e.Kind())
+		}
+		if !strings.HasPrefix(e.DocsURL, "https://") && !strings.HasPrefix(p.DocsURL, "https://") {
+			t.Error("exchange without docs")
+		}
+	}
+	if o := p.OAuth2; o != nil && o.ProtectedResource {
+		if !strings.HasPrefix(p.BaseURL, "https://") || !o.PKCE || o.TokenURL != "" || o.AuthorizeURL != "" {
+			t.Errorf("protected resource %+v at %s", o, p.BaseURL)
+		}
+	}
+}

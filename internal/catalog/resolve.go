@@ -324,7 +324,7 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 	}
 	if m := r.obj(config, "", "exchange"); m != nil {
 		p.Exchange = exchangeFromConfig(m, fe)
-		if p.Exchange.Kind() == MethodAPIKey && p.APIKey == nil {
+		if p.Exchange != nil && p.APIKey == nil {
 			// The key only goes to the exchange endpoint: no placement.
 			p.AuthMethods = append(p.AuthMethods, MethodAPIKey)
 		}
