@@ -205,4 +205,3 @@ func TestTwoInstancesExchangeAndMintOnce(t *testing.T) {
 		t.Logf("%s: 20 concurrent /access of a stale token over two instances: 1 call at the peer", x.name)
 	}
 }
-
