@@ -466,6 +466,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	t.Exact = !strings.Contains(r.URL.EscapedPath(), "/proxy/")
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
