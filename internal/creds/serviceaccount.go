@@ -97,13 +97,16 @@ func (s *Service) newMinter(st saSettings, m serviceaccount.Material) (tokens.So
 		// whenever they give a client id.
 		clientAuth = "none"
 	}
-	mt, err := serviceaccount.NewMinter(m, serviceaccount.MintConfig{
+	mc := serviceaccount.MintConfig{
 		TokenURL: st.def.TokenURL, Audience: st.def.Audience, Issuer: st.issuer, Subject: st.subject, Scopes: st.scopes,
 		ClientID: st.clientID, ClientSecret: st.clientSecret.Reveal(), HTTPClient: s.client, Now: s.now,
 		ClientAuth: clientAuth, GrantType: st.def.GrantType, ExtraTokenParams: st.def.ExtraTokenParams,
 		ScopeClaim: st.def.ScopeClaim, Claims: st.def.Claims, SelfSigned: st.def.SelfSigned, TokenTTL: time.Duration(st.def.TokenTTL),
-		AppID: st.appID, InstallationID: st.installationID, BaseURL: st.baseURL,
-	})
+	}
+	if st.def.Kind == serviceaccount.KindGitHubApp {
+		mc.AppID, mc.InstallationID, mc.BaseURL = st.appID, st.installationID, st.baseURL
+	}
+	mt, err := serviceaccount.NewMinter(m, mc)
 	if err != nil {
 		return nil, problem.New(http.StatusUnprocessableEntity, "service account: %v", err)
 	}
