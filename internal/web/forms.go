@@ -172,7 +172,7 @@ func (u *UI) configForm(p catalog.Provider, method string) []fieldset {
 // resource: without one, Storm registers itself (RFC 7591).
 func resourceClientSet(name string) fieldset {
 	return fieldset{Legend: "OAuth client (optional)",
-		Help: "Leave empty: Storm finds " + name + "'s authorization server and registers itself there. Enter a client only if the server does not allow that.",
+		Help:   "Leave empty: Storm finds " + name + "'s authorization server and registers itself there. Enter a client only if the server does not allow that.",
 		Fields: []field{sharedField("client_id", false), sharedField("client_secret", false), sharedField("scopes", false)}}
 }
 

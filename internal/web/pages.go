@@ -365,17 +365,17 @@ type integrationData struct {
 	PasswordLabel string
 	Reconnect     bool
 	KeyLabel      string
-	SAKind       string
-	SAKindLabel  string
-	Upload       []field
-	SetupOpen    bool
-	RedirectURI  string
-	Creds        []credView
-	Active       *credView
-	Previous     *credView
-	Rotation     []rotationStep
-	Events       []eventView
-	Audit        []auditView
+	SAKind        string
+	SAKindLabel   string
+	Upload        []field
+	SetupOpen     bool
+	RedirectURI   string
+	Creds         []credView
+	Active        *credView
+	Previous      *credView
+	Rotation      []rotationStep
+	Events        []eventView
+	Audit         []auditView
 	// SaveError is a failed Save: what the provider answered (or why the
 	// input was refused). Nothing was changed.
 	SaveError    string
