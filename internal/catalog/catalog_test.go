@@ -53,15 +53,26 @@ var sampleConfig = map[string]string{
 	"subject":                  "admin@acme.example",
 	"account":                  "MYORG-MYACCOUNT",
 	"user":                     "STORM_SVC",
+	// Added with issue 10.
+	"base_host":        "xyz12",
+	"space":            "acme",
+	"tenant":           "acme",
+	"company":          "acme",
+	"lacework_account": "acme",
+	"vault_dns":        "promomats-acme",
+	"instance":         "acme",
+	"munchkin_id":      "123-ABC-456",
 }
 
 // sampleShared holds a value for each shared key a provider's
 // service_account.requires may name.
 var sampleShared = map[string]string{
-	"client_id":     "storm-test-client",
-	"client_secret": "storm-test-secret",
-	"issuer":        "storm-test-issuer",
-	"subject":       "svc@acme.example",
+	"client_id":       "storm-test-client",
+	"client_secret":   "storm-test-secret",
+	"issuer":          "storm-test-issuer",
+	"subject":         "svc@acme.example",
+	"app_id":          "12345",
+	"installation_id": "67890",
 }
 
 func TestEmbeddedCatalog(t *testing.T) {
