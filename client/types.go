@@ -52,9 +52,14 @@ const (
 type Provider struct {
 	Name        string   `json:"name"`
 	DisplayName string   `json:"display_name"`
+	Categories  []string `json:"categories"`
 	AuthMethods []string `json:"auth_methods"`
 	BaseURL     string   `json:"base_url"`
 	DocsURL     string   `json:"docs_url"`
+	// LogoURL is the path of the provider's SVG logo on the server.
+	LogoURL string `json:"logo_url"`
+	// Verify is set when the catalog holds a verify request for it.
+	Verify bool `json:"verify"`
 }
 
 // Workspace is the isolation boundary of integrations and tokens.

@@ -43,9 +43,13 @@ func (cmd *command) usageSummary() string {
 
 func commands() []*command {
 	return []*command{
-		{name: "providers", summary: "list the provider catalog or show one provider", def: "list", subs: []subcommand{
+		{name: "providers", summary: "list the provider catalog, show one provider, or validate definition files", def: "list", subs: []subcommand{
 			{"list", "[--json]", "Lists the providers Storm knows.", (*cli).providersList},
 			{"show", "NAME [--json]", "Shows a provider's full (non-secret) definition.", (*cli).providersShow},
+			{"validate", "FILE ... [--json]",
+				"Checks provider definition files as storm serve would load them from --providers-dir,\n" +
+					"on top of this build's catalog. Works offline. Prints every problem as file:line: field: message\n" +
+					"and exits with status 1 when any file has one. docs/providers.md describes the format.", (*cli).providersValidate},
 		}},
 		{name: "workspaces", summary: "list or create workspaces (admin)", def: "list", subs: []subcommand{
 			{"list", "[--json]", "Lists the workspaces.", (*cli).workspacesList},

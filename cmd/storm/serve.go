@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/server"
+	"github.com/stormcreds/storm/internal/tokens"
 )
 
 // serve runs `storm serve`: flags, with STORM_* environment variables as
@@ -27,6 +28,8 @@ func serve(ctx context.Context, args []string) error {
 	verifyEvery := fs.Duration("verify-interval", envDuration("STORM_VERIFY_INTERVAL", time.Hour), "verify every integration this often; 0 turns it off (STORM_VERIFY_INTERVAL)")
 	fs.Int64Var(&cfg.DataKeyRotateAfter, "data-key-rotate-after", envInt64("STORM_DATA_KEY_ROTATE_AFTER", 1<<31), "rotate the data key automatically after this many encryptions, cluster-wide; negative: never (STORM_DATA_KEY_ROTATE_AFTER)")
 	fs.DurationVar(&cfg.Keys.Interval, "key-poll-interval", envDuration("STORM_KEY_POLL_INTERVAL", 15*time.Second), "how often to reload the keyring, so a data-key rotation elsewhere reaches this instance (STORM_KEY_POLL_INTERVAL)")
+	fs.DurationVar(&cfg.Tokens.LeaseTTL, "refresh-lease-ttl", envDuration("STORM_REFRESH_LEASE_TTL", tokens.DefaultLeaseTTL), "how long a dead instance's refresh (or mint, or exchange) blocks the others; a live one renews it every third of that (STORM_REFRESH_LEASE_TTL)")
+	fs.StringVar(&cfg.ProvidersDir, "providers-dir", os.Getenv("STORM_PROVIDERS_DIR"), "provider definitions (*.yaml) added to the catalog or replacing its entries (STORM_PROVIDERS_DIR; default <data-dir>/providers when it exists)")
 	logLevel := fs.String("log-level", envOr("STORM_LOG_LEVEL", "info"), "debug|info|warn|error (STORM_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -19,24 +19,6 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 )
 
-func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
-	list := s.cfg.Catalog.List()
-	out := make([]map[string]any, 0, len(list))
-	for _, p := range list {
-		out = append(out, map[string]any{"name": p.Name, "display_name": p.DisplayName, "auth_methods": p.AuthMethods, "base_url": p.BaseURL, "docs_url": p.DocsURL})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
-}
-
-func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.cfg.Catalog.Get(r.PathValue("name"))
-	if !ok {
-		problem.Write(w, problem.NotFound("provider", r.PathValue("name")))
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
-}
-
 var workspaceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {

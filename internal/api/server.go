@@ -113,6 +113,8 @@ func (s *Server) register() {
 
 	s.handle("GET /v1/providers", store.RoleViewer, s.listProviders)
 	s.handle("GET /v1/providers/{name}", store.RoleViewer, s.getProvider)
+	// Public: an <img> cannot send an API token, and a logo is no secret.
+	s.handle("GET /v1/providers/{name}/logo.svg", "", s.providerLogo)
 
 	s.handle("POST /v1/workspaces", store.RoleAdmin, s.createWorkspace)
 	s.handle("GET /v1/workspaces", store.RoleViewer, s.listWorkspaces)

@@ -1,18 +1,14 @@
 package catalog
 
 import (
-	"bytes"
 	"embed"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
-	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
-
-	"gopkg.in/yaml.v3"
+	"strings"
 )
 
 //go:embed providers/*.yaml
@@ -25,81 +21,118 @@ type Catalog struct {
 	byName   map[string]Provider
 	sorted   []string
 	patterns map[string]*regexp.Regexp // compiled ConfigField.Pattern, by source
+	logos    map[string]Logo
+	// origin names, for each provider an operator's file added or
+	// replaced, that file; embedded providers have none.
+	origin map[string]string
 }
 
 // Load parses and validates the embedded provider files.
 func Load() (*Catalog, error) {
-	sub, err := fs.Sub(embedded, "providers")
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	return LoadFS(sub)
+	return LoadDir("")
 }
 
 // LoadFS parses and validates every *.yaml file at the root of fsys, one
 // provider per file. All problems in all files are reported together,
-// each prefixed with its file name.
+// each with its file name and line (see LoadError).
 func LoadFS(fsys fs.FS) (*Catalog, error) {
+	srcs, err := readSources(fsys, "")
+	if err != nil {
+		return nil, err
+	}
+	return build(srcs, nil)
+}
+
+func embeddedSources() ([]source, error) {
+	sub, err := fs.Sub(embedded, "providers")
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	return readSources(sub, "")
+}
+
+// source is one provider definition file.
+type source struct {
+	file string // as reported in errors: a base name, or the operator's path
+	data []byte
+}
+
+// readSources reads the *.yaml files at the root of fsys; dir prefixes
+// the reported file names.
+func readSources(fsys fs.FS, dir string) ([]source, error) {
 	files, err := fs.Glob(fsys, "*.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	c := &Catalog{byName: map[string]Provider{}, patterns: map[string]*regexp.Regexp{}}
-	fileOf := map[string]string{}
-	var errs []error
-	for _, file := range files {
-		p, err := decodeFile(fsys, file)
+	out := make([]source, 0, len(files))
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("catalog: %s: %w", file, err))
-			continue
+			return nil, fmt.Errorf("catalog: %w", err)
 		}
-		fe := &fieldErrors{}
-		validateProvider(&p, fe, false)
-		if prev, dup := fileOf[p.Name]; dup && p.Name != "" {
-			fe.add("name", "duplicate provider name %q (also in %s)", p.Name, prev)
+		name := f
+		if dir != "" {
+			name = filepath.Join(dir, f)
 		}
-		if err := fe.err(); err != nil {
-			errs = append(errs, fmt.Errorf("catalog: %s: %w", file, err))
-			continue
+		out = append(out, source{file: name, data: b})
+	}
+	return out, nil
+}
+
+// build validates base (the embedded catalog, or a test's files) and
+// then overlay (an operator's files), which may add providers or replace
+// base ones by name. Every problem is reported, by file and line.
+func build(base, overlay []source) (*Catalog, error) {
+	c := &Catalog{byName: map[string]Provider{}, patterns: map[string]*regexp.Regexp{},
+		logos: map[string]Logo{}, origin: map[string]string{}}
+	le := &LoadError{}
+	for i, set := range [][]source{base, overlay} {
+		fileOf := map[string]string{}
+		for _, src := range set {
+			p, ok := parseSource(src, le)
+			if !ok {
+				continue
+			}
+			switch prev, dup := fileOf[p.Name]; {
+			case dup:
+				le.add(src.file, p.line("name"), "name", fmt.Sprintf("duplicate provider name %q (also in %s)", p.Name, prev))
+				continue
+			case i == 1 && p.Name == Custom:
+				le.add(src.file, p.line("name"), "name", "the custom provider cannot be redefined: it takes every setting from each integration")
+				continue
+			}
+			fileOf[p.Name] = src.file
+			if i == 1 {
+				c.origin[p.Name] = src.file
+			}
+			c.byName[p.Name] = p.Provider
 		}
-		fileOf[p.Name] = file
-		c.byName[p.Name] = p
+	}
+	if len(le.Problems) > 0 {
+		slices.SortStableFunc(le.Problems, func(a, b Problem) int {
+			if a.File != b.File {
+				return strings.Compare(a.File, b.File)
+			}
+			return a.Line - b.Line
+		})
+		return nil, le
+	}
+	for name, p := range c.byName {
 		for _, f := range p.Config {
 			if f.Pattern != "" {
 				// validateProvider compiled it already, so this cannot fail.
 				c.patterns[f.Pattern] = regexp.MustCompile(anchor(f.Pattern))
 			}
 		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		c.logos[name] = logoFor(p, c.origin[name])
 	}
 	c.sorted = slices.Sorted(maps.Keys(c.byName))
 	return c, nil
 }
 
-// decodeFile reads exactly one provider document; unknown fields are
-// errors so that a typo such as "verfy:" cannot silently drop a section.
-func decodeFile(fsys fs.FS, file string) (Provider, error) {
-	var p Provider
-	b, err := fs.ReadFile(fsys, file)
-	if err != nil {
-		return p, err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil {
-		if errors.Is(err, io.EOF) {
-			return p, errors.New("empty file")
-		}
-		return p, err
-	}
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return p, fmt.Errorf("want one YAML document in %s", path.Base(file))
-	}
-	return p, nil
-}
+// Origin names the operator's file that added or replaced a provider; ""
+// for an embedded one.
+func (c *Catalog) Origin(name string) string { return c.origin[name] }
 
 // Get returns a copy of the named provider.
 func (c *Catalog) Get(name string) (Provider, bool) {

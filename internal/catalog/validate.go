@@ -14,7 +14,6 @@ import (
 var (
 	nameRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	fieldNameRe  = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	categoryRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	headerNameRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	queryNameRe  = regexp.MustCompile(`^[A-Za-z0-9._~\[\]-]+$`)
 	regionRe     = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
@@ -70,8 +69,11 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 			fe.add("docs_url", "%s", err)
 		}
 		for i, c := range p.Categories {
-			if !categoryRe.MatchString(c) {
-				fe.add(sprintf("categories[%d]", i), "must be a lowercase slug")
+			switch {
+			case !knownCategory(c):
+				fe.add(sprintf("categories[%d]", i), "unknown category %q (see docs/providers.md for the list)", c)
+			case slices.Index(p.Categories, c) != i:
+				fe.add(sprintf("categories[%d]", i), "duplicate category %q", c)
 			}
 		}
 	}

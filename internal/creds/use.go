@@ -260,7 +260,12 @@ func tokenProblem(err error) error {
 		return err
 	}
 	if errors.Is(err, tokens.ErrUnavailable) || errors.Is(err, tokens.ErrReplaced) {
-		return problem.New(http.StatusServiceUnavailable, "%v", err)
+		p := problem.New(http.StatusServiceUnavailable, "%v", err)
+		p.RetryAfter = time.Second
+		if u := (*tokens.Unavailable)(nil); errors.As(err, &u) && u.RetryAfter > 0 {
+			p.RetryAfter = u.RetryAfter
+		}
+		return p
 	}
 	return err
 }

@@ -87,10 +87,14 @@ func Verify(ctx context.Context, client *http.Client, base *url.URL, v *catalog.
 	if v.Body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "storm-credentials/1 (verify)")
 	if err := cred.Apply(req); err != nil {
 		return Failed(outcome.Unexpected, 0, fmt.Errorf("apply credential: %w", err))
+	}
+	// After Apply: a provider's own Accept (GitHub's media type, the
+	// versioned one MongoDB Atlas requires) must win over the default.
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
 	}
 	start := time.Now()
 	resp, err := client.Do(req)

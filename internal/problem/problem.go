@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // FieldError names one rejected input field.
@@ -24,6 +26,9 @@ type Problem struct {
 	// Extra members are merged into the JSON body (for example a
 	// verification result).
 	Extra map[string]any `json:"-"`
+	// RetryAfter, when positive, is sent as the Retry-After header (in
+	// whole seconds, at least 1) with a 429 or 503.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (p *Problem) Error() string {
@@ -82,6 +87,9 @@ func Write(w http.ResponseWriter, p *Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((p.RetryAfter+time.Second-1)/time.Second))))
+	}
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(body)
 }

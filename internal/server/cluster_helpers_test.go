@@ -295,6 +295,14 @@ type tokenGate struct {
 	calls   []tokenCall
 	held    chan struct{} // non-nil while refreshes are held; closed to release them
 	dropped int           // held refreshes whose client went away
+	waiting int           // refreshes being held now
+}
+
+// holding reports how many refreshes are being held back now.
+func (g *tokenGate) holding() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting
 }
 
 func newTokenGate(t *testing.T, as *oauthtest.Server) *tokenGate {
@@ -339,11 +347,18 @@ func (g *tokenGate) serve(w http.ResponseWriter, r *http.Request) {
 	held := g.held
 	g.mu.Unlock()
 	if held != nil && c.Grant == "refresh_token" {
+		g.mu.Lock()
+		g.waiting++
+		g.mu.Unlock()
 		select {
 		case <-held:
+			g.mu.Lock()
+			g.waiting--
+			g.mu.Unlock()
 		case <-r.Context().Done(): // never reaches the provider
 			g.mu.Lock()
 			g.dropped++
+			g.waiting--
 			g.mu.Unlock()
 			return
 		}

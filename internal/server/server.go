@@ -59,6 +59,11 @@ type Config struct {
 	DataKeyRotateAfter int64
 	// Webhooks tunes webhook delivery (tests shorten its timings).
 	Webhooks webhooks.Tuning
+	// ProvidersDir holds an operator's provider definitions (*.yaml),
+	// added to the catalog or replacing its entries by name
+	// (STORM_PROVIDERS_DIR); empty means <DataDir>/providers when that
+	// directory exists.
+	ProvidersDir string
 	// NoBackground leaves the background refresh loop off (tests that
 	// drive refreshes themselves).
 	NoBackground bool
@@ -178,7 +183,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.Load()
+	cat, err := loadCatalog(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +237,31 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 		return nil, err
 	}
 	return s, nil
+}
+
+// loadCatalog loads the embedded catalog and the operator's provider
+// definitions; a bad definition stops the start, naming file and line.
+func loadCatalog(cfg Config) (*catalog.Catalog, error) {
+	dir := cfg.ProvidersDir
+	if dir == "" {
+		if fi, err := os.Stat(filepath.Join(cfg.DataDir, "providers")); err == nil && fi.IsDir() {
+			dir = filepath.Join(cfg.DataDir, "providers")
+		}
+	}
+	cat, err := catalog.LoadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if dir != "" {
+		n := 0
+		for _, p := range cat.List() {
+			if cat.Origin(p.Name) != "" {
+				n++
+			}
+		}
+		cfg.Logger.Info("loaded provider definitions", "dir", dir, "providers", n)
+	}
+	return cat, nil
 }
 
 // DefaultWorkspace exists from the first start.

@@ -121,6 +121,7 @@ func crashTrial(t *testing.T, w *world, p *provider, i int, point string, rng *r
 		defer rngMu.Unlock()
 		return rng.IntN(n)
 	}
+	paused := &failingLeases{Store: w.st, owner: cfg.Owner}
 	struck := make(chan struct{}) // the fault happened
 	var once sync.Once
 	var dead atomic.Bool
@@ -139,12 +140,20 @@ func crashTrial(t *testing.T, w *world, p *provider, i int, point string, rng *r
 			once.Do(func() { close(struck) })
 			return errKilled
 		case "stall":
+			// The whole process stalls (a pause, a partition): its lease
+			// renewals fail too, so the lease lapses.
+			paused.fail.Store(true)
 			once.Do(func() { close(struck) })
 			time.Sleep(leaseTTL + 150*time.Millisecond + time.Duration(pick(100))*time.Millisecond)
+			paused.fail.Store(false)
 		}
 		return nil
 	}
-	a := w.engine(cfg, p.sources)
+	a, err := New(Config{Store: paused, Vault: w.v, Sources: p.sources, CallTimeout: cfg.CallTimeout, LeaseTTL: cfg.LeaseTTL, Owner: cfg.Owner, Hook: cfg.Hook})
+	if err != nil {
+		return "", err
+	}
+	defer a.Close()
 	// B's clock can be moved on, past a backoff, to see what the
 	// engine's next attempt makes of a refresh whose answer was lost.
 	var ahead atomic.Int64

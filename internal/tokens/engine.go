@@ -47,11 +47,17 @@ type Config struct {
 	Owner string
 	// CallTimeout bounds one token endpoint call; default 20s.
 	CallTimeout time.Duration
-	// LeaseTTL is how long a refresh lease lasts if its holder dies; it
-	// must exceed CallTimeout, and the lease is renewed before the
-	// provider is called when less than CallTimeout of it is left, so a
-	// live holder never loses it mid-call. Default 3 × CallTimeout.
+	// LeaseTTL is how long a refresh lease outlives its holder: a live
+	// holder renews it every third of that while it works (however long
+	// the provider takes), so it can be short and another instance
+	// takes over seconds after a holder dies. Default 5s.
 	LeaseTTL time.Duration
+	// WaitTimeout bounds how long a caller waits for another instance's
+	// refresh when the current token cannot serve it (expired, or
+	// refused with a 401); then it gets ErrUnavailable (503 with
+	// Retry-After). Callers whose current token is still valid never
+	// wait for another instance. Default 10s.
+	WaitTimeout time.Duration
 	// CommitTimeout bounds storing a new token set, on a context of its
 	// own: however long the wait for the lease and the provider's answer
 	// took, a rotated refresh token gets this long to reach the store.
@@ -112,10 +118,13 @@ func New(cfg Config) (*Engine, error) {
 		cfg.CallTimeout = 20 * time.Second
 	}
 	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = 3 * cfg.CallTimeout
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	if cfg.LeaseTTL <= cfg.CallTimeout {
-		return nil, errors.New("tokens: LeaseTTL must exceed CallTimeout")
+	if cfg.LeaseTTL < 30*time.Millisecond {
+		return nil, errors.New("tokens: LeaseTTL must be at least 30ms")
+	}
+	if cfg.WaitTimeout == 0 {
+		cfg.WaitTimeout = 10 * time.Second
 	}
 	if cfg.CommitTimeout == 0 {
 		cfg.CommitTimeout = 15 * time.Second
@@ -158,6 +167,15 @@ func codeText(err error) string {
 // them writes to a store closed after it. Run must have returned (or
 // its context ended) first.
 func (e *Engine) Close() { e.flights.close() }
+
+// DefaultLeaseTTL is how long a dead holder's refresh lease blocks
+// other instances.
+const DefaultLeaseTTL = 5 * time.Second
+
+// staleGrace is how long a caller whose token is no longer fresh but
+// still valid waits for another instance's refresh before it takes the
+// current token.
+const staleGrace = 2 * time.Second
 
 // ErrUnavailable means no usable token can be had now: the current one
 // expired and the provider is failing; retry later.
@@ -287,64 +305,59 @@ func (e *Engine) turn(ctx context.Context, credID string, wait bool) (done func(
 	}
 }
 
-// leaseName is the database lease guarding credID's refreshes.
-func leaseName(credID string) string { return "refresh:" + credID }
-
 // refreshLeased does one refresh under the cross-instance lease. When the
 // lease is held elsewhere it waits (wait=true) for the holder's result,
 // or gives up at once (background work).
 //
 // Waiting and working have separate budgets: waiting for this process's
-// other refresh and for another instance's lease may take up to
-// LeaseTTL + CommitTimeout (a holder finishes or its lease expires by
-// then); once the lease is held, the provider call has CallTimeout and
-// the commit CommitTimeout of their own, so a long wait can never leave
-// a rotated refresh token without the time to store it.
+// other refresh and for another instance's lease takes at most
+// WaitTimeout; once the lease is held (and renewed in the background),
+// the provider call has CallTimeout and the commit CommitTimeout of their
+// own, so a long wait can never leave a rotated refresh token without
+// the time to store it.
 func (e *Engine) refreshLeased(base context.Context, integID, credID string, used secret.String, wait bool) (oauth.TokenSet, error) {
-	waitCtx, cancelWait := context.WithTimeout(base, e.cfg.LeaseTTL+e.cfg.CommitTimeout)
+	waitCtx, cancelWait := context.WithTimeout(base, e.cfg.WaitTimeout)
 	defer cancelWait()
 	done, err := e.turn(waitCtx, credID, wait)
 	if err != nil {
 		return oauth.TokenSet{}, err
 	}
 	defer done()
-	acquired, ts, err := e.awaitLease(waitCtx, credID, used, wait)
-	if err != nil || acquired.IsZero() {
+	asked, ts, err := e.awaitLease(waitCtx, credID, used, wait)
+	if err != nil || asked.IsZero() {
 		return ts, err
 	}
+	l := e.keep(base, credID, asked)
 	if err := e.hook("leased"); err != nil {
+		l.end(base, false)
 		return oauth.TokenSet{}, err // as if this process died holding the lease
 	}
-	ts, err = e.refreshHeld(base, integID, credID, used, acquired)
-	if errors.Is(err, errAborted) {
-		return oauth.TokenSet{}, err
-	}
-	rctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
-	defer cancel()
-	if rerr := e.cfg.Store.ReleaseLease(rctx, leaseName(credID), e.cfg.Owner); rerr != nil {
-		e.cfg.Logger.Warn("release refresh lease", "credential", credID, "err", rerr)
-	}
+	ts, err = e.refreshHeld(base, integID, credID, used, l)
+	l.end(base, !errors.Is(err, errAborted))
 	return ts, err
 }
 
-// awaitLease takes credID's lease. While another instance holds it, it
-// watches the credential and returns that instance's result once it
-// satisfies the caller (acquired is then zero). acquired is when this
-// process asked for the lease it got, on the monotonic clock: the lease
-// lasts at least until acquired + LeaseTTL.
-func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.String, wait bool) (acquired time.Time, ts oauth.TokenSet, err error) {
+// awaitLease takes credID's lease and reports when it asked for the one
+// it got. While another instance holds it, a caller waits for the
+// holder's commit, or for the lease to expire when the holder died
+// (asked is then zero) — except that a caller whose current token is
+// still valid waits only briefly (staleGrace: a live holder commits in
+// well under that) and then gets that token: nobody waits for a dead
+// instance while their token works.
+func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.String, wait bool) (asked time.Time, ts oauth.TokenSet, err error) {
 	st := e.cfg.Store
 	pause := 20 * time.Millisecond
+	graceEnds := time.Now().Add(min(staleGrace, e.cfg.WaitTimeout/2))
 	for {
-		asked := time.Now()
+		at := time.Now()
 		ok, err := st.HoldLease(ctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
 		if err != nil {
 			return time.Time{}, oauth.TokenSet{}, e.waitError(ctx, err)
 		}
 		if ok {
-			return asked, oauth.TokenSet{}, nil
+			return at, oauth.TokenSet{}, nil
 		}
-		// Another instance is refreshing: wait for its commit.
+		// Another instance is refreshing.
 		c, err := st.GetCredential(ctx, credID)
 		if err != nil {
 			return time.Time{}, oauth.TokenSet{}, e.waitError(ctx, err)
@@ -352,7 +365,7 @@ func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.Stri
 		if c.State != store.StateActive {
 			return time.Time{}, oauth.TokenSet{}, ErrReplaced
 		}
-		if ts, err := e.Tokens(c); err == nil && e.done(ts, used) {
+		if ts, err := e.Tokens(c); err == nil && (e.done(ts, used) || (used == "" && ts.ValidAt(e.cfg.Now()) && (!wait || time.Now().After(graceEnds)))) {
 			return time.Time{}, ts, nil
 		}
 		if !wait {
@@ -368,21 +381,44 @@ func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.Stri
 }
 
 // waitError reports a wait that ran out of time as ErrUnavailable (the
-// caller may retry soon), anything else as itself.
+// caller may retry once a dead holder's lease has expired), anything
+// else as itself.
 func (e *Engine) waitError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("%w: another instance's refresh of this credential did not finish in time", ErrUnavailable)
+		return &Unavailable{RetryAfter: e.cfg.LeaseTTL, Reason: "another instance's refresh of this credential did not finish in time"}
 	}
 	return err
+}
+
+// Unavailable is ErrUnavailable with when to try again.
+type Unavailable struct {
+	RetryAfter time.Duration
+	Reason     string
+	Cause      error // the provider's failure, when there is one
+}
+
+func (u *Unavailable) Error() string {
+	msg := ErrUnavailable.Error() + ": " + u.Reason
+	if u.Cause != nil {
+		msg += ": " + u.Cause.Error()
+	}
+	return msg
+}
+
+func (u *Unavailable) Unwrap() []error {
+	if u.Cause == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, u.Cause}
 }
 
 var (
 	errBusy    = errors.New("tokens: refresh in progress elsewhere")
 	errAborted = errors.New("tokens: refresh aborted by a test hook")
-	// errLeaseLost means the lease expired before the provider was
-	// called and another instance took it: calling now could present
-	// the same refresh token twice.
-	errLeaseLost = fmt.Errorf("%w: the refresh lease was lost before the provider was called", ErrUnavailable)
+	// errLeaseLost means the lease lapsed before the provider was called
+	// and another instance took it: calling now could present the same
+	// refresh token twice.
+	errLeaseLost = &Unavailable{Reason: "the refresh lease was lost before the provider was called", RetryAfter: time.Second}
 	// errSuperseded means the stored token set is no longer the one this
 	// refresh started from: someone else committed a newer one, which
 	// must not be overwritten (nor judged by this refresh's failure).
@@ -446,7 +482,7 @@ func sameSet(a, b oauth.TokenSet) bool {
 }
 
 // refreshHeld runs with the lease held: re-read, decide, call, commit.
-func (e *Engine) refreshHeld(base context.Context, integID, credID string, used secret.String, acquired time.Time) (oauth.TokenSet, error) {
+func (e *Engine) refreshHeld(base context.Context, integID, credID string, used secret.String, l *lease) (oauth.TokenSet, error) {
 	// Store work is bounded like a commit; a slow read that outlives the
 	// lease is caught by the renewal before the provider is called.
 	ctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
@@ -483,7 +519,7 @@ func (e *Engine) refreshHeld(base context.Context, integID, credID string, used 
 		return e.commitBackoff(base, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err})
 	}
 	for retried := false; ; retried = true {
-		next, err := e.call(base, credID, src, &h, &acquired)
+		next, err := e.call(base, credID, src, &h, l)
 		if err != nil {
 			return next, err
 		}
@@ -503,34 +539,34 @@ func (e *Engine) refreshHeld(base context.Context, integID, credID string, used 
 		if h, err = e.read(ctx, integID, credID); err != nil {
 			return oauth.TokenSet{}, err
 		}
-		acquired = time.Time{} // renew, and re-check, before calling
 	}
 }
 
-// call sends h's refresh to the provider, leaving the outcome in
-// h.result for answer. The call must end while the lease is ours: when
-// less than a call's time is left (slow reads or discovery, a retry) the
-// lease is renewed first, and the refresh gives up without calling when
-// it was lost. A renewed lease may have lapsed in between, and another
-// instance may have refreshed meanwhile: its stored set is returned
-// (non-empty) and nothing is sent.
-func (e *Engine) call(base context.Context, credID string, src Source, h *held, acquired *time.Time) (oauth.TokenSet, error) {
+// call sends h's refresh to the provider, leaving the outcome in h for
+// answer. It never calls when the lease was lost. When no renewal
+// succeeded for a while (a slow store), the lease may have lapsed and
+// another instance may have refreshed meanwhile: call holds it again and
+// re-reads, and returns the stored set (non-empty) without calling if it
+// changed.
+func (e *Engine) call(base context.Context, credID string, src Source, h *held, l *lease) (oauth.TokenSet, error) {
 	if err := e.hook("calling"); err != nil {
 		return oauth.TokenSet{}, err
 	}
-	if time.Until(acquired.Add(e.cfg.LeaseTTL)) < e.cfg.CallTimeout+time.Second {
-		rctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
-		defer cancel()
-		asked := time.Now()
-		renewed, err := e.cfg.Store.HoldLease(rctx, leaseName(credID), e.cfg.Owner, e.cfg.LeaseTTL)
+	lost, lapsed := l.state()
+	if lost {
+		return oauth.TokenSet{}, errLeaseLost
+	}
+	if lapsed {
+		held, err := l.hold(base)
 		if err != nil {
 			return oauth.TokenSet{}, err
 		}
-		if !renewed {
+		if !held {
 			return oauth.TokenSet{}, errLeaseLost
 		}
-		*acquired = asked
+		rctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
 		now, err := e.read(rctx, h.integ.ID, credID)
+		cancel()
 		if err != nil {
 			return oauth.TokenSet{}, err
 		}
@@ -759,7 +795,7 @@ func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oaut
 	if ts.ValidAt(now) {
 		return ts, nil
 	}
-	return oauth.TokenSet{}, fmt.Errorf("%w (next attempt at %s): %w", ErrUnavailable, nextAt.Format(time.RFC3339), oerr)
+	return oauth.TokenSet{}, &Unavailable{RetryAfter: nextAt.Sub(now), Reason: "the provider is failing (next attempt at " + nextAt.Format(time.RFC3339) + ")", Cause: oerr}
 }
 
 func find(set *store.CredentialSet, id string) *store.Credential {

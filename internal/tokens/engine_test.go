@@ -382,31 +382,132 @@ func TestSkewedClockCannotStealLease(t *testing.T) {
 	}
 }
 
-// TestLeaseLostBeforeCallIsNotCalled: a holder that stalls until its
-// lease expired and another instance took it must not call the provider
-// with the same refresh token.
+// failingLeases is a store whose lease renewals for one owner fail (a
+// slow or unreachable database), so that owner's lease can lapse.
+type failingLeases struct {
+	store.Store
+	owner string
+	fail  atomic.Bool
+}
+
+func (f *failingLeases) HoldLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if owner == f.owner && f.fail.Load() {
+		return false, errors.New("database unreachable")
+	}
+	return f.Store.HoldLease(ctx, name, owner, ttl)
+}
+
+// TestLeaseLostBeforeCallIsNotCalled: a holder whose renewals failed
+// until its lease lapsed and another instance took it must not call the
+// provider with the same refresh token.
 func TestLeaseLostBeforeCallIsNotCalled(t *testing.T) {
 	w := newWorld(t)
 	c := w.connect("lost", tokenSet("old", time.Second))
 	g := newGate("source")
 	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return tokenSet("new", time.Hour), nil }, gate: g}
-	e := w.engine(Config{CallTimeout: 200 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}, src.sources)
+	fl := &failingLeases{Store: w.st, owner: "slow-instance"}
+	e, err := New(Config{Store: fl, Vault: w.v, Sources: src.sources, Owner: "slow-instance", LeaseTTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
 	got := make(chan error, 1)
 	go func() {
 		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
 		got <- err
 	}()
 	g.await(t)
+	fl.fail.Store(true) // renewals fail from now on
 	time.Sleep(400 * time.Millisecond)
 	if ok, err := w.st.HoldLease(context.Background(), leaseName(c.ID), "other-instance", time.Minute); err != nil || !ok {
-		t.Fatalf("another instance could not take the expired lease: %v %v", ok, err)
+		t.Fatalf("another instance could not take the lapsed lease: %v %v", ok, err)
 	}
+	fl.fail.Store(false)
 	close(g.open)
 	if err := <-got; !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("refresh after losing the lease: %v, want ErrUnavailable", err)
 	}
 	if n := src.calls.Load(); n != 0 {
 		t.Fatalf("the provider was called %d times after the lease was lost", n)
+	}
+}
+
+// TestLeaseRenewedWhileProviderIsSlow (issue 16 part 1): leases are
+// short, and a live holder keeps its lease however long the provider
+// takes, so nobody else presents the same refresh token meanwhile.
+func TestLeaseRenewedWhileProviderIsSlow(t *testing.T) {
+	w := newWorld(t)
+	c := w.connect("slow provider", tokenSet("old", time.Second))
+	calling := make(chan struct{})
+	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) {
+		close(calling)
+		time.Sleep(2 * time.Second) // four lease lifetimes
+		return tokenSet("new", time.Hour), nil
+	}}
+	e := w.engine(Config{LeaseTTL: 500 * time.Millisecond, CallTimeout: 5 * time.Second}, src.sources)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
+		done <- err
+	}()
+	<-calling
+	stolen := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stolen > 0 {
+				t.Fatalf("another instance took the lease %d times during the call", stolen)
+			}
+			// Released at the end: another instance gets it at once.
+			if ok, err := w.st.HoldLease(context.Background(), leaseName(c.ID), "other-instance", time.Minute); err != nil || !ok {
+				t.Fatalf("lease not released after the refresh: %v %v", ok, err)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+			if ok, _ := w.st.HoldLease(context.Background(), leaseName(c.ID), "other-instance", 10*time.Millisecond); ok {
+				stolen++
+			}
+		}
+	}
+}
+
+// TestValidTokenServedWhileAnotherInstanceRefreshes (issue 16 part 1):
+// while another instance holds the lease, a caller whose token is no
+// longer fresh but still valid gets it after a short grace (the holder
+// did not commit); one whose token expired waits at most WaitTimeout and
+// gets ErrUnavailable with a retry time.
+func TestValidTokenServedWhileAnotherInstanceRefreshes(t *testing.T) {
+	w := newWorld(t)
+	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return tokenSet("new", time.Hour), nil }}
+	e := w.engine(Config{WaitTimeout: 300 * time.Millisecond}, src.sources)
+
+	valid := w.connect("valid", tokenSet("valid", 30*time.Second)) // fresh needs 60s or half of 30s: not fresh
+	if ok, _ := w.st.HoldLease(context.Background(), leaseName(valid.ID), "other-instance", time.Minute); !ok {
+		t.Fatal("hold the lease")
+	}
+	start := time.Now()
+	ts, err := e.Token(context.Background(), valid)
+	if err != nil || ts.AccessToken != "at-valid" {
+		t.Fatalf("Token = %v, %v; want the current token", ts.AccessToken, err)
+	}
+	if took := time.Since(start); took >= 300*time.Millisecond {
+		t.Fatalf("waited %v (the whole WaitTimeout) for another instance although the token was valid", took)
+	}
+
+	expired := w.connect("expired", tokenSet("expired", -time.Second))
+	if ok, _ := w.st.HoldLease(context.Background(), leaseName(expired.ID), "other-instance", time.Minute); !ok {
+		t.Fatal("hold the lease")
+	}
+	_, err = e.Token(context.Background(), expired)
+	var u *Unavailable
+	if !errors.As(err, &u) || !errors.Is(err, ErrUnavailable) || u.RetryAfter <= 0 {
+		t.Fatalf("Token of an expired token while another instance holds the lease: %v", err)
+	}
+	if n := src.calls.Load(); n != 0 {
+		t.Fatalf("%d provider calls while another instance held the leases", n)
 	}
 }
 

@@ -250,7 +250,7 @@ func TestBrowserAPIKey(t *testing.T) {
 	c.submit("main a.button.primary", 200) // Add integration
 	c.shot("add-integration")
 	// The search filters as you type.
-	c.do("search", chromedp.SendKeys(chromedp.CSS("#q"), "custom"))
+	c.do("search", chromedp.SendKeys(chromedp.CSS("#q"), "custom api"))
 	c.waitFor("the filter", `document.querySelectorAll("li[data-search]:not([hidden])").length === 1`)
 	if got := c.text("#provider-count"); got != "1 provider" {
 		t.Fatalf("count = %q", got)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/stormcreds/storm/internal/api"
@@ -161,10 +162,22 @@ type providerItem struct {
 	URL         string
 	Name        string
 	DisplayName string
+	LogoURL     string
 	Methods     string
-	Categories  string
+	Categories  string // labels, for people
+	CategoryIDs string // names, space-separated, for the script's filter
 	Search      string // what the filter matches, lower case
-	Hidden      bool   // filtered out by ?q=
+	Hidden      bool   // filtered out by ?q= or ?category=
+}
+
+// categoryChip is one category filter of the picker: a link, so it works
+// without the script.
+type categoryChip struct {
+	Name     string // "" for all categories
+	Label    string
+	Count    int
+	URL      string
+	Selected bool
 }
 
 type methodChoice struct {
@@ -177,6 +190,8 @@ type methodChoice struct {
 type newData struct {
 	Base
 	Query       string
+	Category    string
+	Categories  []categoryChip
 	Providers   []providerItem
 	Shown       int
 	Provider    *catalog.Provider
@@ -218,6 +233,9 @@ func (u *UI) newPage(c *reqCtx) error {
 	}
 	if d.Provider == nil {
 		d.Query = strings.TrimSpace(q.Get("q"))
+		if cat := q.Get("category"); catalog.IsCategory(cat) {
+			d.Category = cat
+		}
 		u.providerList(c, &d)
 	}
 	return u.render(c, http.StatusOK, "new", d)
@@ -268,15 +286,21 @@ func (u *UI) newForm(c *reqCtx, provider, method, wsRef string) (newData, error)
 
 func (u *UI) providerList(c *reqCtx, d *newData) {
 	q := strings.ToLower(d.Query)
+	counts := map[string]int{}
 	for _, p := range u.cfg.Catalog.List() {
-		var ms []string
+		var ms, labels []string
 		for _, m := range p.AuthMethods {
 			ms = append(ms, methodLabel(m))
 		}
-		item := providerItem{URL: newURL(c, d.ws, url.Values{"provider": {p.Name}}), Name: p.Name, DisplayName: p.DisplayName, Methods: strings.Join(ms, " · "),
-			Categories: strings.Join(p.Categories, ", ")}
+		for _, cat := range p.Categories {
+			labels = append(labels, catalog.CategoryLabel(cat))
+			counts[cat]++
+		}
+		item := providerItem{URL: newURL(c, d.ws, url.Values{"provider": {p.Name}}), Name: p.Name, DisplayName: p.DisplayName,
+			LogoURL: u.logoURL(p.Name), Methods: strings.Join(ms, " · "), Categories: strings.Join(labels, ", "),
+			CategoryIDs: strings.Join(p.Categories, " ")}
 		item.Search = strings.ToLower(strings.Join([]string{p.Name, p.DisplayName, item.Categories, item.Methods}, " "))
-		item.Hidden = q != "" && !strings.Contains(item.Search, q)
+		item.Hidden = (q != "" && !strings.Contains(item.Search, q)) || (d.Category != "" && !slices.Contains(p.Categories, d.Category))
 		if !item.Hidden {
 			d.Shown++
 		}
@@ -286,6 +310,23 @@ func (u *UI) providerList(c *reqCtx, d *newData) {
 		}
 		d.Providers = append(d.Providers, item)
 	}
+	chip := func(name, label string, n int) categoryChip {
+		v := url.Values{}
+		if name != "" {
+			v.Set("category", name)
+		}
+		if d.Query != "" {
+			v.Set("q", d.Query)
+		}
+		return categoryChip{Name: name, Label: label, Count: n, URL: newURL(c, d.ws, v), Selected: name == d.Category}
+	}
+	for _, cat := range catalog.Categories {
+		if counts[cat.Name] > 0 && cat.Name != catalog.Custom {
+			d.Categories = append(d.Categories, chip(cat.Name, cat.Label, counts[cat.Name]))
+		}
+	}
+	slices.SortFunc(d.Categories, func(a, b categoryChip) int { return strings.Compare(a.Label, b.Label) })
+	d.Categories = append([]categoryChip{chip("", "All", len(d.Providers))}, d.Categories...)
 }
 
 func (u *UI) create(c *reqCtx) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stormcreds/storm/internal/api"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/store"
 )
@@ -133,6 +134,7 @@ type integrationView struct {
 	Name         string
 	Provider     string
 	ProviderName string
+	LogoURL      string
 	Method       string
 	MethodLabel  string
 	Status       string
@@ -149,10 +151,19 @@ func (u *UI) integrationView(in store.Integration, wsName string) integrationVie
 	if label == "" {
 		label = in.Status
 	}
-	return integrationView{ID: in.ID, Name: in.Name, Provider: in.Provider, ProviderName: u.providerName(in.Provider),
+	return integrationView{ID: in.ID, Name: in.Name, Provider: in.Provider, ProviderName: u.providerName(in.Provider), LogoURL: u.logoURL(in.Provider),
 		Method: in.AuthMethod, MethodLabel: methodLabel(in.AuthMethod), Status: in.Status, StatusLabel: label,
 		StatusReason: in.StatusReason, Workspace: wsName, Created: u.when(in.CreatedAt),
 		LastVerified: u.when(in.LastVerifiedAt), LastUsed: u.when(in.LastUsedAt)}
+}
+
+// logoURL is the provider's logo, served by the API (img-src 'self').
+func (u *UI) logoURL(name string) string {
+	l, ok := u.cfg.Catalog.Logo(name)
+	if !ok {
+		return ""
+	}
+	return api.LogoURL(name, l)
 }
 
 func (u *UI) providerName(name string) string {

@@ -347,7 +347,7 @@ func TestCreateFromForm(t *testing.T) {
 	up := servertest.NewUpstream(t, "k")
 	b := newBrowser(t, env)
 	b.signIn(env.AdminToken)
-	if p := b.get("/integrations/new?q=zendesk"); !strings.Contains(p.Body, "Zendesk") || !strings.Contains(p.Body, "1 provider") {
+	if p := b.get("/integrations/new?q=zendesk"); !strings.Contains(p.Body, "Zendesk Sell") || !strings.Contains(p.Body, "2 providers") {
 		t.Fatalf("search: %.500s", text(p.Body))
 	}
 	if p := b.get("/integrations/new?provider=zendesk"); !strings.Contains(p.Body, "method=oauth2") || !strings.Contains(p.Body, "When to use") && !strings.Contains(p.Body, "OAuth 2.0") {

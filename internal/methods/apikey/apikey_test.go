@@ -3,9 +3,12 @@ package apikey_test
 import (
 	"fmt"
 	"net/http"
-	"regexp"
+	"os"
 	"strings"
+	"sync"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/methods/apikey"
@@ -97,7 +100,7 @@ func TestEveryProviderApplies(t *testing.T) {
 		cfg := map[string]any{}
 		for _, f := range p.Config {
 			if f.Required {
-				cfg[f.Name] = sample(f)
+				cfg[f.Name] = sample(t, p.Name, f)
 			}
 		}
 		r, err := c.Resolve(p.Name, cfg)
@@ -118,21 +121,38 @@ func TestEveryProviderApplies(t *testing.T) {
 	}
 }
 
-// sample returns a value for a required config field.
-func sample(f catalog.ConfigField) string {
+// sample returns a value for a required config field: the catalog
+// tests' sample (internal/catalog/testdata/samples.yaml) when it has one.
+func sample(t *testing.T, provider string, f catalog.ConfigField) string {
+	t.Helper()
 	if f.Default != "" {
 		return f.Default
 	}
-	for _, v := range []string{"acme", "ops@example.com", "0123456789abcdef0123456789abcdef", "us1", "AC0123456789abcdef0123456789abcdef", "12345", "ABC123DEF", "api.mailgun.net"} {
-		if f.Pattern == "" {
-			return v
+	samplesOnce.Do(func() {
+		b, err := os.ReadFile("../../catalog/testdata/samples.yaml")
+		if err == nil {
+			err = yaml.Unmarshal(b, &samples)
 		}
-		if ok, _ := regexpMatch(f.Pattern, v); ok {
-			return v
+		if err != nil {
+			t.Fatalf("catalog samples: %v", err)
 		}
+	})
+	if v, ok := samples.Providers[provider][f.Name]; ok {
+		return v
+	}
+	if v, ok := samples.Values[f.Name]; ok {
+		return v
 	}
 	return "acme"
 }
+
+var (
+	samplesOnce sync.Once
+	samples     struct {
+		Values    map[string]string            `yaml:"values"`
+		Providers map[string]map[string]string `yaml:"providers"`
+	}
+)
 
 func TestParse(t *testing.T) {
 	for in, want := range map[string]string{"  sk_live_abc \n": "sk_live_abc", "k": "k"} {
@@ -176,8 +196,4 @@ func TestKeyRedacts(t *testing.T) {
 	if k.Access().APIKey != "sk_secret_value" || k.Access().Prefix != "Bearer " {
 		t.Fatalf("access = %+v", k.Access())
 	}
-}
-
-func regexpMatch(pattern, s string) (bool, error) {
-	return regexp.MatchString(`^(?:`+pattern+`)$`, s)
 }

@@ -1,6 +1,7 @@
-// Storm's only script. Every page works without it; it only makes two
-// things quicker: the provider search filters as you type, and the
-// connector setup dialog opens in place (modal) instead of reloading.
+// Storm's only script. Every page works without it; it only makes a few
+// things quicker: the provider search and category links filter in place
+// as you type or click, and the connector setup dialog opens in place
+// (modal) instead of reloading.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -12,17 +13,37 @@ document.addEventListener("DOMContentLoaded", function () {
     var count = form.querySelector("[data-count]");
     var empty = document.querySelector("[data-empty]");
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
+    var chips = Array.prototype.slice.call(document.querySelectorAll("a.chip[data-category]"));
+    var current = chips.filter(function (a) { return a.getAttribute("aria-current") === "page"; });
+    var category = current.length ? current[0].getAttribute("data-category") : "";
+    var hidden = form.querySelector("[data-category-input]");
     var filter = function () {
       var q = input.value.trim().toLowerCase();
       var shown = 0;
       items.forEach(function (li) {
-        var hit = q === "" || li.getAttribute("data-search").indexOf(q) !== -1;
+        var hit = (q === "" || li.getAttribute("data-search").indexOf(q) !== -1) &&
+          (category === "" || (" " + li.getAttribute("data-categories") + " ").indexOf(" " + category + " ") !== -1);
         li.hidden = !hit;
         if (hit) shown++;
       });
       if (count) count.textContent = shown + (shown === 1 ? " provider" : " providers");
       if (empty) empty.hidden = shown !== 0;
     };
+    // Category links reload the page without the script; with it they
+    // filter in place and keep the typed search.
+    chips.forEach(function (a) {
+      a.addEventListener("click", function (e) {
+        e.preventDefault();
+        category = a.getAttribute("data-category");
+        chips.forEach(function (b) {
+          if (b === a) b.setAttribute("aria-current", "page");
+          else b.removeAttribute("aria-current");
+        });
+        if (hidden) hidden.value = category;
+        if (window.history && history.replaceState) history.replaceState(null, "", a.href);
+        filter();
+      });
+    });
     input.addEventListener("input", filter);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
