@@ -87,19 +87,24 @@ func testTokenExchange(t *testing.T, opts servertest.Options) {
 	tr.during(span)
 	// The provider restarts and forgets every session: the next 401s are
 	// answered by a re-exchange (one, however many requests met them).
-	atEnd := peer.Exchanges()
-	peer.EndAllSessions()
-	tr.progress(200)
-	afterEnd := peer.Exchanges() - atEnd
+	// On a loaded machine the background renewal may come first and no
+	// request meets a 401; the provider then restarts again.
+	var afterEnd, rejected int64
+	for attempt := 0; attempt < 5 && rejected == 0; attempt++ {
+		atEnd, rejectedBefore := peer.Exchanges(), peer.Rejected()
+		peer.EndAllSessions()
+		tr.progress(200)
+		afterEnd, rejected = peer.Exchanges()-atEnd, peer.Rejected()-rejectedBefore
+	}
 	total := tr.finish(t, "session tokens expiring every 2 s")
 	n := peer.Exchanges() - before
 	t.Logf("%d proxied requests over %v of %v session tokens: %d exchanges (%.1f per session lifetime, %.0f per hour of such traffic), 0 failed; %d upstream 401s after the provider ended every session, answered by %d re-exchange(s)",
-		total, span, sessionTTL, n, float64(n)*float64(sessionTTL)/float64(span), float64(n)*float64(time.Hour)/float64(span), peer.Rejected(), afterEnd)
+		total, span, sessionTTL, n, float64(n)*float64(sessionTTL)/float64(span), float64(n)*float64(time.Hour)/float64(span), rejected, afterEnd)
 	if lifetimes := int64(span / sessionTTL); n < lifetimes || n > 4*lifetimes+4 || total < 20*n {
 		t.Fatalf("%d exchanges for %d requests: want renewals before expiry, not an exchange per request", n, total)
 	}
-	if peer.Rejected() == 0 || afterEnd < 1 || afterEnd > 3 {
-		t.Fatalf("after the provider ended the sessions: %d rejected, %d exchanges; want the 401 retry to re-exchange once", peer.Rejected(), afterEnd)
+	if rejected == 0 || afterEnd < 1 || afterEnd > 3 {
+		t.Fatalf("after the provider ended the sessions: %d rejected, %d exchanges; want the 401 retry to re-exchange once", rejected, afterEnd)
 	}
 	if in := env.Must(200, "GET", base, "", nil); in["status"] != "connected" {
 		t.Fatalf("status %v", in["status"])
