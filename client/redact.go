@@ -75,6 +75,14 @@ func (a Access) fields() []field {
 		{"access_key_id", a.AccessKeyID, false},
 		{"secret_access_key", a.SecretAccessKey, true},
 		{"session_token", a.SessionToken, true},
+		{"username", a.Username, false},
+		{"password", a.Password, true},
+		{"consumer_key", a.ConsumerKey, false},
+		{"consumer_secret", a.ConsumerSecret, true},
+		{"token", a.Token, true},
+		{"token_secret", a.TokenSecret, true},
+		{"signature_method", a.SignatureMethod, false},
+		{"realm", a.Realm, false},
 	}
 }
 

@@ -22,6 +22,9 @@ func TestSecretsStayOutOfFormattingAndLogs(t *testing.T) {
 		"bearer":  {Access{Type: AccessBearer, AccessToken: "SECRET-at", ExpiresAt: exp}, []string{"SECRET-at"}},
 		"api_key": {Access{Type: AccessAPIKey, APIKey: "SECRET-key", In: "header", Name: "X-Api-Key"}, []string{"SECRET-key"}},
 		"aws":     {Access{Type: AccessAWS, AccessKeyID: "AKIAPUBLIC", SecretAccessKey: "SECRET-sak", SessionToken: "SECRET-st"}, []string{"SECRET-sak", "SECRET-st"}},
+		"basic":   {Access{Type: AccessBasic, Username: "svc", Password: "SECRET-pw"}, []string{"SECRET-pw"}},
+		"oauth1": {Access{Type: AccessOAuth1, ConsumerKey: "ck", ConsumerSecret: "SECRET-cs", Token: "SECRET-tok", TokenSecret: "SECRET-ts",
+			SignatureMethod: "HMAC-SHA256", Realm: "1234567_SB1"}, []string{"SECRET-cs", "SECRET-tok", "SECRET-ts"}},
 		"token":   {Token{ID: "tok_1", Token: "SECRET-tok", Role: RoleWorker}, []string{"SECRET-tok"}},
 		"webhook": {Webhook{ID: "wh_1", Secret: "SECRET-wh", URL: "https://hooks.example/x"}, []string{"SECRET-wh"}},
 	}

@@ -10,6 +10,8 @@ const (
 	AuthAPIKey         = "api_key"
 	AuthOAuth2         = "oauth2"
 	AuthServiceAccount = "service_account"
+	AuthBasic          = "basic"
+	AuthOAuth1         = "oauth1"
 )
 
 // Integration statuses.
@@ -41,6 +43,8 @@ const (
 	AccessBearer = "bearer"
 	AccessAPIKey = "api_key"
 	AccessAWS    = "aws"
+	AccessBasic  = "basic"
+	AccessOAuth1 = "oauth1"
 )
 
 // Provider is one entry of the provider catalog as listed by
@@ -206,20 +210,35 @@ func (r VerifyResult) MarshalJSON() ([]byte, error) {
 //   - "api_key": APIKey applied as In ("header", "query" or "basic"),
 //     Name and Prefix
 //   - "aws": AccessKeyID, SecretAccessKey, SessionToken
+//   - "basic": Username, Password (HTTP Basic)
+//   - "oauth1": ConsumerKey, ConsumerSecret, Token, TokenSecret,
+//     SignatureMethod, Realm: sign each request as RFC 5849 says
 //
-// String, GoString and LogValue redact the secrets; JSON encoding keeps
-// them, so marshal an Access only where the secret is meant to go.
+// A bearer token from a token exchange also sets In ("header" or
+// "query") with Header or Name. String, GoString and LogValue redact the
+// secrets; JSON encoding keeps them, so marshal an Access only where the
+// secret is meant to go.
 type Access struct {
-	Type            string    `json:"type"`
-	AccessToken     string    `json:"access_token,omitempty"`
-	ExpiresAt       time.Time `json:"expires_at,omitzero"`
-	APIKey          string    `json:"api_key,omitempty"`
-	In              string    `json:"in,omitempty"`
-	Name            string    `json:"name,omitempty"`
-	Prefix          string    `json:"prefix,omitempty"`
-	AccessKeyID     string    `json:"access_key_id,omitempty"`
-	SecretAccessKey string    `json:"secret_access_key,omitempty"`
-	SessionToken    string    `json:"session_token,omitempty"`
+	Type            string            `json:"type"`
+	AccessToken     string            `json:"access_token,omitempty"`
+	ExpiresAt       time.Time         `json:"expires_at,omitzero"`
+	Header          string            `json:"header,omitempty"`
+	APIKey          string            `json:"api_key,omitempty"`
+	In              string            `json:"in,omitempty"`
+	Name            string            `json:"name,omitempty"`
+	Prefix          string            `json:"prefix,omitempty"`
+	Username        string            `json:"username,omitempty"`
+	Password        string            `json:"password,omitempty"`
+	AccessKeyID     string            `json:"access_key_id,omitempty"`
+	SecretAccessKey string            `json:"secret_access_key,omitempty"`
+	SessionToken    string            `json:"session_token,omitempty"`
+	ConsumerKey     string            `json:"consumer_key,omitempty"`
+	ConsumerSecret  string            `json:"consumer_secret,omitempty"`
+	Token           string            `json:"token,omitempty"`
+	TokenSecret     string            `json:"token_secret,omitempty"`
+	SignatureMethod string            `json:"signature_method,omitempty"`
+	Realm           string            `json:"realm,omitempty"`
+	Headers         map[string]string `json:"headers,omitempty"`
 }
 
 // EventFilter selects events: those after the event with id After (all

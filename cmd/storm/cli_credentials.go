@@ -45,6 +45,9 @@ func (c *cli) credentialsSave(ctx context.Context, f *flags, args []string) erro
 	var file string
 	f.FlagSet.BoolVar(&noVerify, "no-verify", false, "save without checking the secret against the provider first")
 	f.FlagSet.StringVar(&file, "file", "", "read the secret or key file from `PATH` instead of stdin")
+	var username, token string
+	f.FlagSet.StringVar(&username, "username", "", "basic: the user `NAME` (the password is read from stdin, a prompt or --file)")
+	f.FlagSet.StringVar(&token, "token-id", "", "oauth1: the token `ID` issued out of band (its secret is read from stdin, a prompt or --file)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -102,6 +105,32 @@ func (c *cli) credentialsSave(ctx context.Context, f *flags, args []string) erro
 			return errors.New("the key file is empty")
 		}
 		v, err = cl.SaveCredentialFile(ctx, id, name, bytes.NewReader(b), !noVerify)
+	case client.AuthBasic, client.AuthOAuth1:
+		name, what, field := username, "password", "password"
+		body := map[string]any{"username": username}
+		if in.AuthMethod == client.AuthOAuth1 {
+			name, what, field = token, "token secret", "token_secret"
+			body = map[string]any{"token": token}
+			if token == "" {
+				return f.usageErr("an OAuth 1.0a integration takes --token-id ID (and its secret on stdin); for the three-legged flow run storm authorize %s", cell(id))
+			}
+		} else if username == "" {
+			return f.usageErr("a Basic integration takes --username NAME (and the password on stdin)")
+		}
+		var sec string
+		if file != "" {
+			b, err := readFileLimited(file)
+			if err != nil {
+				return err
+			}
+			if sec, err = secretText(b, file); err != nil {
+				return err
+			}
+		} else if sec, err = c.readSecret(fmt.Sprintf("%s for %s of %s (input hidden): ", what, cell(name), cell(in.Name))); err != nil {
+			return err
+		}
+		body[field] = sec
+		v, err = cl.SaveCredential(ctx, id, body, !noVerify)
 	case client.AuthOAuth2:
 		return fmt.Errorf("integration %s uses OAuth 2.0: its tokens come from the authorization flow (storm authorize %s)", cell(id), cell(id))
 	default:

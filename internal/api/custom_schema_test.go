@@ -77,9 +77,15 @@ func TestCustomConfigSchemaMatchesServer(t *testing.T) {
 		{"verify", "CustomVerify", "api_key"},
 		{"oauth2", "CustomOAuth2", "oauth2"},
 		{"service_account", "CustomServiceAccount", "service_account"},
+		{"oauth1", "CustomOAuth1", "oauth1"},
+		{"exchange", "CustomExchange", "api_key"},
 	} {
 		t.Run(level.schema, func(t *testing.T) {
 			cfg := base()
+			if level.at == "exchange" {
+				cfg["exchange"] = map[string]any{"method": "POST", "path": "/session", "token_pointer": "/token",
+					"apply": map[string]any{"in": "header", "name": "Authorization"}}
+			}
 			section := cfg
 			if level.at != "" {
 				if cfg[level.at] == nil {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -287,19 +288,43 @@ func (s *Server) saveInput(w http.ResponseWriter, r *http.Request, integ store.I
 	if err := s.decode(w, r, &body); err != nil {
 		return creds.SaveInput{}, err
 	}
-	if integ.AuthMethod != catalog.MethodAPIKey {
-		return creds.SaveInput{Body: body}, nil
+	switch integ.AuthMethod {
+	case catalog.MethodAPIKey:
+		v, err := stringFields(body, "an API-key credential", "api_key")
+		if err != nil {
+			return creds.SaveInput{}, err
+		}
+		return creds.SaveInput{APIKey: v[0]}, nil
+	case catalog.MethodBasic:
+		v, err := stringFields(body, "a Basic credential", "username", "password")
+		if err != nil {
+			return creds.SaveInput{}, err
+		}
+		return creds.SaveInput{Username: v[0], Password: v[1]}, nil
+	case catalog.MethodOAuth1:
+		v, err := stringFields(body, "OAuth 1.0a token credentials", "token", "token_secret")
+		if err != nil {
+			return creds.SaveInput{}, err
+		}
+		return creds.SaveInput{Token: v[0], TokenSecret: v[1]}, nil
 	}
+	return creds.SaveInput{Body: body}, nil
+}
+
+// stringFields reads a Save body of exactly the named string fields.
+func stringFields(body map[string]json.RawMessage, what string, names ...string) ([]string, error) {
 	for k := range body {
-		if k != "api_key" {
-			return creds.SaveInput{}, problem.Field(k, "unknown field (an API-key credential takes only api_key)")
+		if !slices.Contains(names, k) {
+			return nil, problem.Field(k, "unknown field ("+what+" takes only "+strings.Join(names, ", ")+")")
 		}
 	}
-	var key string
-	if raw, ok := body["api_key"]; !ok || json.Unmarshal(raw, &key) != nil {
-		return creds.SaveInput{}, problem.Field("api_key", "is required (a string)")
+	out := make([]string, len(names))
+	for i, n := range names {
+		if raw, ok := body[n]; !ok || json.Unmarshal(raw, &out[i]) != nil {
+			return nil, problem.Field(n, "is required (a string)")
+		}
 	}
-	return creds.SaveInput{APIKey: key}, nil
+	return out, nil
 }
 
 // ReadUpload reads a multipart/form-data Save body as PUT
@@ -437,6 +462,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	t.Exact = !strings.Contains(r.URL.EscapedPath(), "/proxy/")
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}

@@ -137,6 +137,9 @@ func (s *Server) register() {
 
 	s.handle("GET /v1/integrations/{id}/access", store.RoleWorker, s.access)
 	s.handle("/v1/integrations/{id}/proxy/{path...}", store.RoleWorker, s.proxy)
+	// The base URL itself, without a "/" added: a remote MCP server's
+	// endpoint is its URL.
+	s.handle("/v1/integrations/{id}/proxy", store.RoleWorker, s.proxy)
 
 	s.handle("GET /v1/events", store.RoleViewer, s.listEvents)
 	s.handle("GET /v1/audit", store.RoleViewer, s.listAudit)

@@ -196,6 +196,17 @@ func (p Provider) clone() Provider {
 		}
 		q.ServiceAccount = &s
 	}
+	if p.Basic != nil {
+		b := *p.Basic
+		b.Headers = maps.Clone(p.Basic.Headers)
+		q.Basic = &b
+	}
+	if p.OAuth1 != nil {
+		o := *p.OAuth1
+		o.Headers = maps.Clone(p.OAuth1.Headers)
+		q.OAuth1 = &o
+	}
+	q.Exchange = p.Exchange.clone()
 	return q
 }
 

@@ -67,10 +67,12 @@ var (
 // sampleShared holds a value for each shared key a provider's
 // service_account.requires may name.
 var sampleShared = map[string]string{
-	"client_id":     "storm-test-client",
-	"client_secret": "storm-test-secret",
-	"issuer":        "storm-test-issuer",
-	"subject":       "svc@acme.example",
+	"client_id":       "storm-test-client",
+	"client_secret":   "storm-test-secret",
+	"issuer":          "storm-test-issuer",
+	"subject":         "svc@acme.example",
+	"app_id":          "12345",
+	"installation_id": "67890",
 }
 
 func TestEmbeddedCatalog(t *testing.T) {
@@ -88,15 +90,16 @@ func TestEmbeddedCatalog(t *testing.T) {
 			if len(p.Categories) == 0 {
 				t.Error("no category: every catalog entry is in at least one, so the picker's filters find it")
 			}
-			if p.Name == Custom {
+			if p.Name == Custom || p.Name == MCP {
 				return
 			}
 			if !strings.HasPrefix(p.BaseURL, "https://") {
 				t.Errorf("base_url %q is not https", p.BaseURL)
 			}
-			if p.Supports(MethodAPIKey) && (p.APIKey == nil || p.Verify == nil) {
+			if p.Supports(MethodAPIKey) && p.ExchangeFor(MethodAPIKey) == nil && (p.APIKey == nil || p.Verify == nil) {
 				t.Fatalf("want api_key and verify sections")
 			}
+			checkCatalogNewMethods(t, p)
 			if p.Supports(MethodOAuth2) {
 				checkCatalogOAuth2(t, p)
 			}
@@ -147,7 +150,7 @@ func TestEmbeddedCatalog(t *testing.T) {
 				}
 			}
 		})
-		if p.Name == Custom {
+		if p.Name == Custom || p.Name == MCP {
 			continue
 		}
 		if p.Supports(MethodAPIKey) {
@@ -304,6 +307,9 @@ func checkCatalogOAuth2(t *testing.T, p Provider) {
 	o := p.OAuth2
 	if o == nil {
 		t.Fatal("oauth2 in auth_methods without an oauth2 section")
+	}
+	if o.ProtectedResource {
+		return // checkCatalogNewMethods
 	}
 	if o.AuthStyle != "basic" && o.AuthStyle != "post" {
 		t.Errorf("auth_style %q, want basic or post set explicitly", o.AuthStyle)
@@ -837,7 +843,7 @@ func TestResolveCustom(t *testing.T) {
 		{"api key", `{"base_url":"https://api.example.com/v1","api_key":{"in":"header","name":"Authorization","prefix":"Bearer "},
 			"verify":{"method":"get","path":"/me"}}`, func(t *testing.T, r Resolved) {
 			if r.BaseURL.String() != "https://api.example.com/v1" || r.Provider.Verify.Method != "GET" ||
-				!slices.Equal(r.Provider.AuthMethods, []string{MethodAPIKey}) || r.Provider.DocsURL == "" {
+				!slices.Equal(r.Provider.AuthMethods, []string{MethodAPIKey, MethodBasic}) || r.Provider.DocsURL == "" {
 				t.Errorf("resolved %+v", r.Provider)
 			}
 		}},
@@ -874,13 +880,19 @@ func TestResolveCustom(t *testing.T) {
 				t.Errorf("oauth2 %+v", o)
 			}
 		}},
+		// HTTP Basic needs nothing but the base URL.
+		{"basic only", `{"base_url":"https://api.example.com"}`, func(t *testing.T, r Resolved) {
+			if !slices.Equal(r.Provider.AuthMethods, []string{MethodBasic}) {
+				t.Errorf("auth methods %v", r.Provider.AuthMethods)
+			}
+		}},
 		{"service account", `{"base_url":"https://sts.example.com","service_account":{"kind":"aws_sigv4","region":"eu-west-1","service":"execute-api"}}`, nil},
 		{"jwt bearer", `{"base_url":"https://api.example.com","service_account":{"kind":"jwt_bearer","token_url":"https://id.example.com/token","scopes":["a"]},
 			"issuer":"me","subject":"svc"}`, nil},
 		{"all three", `{"base_url":"https://api.example.com","api_key":{"in":"header","name":"X-Key"},
 			"oauth2":{"authorize_url":"https://id.example.com/a","token_url":"https://id.example.com/t","auth_style":"post","default_ttl":"1h"},
 			"service_account":{"kind":"mtls"}}`, func(t *testing.T, r Resolved) {
-			if len(r.Provider.AuthMethods) != 3 || r.Provider.OAuth2.DefaultTTL != Duration(time.Hour) {
+			if len(r.Provider.AuthMethods) != 4 || r.Provider.OAuth2.DefaultTTL != Duration(time.Hour) {
 				t.Errorf("resolved %+v", r.Provider)
 			}
 		}},
@@ -902,7 +914,7 @@ func TestResolveCustom(t *testing.T) {
 		want         []string
 	}{
 		{"missing base_url", `{"api_key":{"in":"header","name":"X-Key"}}`, []string{"base_url"}},
-		{"no auth section", `{"base_url":"https://api.example.com"}`, []string{""}},
+		{"no base url", `{"verify":{"path":"/me"}}`, []string{"base_url"}},
 		{"bad in", `{"base_url":"https://api.example.com","api_key":{"in":"cookie","name":"k"}}`, []string{"api_key.in"}},
 		{"missing in", `{"base_url":"https://api.example.com","api_key":{}}`, []string{"api_key.in"}},
 		{"unknown key", `{"base_url":"https://api.example.com","api_key":{"in":"header","name":"X"},"colour":"red"}`, []string{"colour"}},

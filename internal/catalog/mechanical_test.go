@@ -37,6 +37,7 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/methods/oauth1/oauth1test"
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
@@ -67,6 +68,8 @@ import (
 //     authentication, scope, audience, extra parameters), or the SigV4
 //     signature's scope, or the client certificate presented (mTLS), and
 //     the credential on verify and proxied requests.
+//   - basic, oauth1, token exchanges, github_app and protected resources
+//     (remote MCP servers): see mechanical_methods_test.go.
 //
 // It needs no internet and catches template mistakes across the whole
 // catalog.
@@ -89,6 +92,10 @@ func TestEveryEntryMechanically(t *testing.T) {
 					c.oauth2()
 				case catalog.MethodServiceAccount:
 					c.serviceAccount()
+				case catalog.MethodBasic:
+					c.basic()
+				case catalog.MethodOAuth1:
+					c.oauth1()
 				default:
 					t.Fatalf("no mechanical check for auth method %q", m)
 				}
@@ -104,8 +111,10 @@ func TestEveryEntryMechanically(t *testing.T) {
 // sampleShared fills the shared keys a service_account.requires names.
 // Config field values come from testdata/samples.yaml (see loadSamples).
 var sampleShared = map[string]string{
-	"issuer":  "storm-sample-issuer",
-	"subject": "svc@acme.example",
+	"issuer":          "storm-sample-issuer",
+	"subject":         "svc@acme.example",
+	"app_id":          sampleAppID,
+	"installation_id": sampleInstallation,
 }
 
 // samples are testdata/samples.yaml: values by field name, and by
@@ -216,6 +225,7 @@ type mcase struct {
 	config map[string]any
 	integ  store.Integration
 	actor  events.Actor
+	o1     *oauth1test.Server // the OAuth 1.0a provider of an oauth1 case
 }
 
 func (h *harness) newCase(t *testing.T, p catalog.Provider, method string) *mcase {
@@ -240,7 +250,7 @@ func (h *harness) newCase(t *testing.T, p catalog.Provider, method string) *mcas
 			c.vars[f.Name] = f.Default
 		}
 	}
-	if method == catalog.MethodOAuth2 || method == catalog.MethodServiceAccount {
+	if (method == catalog.MethodOAuth2 && !isResource(p)) || (method == catalog.MethodServiceAccount && p.ServiceAccount.Kind != "github_app") {
 		c.config["client_id"] = clientID
 		c.config["client_secret"] = clientSecret
 	}
@@ -254,13 +264,17 @@ func (h *harness) newCase(t *testing.T, p catalog.Provider, method string) *mcas
 			c.config["ca_pem"] = h.ca.pem
 		}
 	}
+	c.prepareMethodCase()
+	// The upstream knows the case first: creating a protected-resource
+	// integration discovers and registers.
+	h.up.begin(c)
 	var err error
 	c.integ, err = h.svc.CreateIntegration(context.Background(), c.actor, h.ws, creds.CreateInput{
 		Name: p.Name + " " + method, Provider: p.Name, AuthMethod: method, Config: c.config})
 	if err != nil {
 		t.Fatalf("CreateIntegration: %v", err)
 	}
-	h.up.begin(c)
+	h.up.reset()
 	return c
 }
 
@@ -289,7 +303,7 @@ func (c *mcase) parse(raw string) *url.URL {
 }
 
 // base is the expanded base URL.
-func (c *mcase) base() *url.URL { return c.parse(c.expand(c.p.BaseURL)) }
+func (c *mcase) base() *url.URL { return c.parse(c.baseURL()) }
 
 // verifyDef is the verify request a credential of this method uses.
 func (c *mcase) verifyDef() *catalog.Verify {
@@ -375,6 +389,10 @@ func (c *mcase) apiKey() {
 	k := c.p.APIKey
 	sum := sha256.Sum256([]byte(c.p.Name))
 	key := "stormSampleKey" + hex.EncodeToString(sum[:6]) + "Z9"
+	if c.p.ExchangeFor(catalog.MethodAPIKey) != nil {
+		c.exchanged(creds.SaveInput{APIKey: key}, map[string]string{"api_key": key})
+		return
+	}
 	_, err := c.svc.Save(context.Background(), c.actor, c.integ, creds.SaveInput{APIKey: key})
 	if err != nil {
 		t.Fatalf("Save: %v", err)
@@ -439,6 +457,10 @@ func (c *mcase) apiKey() {
 func (c *mcase) oauth2() {
 	t := c.t
 	ctx := context.Background()
+	if isResource(c.p) {
+		c.protectedResource()
+		return
+	}
 	o := c.p.OAuth2
 	if o.AuthorizeURL == "" || o.TokenURL == "" {
 		t.Fatal("the mechanical test needs explicit authorize_url and token_url (discovery-only entries are not covered)")
@@ -642,6 +664,8 @@ func (c *mcase) serviceAccount() {
 		body = map[string]json.RawMessage{"access_key_id": js(akid), "secret_access_key": js(awsSecret)}
 	case "mtls":
 		body = map[string]json.RawMessage{"cert_pem": js(c.certPEM), "key_pem": js(c.certKeyPEM)}
+	case "github_app":
+		body = map[string]json.RawMessage{"key_pem": js(c.rsaPEM)}
 	default:
 		t.Fatalf("no mechanical check for service-account kind %q", sa.Kind)
 	}
@@ -651,6 +675,19 @@ func (c *mcase) serviceAccount() {
 
 	var place placement
 	switch sa.Kind {
+	case "github_app":
+		token := c.checkGitHubMint()
+		place = func(t *testing.T, r recorded) {
+			t.Helper()
+			if got := r.Header.Get("Authorization"); got != "Bearer "+token {
+				t.Errorf("Authorization %q, want the installation token as a bearer token", got)
+			}
+			for name, tmpl := range sa.Headers {
+				if got, want := r.Header.Get(name), c.expand(tmpl); got != want {
+					t.Errorf("header %s = %q, want %q", name, got, want)
+				}
+			}
+		}
 	case "google", "jwt_bearer", "client_credentials":
 		token := c.checkMint()
 		place = func(t *testing.T, r recorded) {
@@ -961,6 +998,8 @@ type upstream struct {
 	cur         *mcase
 	apiReqs     []recorded
 	tokenReqs   []recorded
+	regReqs     []recorded // RFC 7591 registrations
+	refused     string     // a session token the API answers 401 (exchange cases)
 	accessToken string
 	minted      int
 }
@@ -982,7 +1021,7 @@ func newUpstream(t *testing.T, ca *testCA, as *oauthtest.Server) *upstream {
 func (u *upstream) begin(c *mcase) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.cur, u.apiReqs, u.tokenReqs, u.accessToken = c, nil, nil, ""
+	u.cur, u.apiReqs, u.tokenReqs, u.regReqs, u.accessToken, u.refused = c, nil, nil, nil, "", ""
 }
 
 func (u *upstream) reset() {
@@ -1027,6 +1066,9 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	c := u.cur
 	u.mu.Unlock()
+	if c != nil && u.serveMethod(w, r, c, rec) {
+		return
+	}
 	key := r.Host + r.URL.Path
 	var oauthToken, oauthRevoke, saToken bool
 	if c != nil {

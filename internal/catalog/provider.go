@@ -7,6 +7,9 @@ const (
 	MethodAPIKey         = "api_key"
 	MethodOAuth2         = "oauth2"
 	MethodServiceAccount = "service_account"
+	// Added with issue 10 (methods.go).
+	MethodBasic  = "basic"
+	MethodOAuth1 = "oauth1"
 )
 
 // Where an API key goes on a request.
@@ -40,6 +43,10 @@ type Provider struct {
 	Verify         *Verify         `yaml:"verify,omitempty" json:"verify,omitempty"`
 	OAuth2         *OAuth2         `yaml:"oauth2,omitempty" json:"oauth2,omitempty"`
 	ServiceAccount *ServiceAccount `yaml:"service_account,omitempty" json:"service_account,omitempty"`
+	// Basic, OAuth1 and Exchange were added with issue 10 (methods.go).
+	Basic    *Basic    `yaml:"basic,omitempty" json:"basic,omitempty"`
+	OAuth1   *OAuth1   `yaml:"oauth1,omitempty" json:"oauth1,omitempty"`
+	Exchange *Exchange `yaml:"exchange,omitempty" json:"exchange,omitempty"`
 }
 
 // ConfigField is one non-secret setting of an integration.
@@ -161,6 +168,13 @@ type OAuth2 struct {
 	// requests: "form" (the default, RFC 6749) or "json" for providers
 	// that document only JSON (Notion, Square).
 	TokenBodyFormat string `yaml:"token_body_format,omitempty" json:"token_body_format,omitempty"`
+	// ProtectedResource says the base URL is an OAuth-protected resource
+	// (a remote MCP server): the authorization server, its endpoints, the
+	// scopes and, when no client is configured, the client itself come
+	// from RFC 9728 / RFC 8414 discovery and RFC 7591 registration, and
+	// the resource indicator (RFC 8707) goes with every request. No
+	// endpoint may be set; PKCE S256 is always used. Added with issue 10.
+	ProtectedResource bool `yaml:"protected_resource,omitempty" json:"protected_resource,omitempty"`
 }
 
 // ServiceAccount describes how a service-account credential mints tokens
@@ -183,7 +197,7 @@ type OAuth2 struct {
 // Fields marked "template" take {name} placeholders from the provider's
 // config fields.
 type ServiceAccount struct {
-	Kind     string `yaml:"kind" json:"kind"`                               // google|jwt_bearer|client_credentials|mtls|aws_sigv4
+	Kind     string `yaml:"kind" json:"kind"`                               // google|jwt_bearer|client_credentials|mtls|aws_sigv4|github_app
 	TokenURL string `yaml:"token_url,omitempty" json:"token_url,omitempty"` // template
 	// Audience is, for jwt_bearer, the assertion's aud claim (default
 	// TokenURL); for client_credentials, an "audience" token parameter

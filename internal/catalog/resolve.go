@@ -39,8 +39,11 @@ type Resolved struct {
 // relative to the config object ("subdomain", "api_key.in"); an unknown
 // provider as ErrUnknownProvider.
 func (c *Catalog) Resolve(provider string, config map[string]any) (Resolved, error) {
-	if provider == Custom {
+	switch provider {
+	case Custom:
 		return c.resolveCustom(config)
+	case MCP:
+		return c.resolveMCP(config)
 	}
 	p, ok := c.byName[provider]
 	if !ok {
@@ -174,6 +177,13 @@ func sharedKeys(p Provider) []string {
 	if p.Supports(MethodServiceAccount) {
 		// ca_pem: extra roots to verify an mTLS server's certificate.
 		keys = append(keys, "issuer", "subject", "ca_pem")
+		if p.ServiceAccount != nil && p.ServiceAccount.Kind == "github_app" {
+			keys = append(keys, "app_id", "installation_id")
+		}
+	}
+	if p.Supports(MethodOAuth1) {
+		// The OAuth 1.0a client; the secret is sealed like client_secret.
+		keys = append(keys, "consumer_key", "consumer_secret")
 	}
 	return keys
 }
@@ -202,7 +212,7 @@ func scalarString(v any) (string, bool) {
 
 // customKeys are the top-level keys of a custom integration's config.
 var customKeys = []string{"base_url", "api_key", "verify", "oauth2", "service_account",
-	"client_id", "client_secret", "scopes", "issuer", "subject", "ca_pem"}
+	"client_id", "client_secret", "scopes", "issuer", "subject", "ca_pem", "oauth1", "exchange"}
 
 // resolveCustom builds a provider from a custom integration's config and
 // holds it to the same rules as a catalog entry, except that http URLs are
@@ -276,8 +286,9 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 		const at = "service_account."
 		r.only(m, at, []string{"kind", "token_url", "audience", "scopes", "region", "service",
 			"issuer", "subject", "client_id", "client_secret", "ca_pem",
-			"client_auth", "grant_type", "extra_token_params", "scope_claim", "claims", "self_signed", "token_ttl", "headers"})
-		for _, k := range []string{"issuer", "subject", "client_id", "client_secret", "ca_pem"} {
+			"client_auth", "grant_type", "extra_token_params", "scope_claim", "claims", "self_signed", "token_ttl", "headers",
+			"app_id", "installation_id"})
+		for _, k := range []string{"issuer", "subject", "client_id", "client_secret", "ca_pem", "app_id", "installation_id"} {
 			r.shared(m, at, k)
 		}
 		p.ServiceAccount = &ServiceAccount{
@@ -295,11 +306,33 @@ func (c *Catalog) resolveCustom(config map[string]any) (Resolved, error) {
 		}
 		p.AuthMethods = append(p.AuthMethods, MethodServiceAccount)
 	}
+	if m := r.obj(config, "", "oauth1"); m != nil {
+		const at = "oauth1."
+		r.only(m, at, []string{"request_token_url", "authorize_url", "access_token_url", "signature_method", "realm",
+			"consumer_key", "consumer_secret"})
+		r.shared(m, at, "consumer_key")
+		r.shared(m, at, "consumer_secret")
+		p.OAuth1 = &OAuth1{
+			RequestTokenURL: r.str(m, at, "request_token_url"), AuthorizeURL: r.str(m, at, "authorize_url"),
+			AccessTokenURL: r.str(m, at, "access_token_url"), SignatureMethod: r.str(m, at, "signature_method"),
+			Realm: r.str(m, at, "realm"),
+		}
+		if strings.ContainsAny(p.OAuth1.Realm, "{}") {
+			fe.add(at+"realm", "must not contain { or }")
+		}
+		p.AuthMethods = append(p.AuthMethods, MethodOAuth1)
+	}
+	if m := r.obj(config, "", "exchange"); m != nil {
+		p.Exchange = exchangeFromConfig(m, fe)
+		if p.Exchange != nil && p.APIKey == nil {
+			// The key only goes to the exchange endpoint: no placement.
+			p.AuthMethods = append(p.AuthMethods, MethodAPIKey)
+		}
+	}
+	// HTTP Basic needs nothing but the base URL.
+	p.AuthMethods = append(p.AuthMethods, MethodBasic)
 	for _, k := range []string{"client_id", "client_secret", "scopes", "issuer", "subject", "ca_pem"} {
 		r.shared(config, "", k)
-	}
-	if len(p.AuthMethods) == 0 {
-		fe.add("", "a custom integration needs at least one of api_key, oauth2, service_account")
 	}
 	if err := fe.err(); err != nil {
 		return Resolved{}, err
@@ -407,6 +440,16 @@ func expandProvider(p Provider, vars map[string]string, custom bool, clientID st
 		o.RevokeURL = expandU("oauth2.revoke_url", o.RevokeURL, absURL)
 		o.Issuer = expandU("oauth2.issuer", o.Issuer, baseURL)
 		oauthHeaders(o.Headers)
+	}
+	if b := p.Basic; b != nil {
+		textMap("basic.headers", b.Headers)
+	}
+	if o := p.OAuth1; o != nil {
+		o.RequestTokenURL = expandU("oauth1.request_token_url", o.RequestTokenURL, absURL)
+		o.AuthorizeURL = expandU("oauth1.authorize_url", o.AuthorizeURL, absURL)
+		o.AccessTokenURL = expandU("oauth1.access_token_url", o.AccessTokenURL, absURL)
+		o.Realm = text("oauth1.realm", o.Realm)
+		textMap("oauth1.headers", o.Headers)
 	}
 	if s := p.ServiceAccount; s != nil {
 		s.TokenURL = expandU("service_account.token_url", s.TokenURL, absURL)

@@ -106,7 +106,7 @@ func TestSchemaMatchesVocabularies(t *testing.T) {
 		got, want []string
 	}{
 		{"categories", doc.Properties.Categories.Items.Enum, cats},
-		{"auth methods", doc.Properties.AuthMethods.Items.Enum, []string{catalog.MethodAPIKey, catalog.MethodOAuth2, catalog.MethodServiceAccount}},
+		{"auth methods", doc.Properties.AuthMethods.Items.Enum, []string{catalog.MethodAPIKey, catalog.MethodOAuth2, catalog.MethodServiceAccount, catalog.MethodBasic, catalog.MethodOAuth1}},
 		{"service-account kinds", doc.Properties.ServiceAccount.Properties.Kind.Enum, catalog.ServiceAccountKinds},
 	} {
 		if !slices.Equal(m.got, m.want) {

@@ -28,17 +28,18 @@ var (
 	segmentValueRe = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 )
 
-var knownMethods = []string{MethodAPIKey, MethodOAuth2, MethodServiceAccount}
+var knownMethods = []string{MethodAPIKey, MethodOAuth2, MethodServiceAccount, MethodBasic, MethodOAuth1}
 
 // ServiceAccountKinds are the supported service-account credential kinds.
-var ServiceAccountKinds = []string{"google", "jwt_bearer", "client_credentials", "mtls", "aws_sigv4"}
+var ServiceAccountKinds = []string{"google", "jwt_bearer", "client_credentials", "mtls", "aws_sigv4", "github_app"}
 
 // reservedFields cannot be config field names: {key} is the secret,
 // {public_key_fp} the signing key's fingerprint in assertion claims, and
 // the rest are the shared config keys of OAuth 2.0 apps, service accounts
 // and the custom provider.
 var reservedFields = []string{KeyVar, PublicKeyFPVar, "base_url", "api_key", "verify", "oauth2", "service_account",
-	"client_id", "client_secret", "scopes", "issuer", "subject"}
+	"client_id", "client_secret", "scopes", "issuer", "subject",
+	"consumer_key", "consumer_secret", "basic", "oauth1", "exchange"}
 
 // Headers a provider definition must not set: the HTTP client owns them.
 var forbiddenHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", "Cookie"}
@@ -79,13 +80,17 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 	fields := validateConfigFields(p.Config, fe, p.Supports(MethodServiceAccount))
 	t := &templates{fe: fe, fields: fields, custom: custom}
 
-	// The catalog's own "custom" entry only advertises the auth methods:
-	// everything else comes from each integration's config.
-	if p.Name == Custom && !custom {
+	// The catalog's own "custom" and "mcp" entries only advertise the
+	// auth methods: everything else comes from each integration's config
+	// (and, for mcp, from discovery).
+	if (p.Name == Custom || p.Name == MCP) && !custom {
 		validateMethods(p, fe, false)
 		if p.BaseURL != "" || p.APIKey != nil || p.Verify != nil || p.OAuth2 != nil ||
-			p.ServiceAccount != nil || len(p.Config) > 0 {
-			fe.add("", "the custom provider takes base_url, config and auth sections from each integration's config, not from its catalog entry")
+			p.ServiceAccount != nil || p.Basic != nil || p.OAuth1 != nil || p.Exchange != nil || len(p.Config) > 0 {
+			fe.add("", "the %s provider takes base_url, config and auth sections from each integration's config, not from its catalog entry", p.Name)
+		}
+		if p.Name == MCP && !slices.Equal(p.AuthMethods, []string{MethodOAuth2}) {
+			fe.add("auth_methods", "the mcp provider's only auth method is oauth2")
 		}
 		return
 	}
@@ -101,14 +106,23 @@ func validateProvider(p *Provider, fe *fieldErrors, custom bool) {
 	}
 	if p.Verify != nil {
 		validateVerify("verify", p.Verify, t)
-	} else if p.APIKey != nil && !custom {
-		fe.add("verify", "is required for a provider that takes API keys")
+	} else if needsVerify(p) && !custom {
+		fe.add("verify", "is required for a provider that takes API keys or Basic credentials (unless an exchange checks them)")
 	}
 	if p.OAuth2 != nil {
 		validateOAuth2(p.OAuth2, t, slices.Equal(p.AuthMethods, []string{MethodOAuth2}))
 	}
 	if p.ServiceAccount != nil {
 		validateServiceAccount(p.ServiceAccount, t)
+	}
+	if p.Basic != nil {
+		validateBasic(p.Basic, t)
+	}
+	if p.OAuth1 != nil {
+		validateOAuth1(p.OAuth1, t)
+	}
+	if p.Exchange != nil {
+		validateExchange(p.Exchange, p, t)
 	}
 }
 
@@ -184,9 +198,15 @@ func validateMethods(p *Provider, fe *fieldErrors, sections bool) {
 		{MethodAPIKey, p.APIKey != nil},
 		{MethodOAuth2, p.OAuth2 != nil},
 		{MethodServiceAccount, p.ServiceAccount != nil},
+		{MethodOAuth1, p.OAuth1 != nil},
+		{MethodBasic, p.Basic != nil},
 	} {
 		listed := slices.Contains(p.AuthMethods, s.method)
 		switch {
+		// HTTP Basic needs no settings, and an exchange block stands
+		// in for the API key's placement (the key only goes to the
+		// exchange endpoint).
+		case listed && !s.set && (s.method == MethodBasic || p.ExchangeFor(s.method) != nil):
 		case listed && !s.set:
 			fe.add(s.method, "is required by auth method %s", s.method)
 		case s.set && !listed:
@@ -305,6 +325,10 @@ const clientIDVar = "client_id"
 // integrations always carry a client_id, so headers may use {client_id}.
 func validateOAuth2(o *OAuth2, t *templates, oauthOnly bool) {
 	fe := t.fe
+	if o.ProtectedResource {
+		validateProtectedResource(o, t)
+		return
+	}
 	if o.TokenURL == "" && o.Issuer == "" {
 		fe.add("oauth2.token_url", "token_url or issuer is required")
 	}
@@ -464,7 +488,7 @@ var (
 	protectedClaims = []string{"aud", "exp", "iat", "nbf", "jti", "scope"}
 	// saSharedKeys are the shared config keys service_account.requires
 	// may name besides declared fields.
-	saSharedKeys = []string{"client_id", "client_secret", "issuer", "subject"}
+	saSharedKeys = []string{"client_id", "client_secret", "issuer", "subject", "app_id", "installation_id"}
 
 	grantTypeRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 	claimNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`)
@@ -568,6 +592,11 @@ func validateServiceAccount(s *ServiceAccount, t *templates) {
 
 	only("region", s.Region != "", "aws_sigv4")
 	only("service", s.Service != "", "aws_sigv4")
+	if kind == "github_app" && s.Verify == nil && !t.custom {
+		// The provider's verify request is usually about a user (/user),
+		// which an installation token cannot answer.
+		fe.add(at+"verify", "is required for kind github_app (an installation token has no user: try GET /installation/repositories)")
+	}
 	if kind == "aws_sigv4" {
 		switch {
 		case strings.ContainsAny(s.Region, "{}"):

@@ -21,6 +21,11 @@ import (
 // SaveInput is a Save of new secret material.
 type SaveInput struct {
 	APIKey string
+	// Username and Password are a Basic credential.
+	Username, Password string
+	// Token and TokenSecret are OAuth 1.0a token credentials issued out
+	// of band (NetSuite token-based authentication).
+	Token, TokenSecret string
 	// Body is a service account's JSON upload; File and Form a
 	// multipart one (the file part and the other fields).
 	Body map[string]json.RawMessage
@@ -34,8 +39,12 @@ type SaveInput struct {
 type methodsResult = methods.Result
 
 // VerifyFailed is returned by Save when the new credential did not work;
-// nothing was changed.
-type VerifyFailed struct{ Result methods.Result }
+// nothing was changed. Field, when set, names the input at fault (a
+// GitHub App key of another app) and Message says why.
+type VerifyFailed struct {
+	Result         methods.Result
+	Field, Message string
+}
 
 func (e *VerifyFailed) Error() string { return "verification failed: " + e.Result.Reason.Text() }
 
@@ -44,6 +53,9 @@ func (e *VerifyFailed) Error() string { return "verification failed: " + e.Resul
 func (e *VerifyFailed) Problem() *problem.Problem {
 	p := problem.New(http.StatusUnprocessableEntity, "the new credential did not work, nothing was changed: %s", e.Result.Reason.Text())
 	p.Extra = map[string]any{"reason": e.Result.Reason, "verification": verifyView(e.Result)}
+	if e.Field != "" {
+		p.Errors = []problem.FieldError{{Field: e.Field, Message: e.Message}}
+	}
 	return p
 }
 
@@ -100,6 +112,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	cred := store.Credential{ID: store.NewID("cred"), IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, State: store.StateActive, CreatedAt: now}
 	var doc tokens.Material
 	var u *usable
+	exchanged := false
 	switch integ.AuthMethod {
 	case catalog.MethodAPIKey:
 		key, err := apikey.Parse(in.APIKey)
@@ -107,11 +120,30 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 			return store.Credential{}, err
 		}
 		cred.Hint, cred.Fingerprint = apikey.Hint(key), s.vault.Fingerprint([]byte(key.Reveal()))
-		if u, err = s.apiKeyUsable(cred, resolved, key); err != nil {
-			return store.Credential{}, err
-		}
 		raw, _ := json.Marshal(key.Reveal())
 		doc = tokens.Material{apiKeyMember: raw}
+		if resolved.Provider.ExchangeFor(catalog.MethodAPIKey) == nil {
+			if u, err = s.apiKeyUsable(cred, resolved, key); err != nil {
+				return store.Credential{}, err
+			}
+		}
+	case catalog.MethodBasic:
+		m, err := parseBasic(in.Username, in.Password)
+		if err != nil {
+			return store.Credential{}, err
+		}
+		cred.Hint, cred.Fingerprint = basicHint(m), s.vault.Fingerprint(basicFingerprintInput(m))
+		raw, _ := json.Marshal(m)
+		doc = tokens.Material{basicMember: raw}
+		if resolved.Provider.ExchangeFor(catalog.MethodBasic) == nil {
+			if u, err = s.openBasic(integ, resolved, cred, doc); err != nil {
+				return store.Credential{}, err
+			}
+		}
+	case catalog.MethodOAuth1:
+		if doc, u, err = s.prepareOAuth1(integ, resolved, in, &cred); err != nil {
+			return store.Credential{}, err
+		}
 	case catalog.MethodServiceAccount:
 		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred); err != nil {
 			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
@@ -122,18 +154,29 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	default:
 		return store.Credential{}, problem.New(http.StatusUnprocessableEntity, "integrations using %s get credentials through Authorize, not Save", integ.AuthMethod)
 	}
+	if u == nil {
+		// An exchange block: the first session token now (the best check
+		// a key or password has, before any verify request).
+		if u, err = s.prepareExchange(ctx, integ, resolved, in, &cred, doc); err != nil {
+			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
+				s.rejected(ctx, actor, integ, vf.Result)
+			}
+			return store.Credential{}, err
+		}
+		exchanged = !in.SkipVerify
+	}
 	var verifiedAt time.Time
 	switch {
 	case in.SkipVerify:
 	case resolved.Provider.Verify != nil:
-		res := methods.Verify(ctx, u.client(s.client), resolved.BaseURL, resolved.Provider.Verify, u, u.secret.Reveal())
+		res := methods.Verify(ctx, u.client(s.client), resolved.BaseURL, resolved.Provider.Verify, u, u.secrets()...)
 		if !res.OK {
 			s.rejected(ctx, actor, integ, res)
 			return store.Credential{}, &VerifyFailed{Result: res}
 		}
 		verifiedAt = s.now().UTC()
-	case u.tokenBased():
-		verifiedAt = now // minting a token was the verification
+	case u.tokenBased() || exchanged:
+		verifiedAt = now // minting or exchanging a token was the verification
 	}
 	// Saving the active secret again is verified like any save, and then
 	// changes nothing: no new version, and above all no revocation of the
@@ -359,7 +402,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 		s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.verify", integ.ID, map[string]any{"ok": nil, "reason": res.Reason})
 		return res, nil
 	}
-	res := methods.Verify(ctx, u.active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secret.Reveal())
+	res := methods.Verify(ctx, u.active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, u.active, u.active.secrets()...)
 	if u.active.tokenBased() && res.Status == http.StatusUnauthorized {
 		// The token may have been replaced meanwhile (another instance
 		// refreshed it, and some providers revoke the old access token on
@@ -369,7 +412,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 		if ts, err := s.tokens.RefreshAfter401(ctx, u.active.cred, u.active.tokens.AccessToken); err == nil {
 			active := *u.active
 			active.secret, active.tokens = ts.AccessToken, ts
-			res = methods.Verify(ctx, active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, &active, active.secret.Reveal())
+			res = methods.Verify(ctx, active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, &active, active.secrets()...)
 		}
 	}
 	now := s.now().UTC()

@@ -49,6 +49,16 @@ func (s *Service) endpointsOf(integ store.Integration) map[string]string {
 		add("service_account.token_url", sa.TokenURL)
 		add("service_account.audience", sa.Audience)
 	}
+	// OAuth 1.0a tokens were issued by these endpoints, and a session
+	// token by the exchange endpoint (the key or password went there).
+	if o := r.Provider.OAuth1; o != nil {
+		add("oauth1.request_token_url", o.RequestTokenURL)
+		add("oauth1.authorize_url", o.AuthorizeURL)
+		add("oauth1.access_token_url", o.AccessTokenURL)
+	}
+	if e := r.Provider.Exchange; e != nil {
+		add("exchange.path", e.Method+" "+e.Path)
+	}
 	return out
 }
 

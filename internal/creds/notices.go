@@ -33,15 +33,20 @@ func (s *Service) Warnings(integ store.Integration, c store.Credential) []string
 	return out
 }
 
-// mintsTokens reports whether integ is a service account whose versions
-// hold access tokens minted from its key: their expires_at is the current
-// token's, which Storm renews itself, not a date a person must act on.
+// mintsTokens reports whether integ's versions hold access tokens Storm
+// obtains itself, minted from a service account's key or exchanged for
+// its API key or password: their expires_at is the current token's,
+// which Storm renews, not a date a person must act on.
 func (s *Service) mintsTokens(integ store.Integration) bool {
-	if integ.AuthMethod != catalog.MethodServiceAccount {
-		return false
+	switch integ.AuthMethod {
+	case catalog.MethodServiceAccount:
+		resolved, err := s.resolve(integ)
+		return err == nil && resolved.Provider.ServiceAccount != nil && mints(resolved.Provider.ServiceAccount.Kind)
+	case catalog.MethodAPIKey, catalog.MethodBasic:
+		resolved, err := s.resolve(integ)
+		return err == nil && resolved.Provider.ExchangeFor(integ.AuthMethod) != nil
 	}
-	resolved, err := s.resolve(integ)
-	return err == nil && resolved.Provider.ServiceAccount != nil && mints(resolved.Provider.ServiceAccount.Kind)
+	return false
 }
 
 // RunNotices emits credential.expiring for active versions entering the

@@ -33,8 +33,15 @@ const StateTTL = 10 * time.Minute
 const CallbackPath = "/oauth/callback"
 
 // app builds integ's OAuth client from its provider definition and
-// config (client id, sealed client secret, scope override).
+// config (client id, sealed client secret, scope override). A protected
+// resource's client comes from discovery and its registration.
 func (s *Service) app(ctx context.Context, integ store.Integration) (*oauth.App, error) {
+	return s.appFor(ctx, integ, false)
+}
+
+// appFor is app; register lets a protected resource register a client at
+// its authorization server when the workspace has none there yet.
+func (s *Service) appFor(ctx context.Context, integ store.Integration, register bool) (*oauth.App, error) {
 	resolved, err := s.resolve(integ)
 	if err != nil {
 		return nil, err
@@ -42,6 +49,9 @@ func (s *Service) app(ctx context.Context, integ store.Integration) (*oauth.App,
 	def := resolved.Provider.OAuth2
 	if def == nil {
 		return nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no OAuth 2.0 settings", integ.Provider)
+	}
+	if def.ProtectedResource {
+		return s.resourceApp(ctx, integ, resolved, register)
 	}
 	cfg, err := decodeConfig(integ.Config)
 	if err != nil {
@@ -93,13 +103,18 @@ func (s *Service) source(ctx context.Context, integ store.Integration, m tokens.
 		return s.app(ctx, integ)
 	case catalog.MethodServiceAccount:
 		return s.saSource(integ, m)
+	case catalog.MethodAPIKey, catalog.MethodBasic:
+		return s.exchangeSource(integ, m)
 	}
 	return nil, problem.New(http.StatusConflict, "integration %s (%s) has no tokens to refresh", integ.ID, integ.AuthMethod)
 }
 
 // checkOAuthConfig is CreateIntegration's extra check for OAuth 2.0.
 func (s *Service) checkOAuthConfig(ctx context.Context, integ store.Integration) error {
-	a, err := s.app(ctx, integ)
+	// A protected resource is discovered and, without a configured
+	// client, registered now: a server Storm cannot use is refused before
+	// anything is stored.
+	a, err := s.appFor(ctx, integ, true)
 	if err != nil {
 		return err
 	}
@@ -113,13 +128,16 @@ func (s *Service) checkOAuthConfig(ctx context.Context, integ store.Integration)
 // to the integration and, when binding is set, to the browser that
 // started it) and returns the provider's authorization URL.
 func (s *Service) Authorize(ctx context.Context, actor events.Actor, integ store.Integration, returnTo string, binding []byte) (string, error) {
-	if integ.AuthMethod != catalog.MethodOAuth2 {
-		return "", problem.New(http.StatusUnprocessableEntity, "integration %s uses %s, not oauth2", integ.ID, integ.AuthMethod)
+	if integ.AuthMethod != catalog.MethodOAuth2 && integ.AuthMethod != catalog.MethodOAuth1 {
+		return "", problem.New(http.StatusUnprocessableEntity, "integration %s uses %s, not oauth2 or oauth1", integ.ID, integ.AuthMethod)
 	}
 	if err := s.checkReturnTo(returnTo); err != nil {
 		return "", err
 	}
-	a, err := s.app(ctx, integ)
+	if integ.AuthMethod == catalog.MethodOAuth1 {
+		return s.authorizeOAuth1(ctx, actor, integ, returnTo, binding)
+	}
+	a, err := s.appFor(ctx, integ, true)
 	if err != nil {
 		return "", err
 	}
@@ -214,6 +232,10 @@ func (e *CallbackError) Error() string { return e.Message }
 // same flow); earlier versions are revoked. binding is the browser's
 // cookie value (nil when absent).
 func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (store.Integration, string, error) {
+	if !q.Has("state") && (q.Has("oauth_token") || q.Has("denied")) {
+		// OAuth 1.0a comes back to the same redirect URI (RFC 5849 §2.2).
+		return s.callbackOAuth1(ctx, q, binding)
+	}
 	state := q.Get("state")
 	if state == "" || len(state) > 512 {
 		return store.Integration{}, "", &CallbackError{Message: "The authorization response has no valid state. Start again from Storm."}
@@ -275,6 +297,9 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	ts, err := a.Exchange(ctx, code, verifier)
 	if err != nil {
 		s.logger.Info("authorization code exchange failed", "integration", integ.ID, "err", err)
+		if oerr := (*oauth.Error)(nil); a.Resource != "" && errors.As(err, &oerr) && oerr.Code == "invalid_client" {
+			s.forgetRegistration(ctx, integ)
+		}
 		return fail(exchangeFailure(err, a.ClientSecret.Reveal(), code, verifier))
 	}
 	if _, err := s.saveTokenSet(ctx, events.Actor{TokenID: st.Actor}, integ, ts, time.Duration(a.Def.RefreshMargin)); err != nil {

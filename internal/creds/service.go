@@ -2,6 +2,8 @@ package creds
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,6 +81,14 @@ type Service struct {
 	cache   useCache
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write
 
+	// owner names this instance in leases it takes itself (dynamic
+	// client registration).
+	owner string
+	// resources caches protected-resource discovery (mcp.go);
+	// registrationOf is the registration each such integration last used.
+	resources      resourceCache
+	registrationOf sync.Map // integration id → registration id
+
 	roots sync.Map // sha256(ca_pem) → *x509.CertPool, see rootsFor
 
 	reloadMu sync.Mutex
@@ -135,6 +145,9 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, proxy: cfg.Proxy, client: cfg.Proxy.Client(),
 		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL, reloads: map[string]*reload{}}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	var owner [8]byte
+	rand.Read(owner[:])
+	s.owner = "creds-" + hex.EncodeToString(owner[:])
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -176,7 +189,8 @@ const (
 
 // secretPaths are the config members that hold secrets: they are sealed
 // into Integration.SecretConfig and shown as Mask.
-var secretPaths = [][]string{{"client_secret"}, {"oauth2", "client_secret"}, {"service_account", "client_secret"}}
+var secretPaths = [][]string{{"client_secret"}, {"oauth2", "client_secret"}, {"service_account", "client_secret"},
+	{"consumer_secret"}, {"oauth1", "consumer_secret"}}
 
 // Mask replaces a write-only secret in responses.
 const Mask = "********"
@@ -212,6 +226,9 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 	integ := store.Integration{ID: store.NewID("int"), WorkspaceID: ws.ID, Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod,
 		Status: store.StatusPending, StatusReason: "no credential saved yet", CreatedAt: now, UpdatedAt: now}
 	if err := s.setConfig(&integ, in.Config, nil); err != nil {
+		return store.Integration{}, err
+	}
+	if err := s.checkMethodConfig(integ); err != nil {
 		return store.Integration{}, err
 	}
 	if integ.AuthMethod == catalog.MethodOAuth2 {
@@ -401,6 +418,9 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 			if err := s.setConfig(&cur, in.Config, prev); err != nil {
 				return err
 			}
+			if err := s.checkMethodConfig(cur); err != nil {
+				return err
+			}
 			changed = append(changed, "config")
 			if moved = movedEndpoints(s.endpointsOf(before), s.endpointsOf(cur)); len(moved) > 0 {
 				if len(masked) > 0 {
@@ -415,7 +435,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 				}
 				if len(retired) > 0 && cur.Status != store.StatusDisabled {
 					status, reason := store.StatusPending, "the integration's endpoints changed: save the credential again"
-					if cur.AuthMethod == catalog.MethodOAuth2 {
+					if cur.AuthMethod == catalog.MethodOAuth2 || cur.AuthMethod == catalog.MethodOAuth1 {
 						status, reason = store.StatusReconnectRequired, "the integration's endpoints changed: authorize again"
 					}
 					if status != cur.Status && status == store.StatusReconnectRequired {
@@ -523,3 +543,20 @@ func statusFromVerify(res methods.Result) (status, reason string) {
 
 // Tokens is the token engine; the server runs its background loop.
 func (s *Service) Tokens() *tokens.Engine { return s.tokens }
+
+// checkMethodConfig checks, without calling anyone, the settings an auth
+// method reads from the config beyond what the catalog checks: an OAuth
+// 1.0a client (signature method, RSA key, realm) and an exchange block.
+func (s *Service) checkMethodConfig(integ store.Integration) error {
+	resolved, err := s.resolve(integ)
+	if err != nil {
+		return err
+	}
+	switch integ.AuthMethod {
+	case catalog.MethodOAuth1:
+		_, err = s.oauth1ClientOf(integ, resolved)
+	case catalog.MethodAPIKey, catalog.MethodBasic:
+		_, err = s.exchangeOf(integ, resolved)
+	}
+	return err
+}

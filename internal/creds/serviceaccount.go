@@ -38,6 +38,10 @@ type saSettings struct {
 	caPEM        string
 	scopes       []string
 	custom       bool
+	// appID and installationID are a GitHub App's (github_app); baseURL
+	// is the integration's REST API root, where installation tokens are
+	// minted.
+	appID, installationID, baseURL string
 }
 
 func (s *Service) saSettings(integ store.Integration, resolved catalog.Resolved) (saSettings, error) {
@@ -60,6 +64,10 @@ func (s *Service) saSettings(integ store.Integration, resolved catalog.Resolved)
 		caPEM:    firstString(cfg["ca_pem"], nested["ca_pem"]),
 		scopes:   resolved.Provider.ServiceAccount.Scopes,
 		custom:   integ.Provider == catalog.Custom,
+
+		appID:          idString(cfg["app_id"], nested["app_id"]),
+		installationID: idString(cfg["installation_id"], nested["installation_id"]),
+		baseURL:        resolved.BaseURL.String(),
 	}
 	st.clientSecret = secret.String(secrets["client_secret"])
 	if st.clientSecret == "" {
@@ -89,12 +97,16 @@ func (s *Service) newMinter(st saSettings, m serviceaccount.Material) (tokens.So
 		// whenever they give a client id.
 		clientAuth = "none"
 	}
-	mt, err := serviceaccount.NewMinter(m, serviceaccount.MintConfig{
+	mc := serviceaccount.MintConfig{
 		TokenURL: st.def.TokenURL, Audience: st.def.Audience, Issuer: st.issuer, Subject: st.subject, Scopes: st.scopes,
 		ClientID: st.clientID, ClientSecret: st.clientSecret.Reveal(), HTTPClient: s.client, Now: s.now,
 		ClientAuth: clientAuth, GrantType: st.def.GrantType, ExtraTokenParams: st.def.ExtraTokenParams,
 		ScopeClaim: st.def.ScopeClaim, Claims: st.def.Claims, SelfSigned: st.def.SelfSigned, TokenTTL: time.Duration(st.def.TokenTTL),
-	})
+	}
+	if st.def.Kind == serviceaccount.KindGitHubApp {
+		mc.AppID, mc.InstallationID, mc.BaseURL = st.appID, st.installationID, st.baseURL
+	}
+	mt, err := serviceaccount.NewMinter(m, mc)
 	if err != nil {
 		return nil, problem.New(http.StatusUnprocessableEntity, "service account: %v", err)
 	}
@@ -104,7 +116,7 @@ func (s *Service) newMinter(st saSettings, m serviceaccount.Material) (tokens.So
 // mints reports whether a kind obtains access tokens.
 func mints(kind string) bool {
 	switch kind {
-	case serviceaccount.KindGoogle, serviceaccount.KindJWTBearer, serviceaccount.KindClientCredentials:
+	case serviceaccount.KindGoogle, serviceaccount.KindJWTBearer, serviceaccount.KindClientCredentials, serviceaccount.KindGitHubApp:
 		return true
 	}
 	return false
@@ -217,7 +229,20 @@ func (s *Service) prepareSA(ctx context.Context, integ store.Integration, resolv
 			ts, err := src.Refresh(ctx, oauth.TokenSet{})
 			if err != nil {
 				res := mintFailure(err, append(saSecrets(m), st.clientSecret.Reveal())...)
-				return nil, nil, &VerifyFailed{Result: res}
+				vf := &VerifyFailed{Result: res}
+				var ge *serviceaccount.GitHubAppError
+				if errors.As(err, &ge) {
+					// Name what GitHub refused: the key (of another app),
+					// or the installation.
+					field := ge.Field()
+					if field != "key_pem" {
+						field = "config." + field
+					} else if in.File != nil {
+						field = "file"
+					}
+					vf.Field, vf.Message = field, ge.Error()
+				}
+				return nil, nil, vf
 			}
 			doc.SetTokens(ts)
 			cred.RefreshAt = tokens.NextRefresh(ts, 0, true)
@@ -293,4 +318,24 @@ func (s *Service) rootsFor(caPEM string) (*x509.CertPool, error) {
 	}
 	p, _ := s.roots.LoadOrStore(key, pool)
 	return p.(*x509.CertPool), nil
+}
+
+// idString reads an identifier that may come as a JSON string or number
+// (a GitHub App id sent as 12345).
+func idString(vs ...any) string {
+	for _, v := range vs {
+		switch v := v.(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case float64:
+			if v > 0 && v == float64(int64(v)) {
+				return fmt.Sprint(int64(v))
+			}
+		case json.Number:
+			return v.String()
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods/apikey"
+	"github.com/stormcreds/storm/internal/methods/exchange"
+	"github.com/stormcreds/storm/internal/methods/oauth1"
 	"github.com/stormcreds/storm/internal/methods/serviceaccount"
 	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
@@ -49,15 +52,37 @@ type usable struct {
 	// proxy, when set, is the client-certificate proxy (mtls) that must
 	// carry the request.
 	proxy *proxy.Proxy
+	// basic is a user name and password applied as HTTP Basic.
+	basic *basicAuth
+	// oauth1 signs every request (OAuth 1.0a); oauth1Access is what
+	// /access reveals of it.
+	oauth1       *oauth1.Signer
+	oauth1Access map[string]any
+	// exchange, when set, says where a session token obtained by a token
+	// exchange goes (instead of placement).
+	exchange *exchange.Apply
+	// headers are a provider's extra headers for requests made with a
+	// Basic credential, an OAuth 1.0a signature or a session token; a
+	// value the request already carries is kept.
+	headers map[string]string
+	// more are secrets besides secret that answers must be scrubbed of
+	// (an OAuth 1.0a consumer secret, the key behind a session token).
+	more []string
 }
 
+// secrets lists every secret of u, for scrubbing provider answers.
+func (u *usable) secrets() []string { return append([]string{u.secret.Reveal()}, u.more...) }
+
 // tokenBased reports whether the version is an access token the engine
-// keeps fresh.
-func (u *usable) tokenBased() bool { return u.key == nil && u.signer == nil && u.proxy == nil }
+// keeps fresh (OAuth 2.0, minted, or a session token from an exchange).
+func (u *usable) tokenBased() bool {
+	return u.key == nil && u.signer == nil && u.proxy == nil && u.basic == nil && u.oauth1 == nil
+}
 
 // Apply sets the credential on r: the API key as the provider wants it,
-// the access token, or an AWS signature. A client certificate needs
-// nothing here: the proxy that carries the request presents it.
+// HTTP Basic, an OAuth 1.0a signature, the access token, or an AWS
+// signature. A client certificate needs nothing here: the proxy that
+// carries the request presents it.
 func (u *usable) Apply(r *http.Request) error {
 	switch {
 	case u.key != nil:
@@ -66,13 +91,39 @@ func (u *usable) Apply(r *http.Request) error {
 		return u.signer.Apply(r)
 	case u.proxy != nil:
 		return nil
+	case u.basic != nil:
+		u.setHeaders(r)
+		r.SetBasicAuth(u.basic.username, u.basic.password.Reveal())
+		return nil
+	case u.oauth1 != nil:
+		u.setHeaders(r)
+		return u.oauth1.Apply(r)
 	}
-	u.placement.Apply(r, u.tokens.AccessToken)
+	u.applyToken(r, u.tokens.AccessToken)
 	return nil
 }
 
-// SignsBody tells the proxy to buffer bodies for AWS signatures.
-func (u *usable) SignsBody() bool { return u.signer != nil }
+// applyToken sets an access token (or session token) on r.
+func (u *usable) applyToken(r *http.Request, token secret.String) {
+	if u.exchange != nil {
+		u.setHeaders(r)
+		u.exchange.Set(r, token)
+		return
+	}
+	u.placement.Apply(r, token)
+}
+
+func (u *usable) setHeaders(r *http.Request) {
+	for k, v := range u.headers {
+		if r.Header.Get(k) == "" {
+			r.Header.Set(k, v)
+		}
+	}
+}
+
+// SignsBody tells the proxy to buffer bodies for AWS and OAuth 1.0a
+// signatures (the latter sign form parameters).
+func (u *usable) SignsBody() bool { return u.signer != nil || u.oauth1 != nil }
 
 // client is the HTTP client for verification requests with u.
 func (u *usable) client(def *http.Client) *http.Client {
@@ -142,6 +193,13 @@ func (s *Service) open(integ store.Integration, resolved catalog.Resolved, c sto
 		return &usable{cred: c, kind: "token", secret: ts.AccessToken, tokens: ts, placement: oauth.PlacementOf(resolved.Provider.OAuth2)}, nil
 	case catalog.MethodServiceAccount:
 		return s.openSA(integ, resolved, c, doc)
+	case catalog.MethodBasic:
+		return s.openBasic(integ, resolved, c, doc)
+	case catalog.MethodOAuth1:
+		return s.openOAuth1(integ, resolved, c, doc)
+	}
+	if resolved.Provider.ExchangeFor(catalog.MethodAPIKey) != nil {
+		return s.exchangeUsable(integ, resolved, c, doc)
 	}
 	var key string
 	if err := json.Unmarshal(doc[apiKeyMember], &key); err != nil || key == "" {
@@ -228,11 +286,37 @@ func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.In
 		return u.signer.Access(), nil
 	case u.proxy != nil:
 		return map[string]any{"type": "mtls", "cert_pem": u.sa.CertPEM, "key_pem": u.sa.KeyPEM, "expires_at": rfc3339(u.cred.ExpiresAt)}, nil
+	case u.basic != nil:
+		out := map[string]any{"type": "basic", "username": u.basic.username, "password": u.basic.password.Reveal()}
+		if len(u.headers) > 0 {
+			out["headers"] = u.headers
+		}
+		return out, nil
+	case u.oauth1 != nil:
+		out := maps.Clone(u.oauth1Access)
+		if len(u.headers) > 0 {
+			out["headers"] = u.headers
+		}
+		return out, nil
 	}
 	ts, p := u.tokens, u.placement
 	out := map[string]any{"type": "bearer", "access_token": ts.AccessToken.Reveal(), "expires_at": rfc3339(ts.Expiry), "header": p.Header, "prefix": p.Prefix}
 	if len(p.Headers) > 0 {
 		out["headers"] = p.Headers
+	}
+	if a := u.exchange; a != nil {
+		// A session token from a token exchange: where it goes.
+		out["in"], out["prefix"] = a.In, a.Prefix
+		delete(out, "header")
+		if a.In == catalog.InHeader {
+			out["header"] = a.Name
+		} else {
+			out["name"] = a.Name
+		}
+		delete(out, "headers")
+		if len(u.headers) > 0 {
+			out["headers"] = u.headers
+		}
 	}
 	return out, nil
 }
@@ -295,7 +379,7 @@ func (c *retryCredential) Apply(r *http.Request) error {
 		}
 		c.s.cache.invalidate(c.integ.ID)
 		c.picked = c.tried.cred.ID
-		c.tried.placement.Apply(r, ts.AccessToken)
+		c.tried.applyToken(r, ts.AccessToken)
 		return nil
 	}
 	// Only what the store says after the 401 counts: an older view may

@@ -84,6 +84,10 @@ type Target struct {
 	// Location header pointing inside Base is rewritten to it; when empty,
 	// no Location is rewritten.
 	ProxyPrefix string
+	// Exact sends the request to Base itself, its path exactly as given
+	// (no "/" added), for a base URL that is an endpoint such as a remote
+	// MCP server; Path must then be empty.
+	Exact bool
 }
 
 // Config configures a Proxy. The zero value is usable: public upstreams
@@ -271,6 +275,17 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		return
 	}
 	target, err := JoinPath(t.Base, t.Path, t.RawQuery)
+	if err == nil && t.Exact {
+		if t.Path != "" {
+			err = badPath("a request to the base URL itself takes no path")
+		} else {
+			target.RawPath = t.Base.EscapedPath()
+			if target.RawPath == "" {
+				target.RawPath = "/"
+			}
+			target.Path, err = url.PathUnescape(target.RawPath)
+		}
+	}
 	if err != nil {
 		var pe *pathError
 		switch {

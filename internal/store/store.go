@@ -310,6 +310,9 @@ type Store interface {
 	// most within ago by the database's clock, ordered by id.
 	LiveInstances(ctx context.Context, within time.Duration) ([]Instance, error)
 
+	// Dynamic client registrations (types in registrations.go).
+	Registrations
+
 	// Webhooks (types in webhooks.go).
 
 	// CreateWebhook stores w with its Cursor at the end of the event log,

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/url"
 	"regexp"
 	"slices"
@@ -63,6 +64,11 @@ var sharedLabels = map[string][2]string{
 	"issuer":        {"Issuer", "The iss of the signed assertion (often the client id)."},
 	"subject":       {"Subject", "The user or account the service account acts as."},
 	"ca_pem":        {"CA certificates (PEM)", "Extra roots that verify the server's certificate, if it uses a private CA."},
+	// Added with issue 10.
+	"consumer_key":    {"Consumer key", "The OAuth 1.0a client key of your app (NetSuite: the integration record's consumer key)."},
+	"consumer_secret": {"Consumer secret", "Stored encrypted and never shown again. For RSA-SHA1, set the PEM private key through the API or CLI."},
+	"app_id":          {"App ID", "The GitHub App's numeric id (or its client id), from the app's settings."},
+	"installation_id": {"Installation ID", "The installation's numeric id: the number at the end of the installation's settings URL."},
 }
 
 func sharedField(key string, required bool) field {
@@ -73,6 +79,9 @@ func sharedField(key string, required bool) field {
 		typ = "password"
 	case "ca_pem":
 		typ = "textarea"
+	}
+	if key == "consumer_secret" {
+		typ = "password"
 	}
 	f := newField("config."+key, l[0], typ, l[1])
 	f.Required = required
@@ -86,13 +95,17 @@ var saKeys = map[string][]string{
 	serviceaccount.KindClientCredentials: {"scopes"},
 	serviceaccount.KindMTLS:              {"ca_pem"},
 	serviceaccount.KindAWS:               nil,
+	serviceaccount.KindGitHubApp:         {"app_id", "installation_id"},
 }
 
 // configForm is the form that creates an integration of provider p with
 // method: the provider's own settings, then what the method needs.
 func (u *UI) configForm(p catalog.Provider, method string) []fieldset {
-	if p.Name == catalog.Custom {
+	switch p.Name {
+	case catalog.Custom:
 		return customForm(method)
+	case catalog.MCP:
+		return mcpForm()
 	}
 	var sets []fieldset
 	var own []field
@@ -109,6 +122,10 @@ func (u *UI) configForm(p catalog.Provider, method string) []fieldset {
 	}
 	switch method {
 	case catalog.MethodOAuth2:
+		if p.OAuth2 != nil && p.OAuth2.ProtectedResource {
+			sets = append(sets, resourceClientSet(p.DisplayName))
+			break
+		}
 		fs := fieldset{Legend: "OAuth 2.0 app", Help: "Register Storm's redirect URI with your app at " + p.DisplayName + ", then enter the app's credentials.",
 			Fields: []field{sharedField("client_id", true), sharedField("client_secret", false), sharedField("scopes", false)}}
 		if p.OAuth2 != nil && len(p.OAuth2.Scopes) > 0 {
@@ -140,8 +157,32 @@ func (u *UI) configForm(p catalog.Provider, method string) []fieldset {
 		if len(fields) > 0 {
 			sets = append(sets, fieldset{Legend: "Service account", Fields: fields})
 		}
+	case catalog.MethodOAuth1:
+		help := "Register Storm's callback URL with your app at " + p.DisplayName + ", then enter the app's consumer key and secret."
+		if !p.OAuth1.ThreeLegged() {
+			help = "Enter the consumer key and secret of your integration record; you paste the token id and secret on the next page."
+		}
+		sets = append(sets, fieldset{Legend: "OAuth 1.0a client", Help: help,
+			Fields: []field{sharedField("consumer_key", true), sharedField("consumer_secret", p.OAuth1.SignatureMethod != "RSA-SHA1")}})
 	}
 	return sets
+}
+
+// resourceClientSet is the optional client of an OAuth-protected
+// resource: without one, Storm registers itself (RFC 7591).
+func resourceClientSet(name string) fieldset {
+	return fieldset{Legend: "OAuth client (optional)",
+		Help:   "Leave empty: Storm finds " + name + "'s authorization server and registers itself there. Enter a client only if the server does not allow that.",
+		Fields: []field{sharedField("client_id", false), sharedField("client_secret", false), sharedField("scopes", false)}}
+}
+
+// mcpForm is the form of a remote MCP server: its URL, and optionally a
+// client registered by hand.
+func mcpForm() []fieldset {
+	base := newField("config.base_url", "Server URL", "url", "The MCP server's URL as its provider publishes it, e.g. https://mcp.example.com/mcp. Storm discovers everything else.")
+	base.Required = true
+	base.Placeholder = "https://mcp.example.com/mcp"
+	return []fieldset{{Legend: "MCP server", Fields: []field{base}}, resourceClientSet("the server")}
 }
 
 // customForm is the custom provider's form: every setting of the API
@@ -167,6 +208,29 @@ func customForm(method string) []fieldset {
 		sets = append(sets, fieldset{Legend: "How the key is applied", Fields: []field{in, name, prefix, user}})
 		verifyPath.Required = true
 		sets = append(sets, fieldset{Legend: "Verify request", Help: "Storm sends it with every new key before the key becomes active.", Fields: []field{verifyMethod, verifyPath}})
+		sets = append(sets, exchangeSet("{{api_key}}"))
+	case catalog.MethodBasic:
+		sets = append(sets, fieldset{Legend: "Verify request", Help: "Storm sends it with every new user name and password before they become active.", Fields: []field{verifyMethod, verifyPath}})
+		sets = append(sets, exchangeSet("{{username}} and {{password}}"))
+	case catalog.MethodOAuth1:
+		f := func(k, label, typ, help string) field { return newField("config.oauth1."+k, label, typ, help) }
+		sig := f("signature_method", "Signature method", "select", "")
+		for i, m := range catalog.OAuth1SignatureMethods {
+			sig.Options = append(sig.Options, option{Value: m, Label: m, Selected: i == 0})
+		}
+		key := f("consumer_key", "Consumer key", "text", "")
+		key.Required = true
+		sets = append(sets, fieldset{Legend: "OAuth 1.0a", Help: "Give all three endpoints for the three-legged flow, or none when the provider issues tokens out of band (NetSuite token-based authentication).",
+			Fields: []field{
+				f("request_token_url", "Request token endpoint", "url", ""),
+				f("authorize_url", "Authorization endpoint", "url", ""),
+				f("access_token_url", "Access token endpoint", "url", ""),
+				sig,
+				f("realm", "Realm", "text", "Optional; NetSuite wants the account id (1234567_SB1)."),
+				key,
+				f("consumer_secret", "Consumer secret", "password", "Stored encrypted and never shown again. For RSA-SHA1, set the PEM private key through the API or CLI."),
+			}})
+		sets = append(sets, fieldset{Legend: "Verify request", Help: "Optional: a signed request that only succeeds with working tokens.", Fields: []field{verifyMethod, verifyPath}})
 	case catalog.MethodOAuth2:
 		f := func(k, label, typ, help string) field { return newField("config.oauth2."+k, label, typ, help) }
 		cid := f("client_id", "Client ID", "text", "The client id of your app at the authorization server.")
@@ -195,6 +259,7 @@ func customForm(method string) []fieldset {
 			{Value: serviceaccount.KindClientCredentials, Label: "Client credentials (RFC 6749 §4.4)"},
 			{Value: serviceaccount.KindMTLS, Label: "Client certificate (mutual TLS)"},
 			{Value: serviceaccount.KindAWS, Label: "AWS access key (SigV4)"},
+			{Value: serviceaccount.KindGitHubApp, Label: "GitHub App (installation tokens)"},
 		}
 		sets = append(sets, fieldset{Legend: "Service account", Help: "Each setting applies to the kinds named in its description; leave the others empty.",
 			Fields: []field{
@@ -208,6 +273,8 @@ func customForm(method string) []fieldset {
 				f("client_secret", "Client secret", "password", "Stored encrypted and never shown again."),
 				f("region", "AWS region", "text", "AWS: e.g. eu-west-1."),
 				f("service", "AWS service", "text", "AWS: e.g. execute-api, s3."),
+				f("app_id", "GitHub App ID", "text", "GitHub App: the app's id; the base URL is https://api.github.com or https://HOST/api/v3."),
+				f("installation_id", "GitHub installation ID", "text", "GitHub App: the installation whose tokens Storm mints."),
 			}})
 		sets = append(sets, fieldset{Legend: "Verify request", Help: "Optional for token-minting kinds (minting is a check); recommended otherwise.", Fields: []field{verifyMethod, verifyPath}})
 	}
@@ -272,6 +339,17 @@ func configFromForm(form url.Values, sets []fieldset) map[string]any {
 					continue
 				}
 				v = raw
+			case key == "exchange":
+				raw = strings.TrimSpace(raw)
+				if raw == "" {
+					continue
+				}
+				var block map[string]any
+				if err := json.Unmarshal([]byte(raw), &block); err != nil {
+					v = raw // refused by the server, naming config.exchange
+				} else {
+					v = block
+				}
 			case strings.HasSuffix(key, "scopes"):
 				words := strings.Fields(strings.ReplaceAll(raw, ",", " "))
 				if len(words) == 0 {
@@ -343,6 +421,9 @@ func uploadFields(kind string) []field {
 	case serviceaccount.KindMTLS:
 		file.Label, file.Accept = "Client certificate and key (PEM)", ".pem,.crt,.key"
 		file.Help = "One PEM file: the certificate chain, leaf first, and its private key."
+	case serviceaccount.KindGitHubApp:
+		file.Label, file.Accept = "App private key (.pem)", ".pem,.key,.txt"
+		file.Help = "The .pem file GitHub generated for the app (Settings → Developer settings → GitHub Apps → Private keys)."
 	case serviceaccount.KindAWS:
 		file.Label, file.Accept = "Access key file", ".csv,.ini,.txt"
 		file.Help = "The access-key CSV from the AWS console, or a credentials file ([default] aws_access_key_id = …)."
@@ -376,4 +457,12 @@ next:
 		rest = append(rest, e)
 	}
 	return rest
+}
+
+// exchangeSet is a custom API-key or Basic integration's optional token
+// exchange block, as JSON (shared/API.md "Token exchange").
+func exchangeSet(templates string) fieldset {
+	f := newField("config.exchange", "Exchange block (JSON)", "textarea",
+		`Optional. When the API wants a short-lived session token: {"method":"POST","path":"/auth/session","body":{"key":"…"},"token_pointer":"/token","expires_in_pointer":"/expires_in","apply":{"in":"header","name":"Authorization","prefix":"Bearer "}}, with `+templates+` in values.`)
+	return fieldset{Legend: "Token exchange", Fields: []field{f}}
 }

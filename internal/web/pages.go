@@ -361,7 +361,7 @@ func (u *UI) newForm(c *reqCtx, provider, method, wsRef string) (newData, error)
 	d.Method, d.MethodLabel = method, methodLabel(method)
 	d.Name = p.DisplayName
 	d.Sets = u.configForm(p, method)
-	if method == catalog.MethodOAuth2 {
+	if method == catalog.MethodOAuth2 || (method == catalog.MethodOAuth1 && (p.Name == catalog.Custom || p.OAuth1.ThreeLegged())) {
 		d.RedirectURI = u.publicURL + creds.CallbackPath
 	}
 	return d, nil
@@ -480,19 +480,26 @@ type integrationData struct {
 	OAuth        bool
 	APIKey       bool
 	SA           bool
-	Reconnect    bool
-	KeyLabel     string
-	SAKind       string
-	SAKindLabel  string
-	Upload       []field
-	SetupOpen    bool
-	RedirectURI  string
-	Creds        []credView
-	Active       *credView
-	Previous     *credView
-	Rotation     []rotationStep
-	Events       []eventView
-	Audit        []auditView
+	Basic        bool
+	OAuth1       bool
+	// ThreeLegged: an OAuth 1.0a provider a person authorizes (else its
+	// tokens are pasted).
+	ThreeLegged   bool
+	UsernameLabel string
+	PasswordLabel string
+	Reconnect     bool
+	KeyLabel      string
+	SAKind        string
+	SAKindLabel   string
+	Upload        []field
+	SetupOpen     bool
+	RedirectURI   string
+	Creds         []credView
+	Active        *credView
+	Previous      *credView
+	Rotation      []rotationStep
+	Events        []eventView
+	Audit         []auditView
 	// SaveError is a failed Save: what the provider answered (or why the
 	// input was refused). Nothing was changed.
 	SaveError    string
@@ -513,6 +520,7 @@ var saKindLabels = map[string]string{
 	"client_credentials": "Client credentials",
 	"mtls":               "Client certificate (mTLS)",
 	"aws_sigv4":          "AWS access key",
+	"github_app":         "GitHub App",
 }
 
 func (u *UI) integrationPage(c *reqCtx) error {
@@ -529,7 +537,7 @@ func (u *UI) integrationPage(c *reqCtx) error {
 }
 
 func (u *UI) renderIntegration(c *reqCtx, status int, d integrationData) error {
-	if d.OAuth {
+	if d.OAuth || d.OAuth1 {
 		oauthPage(c.w)
 	}
 	return u.render(c, status, "integration", d)
@@ -543,7 +551,8 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 	}
 	d := integrationData{Base: u.base(c, in.Name), I: u.integrationView(in, wsName), CanEdit: c.canEdit(),
 		OAuth: in.AuthMethod == catalog.MethodOAuth2, APIKey: in.AuthMethod == catalog.MethodAPIKey,
-		SA: in.AuthMethod == catalog.MethodServiceAccount, Disabled: in.Status == store.StatusDisabled}
+		SA: in.AuthMethod == catalog.MethodServiceAccount, Disabled: in.Status == store.StatusDisabled,
+		Basic: in.AuthMethod == catalog.MethodBasic, OAuth1: in.AuthMethod == catalog.MethodOAuth1}
 	d.Nav = "integrations"
 	d.ProviderName = d.I.ProviderName
 	d.Reconnect = in.Status == store.StatusReconnectRequired
@@ -565,6 +574,24 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 		if d.OAuth && r.Provider.OAuth2 != nil && r.Provider.OAuth2.DocsURL != "" {
 			d.DocsURL = r.Provider.OAuth2.DocsURL
 		}
+		if b := r.Provider.Basic; d.Basic && b != nil {
+			d.UsernameLabel, d.PasswordLabel = b.UsernameLabel, b.PasswordLabel
+			if b.DocsURL != "" {
+				d.DocsURL = b.DocsURL
+			}
+		}
+		if o := r.Provider.OAuth1; d.OAuth1 && o != nil {
+			d.ThreeLegged = o.ThreeLegged()
+			if o.DocsURL != "" {
+				d.DocsURL = o.DocsURL
+			}
+		}
+	}
+	if d.UsernameLabel == "" {
+		d.UsernameLabel = "User name"
+	}
+	if d.PasswordLabel == "" {
+		d.PasswordLabel = "Password"
 	}
 	if d.KeyLabel == "" {
 		d.KeyLabel = "API key"
@@ -573,7 +600,7 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 	if d.SA {
 		d.Upload = uploadFields(d.SAKind)
 	}
-	if d.OAuth {
+	if d.OAuth || d.ThreeLegged {
 		d.RedirectURI = u.publicURL + creds.CallbackPath
 	}
 	list, err := u.cfg.Creds.Credentials(ctx, in)
@@ -658,6 +685,13 @@ func (u *UI) actorName(c *reqCtx, id string, cache map[string]string) string {
 func rotationGuide(d integrationData) []rotationStep {
 	var steps []rotationStep
 	switch {
+	case d.Basic, d.OAuth1 && !d.ThreeLegged:
+		steps = []rotationStep{
+			{Text: "Create a new password (or token) in the external service."},
+			{Text: "Go to Integrations → " + d.I.Name + " → Credentials.", Done: true, Note: "You are here."},
+			{Text: "Enter it and click Save."},
+			{Text: "Verify the connection still works, then revoke the old one."},
+		}
 	case d.APIKey:
 		steps = []rotationStep{
 			{Text: "Generate a new key in the external service."},
@@ -717,6 +751,8 @@ func (u *UI) save(c *reqCtx) error {
 		}
 		csrf = c.r.PostForm.Get("csrf")
 		in.APIKey = c.r.PostForm.Get("api_key")
+		in.Username, in.Password = c.r.PostForm.Get("username"), c.r.PostForm.Get("password")
+		in.Token, in.TokenSecret = c.r.PostForm.Get("token"), c.r.PostForm.Get("token_secret")
 	}
 	if !c.sess.csrfOK(csrf) {
 		return errRefused
@@ -728,15 +764,15 @@ func (u *UI) save(c *reqCtx) error {
 	if readErr == nil && integ.AuthMethod == catalog.MethodServiceAccount && in.File == nil {
 		readErr = problem.Field("file", "is required: choose the credentials file")
 	}
-	if readErr == nil && integ.AuthMethod == catalog.MethodAPIKey && in.File != nil {
-		readErr = problem.New(http.StatusBadRequest, "An API-key integration takes a pasted key, not a file.")
+	if readErr == nil && integ.AuthMethod != catalog.MethodServiceAccount && in.File != nil {
+		readErr = problem.New(http.StatusBadRequest, "This integration takes pasted credentials, not a file.")
 	}
 	var cred store.Credential
 	if err = readErr; err == nil {
 		in.SkipVerify = false // the UI always verifies first
 		cred, err = u.cfg.Creds.Save(c.r.Context(), c.actor(), integ, in)
 	}
-	in.APIKey = ""
+	in.APIKey, in.Password, in.TokenSecret = "", "", ""
 	clear(in.File)
 	if err != nil {
 		return u.saveFailed(c, integ, err, in.Form)
@@ -785,9 +821,17 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[
 	} else if len(p.Errors) > 0 {
 		msgs := make([]string, 0, len(p.Errors))
 		for _, e := range p.Errors {
-			msgs = append(msgs, e.Message)
+			msg := e.Message
+			if e.Field != "api_key" {
+				msg = e.Field + " " + msg
+			}
+			msgs = append(msgs, msg)
 		}
-		d.SaveError = "The key was not accepted: " + strings.Join(msgs, "; ") + ". Nothing was changed."
+		what := "The key was"
+		if !d.APIKey {
+			what = "The credentials were"
+		}
+		d.SaveError = what + " not accepted: " + strings.Join(msgs, "; ") + ". Nothing was changed."
 	}
 	return u.renderIntegration(c, p.Status, d)
 }

@@ -107,6 +107,8 @@ var (
 		catalog.MethodAPIKey:         "API key",
 		catalog.MethodOAuth2:         "OAuth 2.0",
 		catalog.MethodServiceAccount: "Service account",
+		catalog.MethodBasic:          "User name and password",
+		catalog.MethodOAuth1:         "OAuth 1.0a",
 	}
 	stateLabels = map[string]string{store.StateActive: "Active", store.StatePrevious: "Previous", store.StateRevoked: "Revoked"}
 	// methodAbout is the product page's "when to use" for each method.
@@ -114,6 +116,8 @@ var (
 		catalog.MethodAPIKey:         "Long-lived tokens issued by the external service. Simple, and good for server-to-server connections where OAuth is not available.",
 		catalog.MethodOAuth2:         "Lets a user authorize the platform to act on their behalf without sharing a password. Storm refreshes the tokens automatically.",
 		catalog.MethodServiceAccount: "A non-personal identity for machine-to-machine access, when access must not be tied to a person or the service does not support OAuth.",
+		catalog.MethodBasic:          "A user name and password (or an ID and secret pair) sent as HTTP Basic. Rotated like API keys, without failed syncs.",
+		catalog.MethodOAuth1:         "The older OAuth: a user authorizes Storm, or tokens issued by the service (NetSuite token-based authentication) are saved. Storm signs every request.",
 	}
 )
 

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -119,9 +121,22 @@ func decodeProblem(err error) error {
 		if !fieldNameOK(name) {
 			name = "(unprintable)"
 		}
-		return problem.Field("exchange."+name, "is not a member of an exchange block")
+		return problem.Field("exchange."+name, "unknown setting (known: "+strings.Join(members(reflect.TypeFor[Config]()), ", ")+
+			"); apply takes "+strings.Join(members(reflect.TypeFor[Apply]()), ", "))
 	}
 	return problem.Field("exchange", "must be a JSON object")
+}
+
+// members lists the JSON names of a struct's fields, sorted.
+func members(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func fieldNameOK(s string) bool {

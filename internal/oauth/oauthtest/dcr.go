@@ -212,6 +212,19 @@ func (s *DCRServer) Client(id string) (RegisteredClient, bool) {
 	return c, ok
 }
 
+// ClientSecret is the secret the server issued to a registered client
+// ("" for a public client), so a test can check the client keeps it to
+// itself.
+func (s *DCRServer) ClientSecret(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.store.Clients[id]
+	if !ok {
+		return ""
+	}
+	return string(c.GetHashedSecret()) // plainHasher: the secret itself
+}
+
 // ValidFor reports whether accessToken is live and was issued for
 // resource.
 func (s *DCRServer) ValidFor(accessToken, resource string) bool {

@@ -12,7 +12,8 @@ import (
 
 // Upstream is a fake provider API that only checks keys: it accepts
 // "Authorization: Bearer <key>" for the keys it currently knows, like a
-// provider where keys are generated and revoked.
+// provider where keys are generated and revoked, and HTTP Basic with a
+// user name and password known as the key "user:password".
 //
 //	GET /me      → 200 {"ok":true} or 401
 //	ANY /echo/…  → 200 with the request as JSON (method, path, query,
@@ -62,6 +63,9 @@ func (u *Upstream) RevokeKey(key string) {
 
 func (u *Upstream) valid(r *http.Request) (string, bool) {
 	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if user, pass, ok := r.BasicAuth(); ok {
+		key = user + ":" + pass
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return key, u.keys[key]

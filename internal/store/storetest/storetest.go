@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Keyring", testKeyring},
 		{"OAuthStates", testOAuthStates},
 		{"OAuthStatePurge", testOAuthStatePurge},
+		{"OAuthRegistrations", testOAuthRegistrations},
 		{"Leases", testLeases},
 		{"RefreshFields", testRefreshFields},
 		{"HoldLease", testHoldLease},
