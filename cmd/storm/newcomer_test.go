@@ -138,7 +138,7 @@ func TestCLIHabitsAgainstRealServer(t *testing.T) {
 	}
 
 	_, _, err = cli.run("", "integrations", "create", "--provider", "custom", "--auth-method", "api_key", "--name", "Empty", "--config-json", `{"base_url":"https://api.acme.test"}`)
-	if err == nil || strings.Contains(err.Error(), "config.:") || !strings.Contains(err.Error(), "config: a custom integration needs") {
+	if err == nil || strings.Contains(err.Error(), "config.:") || !strings.Contains(err.Error(), "config.api_key: a custom integration using api_key needs this section") {
 		t.Errorf("whole-config error: %v", err)
 	}
 }

@@ -86,6 +86,13 @@ func (c *Catalog) ResolveMethod(provider, method string, config map[string]any) 
 		return Resolved{}, err
 	}
 	if !r.Provider.Supports(method) {
+		if section, ok := customSections[method]; ok && provider == Custom {
+			// A custom integration's config describes the method: say
+			// which part is missing rather than that it is unsupported.
+			fe := &fieldErrors{}
+			fe.add(section, "a custom integration using %s needs this section (see the CustomConfig schema in openapi.yaml)", method)
+			return Resolved{}, fe.err()
+		}
 		return Resolved{}, fmt.Errorf("catalog: %w %q for provider %s (supported: %s)", ErrUnsupportedMethod, method,
 			provider, strings.Join(r.Provider.AuthMethods, ", "))
 	}
@@ -106,6 +113,10 @@ func (c *Catalog) ResolveMethod(provider, method string, config map[string]any) 
 	}
 	return r, nil
 }
+
+// customSections names the config section that gives a custom
+// integration each auth method.
+var customSections = map[string]string{MethodAPIKey: "api_key", MethodOAuth2: "oauth2", MethodOAuth1: "oauth1", MethodServiceAccount: "service_account"}
 
 // configVars checks config against p's declared fields and returns their
 // values with defaults filled in.

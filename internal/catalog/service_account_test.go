@@ -489,9 +489,11 @@ func TestResolveCustomServiceAccount(t *testing.T) {
 		})
 	}
 	// A custom integration without a service_account section does not
-	// support the method.
-	if _, err := c.ResolveMethod(Custom, MethodServiceAccount, decode(t, `{"base_url":"https://api.example.com",
-		"api_key":{"in":"header","name":"X-Key"}}`)); !errors.Is(err, ErrUnsupportedMethod) {
+	// support the method, and the error names the missing section.
+	_, err := c.ResolveMethod(Custom, MethodServiceAccount, decode(t, `{"base_url":"https://api.example.com",
+		"api_key":{"in":"header","name":"X-Key"}}`))
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Errors) != 1 || verr.Errors[0].Field != "service_account" {
 		t.Errorf("custom without service_account: %v", err)
 	}
 }

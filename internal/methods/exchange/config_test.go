@@ -42,7 +42,7 @@ func TestParseConfigNamesTheField(t *testing.T) {
 	cases := []struct {
 		name, doc, kind, field, contains string
 	}{
-		{"unknown member", edit(`"method"`, `"verb":"x","method"`), KindAPIKey, "exchange.verb", "not a member"},
+		{"unknown member", edit(`"method"`, `"verb":"x","method"`), KindAPIKey, "exchange.verb", "unknown setting (known: apply, body"},
 		{"wrong type", edit(`"path":"/auth/session"`, `"path":7`), KindAPIKey, "exchange.path", "wrong type"},
 		{"not an object", `[1]`, KindAPIKey, "exchange", "object"},
 		{"trailing data", apiDoc + `{}`, KindAPIKey, "exchange", "one JSON object"},
