@@ -44,7 +44,9 @@ func getApp(ctx context.Context, q querier, id string) (store.App, error) {
 }
 
 // GetApp finds an app by id.
-func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) { return getApp(ctx, s.ro, id) }
+func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) {
+	return getApp(ctx, s.ro, id)
+}
 
 // ListApps returns page p of the apps in id order.
 func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
