@@ -64,7 +64,7 @@ func commands() []*command {
 		{name: "integrations", summary: "list, show, create, update or delete integrations", def: "list", subs: []subcommand{
 			{"list", "[--workspace W] [--json]", "Lists integrations (default: the token's workspace).", (*cli).integrationsList},
 			{"show", "ID [--json]", "Shows one integration; secrets in its config are masked.", (*cli).integrationsShow},
-			{"create", "--provider P|--app APP --name N [--auth-method M] [--config KEY=VALUE ...] [--config-json JSON|@FILE|-] [--workspace W] [--json]",
+			{"create", "--provider P --name N [--auth-method M] [--config KEY=VALUE ...] [--config-json JSON|@FILE|-] [--workspace W] [--json]",
 				"Creates an integration. Without --auth-method the provider's only auth method is used.\n" +
 					"Secret config (an OAuth client_secret) belongs in --config-json @FILE or -, not on the command line.", (*cli).integrationsCreate},
 			{"update", "ID [--name N] [--config KEY=VALUE ...] [--config-json JSON|@FILE|-] [--status S] [--json]",

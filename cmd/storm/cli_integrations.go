@@ -121,7 +121,7 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 		return err
 	}
 	if req.Provider == "" && req.App == "" {
-		return f.usageErr("--provider (or --app) is required")
+		return f.usageErr("--provider is required (or --app ID)")
 	}
 	if req.Name == "" {
 		return f.usageErr("--name is required")

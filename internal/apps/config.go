@@ -119,7 +119,9 @@ func Parse(cat *catalog.Catalog, provider, method string, raw map[string]any) (m
 	}
 
 	var fields []problem.FieldError
-	bad := func(key, msg string) { fields = append(fields, problem.FieldError{Field: "config." + key, Message: msg}) }
+	bad := func(key, msg string) {
+		fields = append(fields, problem.FieldError{Field: "config." + key, Message: msg})
+	}
 	allowed := []string{IDKey(method), SecretKey(method), keyScopes}
 	switch {
 	case custom && method == catalog.MethodOAuth2:
@@ -326,7 +328,9 @@ func sortedKeys(m map[string]any) []string {
 func Apply(provider, method string, appCfg, integCfg map[string]any, strict bool) (map[string]any, error) {
 	out := cloneMap(integCfg)
 	var fields []problem.FieldError
-	refuse := func(path, msg string) { fields = append(fields, problem.FieldError{Field: "config." + path, Message: msg}) }
+	refuse := func(path, msg string) {
+		fields = append(fields, problem.FieldError{Field: "config." + path, Message: msg})
+	}
 	fromApp := "comes from the app: leave it out"
 
 	// set puts the app's value (or its absence) at path in m.

@@ -628,7 +628,9 @@ type ClientRejected struct {
 	Err *oauth.Error // the last refusal
 }
 
-func (c *ClientRejected) Error() string { return "the provider refused the app's client: " + c.Err.Error() }
+func (c *ClientRejected) Error() string {
+	return "the provider refused the app's client: " + c.Err.Error()
+}
 
 func (c *ClientRejected) Unwrap() error { return c.Err }
 
