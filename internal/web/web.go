@@ -113,6 +113,7 @@ func (u *UI) routes() {
 	u.handle("POST /integrations/{id}/enable", editor, u.enable)
 	u.handle("POST /integrations/{id}/disable", editor, u.disable)
 	u.handle("POST /integrations/{id}/delete", editor, u.delete)
+	u.appRoutes()
 
 	u.mux.HandleFunc("GET /static/{name}", serveStatic)
 	u.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
