@@ -228,16 +228,16 @@ func (c *Clients) touch(ctx context.Context, cl Client, rejected bool) {
 // if any.
 func (c *Clients) rejected(ctx context.Context, a store.App, r Client, fallback *Client, integrationID string) {
 	c.touch(ctx, r, true)
+	now := c.cfg.Now()
+	if v, ok := c.evented.Load(r.SecretID); ok && now.Sub(v.(time.Time)) < c.cfg.EventEvery {
+		return // counted by the metric; the log and event say it once a while
+	}
+	c.evented.Store(r.SecretID, now)
 	c.cfg.Logger.Warn("the provider refused an app's client secret", "app", a.ID, "secret", r.SecretID, "hint", r.Hint,
 		"integration", integrationID, "fallback", fallback != nil)
 	if c.cfg.Recorder == nil {
 		return
 	}
-	now := c.cfg.Now()
-	if v, ok := c.evented.Load(r.SecretID); ok && now.Sub(v.(time.Time)) < c.cfg.EventEvery {
-		return
-	}
-	c.evented.Store(r.SecretID, now)
 	data := map[string]any{"app": a.ID, "secret": r.SecretID, "hint": r.Hint, "integration": integrationID, "error": "invalid_client"}
 	if fallback != nil {
 		data["used_instead"] = fallback.SecretID
