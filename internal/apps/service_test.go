@@ -24,8 +24,10 @@ type noIntegrations struct{}
 func (noIntegrations) OwnClientSecret(context.Context, store.Integration) (secret.String, error) {
 	return "", nil
 }
-func (noIntegrations) AdoptIntoApp(context.Context, events.Actor, string, store.App) error { return nil }
-func (noIntegrations) SyncApp(context.Context, events.Actor, string, store.App) error      { return nil }
+func (noIntegrations) AdoptIntoApp(context.Context, events.Actor, string, store.App) error {
+	return nil
+}
+func (noIntegrations) SyncApp(context.Context, events.Actor, string, store.App) error { return nil }
 
 // TestRegisterStoresADynamicRegistrationAsAnApp: a client Storm
 // registered itself (RFC 7591, as for a remote MCP server) becomes an app
