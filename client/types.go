@@ -130,6 +130,7 @@ type IntegrationRequest struct {
 type Integration struct {
 	ID             string         `json:"id"`
 	Workspace      string         `json:"workspace"`
+	WorkspaceName  string         `json:"workspace_name,omitempty"`
 	Name           string         `json:"name"`
 	Provider       string         `json:"provider"`
 	AuthMethod     string         `json:"auth_method"`
@@ -143,6 +144,10 @@ type Integration struct {
 	// App is the app whose client the integration uses; empty when it
 	// holds its own.
 	App string `json:"app,omitempty"`
+	// Warnings come only with a create or an update: what the operator
+	// should know at once (an endpoint the egress guard blocks, an API
+	// key that will be saved unchecked); the integration was stored.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // CredentialVersion describes one version of an integration's secret; it
@@ -257,6 +262,7 @@ type AuditRecord struct {
 	ID        string    `json:"id,omitempty"`
 	Workspace string    `json:"workspace,omitempty"`
 	Actor     string    `json:"actor"`
+	ActorName string    `json:"actor_name,omitempty"` // the token's name while it exists
 	Action    string    `json:"action"`
 	Target    string    `json:"target"`
 	At        time.Time `json:"at,omitzero"`

@@ -12,18 +12,18 @@ import (
 
 // backup runs `storm backup --out FILE`: a consistent copy of the data
 // dir's SQLite database, safe while the server runs.
-func backup(ctx context.Context, args []string, stdout io.Writer) error {
+func backup(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	var cfg server.Config
-	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data directory (STORM_DATA_DIR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data `directory` (STORM_DATA_DIR)")
 	fs.StringVar(&cfg.Database, "database", "", "database (SQLite only; PostgreSQL: use pg_dump)")
-	out := fs.String("out", "", "file to write (must not exist)")
-	if err := fs.Parse(args); err != nil {
+	out := fs.String("out", "", "`file` to write (must not exist)")
+	if err := parseServerFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	secretDefaults(fs, &cfg)
-	if *out == "" || fs.NArg() > 0 {
-		return errors.New("usage: storm backup --out FILE [--data-dir DIR]")
+	if *out == "" {
+		return errors.New("backup: --out FILE is required (see \"storm help backup\")")
 	}
 	if err := server.Backup(ctx, cfg, *out); err != nil {
 		return err
@@ -34,23 +34,34 @@ func backup(ctx context.Context, args []string, stdout io.Writer) error {
 
 // restore runs `storm restore --from FILE --data-dir NEW`: installs a
 // backup into an empty data dir and proves every secret decrypts.
-func restore(ctx context.Context, args []string, stdout io.Writer) error {
+func restore(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	var cfg server.Config
-	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data directory to restore into (STORM_DATA_DIR)")
-	fs.StringVar(&cfg.KEKURL, "kek-url", "", "key-encryption key the backup was made with (default: the data dir's key file)")
-	from := fs.String("from", "", "backup file")
-	if err := fs.Parse(args); err != nil {
+	var opt server.RestoreOptions
+	fs.StringVar(&cfg.DataDir, "data-dir", envOr("STORM_DATA_DIR", "./storm-data"), "data `directory` to restore into (STORM_DATA_DIR)")
+	fs.StringVar(&opt.KeyFile, "key-file", "", "the key `file` the backup was made with (the old storm.key); copied into the data dir on success")
+	fs.StringVar(&cfg.KEKURL, "kek-url", "", "the key-encryption key `URL` the backup was made with (STORM_KEK_URL)")
+	fs.StringVar(&opt.From, "from", "", "backup `file`")
+	if err := parseServerFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	secretDefaults(fs, &cfg)
-	if *from == "" || fs.NArg() > 0 {
-		return errors.New("usage: storm restore --from FILE [--data-dir DIR] [--kek-url URL]")
+	if opt.From == "" {
+		return errors.New("restore: --from FILE is required (see \"storm help restore\")")
 	}
-	rep, err := server.Restore(ctx, cfg, *from)
+	rep, err := server.Restore(ctx, cfg, opt)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored into %s: %s\n", cfg.DataDir, rep)
+	fmt.Fprintf(stdout, "restored into %s: %s\n", cfg.DataDir, rep.CheckReport)
+	switch {
+	case rep.CopiedKey:
+		fmt.Fprintf(stdout, "The key-encryption key was copied to %s. Start it with: storm serve --data-dir %s\n", rep.KeyFile, cfg.DataDir)
+	case rep.KeyFile != "":
+		fmt.Fprintf(stdout, "The key-encryption key is %s. Start it with: storm serve --data-dir %s\n", rep.KeyFile, cfg.DataDir)
+	default:
+		// Never print the URL: a base64key:// URL is the key itself.
+		fmt.Fprintf(stdout, "%s holds no key file: the key is the --kek-url you gave. Start it with the same URL:\n  storm serve --data-dir %s --kek-url … (or STORM_KEK_URL)\n", cfg.DataDir, cfg.DataDir)
+	}
 	return nil
 }

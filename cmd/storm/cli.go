@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/stormcreds/storm/client"
+	"github.com/stormcreds/storm/internal/suggest"
 )
 
 // Defaults of the global options (shared/API.md).
@@ -79,7 +80,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 			c.printUsage(c.stdout)
 			return errHelp
 		}
-		return &usageError{msg: err.Error(), usage: f.usage}
+		return flagError(f.FlagSet, err, "storm help")
 	}
 	rest := f.FlagSet.Args()
 	if len(rest) == 0 {
@@ -89,9 +90,16 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if name == "help" {
 		return c.help(ctx, rest[1:])
 	}
+	if sc := findServerCommand(name); sc != nil { // after global flags
+		args := rest[1:]
+		if c.dataDir != "" {
+			args = append([]string{"--data-dir", c.dataDir}, args...)
+		}
+		return sc.run(ctx, args, c.stdout, c.stderr)
+	}
 	cmd := findCommand(name)
 	if cmd == nil {
-		return fmt.Errorf("unknown command %q; commands: %s (run \"storm help\")", name, commandNames())
+		return unknownCommand(name)
 	}
 	return c.dispatch(ctx, cmd, rest[1:])
 }
@@ -107,6 +115,8 @@ func (c *cli) dispatch(ctx context.Context, cmd *command, args []string) error {
 		case isHelpFlag(a):
 			c.printCommandUsage(c.stdout, cmd)
 			return errHelp
+		case cmd.sub(a) == nil && cmd.idDef != "" && looksLikeID(a):
+			name = cmd.idDef // "storm credentials int_…"
 		case !strings.HasPrefix(a, "-"):
 			name, args = a, args[1:]
 		}
@@ -116,9 +126,24 @@ func (c *cli) dispatch(ctx context.Context, cmd *command, args []string) error {
 	}
 	sub := cmd.sub(name)
 	if sub == nil {
-		return &usageError{msg: fmt.Sprintf("%s: unknown subcommand %q", cmd.name, name), usage: cmd.usageSummary()}
+		var names []string
+		for _, s := range cmd.subs {
+			names = append(names, s.name)
+		}
+		msg := fmt.Sprintf("%s: unknown subcommand %q", cmd.name, name)
+		if s := suggest.Closest(name, names); s != "" {
+			msg += "; did you mean " + s + "?"
+		}
+		return &usageError{msg: msg, usage: cmd.usageSummary()}
 	}
 	return sub.run(c, ctx, c.flags(cmd, name), args)
+}
+
+// looksLikeID reports whether a is an object id such as int_… rather
+// than a (mistyped) subcommand.
+func looksLikeID(a string) bool {
+	prefix, rest, ok := strings.Cut(a, "_")
+	return ok && rest != "" && len(prefix) <= 5 && strings.ToLower(prefix) == prefix && !strings.ContainsAny(prefix, "-.")
 }
 
 func isHelpFlag(a string) bool {
@@ -131,13 +156,12 @@ func (c *cli) help(ctx context.Context, args []string) error {
 		c.printUsage(c.stdout)
 		return errHelp
 	}
-	if args[0] == "serve" {
-		fmt.Fprintln(c.stdout, "usage: storm serve [flags]\n\nRuns the Storm server; \"storm serve -h\" lists its flags.")
-		return errHelp
+	if sc := findServerCommand(args[0]); sc != nil {
+		return sc.run(ctx, []string{"-h"}, c.stdout, c.stderr)
 	}
 	cmd := findCommand(args[0])
 	if cmd == nil {
-		return fmt.Errorf("unknown command %q; commands: %s", args[0], commandNames())
+		return unknownCommand(args[0])
 	}
 	if len(args) == 1 && !(len(cmd.subs) == 1 && cmd.subs[0].name == "") {
 		c.printCommandUsage(c.stdout, cmd)
@@ -209,6 +233,9 @@ func (c *cli) explain(err error) error {
 	var apiErr *client.Error
 	var opErr *net.OpError
 	switch {
+	case errors.As(err, &apiErr) && apiErr.Verification != nil:
+		// A refused Save: nothing was saved, and why.
+		return fmt.Errorf("not saved, nothing changed: %s", cause(*apiErr.Verification))
 	case errors.As(err, &apiErr) && apiErr.Status == 401 && c.tokenSource != "":
 		return fmt.Errorf("%w (API token from %s)", err, c.tokenSource)
 	case errors.As(err, &opErr):

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/stormcreds/storm/client"
 )
@@ -202,18 +203,36 @@ func (c *cli) webhooksCreate(ctx context.Context, f *flags, args []string) error
 }
 
 func (c *cli) health(ctx context.Context, f *flags, args []string) error {
+	wait := f.FlagSet.Duration("wait", 0, "keep asking for up to `DURATION` (e.g. 10s) until the server is ready, as after \"storm serve &\"")
 	if _, err := f.parseArgs(args); err != nil {
 		return err
+	}
+	if *wait < 0 {
+		return f.usageErr("--wait must not be negative")
 	}
 	cl, err := c.client(false)
 	if err != nil {
 		return err
 	}
-	if err := cl.Health(ctx); err != nil {
-		return fmt.Errorf("not alive: %w", err)
+	deadline := time.Now().Add(*wait)
+	for {
+		err = cl.Health(ctx)
+		if err != nil {
+			err = fmt.Errorf("not alive: %w", err)
+		} else if err = cl.Ready(ctx); err != nil {
+			err = fmt.Errorf("alive but not ready: %w", err)
+		}
+		if err == nil || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if err := cl.Ready(ctx); err != nil {
-		return fmt.Errorf("alive but not ready: %w", err)
+	if err != nil {
+		return err
 	}
 	if c.json {
 		return c.printJSON(map[string]string{"status": "ok"})

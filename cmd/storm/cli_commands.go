@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/stormcreds/storm/internal/suggest"
 )
 
 // command is a top-level CLI command; subs are its subcommands, or one
@@ -14,7 +16,10 @@ type command struct {
 	name    string
 	summary string
 	def     string // subcommand run when none is named; "" means one is required
-	subs    []subcommand
+	// idDef is the subcommand run when the first argument is not a
+	// subcommand but an id ("storm credentials int_…" lists them).
+	idDef string
+	subs  []subcommand
 }
 
 type subcommand struct {
@@ -72,14 +77,14 @@ func commands() []*command {
 			{"delete", "ID", "Deletes an integration, revoking what the provider allows.", (*cli).integrationsDelete},
 		}},
 		appsCommand(),
-		{name: "credentials", summary: "list, save or revoke an integration's credentials", subs: []subcommand{
+		{name: "credentials", summary: "list, save or revoke an integration's credentials", idDef: "list", subs: []subcommand{
 			{"list", "ID [--json]", "Lists an integration's credential versions.", (*cli).credentialsList},
 			{"save", "ID [--no-verify] [--file PATH] [--json]",
 				"Saves a new credential version. The secret is never taken from the command line:\n" +
 					"it is read from stdin when stdin is not a terminal (one trailing newline is dropped),\n" +
 					"or prompted for without echo. Service accounts send a key file: --file PATH, or on stdin.\n" +
 					"The server verifies the secret first unless --no-verify is given.", (*cli).credentialsSave},
-			{"revoke", "ID CRED_ID [--json]", "Revokes one credential version.", (*cli).credentialsRevoke},
+			{"revoke", "ID (CRED_ID | --previous) [--json]", "Revokes one credential version; --previous names the version a rotation keeps as the fallback.", (*cli).credentialsRevoke},
 		}},
 		{name: "verify", summary: "check an integration's credential against the provider", subs: []subcommand{
 			{"", "ID [--json]", "Verifies the active credential; exit status 1 when it does not work.", (*cli).verify},
@@ -122,7 +127,7 @@ func commands() []*command {
 					"keep working. Restart every instance with the new --kek-url afterwards.", (*cli).keysRotateKEK},
 		}},
 		{name: "health", summary: "check that the server is alive and ready", subs: []subcommand{
-			{"", "", "Checks /healthz and /readyz; needs no API token.", (*cli).health},
+			{"", "[--wait DURATION]", "Checks /healthz and /readyz; needs no API token. --wait keeps asking until the server is ready.", (*cli).health},
 		}},
 	}
 }
@@ -136,24 +141,41 @@ func findCommand(name string) *command {
 	return nil
 }
 
-func commandNames() string {
-	names := []string{"serve"}
+// allCommandNames lists every command, server-side ones first.
+func allCommandNames() []string {
+	var names []string
+	for _, sc := range serverCommands() {
+		names = append(names, sc.name)
+	}
 	for _, cmd := range commands() {
 		names = append(names, cmd.name)
 	}
-	return strings.Join(append(names, "help"), ", ")
+	return append(names, "help")
+}
+
+func commandNames() string { return strings.Join(allCommandNames(), ", ") }
+
+// unknownCommand names the nearest command for a typo.
+func unknownCommand(name string) error {
+	if s := suggest.Closest(name, allCommandNames()); s != "" {
+		return fmt.Errorf("unknown command %q; did you mean %s? (run \"storm help\")", name, s)
+	}
+	return fmt.Errorf("unknown command %q; commands: %s (run \"storm help\")", name, commandNames())
 }
 
 func (c *cli) printUsage(w io.Writer) {
 	fmt.Fprint(w, `Storm keeps credentials for other services' APIs. "storm serve" runs the
-server; every other command is a client of it.
+server, "storm backup" and "storm restore" work on its data dir; every other
+command is a client of it.
 
 usage: storm [global flags] COMMAND [ARGS]
 
 commands:
 `)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "  serve\trun the server (\"storm serve -h\" for its flags)\n")
+	for _, sc := range serverCommands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", sc.name, sc.summary)
+	}
 	for _, cmd := range commands() {
 		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.summary)
 	}
@@ -177,6 +199,9 @@ func (c *cli) printCommandUsage(w io.Writer, cmd *command) {
 	}
 	if cmd.def != "" {
 		fmt.Fprintf(w, "\nWithout a subcommand, %q runs \"%s %s\".\n", "storm "+cmd.name, cmd.name, cmd.def)
+	}
+	if cmd.idDef != "" {
+		fmt.Fprintf(w, "\n\"storm %s ID\" runs \"%s %s ID\".\n", cmd.name, cmd.name, cmd.idDef)
 	}
 	fmt.Fprintf(w, "\nRun \"storm help %s SUBCOMMAND\" for its flags.\n", cmd.name)
 }

@@ -23,7 +23,7 @@ func (c *cli) credentialsList(ctx context.Context, f *flags, args []string) erro
 		return err
 	}
 	return printList(c, "credentials", list, []string{"ID", "VERSION", "STATE", "HINT", "CREATED", "VERIFIED", "EXPIRES"}, func(v client.CredentialVersion) []string {
-		return []string{v.ID, strconv.Itoa(v.Version), v.State, v.Hint, fmtTime(v.CreatedAt), fmtTime(v.VerifiedAt), fmtTime(v.ExpiresAt)}
+		return []string{v.ID, strconv.Itoa(v.Version), v.State, hintText(v.Hint), fmtTime(v.CreatedAt), fmtTime(v.VerifiedAt), fmtTime(v.ExpiresAt)}
 	})
 }
 
@@ -32,7 +32,7 @@ func (c *cli) printVersion(v *client.CredentialVersion) error {
 		[2]string{"id", v.ID},
 		[2]string{"version", strconv.Itoa(v.Version)},
 		[2]string{"state", v.State},
-		[2]string{"hint", v.Hint},
+		[2]string{"hint", hintText(v.Hint)},
 		[2]string{"fingerprint", v.Fingerprint},
 		[2]string{"created_at", fmtTime(v.CreatedAt)},
 		[2]string{"verified_at", fmtTime(v.VerifiedAt)},
@@ -113,6 +113,15 @@ func (c *cli) credentialsSave(ctx context.Context, f *flags, args []string) erro
 	return c.printVersion(v)
 }
 
+// hintText shows a key's hint; a key too short to show any of it has
+// the bare "…", which reads as nothing at all.
+func hintText(h string) string {
+	if h == "…" {
+		return "(short key, no hint)"
+	}
+	return h
+}
+
 // terminalFD returns stdin's file descriptor and whether it is a terminal.
 func (c *cli) terminalFD() (int, bool) {
 	f, ok := c.stdin.(interface{ Fd() uintptr })
@@ -162,11 +171,41 @@ func secretText(b []byte, from string) (string, error) {
 }
 
 func (c *cli) credentialsRevoke(ctx context.Context, f *flags, args []string) error {
-	pos, cl, err := c.start(f, args, "ID", "CRED_ID")
+	previous := f.FlagSet.Bool("previous", false, "revoke the previous version: the last step of a rotation")
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	v, err := cl.RevokeCredential(ctx, pos[0], pos[1])
+	switch want := map[bool]int{true: 1, false: 2}[*previous]; {
+	case len(pos) == 0:
+		return f.usageErr("missing ID")
+	case len(pos) < want:
+		return f.usageErr("missing CRED_ID (or --previous)")
+	case len(pos) > want:
+		return f.usageErr("unexpected argument %q", pos[want])
+	}
+	cl, err := c.client(true)
+	if err != nil {
+		return err
+	}
+	credID := ""
+	if *previous {
+		list, err := cl.Credentials(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		for _, v := range list {
+			if v.State == client.StatePrevious {
+				credID = v.ID
+			}
+		}
+		if credID == "" {
+			return fmt.Errorf("integration %s has no previous version to revoke", cell(pos[0]))
+		}
+	} else {
+		credID = pos[1]
+	}
+	v, err := cl.RevokeCredential(ctx, pos[0], credID)
 	if err != nil {
 		return err
 	}
@@ -202,20 +241,7 @@ func (c *cli) verify(ctx context.Context, f *flags, args []string) error {
 		return errors.New("not checked: " + r.Error)
 	}
 	if !r.OK {
-		msg := "verification failed"
-		if r.Reason != "" {
-			msg += " (" + r.Reason
-			if r.Status != 0 {
-				msg += fmt.Sprintf(", upstream status %d", r.Status)
-			}
-			msg += ")"
-		} else if r.Status != 0 {
-			msg += fmt.Sprintf(" (upstream status %d)", r.Status)
-		}
-		if r.Error != "" {
-			msg += ": " + r.Error
-		}
-		return errors.New(msg)
+		return fmt.Errorf("not working: %s", cause(*r))
 	}
 	return nil
 }

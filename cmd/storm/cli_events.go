@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 
 	"github.com/stormcreds/storm/client"
 )
@@ -16,6 +19,14 @@ func (c *cli) events(ctx context.Context, f *flags, args []string) error {
 	list, err := cl.Events(ctx, filter)
 	if err != nil {
 		return err
+	}
+	if len(list) == 0 && filter.Integration != "" && filter.After == "" {
+		// No events at all: say so when the integration does not exist
+		// (a deleted one keeps its events, so this is only asked now).
+		var apiErr *client.Error
+		if _, err := cl.Integration(ctx, filter.Integration); errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+			return fmt.Errorf("integration %s not found, and no events name it (see \"storm integrations\")", cell(filter.Integration))
+		}
 	}
 	return printList(c, "events", list, []string{"ID", "AT", "TYPE", "INTEGRATION", "DATA"}, func(e client.Event) []string {
 		return []string{e.ID, fmtTime(e.At), e.Type, e.Integration, compact(e.Data)}
@@ -33,7 +44,7 @@ func (c *cli) audit(ctx context.Context, f *flags, args []string) error {
 		return err
 	}
 	return printList(c, "audit", list, []string{"ID", "AT", "ACTOR", "ACTION", "TARGET", "IP"}, func(a client.AuditRecord) []string {
-		return []string{a.ID, fmtTime(a.At), a.Actor, a.Action, a.Target, a.IP}
+		return []string{a.ID, fmtTime(a.At), nameOr(a.ActorName, a.Actor), a.Action, a.Target, a.IP}
 	})
 }
 
@@ -50,4 +61,13 @@ func (c *cli) startPaged(f *flags, args []string, items string, workspace, after
 		return nil, f.usageErr("--limit must not be negative")
 	}
 	return c.client(true)
+}
+
+// nameOr shows a name with the id it stands for, or the id alone when
+// there is no name.
+func nameOr(name, id string) string {
+	if name == "" || name == id {
+		return id
+	}
+	return name + " (" + id + ")"
 }

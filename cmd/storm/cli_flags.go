@@ -57,7 +57,7 @@ func (f *flags) parse(args []string) ([]string, error) {
 				f.printHelp(f.c.stdout)
 				return nil, errHelp
 			}
-			return nil, f.usageErr("%v", err)
+			return nil, f.flagErr(err)
 		}
 		rest := f.FlagSet.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -86,6 +86,16 @@ func (f *flags) parseArgs(args []string, names ...string) ([]string, error) {
 	return pos, nil
 }
 
+// flagErr is a flag the command does not know (or one without its
+// value): one line, the nearest flag, and where the help is.
+func (f *flags) flagErr(err error) error {
+	help := "storm help"
+	if f.name != "storm" {
+		help += " " + f.name
+	}
+	return flagError(f.FlagSet, err, help)
+}
+
 func (f *flags) usageErr(format string, a ...any) error {
 	return &usageError{msg: f.name + ": " + fmt.Sprintf(format, a...), usage: f.usage}
 }
@@ -106,24 +116,8 @@ func (f *flags) printHelp(w io.Writer) {
 	if f.summary != "" {
 		fmt.Fprintf(w, "\n%s\n", f.summary)
 	}
-	var b strings.Builder
-	f.FlagSet.VisitAll(func(fl *flag.Flag) {
-		if globalFlags[fl.Name] {
-			return
-		}
-		typ, usage := flag.UnquoteUsage(fl)
-		fmt.Fprintf(&b, "  --%s", fl.Name)
-		if typ != "" {
-			fmt.Fprintf(&b, " %s", typ)
-		}
-		fmt.Fprintf(&b, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" && fl.DefValue != "[]" {
-			fmt.Fprintf(&b, " (default %s)", fl.DefValue)
-		}
-		b.WriteString("\n")
-	})
-	if b.Len() > 0 {
-		fmt.Fprintf(w, "\nflags:\n%s", b.String())
+	if list := flagList(f.FlagSet, globalFlags); list != "" {
+		fmt.Fprintf(w, "\nflags:\n%s", list)
 	}
 	fmt.Fprintln(w, "\nglobal flags: --server URL, --token TOKEN, --data-dir DIR, --json (see \"storm help\")")
 }

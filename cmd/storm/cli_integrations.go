@@ -24,7 +24,7 @@ func (c *cli) integrationsList(ctx context.Context, f *flags, args []string) err
 		return err
 	}
 	return printList(c, "integrations", list, []string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "STATUS", "WORKSPACE"}, func(in client.Integration) []string {
-		return []string{in.ID, in.Name, in.Provider, in.AuthMethod, in.Status, in.Workspace}
+		return []string{in.ID, in.Name, in.Provider, in.AuthMethod, in.Status, firstNonEmpty(in.WorkspaceName, in.Workspace)}
 	})
 }
 
@@ -44,7 +44,7 @@ func (c *cli) printIntegration(in *client.Integration) error {
 	return c.show(in,
 		[2]string{"id", in.ID},
 		[2]string{"name", in.Name},
-		[2]string{"workspace", in.Workspace},
+		[2]string{"workspace", nameOr(in.WorkspaceName, in.Workspace)},
 		[2]string{"provider", in.Provider},
 		[2]string{"auth_method", in.AuthMethod},
 		[2]string{"app", in.App},
@@ -115,6 +115,9 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 	f.FlagSet.StringVar(&req.AuthMethod, "auth-method", "", "`method`: api_key, oauth2 or service_account\n(default: the provider's only one)")
 	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the token's)")
 	f.FlagSet.StringVar(&req.App, "app", "", "use app `ID`'s OAuth client (provider and auth method default to the app's)")
+	var quiet bool
+	f.FlagSet.BoolVar(&quiet, "quiet", false, "print only the new integration's id (for scripts: ID=$(storm integrations create … --quiet))")
+	f.FlagSet.BoolVar(&quiet, "q", false, "short for --quiet")
 	cf.register(f)
 	_, err := f.parseArgs(args)
 	if err != nil {
@@ -142,7 +145,20 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 	if err != nil {
 		return err
 	}
+	c.printWarnings(in.Warnings)
+	if quiet && !c.json {
+		fmt.Fprintln(c.stdout, cell(in.ID))
+		return nil
+	}
 	return c.printIntegration(in)
+}
+
+// printWarnings shows what the server wants the operator to know at once,
+// on stderr so that --quiet and --json output stay clean.
+func (c *cli) printWarnings(warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(c.stderr, "warning: %s\n", cell(w))
+	}
 }
 
 // onlyAuthMethod returns the provider's auth method when it has exactly
@@ -209,6 +225,7 @@ func (c *cli) integrationsUpdate(ctx context.Context, f *flags, args []string) e
 			return fmt.Errorf("updated, but reading it back failed: %w", err)
 		}
 	}
+	c.printWarnings(in.Warnings)
 	return c.printIntegration(in)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -60,11 +61,44 @@ func (c *cli) proxy(ctx context.Context, f *flags, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(c.stdout, resp.Body); err != nil {
+	last := &lastByte{w: c.stdout}
+	if _, err := io.Copy(last, resp.Body); err != nil {
 		return fmt.Errorf("reading the response: %w", err)
+	}
+	if last.n > 0 && last.b != '\n' && textual(resp.Header.Get("Content-Type")) {
+		// The shell prompt starts on a line of its own; binary bodies
+		// are left exactly as they came.
+		fmt.Fprintln(c.stdout)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
 	return nil
+}
+
+// lastByte passes writes through and remembers the last byte written.
+type lastByte struct {
+	w io.Writer
+	n int64
+	b byte
+}
+
+func (l *lastByte) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.n += int64(n)
+		l.b = p[n-1]
+	}
+	return n, err
+}
+
+// textual reports whether a Content-Type is text a terminal shows (JSON,
+// XML, text/*), to which a final newline may be added.
+func textual(ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return ctype == ""
+	}
+	return strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "json") || strings.HasSuffix(mt, "xml") ||
+		mt == "application/x-www-form-urlencoded" || mt == "application/javascript"
 }

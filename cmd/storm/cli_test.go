@@ -170,11 +170,18 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, []string{"missing command", "integrations", "credentials", "proxy"}},
 		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`, "providers", "workspaces", "tokens", "verify", "access", "events", "audit"}},
-		{[]string{"--bogus"}, []string{"flag provided but not defined: -bogus", "usage: storm [global flags] COMMAND"}},
+		{[]string{"--bogus"}, []string{"unknown flag --bogus", `(see "storm help")`}},
+		{[]string{"intgrations"}, []string{`unknown command "intgrations"; did you mean integrations?`}},
+		{[]string{"integrations", "lsit"}, []string{`unknown subcommand "lsit"; did you mean list?`}},
+		{[]string{"integrations", "list", "--worksapce", "acme"}, []string{"integrations list: unknown flag --worksapce; did you mean --workspace?", `(see "storm help integrations list")`}},
+		{[]string{"serve", "--bogus"}, []string{"serve: unknown flag --bogus", `(see "storm help serve")`}},
+		{[]string{"backup", "--outt", "x"}, []string{"backup: unknown flag --outt; did you mean --out?"}},
+		{[]string{"restore", "--key", "x"}, []string{"restore: unknown flag --key; did you mean --key-file?"}},
+		{[]string{"events", "--integration"}, []string{"events: flag --integration needs a value"}},
 		{[]string{"integrations", "bogus"}, []string{`integrations: unknown subcommand "bogus"`, "storm integrations list|show|create|update|delete"}},
 		{[]string{"integrations", "show"}, []string{"integrations show: missing ID", "(usage: storm integrations show ID [--json])"}},
 		{[]string{"integrations", "show", "int_1", "int_2"}, []string{`unexpected argument "int_2"`}},
-		{[]string{"integrations", "list", "--bogus"}, []string{"integrations list: flag provided but not defined: -bogus", "usage: storm integrations list"}},
+		{[]string{"integrations", "list", "--bogus"}, []string{"integrations list: unknown flag --bogus", `(see "storm help integrations list")`}},
 		{[]string{"integrations", "create", "--name", "x"}, []string{"--provider is required"}},
 		{[]string{"integrations", "create", "--provider", "stripe", "--name", "x", "--config", "no-equals-SECRET"}, []string{"--config wants KEY=VALUE"}},
 		{[]string{"integrations", "create", "--provider", "stripe", "--name", "x", "--config-json", "[1]"}, []string{"--config-json must be a JSON object"}},
@@ -230,7 +237,12 @@ func TestHelpNeedsNoServerOrToken(t *testing.T) {
 		{[]string{"credentials", "save", "--help"}, "never taken from the command line"},
 		{[]string{"verify", "-h"}, "usage: storm verify ID"},
 		{[]string{"help", "proxy"}, "--data @FILE|-|TEXT"},
-		{[]string{"help", "serve"}, "storm serve -h"},
+		{[]string{"help", "serve"}, "--kek-url"},
+		{[]string{"serve", "-h"}, "usage: storm serve [flags]"},
+		{[]string{"help", "backup"}, "--out file"},
+		{[]string{"help", "restore"}, "--key-file file"},
+		{[]string{"restore", "--help"}, "never creates a key"},
+		{[]string{"help", "credentials"}, `"storm credentials ID" runs "credentials list ID"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			// No token and no server anywhere: help must not need them.
@@ -489,8 +501,8 @@ func TestServerErrorsAreOneLine(t *testing.T) {
 		{[]string{"integrations", "show", "int_x"}, "404 Not Found: integration int_x not found"},
 		{[]string{"tokens", "create", "--name", "n", "--role", "worker", "--workspace", "nope"}, "400 Bad Request: invalid token request (workspace: unknown workspace)"},
 		{[]string{"providers"}, "401 Unauthorized: invalid API token (API token from STORM_TOKEN)"},
-		{[]string{"verify", "int_1"}, "verification failed (upstream status 401): bad credentials"},
-		{[]string{"verify", "int_2"}, "verification failed (rejected, upstream status 401): the provider rejected the credential"},
+		{[]string{"verify", "int_1"}, "not working: bad credentials (HTTP 401)"},
+		{[]string{"verify", "int_2"}, "not working: the provider refused the key (HTTP 401)"},
 		{[]string{"verify", "int_3"}, "not checked: this integration has no verification request; the credential was not checked"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -625,7 +637,7 @@ func TestProxyCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.stdout.String() != `{"login":"octocat"}` {
+	if r.stdout.String() != `{"login":"octocat"}`+"\n" { // JSON ends with a newline, so the prompt does not
 		t.Errorf("stdout %q", r.stdout.String())
 	}
 
@@ -633,7 +645,7 @@ func TestProxyCommand(t *testing.T) {
 	if err == nil || err.Error() != "GET /missing: 404 Not Found" {
 		t.Errorf("err = %v", err)
 	}
-	if r.stdout.String() != `{"message":"Not Found"}` {
+	if r.stdout.String() != `{"message":"Not Found"}`+"\n" {
 		t.Errorf("error body not printed: %q", r.stdout.String())
 	}
 

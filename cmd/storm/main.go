@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,7 +14,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintln(os.Stderr, "storm:", err)
 		os.Exit(1)
 	}
@@ -22,13 +23,8 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		// Server-side commands work on the data dir itself.
-		switch args[0] {
-		case "serve":
-			return serve(ctx, args[1:])
-		case "backup":
-			return backup(ctx, args[1:], os.Stdout)
-		case "restore":
-			return restore(ctx, args[1:], os.Stdout)
+		if sc := findServerCommand(args[0]); sc != nil {
+			return sc.run(ctx, args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	return runCLI(ctx, args, os.Stdin, os.Stdout, os.Stderr)

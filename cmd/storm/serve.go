@@ -4,10 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stormcreds/storm/internal/server"
@@ -15,8 +18,9 @@ import (
 )
 
 // serve runs `storm serve`: flags, with STORM_* environment variables as
-// defaults.
-func serve(ctx context.Context, args []string) error {
+// defaults. Structured logs go to stderr; the few lines a person reads
+// (where to sign in, that it stopped) to stdout.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg server.Config
@@ -31,13 +35,10 @@ func serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Tokens.LeaseTTL, "refresh-lease-ttl", envDuration("STORM_REFRESH_LEASE_TTL", tokens.DefaultLeaseTTL), "how long a dead instance's refresh (or mint, or exchange) blocks the others; a live one renews it every third of that (STORM_REFRESH_LEASE_TTL)")
 	fs.StringVar(&cfg.ProvidersDir, "providers-dir", os.Getenv("STORM_PROVIDERS_DIR"), "provider definitions (*.yaml) added to the catalog or replacing its entries (STORM_PROVIDERS_DIR; default <data-dir>/providers when it exists)")
 	logLevel := fs.String("log-level", envOr("STORM_LOG_LEVEL", "info"), "debug|info|warn|error (STORM_LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseServerFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	secretDefaults(fs, &cfg)
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
 	allow, err := envBool("STORM_ALLOW_PRIVATE_UPSTREAMS")
 	if err != nil {
 		return err
@@ -49,21 +50,53 @@ func serve(ctx context.Context, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
 
 	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		srv.Close()
 		return err
 	}
 	logger.Info("storm is ready", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
 		"startup_ms", time.Since(start).Milliseconds(), "allow_private_upstreams", cfg.AllowPrivateUpstreams)
-	return srv.Serve(ctx, ln)
+	fmt.Fprintf(stdout, "Storm is running at %s — %s\n", browserURL(cfg.PublicURL, ln.Addr()), signInHint(cfg))
+	err = srv.Serve(ctx, ln)
+	if cerr := srv.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		fmt.Fprintln(stdout, "Storm stopped: requests in flight were answered and background work ended.")
+	}
+	return err
+}
+
+// browserURL is where a person opens the UI: the public URL when one is
+// set, else the listener's address (127.0.0.1 for "all interfaces").
+func browserURL(public string, addr net.Addr) string {
+	if public != "" {
+		return strings.TrimSuffix(public, "/") + "/"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// signInHint says where the admin token is.
+func signInHint(cfg server.Config) string {
+	if cfg.AdminToken != "" {
+		return "sign in with the admin token from STORM_ADMIN_TOKEN"
+	}
+	return "sign in with the token in " + filepath.Join(cfg.DataDir, server.AdminTokenFile)
 }
 
 func envOr(key, def string) string {

@@ -20,17 +20,11 @@ import (
 func TestServeHelpHidesSecrets(t *testing.T) {
 	t.Setenv("STORM_DATABASE", "postgres://storm:db-password-canary@db/storm")
 	t.Setenv("STORM_KEK_URL", "base64key://kek-canary-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+	var out, errOut bytes.Buffer
+	if err := serve(context.Background(), []string{"-h"}, &out, &errOut); !errors.Is(err, errHelp) {
+		t.Fatalf("serve -h: %v", err)
 	}
-	stderr := os.Stderr
-	os.Stderr = w
-	serve(context.Background(), []string{"-h"})
-	os.Stderr = stderr
-	w.Close()
-	out, _ := io.ReadAll(r)
-	if s := string(out); strings.Contains(s, "canary") || !strings.Contains(s, "kek-url") {
+	if s := out.String() + errOut.String(); strings.Contains(s, "canary") || !strings.Contains(s, "kek-url") {
 		t.Fatalf("help output:\n%s", s)
 	}
 }
@@ -44,7 +38,7 @@ func TestServeRefusesKeyFileOthersCanRead(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		return serve(ctx, append([]string{"--addr", "127.0.0.1:0", "--log-level", "error"}, args...))
+		return serve(ctx, append([]string{"--addr", "127.0.0.1:0", "--log-level", "error"}, args...), io.Discard, io.Discard)
 	}
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
 		dir := t.TempDir()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -151,7 +152,12 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, integrationView(integ, ws.Name))
+	v := integrationView(integ, ws.Name)
+	// What the operator should know at once; the integration is stored.
+	if warns := s.cfg.Creds.IntegrationWarnings(integ); len(warns) > 0 {
+		v["warnings"] = warns
+	}
+	writeJSON(w, http.StatusCreated, v)
 }
 
 func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +228,15 @@ func (s *Server) updateIntegration(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.respondIntegration(w, r, http.StatusOK, updated)
+	name := ""
+	if ws, err := s.cfg.Store.GetWorkspace(r.Context(), updated.WorkspaceID); err == nil {
+		name = ws.Name
+	}
+	v := integrationView(updated, name)
+	if warns := s.cfg.Creds.IntegrationWarnings(updated); len(warns) > 0 {
+		v["warnings"] = warns
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) {
@@ -505,8 +519,30 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]map[string]any, 0, len(list))
+	names := map[string]string{}
 	for _, a := range list {
-		out = append(out, auditView(a))
+		v := auditView(a)
+		if n := s.actorName(r.Context(), a.Actor, names); n != "" {
+			v["actor_name"] = n
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": out})
+}
+
+// actorName is the name of the API token an audit record names as its
+// actor, so people read "bootstrap admin" rather than an id; "" once the
+// token is deleted. names caches lookups for one listing.
+func (s *Server) actorName(ctx context.Context, actor string, names map[string]string) string {
+	if n, ok := names[actor]; ok {
+		return n
+	}
+	n := ""
+	if strings.HasPrefix(actor, "tok_") {
+		if t, err := s.cfg.Store.GetAPIToken(ctx, actor); err == nil {
+			n = t.Name
+		}
+	}
+	names[actor] = n
+	return n
 }

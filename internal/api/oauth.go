@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 
 	"github.com/stormcreds/storm/internal/creds"
 )
@@ -56,7 +57,15 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusBadRequest)
-		callbackPage.Execute(w, map[string]any{"Title": "Authorization failed", "Message": cerr.Message, "Back": cerr.ReturnTo})
+		back, backText := cerr.ReturnTo, "Back to Storm"
+		switch {
+		case back == "" && cerr.Integration != "":
+			// Every failure links to where it can be tried again.
+			back, backText = "/integrations/"+url.PathEscape(cerr.Integration), "Back to the integration"
+		case back == "":
+			back = "/integrations"
+		}
+		callbackPage.Execute(w, map[string]any{"Title": "Authorization failed", "Message": cerr.Message, "Back": back, "BackText": backText})
 		return
 	}
 	if returnTo != "" {
@@ -71,5 +80,5 @@ var callbackPage = template.Must(template.New("callback").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>{{.Title}} – Storm</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1c2330}h1{font-size:1.4rem}</style>
-</head><body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Back}}<p><a href="{{.Back}}">Back to Storm</a></p>{{end}}</main></body></html>
+</head><body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Back}}<p><a href="{{.Back}}" id="back">{{or .BackText "Back to Storm"}}</a></p>{{end}}</main></body></html>
 `))

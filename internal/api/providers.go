@@ -76,9 +76,9 @@ func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.cfg.Catalog.Get(r.PathValue("name"))
+	p, ok := s.cfg.Catalog.Find(r.PathValue("name"))
 	if !ok {
-		problem.Write(w, problem.NotFound("provider", r.PathValue("name")))
+		problem.Write(w, problem.New(http.StatusNotFound, "%s", s.cfg.Catalog.UnknownProvider(r.PathValue("name"))))
 		return
 	}
 	l, _ := s.cfg.Catalog.Logo(p.Name)

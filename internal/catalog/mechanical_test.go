@@ -23,7 +23,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -176,21 +175,9 @@ func newHarness(t *testing.T) *harness {
 	h.rsaPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	h.cert, h.certPEM, h.certKeyPEM = h.ca.clientCert(t)
 
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "storm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlite.OpenTest(t)
 	h.st = st
-	kek, err := vault.OpenKEK(ctx, "", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(ctx, kek, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := vault.OpenTest(t, st)
 	// Every host resolves to the upstream: the transport dials it
 	// whatever the address, and trusts the test CA that issues the
 	// upstream a certificate for each name it is asked for.

@@ -264,6 +264,3 @@ func (s *Service) SyncApp(ctx context.Context, actor events.Actor, id string, a 
 	}
 	return err
 }
-
-// errUnchanged stops an update that has nothing to do.
-var errUnchanged = errors.New("creds: nothing to change")

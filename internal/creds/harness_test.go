@@ -2,14 +2,11 @@ package creds
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,26 +41,10 @@ var actor = events.Actor{TokenID: "tok_test", IP: "127.0.0.1"}
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "storm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, 32)
-	crand.Read(key)
-	kek, err := vault.OpenKEK(ctx, "base64key://"+base64.URLEncoding.EncodeToString(key), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(ctx, kek, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
+	st := sqlite.OpenTest(t)
+	v := vault.OpenTest(t, st)
 	ws := store.Workspace{ID: store.NewID("ws"), Name: "default", CreatedAt: time.Now().UTC()}
-	if err := st.CreateWorkspace(ctx, ws); err != nil {
+	if err := st.CreateWorkspace(context.Background(), ws); err != nil {
 		t.Fatal(err)
 	}
 	return &world{t: t, st: st, v: v, ws: ws}

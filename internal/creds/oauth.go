@@ -192,6 +192,28 @@ func (s *Service) checkReturnTo(returnTo string) error {
 	return bad
 }
 
+// errUnchanged leaves an integration as it is in UpdateIntegration.
+var errUnchanged = errors.New("unchanged")
+
+// noteAuthorizationFailed puts a failed authorization in the status
+// reason of an integration that has no working token set (pending or
+// reconnect required), so its status says what happened; a connected
+// integration keeps working with its tokens and keeps its reason.
+func (s *Service) noteAuthorizationFailed(ctx context.Context, id, msg string) {
+	_, err := s.store.UpdateIntegration(ctx, id, func(cur store.Integration) (store.Integration, error) {
+		if cur.Status != store.StatusPending && cur.Status != store.StatusReconnectRequired {
+			return cur, errUnchanged
+		}
+		cur.StatusReason = truncate("the last authorization failed: "+msg, 300)
+		return cur, nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) && !errors.Is(err, store.ErrNotFound) {
+		s.logger.Warn("could not note a failed authorization", "integration", id, "err", err)
+	} else if err == nil {
+		s.cache.invalidate(id)
+	}
+}
+
 // CallbackError is a failed callback: the page shows Message; nothing
 // was stored.
 type CallbackError struct {
@@ -221,6 +243,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	}
 	fail := func(msg string) (store.Integration, string, error) {
 		s.recorder.Emit(ctx, events.New(st.WorkspaceID, st.IntegrationID, events.AuthorizationFailed, s.now(), map[string]any{"reason": msg}))
+		s.noteAuthorizationFailed(ctx, st.IntegrationID, msg)
 		return store.Integration{}, "", &CallbackError{Message: msg, Integration: st.IntegrationID, ReturnTo: st.ReturnTo}
 	}
 	now := s.now()

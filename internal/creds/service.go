@@ -207,10 +207,11 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 			return store.Integration{}, err
 		}
 	}
-	p, ok := s.catalog.Get(in.Provider)
+	p, ok := s.catalog.Find(in.Provider)
 	if !ok {
-		return store.Integration{}, problem.Field("provider", fmt.Sprintf("unknown provider %q (see GET /v1/providers)", in.Provider))
+		return store.Integration{}, problem.Field("provider", s.catalog.UnknownProvider(in.Provider)+" (see GET /v1/providers)")
 	}
+	in.Provider = p.Name // "Stripe" is stripe
 	if in.AuthMethod == "" && len(p.AuthMethods) == 1 {
 		in.AuthMethod = p.AuthMethods[0]
 	}
@@ -342,7 +343,11 @@ func fromValidation(err error, prefix string) error {
 	if errors.As(err, &verr) {
 		var fields []problem.FieldError
 		for _, fe := range verr.Errors {
-			fields = append(fields, problem.FieldError{Field: prefix + fe.Field, Message: fe.Message})
+			field := prefix + fe.Field
+			if fe.Field == "" { // the config as a whole: "config", not "config."
+				field = strings.TrimSuffix(prefix, ".")
+			}
+			fields = append(fields, problem.FieldError{Field: field, Message: fe.Message})
 		}
 		return problem.Invalid("the integration's config is not valid for its provider", fields...)
 	}

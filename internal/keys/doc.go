@@ -11,4 +11,7 @@
 // checkpoint. Each row is re-sealed with a compare-and-swap
 // (Store.UpdateCredential, Store.UpdateIntegration) and skipped when
 // already under the target term, so running it again changes nothing.
+// Every instance records the term it seals under at each poll (a
+// heartbeat in the store's instances table); the job's last sweep starts
+// once every live instance reports the target term, or after Settle.
 package keys

@@ -35,7 +35,7 @@ const (
 	PhaseWebhooks     = "webhooks"     // Webhook.Secret
 	PhaseAppSecrets   = "app_secrets"  // AppSecret.Secret
 	PhaseApps         = "apps"         // App.SecretConfig
-	PhaseSettling     = "settling"     // waiting for every instance to seal under the target
+	PhaseSettling     = "settling"     // waiting for every live instance to seal under the target
 )
 
 // maxSweeps bounds the passes after the first: each finds what instances
@@ -65,9 +65,14 @@ type Config struct {
 	// Workers is how many rows of a batch are re-wrapped at once (each in
 	// its own transaction); default 4.
 	Workers int
-	// Settle is how long after a rotation every instance is assumed to
-	// seal under the new term (they reload the keyring every Interval);
-	// the job's last sweep starts no earlier. Default 2 × Interval.
+	// Live is how recently an instance must have reported (a heartbeat
+	// at every keyring poll) to count as running; default 3 × Interval,
+	// at least one second.
+	Live time.Duration
+	// Settle bounds the wait for every live instance to report the new
+	// term after a rotation: past it an instance that still has not
+	// (one that cannot reload the keyring) is swept after rather than
+	// waited for. Default 3 × Interval.
 	Settle time.Duration
 	// Hook, when set, is called after each checkpoint; an error stops
 	// the job there as if the process died (the lease is kept). Tests.
@@ -117,8 +122,11 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
+	if cfg.Live <= 0 {
+		cfg.Live = max(3*cfg.Interval, time.Second)
+	}
 	if cfg.Settle <= 0 {
-		cfg.Settle = 2 * cfg.Interval
+		cfg.Settle = 3 * cfg.Interval
 	}
 	m := &Manager{cfg: cfg, st: cfg.Store, v: cfg.Vault, log: cfg.Logger, kick: make(chan struct{}, 1)}
 	m.v.OnRotate(func(term uint32) {
@@ -155,6 +163,10 @@ type Progress struct {
 	Swept         int64     `json:"swept"`
 	PassRewrapped int64     `json:"pass_rewrapped"`
 	PassStartedAt time.Time `json:"pass_started_at"`
+	// PassSettled says the current sweep began after every live instance
+	// sealed under the target (or Settle passed): only such a sweep
+	// that finds nothing ends the job.
+	PassSettled bool `json:"pass_settled,omitempty"`
 }
 
 // TermStatus is one data-key term.
@@ -216,6 +228,7 @@ func (m *Manager) Rotate(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	m.log.Info("keys: rotated the data key", "term", term)
+	m.heartbeat(ctx)
 	if _, err := m.startJob(ctx, term); err != nil {
 		return Status{}, fmt.Errorf("keys: rotated to term %d, but the re-wrap job did not start (it starts within %s): %w", term, m.cfg.Interval, err)
 	}
@@ -298,7 +311,9 @@ func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
-		if m.refresh(ctx) && m.due(ctx) && m.running.CompareAndSwap(false, true) {
+		fresh := m.refresh(ctx)
+		m.heartbeat(ctx)
+		if fresh && m.due(ctx) && m.running.CompareAndSwap(false, true) {
 			wg.Go(func() {
 				defer m.running.Store(false)
 				if _, err := m.RunJob(ctx); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
@@ -515,21 +530,62 @@ func (m *Manager) step(ctx context.Context, p *Progress) error {
 		}
 		p.Cursor = rows[len(rows)-1].ID
 	case PhaseSettling:
-		wait := p.RotatedAt.Add(m.cfg.Settle).Sub(m.cfg.Now())
-		if wait > 0 {
-			// Sleep in slices shorter than the lease.
+		// Wait for every live instance to seal under the target, checking
+		// their heartbeats often; return within a third of the lease so it
+		// is renewed.
+		until := time.Now().Add(m.cfg.LeaseTTL / 3)
+		for !m.settled(ctx, p.TargetTerm, p.RotatedAt) {
+			if !time.Now().Before(until) {
+				return nil
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(min(wait, m.cfg.LeaseTTL/3)):
+			case <-time.After(settlePoll(m.cfg.Interval)):
 			}
-			return nil
 		}
 		p.Phase, p.Cursor, p.Pass, p.PassRewrapped, p.PassStartedAt = PhaseCredentials, "", p.Pass+1, 0, m.cfg.Now().UTC()
+		p.PassSettled = true
 	default:
 		return fmt.Errorf("keys: re-wrap job has an unknown phase %q", p.Phase)
 	}
 	return nil
+}
+
+// heartbeat reports that this instance runs and the term it seals
+// under. A failure is logged and changes nothing else: the job then
+// waits for Settle instead.
+func (m *Manager) heartbeat(ctx context.Context) {
+	if err := m.st.Heartbeat(ctx, m.cfg.Owner, m.v.ActiveTerm()); err != nil && ctx.Err() == nil {
+		m.log.Warn("keys: could not record this instance's heartbeat", "err", err)
+	}
+}
+
+// settled reports whether every live instance seals under target (or a
+// later term), so a sweep that starts now sees every write made under an
+// older one; or whether Settle has passed since the rotation, after which
+// an instance that still reports an older term is not waited for.
+func (m *Manager) settled(ctx context.Context, target uint32, rotatedAt time.Time) bool {
+	if !m.cfg.Now().Before(rotatedAt.Add(m.cfg.Settle)) {
+		return true
+	}
+	m.heartbeat(ctx) // this instance's own report is current
+	live, err := m.st.LiveInstances(ctx, m.cfg.Live)
+	if err != nil {
+		m.log.Warn("keys: cannot read the instances' heartbeats; waiting for the settle time", "err", err)
+		return false
+	}
+	for _, in := range live {
+		if in.KeyTerm < target {
+			return false
+		}
+	}
+	return true
+}
+
+// settlePoll is how often the settling phase re-reads the heartbeats.
+func settlePoll(interval time.Duration) time.Duration {
+	return min(max(interval/4, 10*time.Millisecond), 250*time.Millisecond)
 }
 
 // each re-wraps a batch of rows, Workers at a time, and counts the
@@ -567,7 +623,7 @@ func (m *Manager) endPass(p *Progress) {
 	if p.Pass == 1 {
 		p.Total = max(p.Total, p.Done)
 	}
-	settled := !p.PassStartedAt.Before(p.RotatedAt.Add(m.cfg.Settle))
+	settled := p.PassSettled
 	switch {
 	case p.Pass > 1 && settled && p.PassRewrapped == 0:
 		p.Phase = StateDone

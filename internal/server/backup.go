@@ -83,38 +83,145 @@ func Backup(ctx context.Context, cfg Config, out string) error {
 	return lite.Backup(ctx, out)
 }
 
-// Restore installs the backup file from into cfg's (new) data dir and
-// proves every secret in it decrypts with cfg's key-encryption key. It
-// refuses to overwrite an existing database.
-func Restore(ctx context.Context, cfg Config, from string) (CheckReport, error) {
+// RestoreOptions says what to restore and with which key.
+type RestoreOptions struct {
+	// From is the backup file.
+	From string
+	// KeyFile is the key file the backup was made with (the old data
+	// dir's storm.key); it is copied into the new data dir once it has
+	// opened every secret. Empty: the data dir's own storm.key, or
+	// Config.KEKURL.
+	KeyFile string
+}
+
+// RestoreReport is what a restore proved and where its key comes from.
+type RestoreReport struct {
+	CheckReport
+	// KeyFile is the new data dir's key file when it has one; empty when
+	// the key is Config.KEKURL (the server then needs the same URL).
+	KeyFile string
+	// CopiedKey says KeyFile was copied in from RestoreOptions.KeyFile.
+	CopiedKey bool
+}
+
+// ErrNoKey means a restore was given no key-encryption key: a backup
+// never holds one, and a new key could not open it.
+var ErrNoKey = errors.New("restore needs the key-encryption key the backup was made with; the backup does not hold it")
+
+// Restore installs the backup opt.From as the SQLite database of cfg's
+// (new) data dir and proves that every secret in it decrypts with the
+// backup's key-encryption key: opt.KeyFile, the data dir's storm.key, or
+// cfg.KEKURL. It never creates a key. It refuses to overwrite a database,
+// and when it fails it leaves nothing behind: the database is written
+// under a temporary name and renamed only once it has proved itself.
+func Restore(ctx context.Context, cfg Config, opt RestoreOptions) (RestoreReport, error) {
 	cfg = withDefaults(cfg)
+	var rep RestoreReport
 	if cfg.Database != "" {
-		return CheckReport{}, errors.New("restore: only into a data dir's SQLite database (PostgreSQL: pg_restore)")
+		return rep, errors.New("restore: only into a data dir's SQLite database (PostgreSQL: pg_restore)")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return CheckReport{}, err
+	if _, err := os.Stat(opt.From); err != nil {
+		return rep, fmt.Errorf("restore: the backup file: %w", err)
 	}
 	dst := filepath.Join(cfg.DataDir, dbFile)
 	if _, err := os.Stat(dst); err == nil {
-		return CheckReport{}, fmt.Errorf("restore: %s already exists; restore into an empty data dir", dst)
+		return rep, fmt.Errorf("restore: %s already exists; restore into an empty data dir", dst)
 	}
-	if err := copyFile(from, dst); err != nil {
+	ownKey := filepath.Join(cfg.DataDir, vault.DefaultKeyFile)
+	_, statErr := os.Stat(ownKey)
+	haveOwnKey := statErr == nil
+	keyURL := cfg.KEKURL
+	switch {
+	case keyURL != "" && opt.KeyFile != "":
+		return rep, errors.New("restore: give --key-file or --kek-url, not both")
+	case opt.KeyFile != "" && haveOwnKey:
+		return rep, fmt.Errorf("restore: %s exists already; leave out --key-file to use it, or remove it", ownKey)
+	case opt.KeyFile != "":
+		abs, err := filepath.Abs(opt.KeyFile)
+		if err != nil {
+			return rep, err
+		}
+		keyURL = "file://" + abs
+	case keyURL == "" && haveOwnKey:
+		abs, err := filepath.Abs(ownKey)
+		if err != nil {
+			return rep, err
+		}
+		keyURL, rep.KeyFile = "file://"+abs, ownKey
+	case keyURL == "":
+		return rep, fmt.Errorf("%w: pass --key-file (e.g. storm-data/%s, copied into %s when the restore succeeds) or the --kek-url it was made with; nothing was written",
+			ErrNoKey, vault.DefaultKeyFile, cfg.DataDir)
+	}
+	kek, err := vault.OpenKEK(ctx, keyURL, "")
+	if err != nil {
+		return rep, fmt.Errorf("restore: %w", err)
+	}
+
+	// From here on, whatever fails is undone.
+	var made []string // files created, removed on failure
+	madeDir := false
+	if _, err := os.Stat(cfg.DataDir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return rep, fmt.Errorf("restore: %w", err)
+		}
+		madeDir = true
+	}
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		for _, f := range made {
+			os.Remove(f)
+		}
+		if madeDir {
+			os.Remove(cfg.DataDir) // only if empty
+		}
+	}()
+	tmp := filepath.Join(cfg.DataDir, "."+dbFile+".restoring")
+	made = append(made, tmp, tmp+"-wal", tmp+"-shm", tmp+"-journal")
+	if err := copyFile(opt.From, tmp); err != nil {
+		return rep, fmt.Errorf("restore: %w", err)
+	}
+	check, err := checkRestored(ctx, tmp, kek)
+	if err != nil {
+		return rep, err
+	}
+	rep.CheckReport = check
+	if opt.KeyFile != "" {
+		if err := copyFile(opt.KeyFile, ownKey); err != nil {
+			return rep, fmt.Errorf("restore: copying the key file: %w", err)
+		}
+		made = append(made, ownKey)
+		rep.KeyFile, rep.CopiedKey = ownKey, true
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return rep, fmt.Errorf("restore: %w", err)
+	}
+	ok = true
+	return rep, nil
+}
+
+// checkRestored opens the restored database at path with kek and proves
+// that every secret decrypts; the store is closed (and its log
+// checkpointed into the file) before it returns.
+func checkRestored(ctx context.Context, path string, kek vault.KEK) (CheckReport, error) {
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
 		return CheckReport{}, fmt.Errorf("restore: %w", err)
 	}
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		os.Remove(dst)
-		return CheckReport{}, err
-	}
 	defer st.Close()
-	kek, err := vault.OpenKEK(ctx, cfg.KEKURL, cfg.DataDir)
-	if err != nil {
-		return CheckReport{}, err
+	if _, err := st.Keyring(ctx); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return CheckReport{}, errors.New("restore: the backup holds no keyring: it is not a Storm backup")
+		}
+		return CheckReport{}, fmt.Errorf("restore: %w", err)
 	}
 	v, err := vault.Open(ctx, kek, st)
 	if err != nil {
-		return CheckReport{}, fmt.Errorf("restore: %w (restore the key file or pass the --kek-url the backup was made with)", err)
+		return CheckReport{}, fmt.Errorf("restore: %w (use the key file or --kek-url the backup was made with)", err)
 	}
+	defer v.Close()
 	return CheckDecrypts(ctx, st, v)
 }
 

@@ -100,8 +100,9 @@ type stormProc struct {
 
 // startStorm starts `storm serve` with args (--addr and --public-url are
 // added) and the environment env on top of this process's, less its
-// STORM_* variables. Its stdout and stderr go to a file in the test's
-// temporary directory, printed if the test fails.
+// STORM_* variables. Its stderr goes to a file in the test's
+// temporary directory, printed if the test fails (stdout, the lines
+// for people, is dropped).
 func startStorm(t *testing.T, bin, name string, env []string, args ...string) *stormProc {
 	t.Helper()
 	addr := freeAddr(t)
@@ -117,7 +118,9 @@ func startStorm(t *testing.T, bin, name string, env []string, args ...string) *s
 		}
 	}
 	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// stdout holds the lines for people (where to sign in, stopped);
+	// stderr the JSON log this test reads.
+	p.cmd.Stdout, p.cmd.Stderr = io.Discard, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start %s: %v", name, err)

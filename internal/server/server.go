@@ -101,6 +101,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// A data dir whose key is lost must not get a new one: the new key
+	// would not open the data, and the next restore of the right key
+	// would then find a file in its way.
+	if err := checkKeyNotLost(ctx, cfg); err != nil {
+		return nil, err
+	}
 	// The key first: a key file that cannot be used (other users can
 	// read it) stops the start before the database is touched.
 	kek, err := vault.OpenKEK(ctx, cfg.KEKURL, cfg.DataDir)
@@ -118,6 +124,47 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	warnOpenModes(cfg, cfg.Logger)
 	return s, nil
+}
+
+// ErrKeyMissing means the data dir's key file is gone while its
+// database holds data sealed under it.
+var ErrKeyMissing = errors.New("the key-encryption key is missing")
+
+// checkKeyNotLost refuses to start with the data dir's key file (no
+// --kek-url) when that file is absent but the database already holds a
+// keyring: creating a key then would make a second, useless one.
+func checkKeyNotLost(ctx context.Context, cfg Config) error {
+	if cfg.KEKURL != "" {
+		return nil
+	}
+	keyPath := filepath.Join(cfg.DataDir, vault.DefaultKeyFile)
+	if _, err := os.Stat(keyPath); !errors.Is(err, os.ErrNotExist) {
+		return nil // there (or unreadable: OpenKEK says why)
+	}
+	where := cfg.Database
+	if path, ok := sqlitePath(cfg); ok {
+		fi, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0) {
+			return nil // a first start
+		}
+		where = path
+	} else {
+		where = "the database"
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Keyring(ctx); errors.Is(err, store.ErrNotFound) {
+		return nil // a database without keys yet: a first start
+	} else if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s holds data sealed under a key-encryption key, but %s does not exist. "+
+		"Put the key file back (chmod 600 %s) or pass the --kek-url the data was made with; "+
+		"storm does not create a new key here because it could not open the data",
+		ErrKeyMissing, where, keyPath, keyPath)
 }
 
 // OpenStore opens the database cfg names (Database, else the SQLite file

@@ -305,6 +305,13 @@ type Store interface {
 	AddKeyUsage(ctx context.Context, term uint32, n int64) (int64, error)
 	// KeyUsage returns every counted term's total.
 	KeyUsage(ctx context.Context) (map[uint32]int64, error)
+	// Heartbeat records, at the database's clock, that instance id is
+	// alive and seals under data-key term; rows not seen for
+	// InstancePurgeAfter are removed on the way.
+	Heartbeat(ctx context.Context, id string, term uint32) error
+	// LiveInstances returns the instances whose last heartbeat is at
+	// most within ago by the database's clock, ordered by id.
+	LiveInstances(ctx context.Context, within time.Duration) ([]Instance, error)
 
 	// Webhooks (types in webhooks.go).
 

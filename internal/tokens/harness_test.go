@@ -2,10 +2,7 @@ package tokens
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,25 +29,10 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "storm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, 32)
-	crand.Read(key)
-	kek, err := vault.OpenKEK(ctx, "base64key://"+base64.URLEncoding.EncodeToString(key), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(ctx, kek, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlite.OpenTest(t)
+	v := vault.OpenTest(t, st)
 	ws := store.Workspace{ID: store.NewID("ws"), Name: "default", CreatedAt: time.Now().UTC()}
-	if err := st.CreateWorkspace(ctx, ws); err != nil {
+	if err := st.CreateWorkspace(context.Background(), ws); err != nil {
 		t.Fatal(err)
 	}
 	return &world{t: t, st: st, v: v, ws: ws}

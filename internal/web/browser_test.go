@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
@@ -119,6 +121,32 @@ func (c *chrome) save(dir, name string) {
 		return
 	}
 	c.t.Logf("screenshot: %s", file)
+}
+
+// picture writes a screenshot of what the window shows to
+// docs/screenshots/NAME.png for the README, only when
+// STORM_UPDATE_SCREENSHOTS=1 (so test runs and CI never rewrite the
+// committed pictures). The page is scrolled to its top first.
+func (c *chrome) picture(name string) {
+	c.t.Helper()
+	if os.Getenv("STORM_UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		c.t.Fatalf("picture %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Logf("picture for the README: %s", file)
 }
 
 // shot saves a screenshot of the current page when STORM_SCREENSHOTS is
@@ -243,12 +271,15 @@ func TestBrowserAPIKey(t *testing.T) {
 	up := servertest.NewUpstream(t, key1)
 	c := startChrome(t, env)
 
+	c.open("/signin")
+	c.picture("sign-in")
 	c.signIn(env.AdminToken)
 	if !strings.Contains(c.text("main"), "No integrations yet") {
 		t.Fatalf("empty list: %s", c.text("main"))
 	}
 	c.submit("main a.button.primary", 200) // Add integration
 	c.shot("add-integration")
+	c.picture("add-integration")
 	// The search filters as you type.
 	c.do("search", chromedp.SendKeys(chromedp.CSS("#q"), "custom api"))
 	c.waitFor("the filter", `document.querySelectorAll("li[data-search]:not([hidden])").length === 1`)
@@ -319,10 +350,15 @@ func TestBrowserAPIKey(t *testing.T) {
 	if got := c.text(`tr[data-state="revoked"] th`); got != "v1" {
 		t.Fatalf("revoked row: %q", got)
 	}
-	if ev := c.text("#activity"); !strings.Contains(ev, "Credential revoked") || !strings.Contains(ev, "credential.revoke") {
+	// Activity is folded below Credentials; opened, it reads as sentences.
+	c.do("open the activity", chromedp.Click(chromedp.CSS("#activity > summary")))
+	if ev := c.text("#activity"); !strings.Contains(ev, "Key revoked · version 1") || !strings.Contains(ev, "Key revoked by bootstrap admin · version 1") ||
+		!strings.Contains(ev, "Key saved by bootstrap admin · verified · version 2") || strings.Contains(ev, "credential.") {
 		t.Fatalf("activity: %s", ev)
 	}
 	c.shot("integration")
+	c.do("to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	c.picture("integration")
 	noSecrets(t, c.html(), bad, key1, key2)
 
 	c.open("/integrations")
@@ -416,6 +452,7 @@ func TestBrowserServiceAccount(t *testing.T) {
 	c.do("open the setup dialog", chromedp.Click(chromedp.CSS("#setup-open")))
 	c.waitFor("the modal dialog", `document.getElementById("setup").matches(":modal")`)
 	c.shot("setup-dialog")
+	c.picture("setup-dialog")
 
 	c.do("choose a malformed file", chromedp.SetUploadFiles(chromedp.CSS("#f-file"), []string{badFile}))
 	c.submit("#upload-form button.primary", 400)
@@ -464,5 +501,133 @@ func TestBrowserCSRF(t *testing.T) {
 	c.do("tab", chromedp.KeyEvent("\t"))
 	if got := eval[string](c, `document.activeElement.className`); got != "skip" {
 		t.Fatalf("first tab stop: %q", got)
+	}
+}
+
+// TestBrowserSetupDialogShowsItsErrors (issue 13): a credentials file the
+// provider refuses reopens the setup dialog with the reason inside it,
+// on top of the backdrop, and with the settings that were sent; before,
+// the reason was rendered behind the modal's backdrop and the dialog
+// came back empty.
+func TestBrowserSetupDialogShowsItsErrors(t *testing.T) {
+	const secret = "svc-one-right-secret-99"
+	as := oauthtest.New(t, oauthtest.Options{})
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	id := clientCredentialsIntegration(t, env, as, "Reporting", secret)
+	wrongFile := filepath.Join(t.TempDir(), "client.json")
+	os.WriteFile(wrongFile, clientFile(t, "svc-one", "svc-one-wrong-secret-00"), 0o600)
+
+	c := startChrome(t, env)
+	c.signIn(env.AdminToken)
+	c.open("/integrations/" + id)
+	c.do("open the setup dialog", chromedp.Click(chromedp.CSS("#setup-open")))
+	c.waitFor("the modal dialog", `document.getElementById("setup").matches(":modal")`)
+	c.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#f-file"), []string{wrongFile}))
+	c.typeInto("#f-client_id", "svc-one")
+	c.submit("#upload-form button.primary", 422)
+
+	c.waitFor("the dialog, modal again", `document.getElementById("setup").matches(":modal")`)
+	msg := c.text("#setup #setup-error")
+	if !strings.Contains(msg, "refused the credential") || !strings.Contains(msg, "Nothing was changed") {
+		t.Fatalf("the error in the dialog: %q", msg)
+	}
+	// It is what a person sees at that spot: not covered by the backdrop.
+	onTop := eval[bool](c, `(() => {
+		const e = document.getElementById("setup-error"), r = e.getBoundingClientRect();
+		const hit = document.elementFromPoint(r.left + r.width / 2, r.top + Math.min(r.height / 2, 10));
+		return !!hit && e.contains(hit);
+	})()`)
+	if !onTop {
+		t.Fatal("the error is hidden behind the dialog's backdrop")
+	}
+	if eval[bool](c, `!!document.getElementById("save-error")`) {
+		t.Fatal("the error is also rendered behind the backdrop")
+	}
+	if got := eval[string](c, `document.getElementById("f-client_id").value`); got != "svc-one" {
+		t.Fatalf("the dialog came back without its settings: client id %q", got)
+	}
+	c.shot("setup-dialog-refused")
+	if got := credentialStates(t, env, id); len(got) != 0 {
+		t.Fatalf("a refused file was stored: %v", got)
+	}
+	noSecrets(t, c.html(), secret, "svc-one-wrong-secret-00")
+}
+
+// TestBrowserIntegrationsList (issue 13): the list has a search, a status
+// filter and pages, all query parameters served by the server, so they
+// work with JavaScript turned off.
+func TestBrowserIntegrationsList(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	up := servertest.NewUpstream(t, "list-key-aaaaaaaaaaaaaaaa")
+	var connected []string
+	for i := range 30 {
+		name := fmt.Sprintf("Acme %02d", i)
+		if i%3 == 0 {
+			name = fmt.Sprintf("Globex %02d", i)
+		}
+		id := env.CustomIntegration(name, up)
+		if i%5 == 0 {
+			env.Must(200, "PUT", "/v1/integrations/"+id+"/credentials", "", map[string]any{"api_key": "list-key-aaaaaaaaaaaaaaaa"})
+			connected = append(connected, id)
+		}
+	}
+	c := startChrome(t, env)
+	c.do("turn JavaScript off", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	c.signIn(env.AdminToken)
+	rows := func() int { return eval[int](c, `document.querySelectorAll("tr[data-integration]").length`) }
+
+	c.open("/integrations")
+	if n := rows(); n != 25 || c.text("#list-count") != "1–25 of 30" {
+		t.Fatalf("page 1: %d rows, %q", n, c.text("#list-count"))
+	}
+	c.shot("integrations-list")
+	c.picture("integrations")
+	c.submit("#list-next", 200)
+	if n := rows(); n != 5 || c.text("#list-count") != "26–30 of 30" || c.path() != "/integrations?page=2" {
+		t.Fatalf("page 2: %d rows, %q at %s", n, c.text("#list-count"), c.path())
+	}
+	c.submit("#list-prev", 200)
+	if n := rows(); n != 25 {
+		t.Fatalf("back to page 1: %d rows", n)
+	}
+
+	// Search: by name, case ignored.
+	c.typeInto("#list-q", "globex")
+	c.submit("#list-filter button[type=submit]", 200)
+	if n := rows(); n != 10 || c.text("#list-count") != "1–10 of 10 matching" {
+		t.Fatalf("search globex: %d rows, %q", n, c.text("#list-count"))
+	}
+	if names := c.text("table.list tbody"); strings.Contains(names, "Acme") {
+		t.Fatalf("search globex shows %s", names)
+	}
+	// Status filter on top of the search.
+	c.do("choose Connected", chromedp.SetValue(chromedp.CSS("#list-status"), "connected"))
+	c.submit("#list-filter button[type=submit]", 200)
+	if n := rows(); n != 2 || !strings.Contains(c.path(), "status=connected") {
+		t.Fatalf("globex and connected: %d rows at %s", n, c.path())
+	}
+	// The status filter alone, and its counts.
+	c.open("/integrations?status=connected")
+	if n := rows(); n != len(connected) {
+		t.Fatalf("connected: %d rows, want %d", n, len(connected))
+	}
+	if opt := eval[string](c, `document.querySelector('#list-status option[value="connected"]').textContent`); opt != fmt.Sprintf("Connected (%d)", len(connected)) {
+		t.Fatalf("status option %q", opt)
+	}
+	for _, id := range connected {
+		if got := c.text(`tr[data-integration="` + id + `"] .badge`); got != "Connected" {
+			t.Fatalf("%s: %q", id, got)
+		}
+	}
+	c.open("/integrations?q=nothing-like-this")
+	if !strings.Contains(c.text("#no-match"), "No integration matches") {
+		t.Fatalf("no match: %s", c.text("main"))
+	}
+	c.submit("#no-match a", 200)
+	if rows() != 25 {
+		t.Fatalf("after clearing: %d rows", rows())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stormcreds/storm/internal/api"
@@ -133,10 +134,30 @@ type listData struct {
 	Workspaces   []option
 	Integrations []integrationView
 	Counts       map[string]int
+	// The list's search, status filter and page (all query parameters,
+	// so the list works without JavaScript and each view has a URL).
+	Query       string
+	Status      string
+	Statuses    []option
+	Total       int // in the workspace
+	Matches     int // after the search and filter
+	First, Last int // 1-based positions shown
+	PrevURL     string
+	NextURL     string
+	ClearURL    string
+	Filtered    bool
+	OtherWS     bool
 }
 
+// listPageSize is how many integrations one page of the list shows.
+const listPageSize = 25
+
+// statusOrder is the status filter's order.
+var statusOrder = []string{store.StatusConnected, store.StatusDegraded, store.StatusReconnectRequired, store.StatusPending, store.StatusDisabled}
+
 func (u *UI) listPage(c *reqCtx) error {
-	ws, err := u.workspace(c, c.r.URL.Query().Get("workspace"))
+	q := c.r.URL.Query()
+	ws, err := u.workspace(c, q.Get("workspace"))
 	if err != nil {
 		return err
 	}
@@ -144,15 +165,77 @@ func (u *UI) listPage(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	d := listData{Base: u.base(c, "Integrations"), Workspace: ws.Name, Counts: map[string]int{}}
+	d := listData{Base: u.base(c, "Integrations"), Workspace: ws.Name, Counts: map[string]int{}, Total: len(list), OtherWS: ws.ID != c.ws.ID}
 	d.Nav = "integrations"
 	d.NewURL = newURL(c, ws, url.Values{})
 	if d.Workspaces, err = u.workspaceOptions(c, ws); err != nil {
 		return err
 	}
+	d.Query = strings.TrimSpace(q.Get("q"))
+	if len(d.Query) > 200 {
+		d.Query = d.Query[:200]
+	}
+	d.Status = q.Get("status")
+	if _, ok := statusLabels[d.Status]; !ok {
+		d.Status = ""
+	}
 	for _, in := range list {
-		d.Integrations = append(d.Integrations, u.integrationView(in, ws.Name))
 		d.Counts[in.Status]++
+	}
+	d.Statuses = []option{{Value: "", Label: fmt.Sprintf("Any status (%d)", len(list)), Selected: d.Status == ""}}
+	for _, st := range statusOrder {
+		d.Statuses = append(d.Statuses, option{Value: st, Label: fmt.Sprintf("%s (%d)", statusLabels[st], d.Counts[st]), Selected: d.Status == st})
+	}
+	needle := strings.ToLower(d.Query)
+	var matches []integrationView
+	for _, in := range list {
+		if d.Status != "" && in.Status != d.Status {
+			continue
+		}
+		v := u.integrationView(in, ws.Name)
+		if needle != "" && !strings.Contains(strings.ToLower(strings.Join([]string{v.Name, v.ID, v.Provider, v.ProviderName, v.MethodLabel}, " ")), needle) {
+			continue
+		}
+		matches = append(matches, v)
+	}
+	d.Matches, d.Filtered = len(matches), d.Query != "" || d.Status != ""
+	pages := max(1, (len(matches)+listPageSize-1)/listPageSize)
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = min(max(page, 1), pages)
+	from := (page - 1) * listPageSize
+	to := min(from+listPageSize, len(matches))
+	d.Integrations = matches[from:to]
+	if len(matches) > 0 {
+		d.First, d.Last = from+1, to
+	}
+	link := func(p int) string {
+		v := url.Values{}
+		if d.OtherWS {
+			v.Set("workspace", ws.Name)
+		}
+		if d.Query != "" {
+			v.Set("q", d.Query)
+		}
+		if d.Status != "" {
+			v.Set("status", d.Status)
+		}
+		if p > 1 {
+			v.Set("page", strconv.Itoa(p))
+		}
+		if len(v) == 0 {
+			return "/integrations"
+		}
+		return "/integrations?" + v.Encode()
+	}
+	if page > 1 {
+		d.PrevURL = link(page - 1)
+	}
+	if page < pages {
+		d.NextURL = link(page + 1)
+	}
+	d.ClearURL = "/integrations"
+	if d.OtherWS {
+		d.ClearURL += "?workspace=" + url.QueryEscape(ws.Name)
 	}
 	return u.render(c, http.StatusOK, "list", d)
 }
@@ -440,6 +523,12 @@ type integrationData struct {
 	SaveVerify   *verifyResult
 	UploadErrors []problem.FieldError
 	Disabled     bool
+	// Warnings are what an operator should know about the integration's
+	// settings (an endpoint the egress guard blocks, keys saved unchecked).
+	Warnings []string
+	// AuthFailed is the last authorization's failure, while no
+	// authorization has succeeded since.
+	AuthFailed string
 }
 
 var saKindLabels = map[string]string{
@@ -532,7 +621,10 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 		return d, err
 	}
 	for _, e := range evs {
-		d.Events = append(d.Events, u.eventView(e))
+		d.Events = append(d.Events, u.eventView(e, in.AuthMethod))
+	}
+	if d.OAuth {
+		d.AuthFailed = lastAuthorizationFailure(evs)
 	}
 	recs, err := u.recentAudit(ctx, in)
 	if err != nil {
@@ -540,22 +632,45 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 	}
 	names := map[string]string{}
 	for _, a := range recs {
-		d.Audit = append(d.Audit, auditView{At: u.when(a.At), Actor: u.actorName(c, a.Actor, names), Action: a.Action,
-			Target: a.Target, IP: a.IP, Detail: summarize(a.Detail)})
+		title, detail := auditSentence(a, u.actorName(c, a.Actor, names), in.AuthMethod)
+		d.Audit = append(d.Audit, auditView{At: u.when(a.At), Action: a.Action, Title: title, Detail: detail, IP: a.IP})
 	}
+	d.Warnings = u.cfg.Creds.IntegrationWarnings(in)
 	return d, nil
 }
 
+// lastAuthorizationFailure is why the last authorization failed, unless
+// a token set was saved since (evs newest first).
+func lastAuthorizationFailure(evs []store.Event) string {
+	for _, e := range evs {
+		switch e.Type {
+		case "authorization.failed":
+			if r := str(dataOf(e.Data), "reason"); r != "" {
+				return r
+			}
+			return "The provider did not complete it."
+		case "credential.saved", "integration.connected":
+			return ""
+		}
+	}
+	return ""
+}
+
 // actorName shows an audit actor as its token's name where it still
-// exists.
+// exists: "bootstrap admin", "Storm" for the server itself.
 func (u *UI) actorName(c *reqCtx, id string, cache map[string]string) string {
 	if n, ok := cache[id]; ok {
 		return n
 	}
 	n := id
-	if strings.HasPrefix(id, "tok_") {
+	switch {
+	case id == "system" || id == "":
+		n = "Storm"
+	case strings.HasPrefix(id, "tok_"):
 		if t, err := u.cfg.Store.GetAPIToken(c.r.Context(), id); err == nil {
-			n = t.Name + " (" + id + ")"
+			n = t.Name
+		} else {
+			n = "a deleted token (" + id + ")"
 		}
 	}
 	cache[id] = n
@@ -648,9 +763,9 @@ func (u *UI) save(c *reqCtx) error {
 	in.APIKey = ""
 	clear(in.File)
 	if err != nil {
-		return u.saveFailed(c, integ, err)
+		return u.saveFailed(c, integ, err, in.Form)
 	}
-	msg := fmt.Sprintf("Saved version %d (%s)", cred.Version, cred.Hint)
+	msg := fmt.Sprintf("Saved version %d (%s)", cred.Version, hintText(cred.Hint))
 	if !cred.VerifiedAt.IsZero() {
 		msg += ", verified: it is now active."
 	} else {
@@ -662,8 +777,10 @@ func (u *UI) save(c *reqCtx) error {
 }
 
 // saveFailed shows the integration again with why the Save failed:
-// verification (the provider's answer) or refused input (by field).
-func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error) error {
+// verification (the provider's answer) or refused input (by field). A
+// service account's setup dialog opens again with the error inside it
+// and the settings it was sent (never a secret or the file) filled in.
+func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[string]string) error {
 	p, ok := asProblem(err)
 	if !ok || p.Status >= 500 {
 		return err
@@ -676,9 +793,14 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error) error {
 	var vf *creds.VerifyFailed
 	if errors.As(err, &vf) {
 		d.SaveVerify = verifyOf(vf.Result)
-		d.SaveError = "The provider did not accept the new credential. Nothing was changed."
+		d.SaveError = causeHeadline(string(vf.Result.Reason), d.ProviderName, vf.Result.Status) + " Nothing was changed."
 	}
 	if d.SA {
+		for i := range d.Upload {
+			if f := &d.Upload[i]; f.Type == "text" {
+				f.Value = sent[f.Name]
+			}
+		}
 		d.UploadErrors = attachUploadErrors(d.Upload, p.Errors)
 		d.SetupOpen = true
 		if len(p.Errors) > 0 {
@@ -742,7 +864,7 @@ func (u *UI) verify(c *reqCtx) error {
 	case !res.Checked():
 		f.Kind, f.Message = "info", "Not checked: this integration has no verification request."
 	case !res.OK:
-		f.Kind, f.Message = "error", "Verification failed."
+		f.Kind, f.Message = "error", "Not working: "+causeHeadline(string(res.Reason), u.providerName(integ.Provider), res.Status)
 	}
 	return u.done(c, integ, "#credentials", f)
 }

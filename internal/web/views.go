@@ -187,7 +187,7 @@ type credView struct {
 }
 
 func (u *UI) credView(in store.Integration, c store.Credential) credView {
-	return credView{ID: c.ID, Version: c.Version, State: c.State, StateLabel: stateLabels[c.State], Hint: c.Hint,
+	return credView{ID: c.ID, Version: c.Version, State: c.State, StateLabel: stateLabels[c.State], Hint: hintText(c.Hint),
 		Fingerprint: c.Fingerprint, Created: u.when(c.CreatedAt), Verified: u.when(c.VerifiedAt), Expires: u.when(c.ExpiresAt),
 		Revoked: u.when(c.RevokedAt), Warnings: u.cfg.Creds.Warnings(in, c)}
 }
@@ -232,12 +232,9 @@ func eventTone(typ string) string {
 	return ""
 }
 
-func (u *UI) eventView(e store.Event) eventView {
-	title := eventTitles[e.Type]
-	if title == "" {
-		title = e.Type
-	}
-	return eventView{At: u.when(e.At), Type: e.Type, Title: title, Detail: summarize(e.Data), Tone: eventTone(e.Type)}
+func (u *UI) eventView(e store.Event, method string) eventView {
+	title, detail := eventSentence(e, method)
+	return eventView{At: u.when(e.At), Type: e.Type, Title: title, Detail: detail, Tone: eventTone(e.Type)}
 }
 
 // summarize renders a JSON object of an event or audit record (never a
@@ -277,14 +274,14 @@ func summarize(data []byte) string {
 	return strings.Join(parts, " · ")
 }
 
-// auditView is an audit record: who did what, from where.
+// auditView is an audit record: who did what, from where, as a
+// sentence (Action keeps the code, for the element's data attribute).
 type auditView struct {
 	At     timeView
-	Actor  string
 	Action string
-	Target string
-	IP     string
+	Title  string
 	Detail string
+	IP     string
 }
 
 // option is a choice of a select or a list of links.

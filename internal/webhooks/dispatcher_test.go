@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -26,14 +25,7 @@ import (
 
 // backends runs f against SQLite and PostgreSQL.
 func backends(t *testing.T, f func(t *testing.T, st store.Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "storm.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		f(t, st)
-	})
+	t.Run("sqlite", func(t *testing.T) { f(t, sqlite.OpenTest(t)) })
 	t.Run("postgres", func(t *testing.T) { f(t, postgres.OpenTest(t)) })
 }
 
@@ -50,20 +42,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, st store.Store) *fixture {
 	t.Helper()
-	kek, err := vault.OpenKEK(t.Context(), "base64key://"+base64.URLEncoding.EncodeToString(make([]byte, 32)), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(t.Context(), kek, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := vault.OpenTest(t, st)
 	id := store.NewID("ws")
 	ws := store.Workspace{ID: id, Name: "w" + id[3:15], CreatedAt: time.Now()}
 	if err := st.CreateWorkspace(t.Context(), ws); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, st: st, vault: v, ws: ws, logs: &strings.Builder{}}
+	var err error
 	f.svc, err = NewService(f.config(Tuning{}))
 	if err != nil {
 		t.Fatal(err)
@@ -587,12 +573,7 @@ func testBackoffDisableAndEnable(t *testing.T, st store.Store) {
 }
 
 func TestDeliveryFailures(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "storm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	f := newFixture(t, st)
+	f := newFixture(t, sqlite.OpenTest(t))
 
 	var target atomic.Int64
 	landing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { target.Add(1) }))

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Scan", testScan},
 		{"Jobs", testJobs},
 		{"KeyUsage", testKeyUsage},
+		{"Instances", testInstances},
 		{"Webhooks", testWebhooks},
 		{"WebhookDeliveryLogBound", testWebhookDeliveryLogBound},
 		{"Apps", testApps},
