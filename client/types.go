@@ -124,6 +124,9 @@ type IntegrationRequest struct {
 	Provider   string         `json:"provider"`
 	AuthMethod string         `json:"auth_method,omitempty"`
 	Config     map[string]any `json:"config,omitempty"`
+	// App names an app whose client the integration uses; Provider and
+	// AuthMethod may then be left empty (they default to the app's).
+	App string `json:"app,omitempty"`
 }
 
 // Integration is one configured connection to one external account.
@@ -142,6 +145,9 @@ type Integration struct {
 	UpdatedAt      time.Time      `json:"updated_at,omitzero"`
 	LastVerifiedAt time.Time      `json:"last_verified_at,omitzero"`
 	LastUsedAt     time.Time      `json:"last_used_at,omitzero"`
+	// App is the app whose client the integration uses; empty when it
+	// holds its own.
+	App string `json:"app,omitempty"`
 	// Warnings come only with a create or an update: what the operator
 	// should know at once (an endpoint the egress guard blocks, an API
 	// key that will be saved unchecked); the integration was stored.

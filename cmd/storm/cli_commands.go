@@ -76,6 +76,7 @@ func commands() []*command {
 				"Updates an integration (PATCH): only the fields given are sent.", (*cli).integrationsUpdate},
 			{"delete", "ID", "Deletes an integration, revoking what the provider allows.", (*cli).integrationsDelete},
 		}},
+		appsCommand(),
 		{name: "credentials", summary: "list, save or revoke an integration's credentials", idDef: "list", subs: []subcommand{
 			{"list", "ID [--json]", "Lists an integration's credential versions.", (*cli).credentialsList},
 			{"save", "ID [--no-verify] [--file PATH] [--json]",

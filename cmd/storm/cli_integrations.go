@@ -47,6 +47,7 @@ func (c *cli) printIntegration(in *client.Integration) error {
 		[2]string{"workspace", nameOr(in.WorkspaceName, in.Workspace)},
 		[2]string{"provider", in.Provider},
 		[2]string{"auth_method", in.AuthMethod},
+		[2]string{"app", in.App},
 		[2]string{"status", in.Status},
 		[2]string{"status_reason", in.StatusReason},
 		[2]string{"config", compact(in.Config)},
@@ -113,6 +114,7 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 	f.FlagSet.StringVar(&req.Name, "name", "", "integration `name` (required)")
 	f.FlagSet.StringVar(&req.AuthMethod, "auth-method", "", "`method`: api_key, oauth2 or service_account\n(default: the provider's only one)")
 	f.FlagSet.StringVar(&req.Workspace, "workspace", "", "workspace `name or id` (default: the token's)")
+	f.FlagSet.StringVar(&req.App, "app", "", "use app `ID`'s OAuth client (provider and auth method default to the app's)")
 	var quiet bool
 	f.FlagSet.BoolVar(&quiet, "quiet", false, "print only the new integration's id (for scripts: ID=$(storm integrations create … --quiet))")
 	f.FlagSet.BoolVar(&quiet, "q", false, "short for --quiet")
@@ -121,8 +123,8 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 	if err != nil {
 		return err
 	}
-	if req.Provider == "" {
-		return f.usageErr("--provider is required")
+	if req.Provider == "" && req.App == "" {
+		return f.usageErr("--provider is required (or --app ID)")
 	}
 	if req.Name == "" {
 		return f.usageErr("--name is required")
@@ -134,7 +136,7 @@ func (c *cli) integrationsCreate(ctx context.Context, f *flags, args []string) e
 	if err != nil {
 		return err
 	}
-	if req.AuthMethod == "" {
+	if req.AuthMethod == "" && req.App == "" {
 		if req.AuthMethod, err = onlyAuthMethod(ctx, cl, req.Provider); err != nil {
 			return err
 		}

@@ -136,6 +136,7 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 		Provider   string         `json:"provider"`
 		AuthMethod string         `json:"auth_method"`
 		Config     map[string]any `json:"config"`
+		App        string         `json:"app"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -147,7 +148,7 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	integ, err := s.cfg.Creds.CreateIntegration(r.Context(), principalFrom(r.Context()).actor(), ws,
-		creds.CreateInput{Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod, Config: in.Config})
+		creds.CreateInput{Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod, Config: in.Config, App: in.App})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

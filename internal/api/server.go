@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
@@ -36,6 +37,8 @@ type Config struct {
 	// Keys rotates data keys and reports the re-wrap job (/v1/keys);
 	// nil answers those endpoints with 404.
 	Keys *keys.Manager
+	// Apps manages apps (/v1/apps); nil answers those endpoints with 404.
+	Apps *apps.Service
 	// Ready reports whether storage and keys are usable (for /readyz).
 	Ready func(ctx context.Context) error
 	// Registry collects metrics; nil means a new registry.
@@ -150,6 +153,17 @@ func (s *Server) register() {
 	s.handle("DELETE /v1/webhooks/{id}", store.RoleEditor, s.deleteWebhook)
 	s.handle("POST /v1/webhooks/{id}/enable", store.RoleEditor, s.enableWebhook)
 	s.handle("GET /v1/webhooks/{id}/deliveries", store.RoleViewer, s.listWebhookDeliveries)
+
+	s.handle("POST /v1/apps", store.RoleEditor, s.createApp)
+	s.handle("GET /v1/apps", store.RoleViewer, s.listApps)
+	s.handle("GET /v1/apps/{id}", store.RoleViewer, s.getApp)
+	s.handle("PATCH /v1/apps/{id}", store.RoleEditor, s.updateApp)
+	s.handle("DELETE /v1/apps/{id}", store.RoleEditor, s.deleteApp)
+	s.handle("GET /v1/apps/{id}/secrets", store.RoleViewer, s.listAppSecrets)
+	s.handle("POST /v1/apps/{id}/secrets", store.RoleEditor, s.addAppSecret)
+	s.handle("POST /v1/apps/{id}/secrets/{secret_id}/revoke", store.RoleEditor, s.revokeAppSecret)
+	s.handle("POST /v1/apps/{id}/adopt", store.RoleEditor, s.adoptIntoApp)
+	s.handle("GET /v1/apps/{id}/integrations", store.RoleViewer, s.listAppIntegrations)
 
 	s.handle("GET /v1/keys", store.RoleAdmin, s.keysStatus)
 	s.handle("POST /v1/keys/rotate", store.RoleAdmin, s.keysRotate)

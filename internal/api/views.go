@@ -24,9 +24,13 @@ func integrationView(in store.Integration, wsName string) map[string]any {
 	if len(cfg) == 0 {
 		cfg = json.RawMessage("{}")
 	}
+	var app any
+	if in.AppID != "" {
+		app = in.AppID
+	}
 	return map[string]any{
 		"id": in.ID, "workspace": in.WorkspaceID, "workspace_name": wsName, "name": in.Name,
-		"provider": in.Provider, "auth_method": in.AuthMethod, "config": cfg,
+		"provider": in.Provider, "auth_method": in.AuthMethod, "config": cfg, "app": app,
 		"status": in.Status, "status_reason": in.StatusReason,
 		"created_at": rfc3339(in.CreatedAt), "updated_at": rfc3339(in.UpdatedAt),
 		"last_verified_at": rfc3339(in.LastVerifiedAt), "last_used_at": rfc3339(in.LastUsedAt),

@@ -67,6 +67,15 @@ func (s *Service) appFor(ctx context.Context, integ store.Integration, register 
 	if clientSecret == "" {
 		clientSecret = secrets["oauth2.client_secret"]
 	}
+	var appScopes []string
+	appScopesSet := false
+	if integ.AppID != "" {
+		// The secret comes from the app for each request (withClient).
+		clientSecret = ""
+		if appScopes, appScopesSet, err = s.checkApp(ctx, integ, cfg); err != nil {
+			return nil, err
+		}
+	}
 	ep, err := s.discovery.Endpoints(ctx, def.AuthorizeURL, def.TokenURL, def.RevokeURL, def.Issuer)
 	if err != nil {
 		// *oauth.Error texts hold no network detail; that goes to the log.
@@ -82,6 +91,8 @@ func (s *Service) appFor(ctx context.Context, integ store.Integration, register 
 				a.Scopes = append(a.Scopes, str)
 			}
 		}
+	} else if appScopesSet && !hasOwnScopes(cfg) {
+		a.Scopes = appScopes // the app narrows the provider's defaults
 	}
 	return a, nil
 }
@@ -100,7 +111,11 @@ func firstString(vs ...any) string {
 func (s *Service) source(ctx context.Context, integ store.Integration, m tokens.Material) (tokens.Source, error) {
 	switch integ.AuthMethod {
 	case catalog.MethodOAuth2:
-		return s.app(ctx, integ)
+		a, err := s.app(ctx, integ)
+		if err != nil || integ.AppID == "" {
+			return a, err
+		}
+		return appSource{s: s, integ: integ, a: a}, nil
 	case catalog.MethodServiceAccount:
 		return s.saSource(integ, m)
 	case catalog.MethodAPIKey, catalog.MethodBasic:
@@ -294,7 +309,12 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	}
 	verifier := string(pt)
 	clear(pt)
-	ts, err := a.Exchange(ctx, code, verifier)
+	var ts oauth.TokenSet
+	err = s.withClient(ctx, integ, a, func(a *oauth.App) error {
+		var err error
+		ts, err = a.Exchange(ctx, code, verifier)
+		return err
+	})
 	if err != nil {
 		s.logger.Info("authorization code exchange failed", "integration", integ.ID, "err", err)
 		if oerr := (*oauth.Error)(nil); a.Resource != "" && errors.As(err, &oerr) && oerr.Code == "invalid_client" {
@@ -438,7 +458,7 @@ func (s *Service) revokeAtProvider(ctx context.Context, integ store.Integration,
 				}
 			}
 			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err = a.Revoke(rctx, t.token, t.hint)
+			err = s.withClient(rctx, integ, a, func(a *oauth.App) error { return a.Revoke(rctx, t.token, t.hint) })
 			cancel()
 			var oerr *oauth.Error
 			if err == nil || !errors.As(err, &oerr) || !oerr.Temporary {

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods"
@@ -58,6 +59,9 @@ type Config struct {
 	// Tokens configures the token engine; Store, Vault and Sources are
 	// filled in by New.
 	Tokens tokens.Config
+	// Apps hands out the client secrets of apps (shared/API.md "Apps");
+	// nil: integrations cannot use apps.
+	Apps *apps.Clients
 }
 
 // Service is the credential lifecycle. It is safe for concurrent use.
@@ -74,9 +78,10 @@ type Service struct {
 
 	expiryWarning, keyAgeWarning time.Duration
 
-	publicURL string
-	discovery *oauth.Discovery
-	tokens    *tokens.Engine
+	publicURL  string
+	discovery  *oauth.Discovery
+	tokens     *tokens.Engine
+	appClients *apps.Clients
 
 	cache   useCache
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write
@@ -143,7 +148,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("creds: Store, Vault, Catalog, Recorder and Proxy are required")
 	}
 	s := &Service{store: cfg.Store, vault: cfg.Vault, catalog: cfg.Catalog, recorder: cfg.Recorder, proxy: cfg.Proxy, client: cfg.Proxy.Client(),
-		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL, reloads: map[string]*reload{}}
+		now: cfg.Now, logger: cfg.Logger, ttl: cfg.CacheTTL, reloads: map[string]*reload{}, appClients: cfg.Apps}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	var owner [8]byte
 	rand.Read(owner[:])
@@ -201,12 +206,20 @@ type CreateInput struct {
 	Provider   string
 	AuthMethod string
 	Config     map[string]any
+	// App, when set, names an app of the workspace whose client the
+	// integration uses; Provider and AuthMethod default to the app's.
+	App string
 }
 
 // CreateIntegration validates in and stores a new pending integration.
 func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws store.Workspace, in CreateInput) (store.Integration, error) {
 	if err := checkName(in.Name); err != nil {
 		return store.Integration{}, err
+	}
+	if in.App != "" {
+		if err := s.withApp(ctx, ws, &in); err != nil {
+			return store.Integration{}, err
+		}
 	}
 	p, ok := s.catalog.Find(in.Provider)
 	if !ok {
@@ -224,7 +237,7 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 	}
 	now := s.now().UTC()
 	integ := store.Integration{ID: store.NewID("int"), WorkspaceID: ws.ID, Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod,
-		Status: store.StatusPending, StatusReason: "no credential saved yet", CreatedAt: now, UpdatedAt: now}
+		Status: store.StatusPending, StatusReason: "no credential saved yet", CreatedAt: now, UpdatedAt: now, AppID: in.App}
 	if err := s.setConfig(&integ, in.Config, nil); err != nil {
 		return store.Integration{}, err
 	}
@@ -240,10 +253,18 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 		if errors.Is(err, store.ErrConflict) {
 			return store.Integration{}, problem.New(http.StatusConflict, "an integration named %q already exists in this workspace", in.Name)
 		}
+		if errors.Is(err, store.ErrNotFound) && in.App != "" {
+			return store.Integration{}, problem.Field("app", fmt.Sprintf("app %q was deleted meanwhile", in.App))
+		}
 		return store.Integration{}, err
 	}
-	s.recorder.Emit(ctx, events.New(ws.ID, integ.ID, events.IntegrationCreated, now, map[string]any{"provider": integ.Provider, "auth_method": integ.AuthMethod}))
-	s.recorder.Audit(ctx, actor, ws.ID, "integration.create", integ.ID, map[string]any{"provider": integ.Provider, "name": integ.Name})
+	data := map[string]any{"provider": integ.Provider, "auth_method": integ.AuthMethod}
+	detail := map[string]any{"provider": integ.Provider, "name": integ.Name}
+	if integ.AppID != "" {
+		data["app"], detail["app"] = integ.AppID, integ.AppID
+	}
+	s.recorder.Emit(ctx, events.New(ws.ID, integ.ID, events.IntegrationCreated, now, data))
+	s.recorder.Audit(ctx, actor, ws.ID, "integration.create", integ.ID, detail)
 	return integ, nil
 }
 
@@ -376,6 +397,10 @@ type UpdateInput struct {
 	Name     *string
 	Config   map[string]any
 	Disabled *bool
+	// transform, when set, computes the new config from the current one
+	// inside the update (an app's change applied to its integrations); it
+	// may return errUnchanged.
+	transform func(cur store.Integration, cfg map[string]any) (map[string]any, error)
 }
 
 // UpdateIntegration applies in to the integration. A config change that
@@ -410,12 +435,31 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 			cur.Name = *in.Name
 			changed = append(changed, "name")
 		}
-		if in.Config != nil {
+		newConfig := in.Config
+		switch {
+		case in.transform != nil:
+			old, err := decodeConfig(cur.Config)
+			if err != nil {
+				return err
+			}
+			if newConfig, err = in.transform(cur, old); err != nil {
+				return err
+			}
+		case newConfig != nil && cur.AppID != "":
+			a, appCfg, err := s.loadApp(ctx, cur.WorkspaceID, cur.AppID, "app")
+			if err != nil {
+				return err
+			}
+			if newConfig, err = apps.Apply(a.Provider, a.AuthMethod, appCfg, newConfig, true); err != nil {
+				return err
+			}
+		}
+		if newConfig != nil {
 			prev, err := s.secretConfig(cur)
 			if err != nil {
 				return err
 			}
-			if err := s.setConfig(&cur, in.Config, prev); err != nil {
+			if err := s.setConfig(&cur, newConfig, prev); err != nil {
 				return err
 			}
 			if err := s.checkMethodConfig(cur); err != nil {

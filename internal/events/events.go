@@ -33,6 +33,15 @@ const (
 	// WebhookDisabled: a webhook was turned off after failing for too
 	// long (Data: webhook, failures, reason).
 	WebhookDisabled = "webhook.disabled"
+	// AppClientRejected: the provider refused one of an app's client
+	// secrets (invalid_client) on a token request (Data: app, secret,
+	// hint, integration, used_instead: the secret that worked instead, or
+	// null when none did).
+	AppClientRejected = "app.client_rejected"
+	// AppSecretAdded and AppSecretRevoked: an app's client secret
+	// versions changed (Data: app, secret, version, hint, reason).
+	AppSecretAdded   = "app.secret_added"
+	AppSecretRevoked = "app.secret_revoked"
 )
 
 // types is every event type above, in a stable order. A new type must
@@ -42,6 +51,7 @@ var types = []string{
 	IntegrationReconnectRequired, IntegrationRecovered, CredentialSaved, CredentialRevoked,
 	CredentialFallbackUsed, CredentialExpiring, CredentialKeyAge, VerificationFailed, VerificationSucceeded,
 	TokenRefreshed, TokenRefreshFailed, AuthorizationFailed, WebhookDisabled,
+	AppClientRejected, AppSecretAdded, AppSecretRevoked,
 }
 
 // Types lists every event type Storm emits (what a webhook may subscribe

@@ -33,6 +33,8 @@ const (
 	PhaseCredentials  = "credentials"  // Credential.Secret
 	PhaseIntegrations = "integrations" // Integration.SecretConfig
 	PhaseWebhooks     = "webhooks"     // Webhook.Secret
+	PhaseAppSecrets   = "app_secrets"  // AppSecret.Secret
+	PhaseApps         = "apps"         // App.SecretConfig
 	PhaseSettling     = "settling"     // waiting for every live instance to seal under the target
 )
 
@@ -494,10 +496,36 @@ func (m *Manager) step(ctx context.Context, p *Progress) error {
 			rows = rows[:m.cfg.Batch]
 		}
 		if len(rows) == 0 {
-			m.endPass(p)
+			p.Phase, p.Cursor = PhaseAppSecrets, ""
 			return nil
 		}
 		if err := each(m, p, rows, func(w store.Webhook) (outcome, error) { return m.rewrapWebhook(ctx, w, p.TargetTerm) }); err != nil {
+			return err
+		}
+		p.Cursor = rows[len(rows)-1].ID
+	case PhaseAppSecrets:
+		rows, err := m.st.ScanAppSecrets(ctx, p.Cursor, m.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			p.Phase, p.Cursor = PhaseApps, ""
+			return nil
+		}
+		if err := each(m, p, rows, func(x store.AppSecret) (outcome, error) { return m.rewrapAppSecret(ctx, x, p.TargetTerm) }); err != nil {
+			return err
+		}
+		p.Cursor = rows[len(rows)-1].ID
+	case PhaseApps:
+		rows, err := m.st.ListApps(ctx, store.AppPage{After: p.Cursor, Limit: m.cfg.Batch})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			m.endPass(p)
+			return nil
+		}
+		if err := each(m, p, rows, func(a store.App) (outcome, error) { return m.rewrapAppConfig(ctx, a, p.TargetTerm) }); err != nil {
 			return err
 		}
 		p.Cursor = rows[len(rows)-1].ID
@@ -723,6 +751,49 @@ func (m *Manager) rewrapWebhook(ctx context.Context, w store.Webhook, target uin
 		return nil
 	})
 	return m.outcome(err, "webhook", w.ID)
+}
+
+func (m *Manager) rewrapAppSecret(ctx context.Context, x store.AppSecret, target uint32) (outcome, error) {
+	if current(x.Secret, target) {
+		return skipped, nil
+	}
+	_, err := m.st.UpdateApp(ctx, x.AppID, func(ch *store.AppChange) error {
+		for i := range ch.Secrets {
+			cur := &ch.Secrets[i]
+			if cur.ID != x.ID {
+				continue
+			}
+			if current(cur.Secret, target) {
+				return errSkip
+			}
+			ct, err := m.reseal(cur.Secret, vault.AppSecretAD(*cur), target)
+			if err != nil {
+				return err
+			}
+			cur.Secret = ct
+			return nil
+		}
+		return errSkip // revoked and gone meanwhile
+	})
+	return m.outcome(err, "app_secret", x.ID)
+}
+
+func (m *Manager) rewrapAppConfig(ctx context.Context, a store.App, target uint32) (outcome, error) {
+	if current(a.SecretConfig, target) {
+		return skipped, nil
+	}
+	_, err := m.st.UpdateApp(ctx, a.ID, func(ch *store.AppChange) error {
+		if current(ch.App.SecretConfig, target) {
+			return errSkip
+		}
+		ct, err := m.reseal(ch.App.SecretConfig, vault.AppConfigAD(ch.App), target)
+		if err != nil {
+			return err
+		}
+		ch.App.SecretConfig = ct // UpdatedAt stays: nothing a person changed
+		return nil
+	})
+	return m.outcome(err, "app", a.ID)
 }
 
 func (m *Manager) outcome(err error, kind, id string) (outcome, error) {

@@ -649,3 +649,66 @@ func TestRewrapWebhookSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestRewrapAppSecrets: the job re-wraps apps' client secret versions and
+// their sealed registration data; revoked versions (no material) are
+// left alone, and everything still opens where it belongs.
+func TestRewrapAppSecrets(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "storm.db"))
+	v := openVault(t, st, vault.Options{})
+	seed(t, st, v, 1, 1)
+	ws, err := st.GetWorkspace(t.Context(), "rewrap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appIDs []string
+	for i := range 3 {
+		a := store.App{ID: store.NewID("app"), WorkspaceID: ws.ID, Name: fmt.Sprintf("app %d", i), Provider: "custom", AuthMethod: "oauth2",
+			Config: []byte(`{"client_id":"c"}`), Origin: store.AppOriginManual, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		a.SecretConfig, _ = v.Seal([]byte(`{"registration_access_token":"rat"}`), vault.AppConfigAD(a))
+		var xs []store.AppSecret
+		for k, state := range []string{store.StateRevoked, store.StatePrevious, store.StateActive} {
+			x := store.AppSecret{ID: store.NewID("asec"), AppID: a.ID, WorkspaceID: ws.ID, Version: k + 1, State: state, CreatedAt: time.Now()}
+			if state != store.StateRevoked {
+				x.Secret, _ = v.Seal([]byte("cs-"+x.ID), vault.AppSecretAD(x))
+			}
+			xs = append(xs, x)
+		}
+		if err := st.CreateApp(t.Context(), a, xs); err != nil {
+			t.Fatal(err)
+		}
+		appIDs = append(appIDs, a.ID)
+	}
+	m := newManager(t, st, v, keys.Config{Batch: 2})
+	if _, err := m.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	runToDone(t, m)
+	for _, id := range appIDs {
+		a, err := st.GetApp(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if term, _ := vault.Term(a.SecretConfig); term != 2 {
+			t.Fatalf("app %s registration data on term %d after the job", id, term)
+		}
+		if _, err := v.Open(a.SecretConfig, vault.AppConfigAD(a)); err != nil {
+			t.Fatalf("app %s registration data: %v", id, err)
+		}
+		xs, _ := st.ListAppSecrets(t.Context(), id)
+		for _, x := range xs {
+			if x.State == store.StateRevoked {
+				if len(x.Secret) != 0 {
+					t.Fatalf("a revoked secret gained material")
+				}
+				continue
+			}
+			if term, _ := vault.Term(x.Secret); term != 2 {
+				t.Fatalf("app secret %s on term %d after the job", x.ID, term)
+			}
+			if pt, err := v.Open(x.Secret, vault.AppSecretAD(x)); err != nil || string(pt) != "cs-"+x.ID {
+				t.Fatalf("app secret %s: %v", x.ID, err)
+			}
+		}
+	}
+}

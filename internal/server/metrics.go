@@ -27,6 +27,20 @@ func tokenMetrics(reg *prometheus.Registry) func(outcome string, d time.Duration
 	}
 }
 
+// appClientMetrics counts what providers answered to apps' client
+// secrets: accepted (the newest), fallback (the previous one, after the
+// newest was refused) and rejected (invalid_client).
+func appClientMetrics(reg *prometheus.Registry) func(outcome string) {
+	uses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storm_app_client_secret_uses_total", Help: "Token requests with an app's client secret, by the provider's answer (accepted, fallback, rejected).",
+	}, []string{"outcome"})
+	reg.MustRegister(uses)
+	for _, o := range []string{"accepted", "fallback", "rejected"} {
+		uses.WithLabelValues(o)
+	}
+	return func(outcome string) { uses.WithLabelValues(outcome).Inc() }
+}
+
 // stateMetrics are read at scrape time: the refresh queue's depth and the
 // keyring's state.
 func stateMetrics(reg *prometheus.Registry, st store.Store, v *vault.Vault) {

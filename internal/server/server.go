@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stormcreds/storm/internal/api"
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
@@ -86,6 +87,7 @@ type Server struct {
 	API      *api.Server
 	UI       *web.UI
 	Creds    *creds.Service
+	Apps     *apps.Service
 	recorder *events.Recorder
 	logger   *slog.Logger
 	// dispatcher delivers webhooks (StartBackground).
@@ -245,8 +247,16 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if tc.Metrics == nil {
 		tc.Metrics = tokenMetrics(reg)
 	}
+	clients, err := apps.NewClients(apps.ClientsConfig{Store: st, Vault: v, Recorder: rec, Logger: cfg.Logger, Metrics: appClientMetrics(reg)})
+	if err != nil {
+		return nil, err
+	}
 	cs, err := creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, Proxy: px, Logger: cfg.Logger, CacheTTL: cfg.CredentialCacheTTL,
-		PublicURL: cfg.PublicURL, Tokens: tc})
+		PublicURL: cfg.PublicURL, Tokens: tc, Apps: clients})
+	if err != nil {
+		return nil, err
+	}
+	as, err := apps.New(apps.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, Clients: clients, Integrations: cs, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -269,16 +279,16 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 		return nil, err
 	}
 	a, err := api.New(api.Config{Store: st, Catalog: cat, Creds: cs, Proxy: px, Recorder: rec, Ready: ready,
-		Registry: reg, Logger: cfg.Logger, Keys: km, Webhooks: whs})
+		Registry: reg, Logger: cfg.Logger, Keys: km, Webhooks: whs, Apps: as})
 	if err != nil {
 		return nil, err
 	}
-	ui, err := web.New(web.Config{Store: st, Catalog: cat, Creds: cs, Vault: v, Recorder: rec, Tokens: a,
+	ui, err := web.New(web.Config{Store: st, Catalog: cat, Creds: cs, Apps: as, Vault: v, Recorder: rec, Tokens: a,
 		PublicURL: cfg.PublicURL, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, recorder: rec, logger: cfg.Logger}
+	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, Apps: as, recorder: rec, logger: cfg.Logger}
 	s.dispatcher = whd
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err

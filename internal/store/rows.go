@@ -11,7 +11,7 @@ const (
 	WorkspaceColumns   = `id, name, created_at`
 	APITokenColumns    = `id, name, workspace_id, role, hash, created_at, last_used_at`
 	IntegrationColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, status,
-	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision`
+	status_reason, created_at, updated_at, last_verified_at, last_used_at, revision, app_id`
 	CredentialColumns = `id, integration_id, workspace_id, version, state, hint, fingerprint, secret,
 	created_at, verified_at, expires_at, revoked_at, refresh_at, failures, revision`
 	EventColumns      = `id, workspace_id, integration_id, type, at, data`
@@ -49,9 +49,13 @@ func (s Scanner) APIToken(r Row) (APIToken, error) {
 // Integration reads a row of IntegrationColumns.
 func (s Scanner) Integration(r Row) (Integration, error) {
 	var in Integration
+	var app *string
 	err := r.Scan(&in.ID, &in.WorkspaceID, &in.Name, &in.Provider, &in.AuthMethod, &in.Config,
 		&in.SecretConfig, &in.Status, &in.StatusReason, s.Time(&in.CreatedAt), s.Time(&in.UpdatedAt),
-		s.Time(&in.LastVerifiedAt), s.Time(&in.LastUsedAt), &in.Revision)
+		s.Time(&in.LastVerifiedAt), s.Time(&in.LastUsedAt), &in.Revision, &app)
+	if app != nil {
+		in.AppID = *app
+	}
 	return in, err
 }
 
@@ -75,6 +79,15 @@ func (s Scanner) OAuthState(r Row) (OAuthState, error) {
 // OAuthStatePurgeAge is how long after expiry ConsumeOAuthState purges a
 // state nobody consumed.
 const OAuthStatePurgeAge = 24 * time.Hour
+
+// NullString stores an empty string as NULL (a column with a foreign key,
+// such as integrations.app_id, where "none" must be NULL).
+func NullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
 
 // DueLimit is the limit ListDueCredentials uses: limit, or
 // DefaultPageLimit when limit is not positive.

@@ -80,7 +80,10 @@ type Integration struct {
 	Config []byte
 	// SecretConfig is the vault ciphertext of the secret configuration
 	// (for example an OAuth client secret); nil when there is none.
-	SecretConfig   []byte
+	SecretConfig []byte
+	// AppID names the app whose client the integration uses instead of
+	// one of its own; empty when it holds its own (or needs none).
+	AppID          string
 	Status         string
 	StatusReason   string
 	CreatedAt      time.Time
@@ -343,4 +346,35 @@ type Store interface {
 	// ListWebhookDeliveries returns a webhook's delivery log, newest
 	// first, at most limit.
 	ListWebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error)
+
+	// Apps (types in apps.go).
+
+	// CreateApp stores a with revision 1 and its first secrets in one
+	// transaction. A taken id, or a name taken in the workspace, is
+	// ErrConflict; an unknown workspace is ErrNotFound.
+	CreateApp(ctx context.Context, a App, secrets []AppSecret) error
+	GetApp(ctx context.Context, id string) (App, error)
+	// ListApps returns page p of the apps, ordered by id.
+	ListApps(ctx context.Context, p AppPage) ([]App, error)
+	// UpdateApp loads the app and its secrets, locked against every other
+	// UpdateApp and DeleteApp of it, applies fn, and stores the app, the
+	// secrets and the change's Events in one transaction (RunUpdateApp).
+	// If fn fails nothing is stored.
+	UpdateApp(ctx context.Context, id string, fn func(*AppChange) error) (AppChange, error)
+	// DeleteApp removes the app and its secrets; ErrConflict while an
+	// integration references it (checked in the same transaction, so an
+	// integration created meanwhile cannot be left pointing nowhere).
+	DeleteApp(ctx context.Context, id string) error
+	// ListAppSecrets returns an app's secret versions ordered by Version.
+	ListAppSecrets(ctx context.Context, appID string) ([]AppSecret, error)
+	// TouchAppSecret records that the provider accepted (used) or
+	// refused (rejected) the secret: each non-zero time is stored unless
+	// a later one already is. No revision change; callers throttle it.
+	TouchAppSecret(ctx context.Context, id string, used, rejected time.Time) error
+	// ListAppIntegrations lists the integrations that reference an app,
+	// ordered by creation.
+	ListAppIntegrations(ctx context.Context, appID string) ([]Integration, error)
+	// ScanAppSecrets is ScanCredentials for app secrets (the key
+	// re-wrap job).
+	ScanAppSecrets(ctx context.Context, after string, limit int) ([]AppSecret, error)
 }

@@ -516,7 +516,7 @@ func (e *Engine) refreshHeld(base context.Context, integID, credID string, used 
 		// The provider could not even be asked (its discovery document
 		// is unreachable, a setting is broken): back off like an outage,
 		// or this credential would stay first in line forever.
-		return e.commitBackoff(base, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err})
+		return e.commitBackoff(base, c, ts, &oauth.Error{Op: "refresh", Temporary: true, Err: err}, false)
 	}
 	for retried := false; ; retried = true {
 		next, err := e.call(base, credID, src, &h, l)
@@ -592,6 +592,12 @@ func (e *Engine) answer(base context.Context, h held, src Source, retried bool) 
 		e.metric("ok", h.start)
 		return e.commitSuccess(base, h.cred, h.m, h.ts, h.next, src.Margin())
 	}
+	var rejected *ClientRejected
+	if errors.As(h.err, &rejected) {
+		// The app's problem, not this grant's: never final.
+		e.metric("client_rejected", h.start)
+		return e.commitBackoff(base, h.cred, h.ts, rejected.Err, true)
+	}
 	var oerr *oauth.Error
 	if !errors.As(h.err, &oerr) {
 		oerr = &oauth.Error{Op: "refresh", Temporary: true, Err: h.err}
@@ -608,8 +614,25 @@ func (e *Engine) answer(base context.Context, h held, src Source, retried bool) 
 		return oauth.TokenSet{}, err
 	}
 	e.metric("temporary", h.start)
-	return e.commitBackoff(base, h.cred, h.ts, oerr)
+	return e.commitBackoff(base, h.cred, h.ts, oerr, false)
 }
+
+// ClientRejected is a Source's refusal by the provider of the OAuth
+// client itself (invalid_client with every secret tried) when that client
+// is an app shared by many integrations. It is the app's problem, never
+// this grant's: a provider switching client secrets at the moment of a
+// refresh must not cost a grant (shared/API.md "Apps"). The engine backs
+// off and tries again (with whatever secrets the app holds by then), and
+// leaves the integration's status alone while its token is valid.
+type ClientRejected struct {
+	Err *oauth.Error // the last refusal
+}
+
+func (c *ClientRejected) Error() string {
+	return "the provider refused the app's client: " + c.Err.Error()
+}
+
+func (c *ClientRejected) Unwrap() error { return c.Err }
 
 func (e *Engine) metric(outcome string, start time.Time) {
 	if e.cfg.Metrics != nil {
@@ -767,8 +790,10 @@ func Backoff(n int, cap time.Duration) time.Duration {
 }
 
 // commitBackoff records a temporary failure: next attempt later, the
-// integration degraded but still usable while its token is valid.
-func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oauth.TokenSet, oerr *oauth.Error) (oauth.TokenSet, error) {
+// integration degraded but still usable while its token is valid. A
+// rejected app client (clientRejected) leaves the status alone while the
+// token is valid: the integration works, its app needs attention.
+func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oauth.TokenSet, oerr *oauth.Error, clientRejected bool) (oauth.TokenSet, error) {
 	now := e.cfg.Now().UTC()
 	text := e.cfg.SafeText(oerr)
 	var nextAt time.Time
@@ -779,7 +804,13 @@ func (e *Engine) commitBackoff(base context.Context, c store.Credential, ts oaut
 		cur.RefreshAt = nextAt
 		in := &set.Integration
 		data := map[string]any{"credential": c.ID, "error": text, "status": oerr.Status, "final": false, "next_attempt_at": nextAt, "failures": cur.Failures, "reason": outcome.Of(oerr)}
+		if clientRejected {
+			data["app_client_rejected"] = true
+		}
 		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.TokenRefreshFailed, now, data))
+		if clientRejected && ts.ValidAt(now) {
+			return nil
+		}
 		if in.Status == store.StatusConnected || in.Status == store.StatusPending {
 			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationDegraded, now, map[string]any{"from": in.Status, "reason": text}))
 			in.Status, in.StatusReason, in.UpdatedAt = store.StatusDegraded, "token refresh failing, retrying: "+text, now

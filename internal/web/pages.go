@@ -294,6 +294,9 @@ type newData struct {
 	PickerURL      string
 	CustomURL      string
 	ws             store.Workspace
+	// Apps are the workspace's apps this integration may use instead of
+	// a client of its own (with a last "none" choice); empty when none.
+	Apps []option
 }
 
 // newURL is a link to the add-integration page with q, in workspace ws
@@ -310,7 +313,7 @@ func newURL(c *reqCtx, ws store.Workspace, q url.Values) string {
 
 func (u *UI) newPage(c *reqCtx) error {
 	q := c.r.URL.Query()
-	d, err := u.newForm(c, q.Get("provider"), q.Get("method"), q.Get("workspace"))
+	d, err := u.newForm(c, q.Get("provider"), q.Get("method"), q.Get("workspace"), q.Get("app"))
 	if err != nil {
 		return err
 	}
@@ -326,7 +329,7 @@ func (u *UI) newPage(c *reqCtx) error {
 
 // newForm prepares the add-integration page for a provider and method
 // (either may still be unchosen).
-func (u *UI) newForm(c *reqCtx, provider, method, wsRef string) (newData, error) {
+func (u *UI) newForm(c *reqCtx, provider, method, wsRef, app string) (newData, error) {
 	d := newData{Base: u.base(c, "Add integration")}
 	d.Nav = "integrations"
 	ws, err := u.workspace(c, wsRef)
@@ -363,6 +366,20 @@ func (u *UI) newForm(c *reqCtx, provider, method, wsRef string) (newData, error)
 	d.Sets = u.configForm(p, method)
 	if method == catalog.MethodOAuth2 || (method == catalog.MethodOAuth1 && (p.Name == catalog.Custom || p.OAuth1.ThreeLegged())) {
 		d.RedirectURI = u.publicURL + creds.CallbackPath
+	}
+	if d.Apps, err = u.appChoices(c, ws, p.Name, method, app); err != nil {
+		return d, err
+	}
+	if len(d.Apps) > 0 {
+		// With an app the client comes from it: the fields are optional.
+		for i := range d.Sets {
+			for j := range d.Sets[i].Fields {
+				if f := &d.Sets[i].Fields[j]; isClientField(f.Name) {
+					f.Required = false
+					f.Help = strings.TrimSpace(f.Help + " Leave empty when the integration uses an app.")
+				}
+			}
+		}
 	}
 	return d, nil
 }
@@ -414,7 +431,7 @@ func (u *UI) providerList(c *reqCtx, d *newData) {
 
 func (u *UI) create(c *reqCtx) error {
 	f := c.r.PostForm
-	d, err := u.newForm(c, f.Get("provider"), f.Get("method"), f.Get("workspace"))
+	d, err := u.newForm(c, f.Get("provider"), f.Get("method"), f.Get("workspace"), f.Get("app"))
 	if err != nil {
 		return err
 	}
@@ -426,8 +443,15 @@ func (u *UI) create(c *reqCtx) error {
 		return err
 	}
 	name := strings.TrimSpace(f.Get("name"))
+	cfg := configFromForm(f, d.Sets)
+	app := ""
+	if len(d.Apps) > 0 {
+		if app = f.Get("app"); app != "" {
+			withoutClient(cfg) // the app's
+		}
+	}
 	in, err := u.cfg.Creds.CreateIntegration(c.r.Context(), c.actor(), ws, creds.CreateInput{
-		Name: name, Provider: d.Provider.Name, AuthMethod: d.Method, Config: configFromForm(f, d.Sets)})
+		Name: name, Provider: d.Provider.Name, AuthMethod: d.Method, Config: cfg, App: app})
 	if err != nil {
 		p, ok := asProblem(err)
 		if !ok || p.Status >= 500 {

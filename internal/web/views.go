@@ -144,6 +144,8 @@ type integrationView struct {
 	Created      timeView
 	LastVerified timeView
 	LastUsed     timeView
+	// App is the app whose client the integration uses, if any.
+	App string
 }
 
 func (u *UI) integrationView(in store.Integration, wsName string) integrationView {
@@ -154,7 +156,7 @@ func (u *UI) integrationView(in store.Integration, wsName string) integrationVie
 	return integrationView{ID: in.ID, Name: in.Name, Provider: in.Provider, ProviderName: u.providerName(in.Provider), LogoURL: u.logoURL(in.Provider),
 		Method: in.AuthMethod, MethodLabel: methodLabel(in.AuthMethod), Status: in.Status, StatusLabel: label,
 		StatusReason: in.StatusReason, Workspace: wsName, Created: u.when(in.CreatedAt),
-		LastVerified: u.when(in.LastVerifiedAt), LastUsed: u.when(in.LastUsedAt)}
+		LastVerified: u.when(in.LastVerifiedAt), LastUsed: u.when(in.LastUsedAt), App: in.AppID}
 }
 
 // logoURL is the provider's logo, served by the API (img-src 'self').

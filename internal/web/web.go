@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/api"
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
@@ -29,9 +30,11 @@ type TokenLookup interface {
 // Config configures a UI. Store, Catalog, Creds, Vault, Recorder and
 // Tokens are required.
 type Config struct {
-	Store    store.Store
-	Catalog  *catalog.Catalog
-	Creds    *creds.Service
+	Store   store.Store
+	Catalog *catalog.Catalog
+	Creds   *creds.Service
+	// Apps manages apps (the Apps page); nil hides it.
+	Apps     *apps.Service
 	Vault    *vault.Vault
 	Recorder *events.Recorder
 	Tokens   TokenLookup
@@ -110,6 +113,7 @@ func (u *UI) routes() {
 	u.handle("POST /integrations/{id}/enable", editor, u.enable)
 	u.handle("POST /integrations/{id}/disable", editor, u.disable)
 	u.handle("POST /integrations/{id}/delete", editor, u.delete)
+	u.appRoutes()
 
 	u.mux.HandleFunc("GET /static/{name}", serveStatic)
 	u.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -153,6 +153,16 @@ type Server struct {
 	failMu     sync.Mutex
 	failN      int
 	failStatus int
+
+	// received counts the client secrets the token and revocation
+	// endpoints were sent, accepted or not (see SecretReceived).
+	receivedMu sync.Mutex
+	received   map[string]*secretUse
+}
+
+type secretUse struct {
+	n    int64
+	last time.Time
 }
 
 // New starts a Server; it is closed when the test ends.
@@ -171,7 +181,7 @@ func New(t testing.TB, opts Options) *Server {
 		opts.Clients = []Client{{ID: DefaultClientID, Secret: DefaultClientSecret}}
 	}
 
-	s := &Server{t: t, opts: opts, clients: map[string]*fosite.DefaultClient{}}
+	s := &Server{t: t, opts: opts, clients: map[string]*fosite.DefaultClient{}, received: map[string]*secretUse{}}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/authorize", s.handleAuthorize)
@@ -302,6 +312,85 @@ func (s *Server) addClientLocked(c Client) error {
 	s.clients[c.ID] = dc
 	s.store.Clients[c.ID] = dc
 	return nil
+}
+
+// AddClientSecret makes a confidential client accept secret as well as
+// the secrets it has: both authenticate until one is removed, the way
+// providers such as Azure AD and Okta let two client secrets live side by
+// side during a rotation.
+func (s *Server) AddClientSecret(clientID, secret string) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[clientID]
+	if !ok || c.Public || secret == "" {
+		s.t.Fatalf("oauthtest: AddClientSecret: unknown or public client %q, or empty secret", clientID)
+	}
+	if len(c.Secret) == 0 {
+		c.Secret = []byte(secret)
+		return
+	}
+	c.RotatedSecrets = append(c.RotatedSecrets, []byte(secret))
+}
+
+// RemoveClientSecret stops accepting secret for a client: requests that
+// send it get invalid_client from then on. Removing the last secret
+// leaves the client with none that works.
+func (s *Server) RemoveClientSecret(clientID, secret string) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[clientID]
+	if !ok {
+		s.t.Fatalf("oauthtest: RemoveClientSecret: unknown client %q", clientID)
+	}
+	var keep [][]byte
+	for _, sec := range append([][]byte{c.Secret}, c.RotatedSecrets...) {
+		if len(sec) > 0 && string(sec) != secret {
+			keep = append(keep, sec)
+		}
+	}
+	c.Secret, c.RotatedSecrets = nil, nil
+	if len(keep) > 0 {
+		c.Secret, c.RotatedSecrets = keep[0], keep[1:]
+	}
+}
+
+// SecretReceived reports how many token and revocation requests carried
+// secret as their client secret (HTTP Basic or client_secret form
+// parameter), whether the server accepted it or not, and when the last
+// one arrived.
+func (s *Server) SecretReceived(secret string) (n int64, last time.Time) {
+	s.receivedMu.Lock()
+	defer s.receivedMu.Unlock()
+	if u := s.received[secret]; u != nil {
+		return u.n, u.last
+	}
+	return 0, time.Time{}
+}
+
+// recordSecret notes the client secret r carries, if any. The form must
+// be parsed.
+func (s *Server) recordSecret(r *http.Request) {
+	sec := r.PostForm.Get("client_secret")
+	if _, pw, ok := r.BasicAuth(); ok {
+		if un, err := url.QueryUnescape(pw); err == nil {
+			pw = un
+		}
+		sec = pw
+	}
+	if sec == "" {
+		return
+	}
+	s.receivedMu.Lock()
+	defer s.receivedMu.Unlock()
+	u := s.received[sec]
+	if u == nil {
+		u = &secretUse{}
+		s.received[sec] = u
+	}
+	u.n++
+	u.last = time.Now()
 }
 
 // AddRedirectURI registers uri as a redirect URI of the client.
@@ -601,6 +690,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.tokenRequests.Add(1)
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	_ = r.ParseForm() // fosite parses again; the parsed form is reused
+	s.recordSecret(r)
 	grant := r.PostForm.Get("grant_type")
 	isRefresh := grant == "refresh_token"
 	if isRefresh {
@@ -700,6 +790,9 @@ func writeInjectedFailure(w http.ResponseWriter, status int) {
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	s.revokeRequests.Add(1)
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	_ = r.ParseForm()
+	s.recordSecret(r)
 	ctx := r.Context()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -90,11 +90,11 @@ func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
 func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO integrations (id, workspace_id, name, provider, auth_method,
 			config, secret_config, status, status_reason, created_at, updated_at, last_verified_at,
-			last_used_at, revision)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)`,
+			last_used_at, revision, app_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14)`,
 		in.ID, in.WorkspaceID, in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig,
 		in.Status, in.StatusReason, dbTime(in.CreatedAt), dbTime(in.UpdatedAt),
-		dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt))
+		dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), store.NullString(in.AppID))
 	if err != nil {
 		return fmt.Errorf("create integration %s: %w", in.ID, dbErr(err))
 	}
@@ -150,10 +150,10 @@ func (s *Store) ListIntegrations(ctx context.Context, workspaceID string) ([]sto
 func (t txn) UpdateIntegration(ctx context.Context, in store.Integration, old int64) error {
 	tag, err := t.tx.Exec(ctx, `UPDATE integrations SET name = $1, provider = $2, auth_method = $3,
 			config = $4, secret_config = $5, status = $6, status_reason = $7, updated_at = $8,
-			last_verified_at = $9, last_used_at = $10, revision = revision + 1
-		WHERE id = $11 AND revision = $12`,
+			last_verified_at = $9, last_used_at = $10, app_id = $11, revision = revision + 1
+		WHERE id = $12 AND revision = $13`,
 		in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig, in.Status, in.StatusReason,
-		dbTime(in.UpdatedAt), dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), in.ID, old)
+		dbTime(in.UpdatedAt), dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), store.NullString(in.AppID), in.ID, old)
 	if err != nil {
 		return fmt.Errorf("update integration %s: %w", in.ID, dbErr(err))
 	}

@@ -102,11 +102,11 @@ func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) err
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO integrations (id, workspace_id, name, provider, auth_method,
 				config, secret_config, status, status_reason, created_at, updated_at, last_verified_at,
-				last_used_at, revision)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+				last_used_at, revision, app_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
 			in.ID, in.WorkspaceID, in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig,
 			in.Status, in.StatusReason, dbTime(in.CreatedAt), dbTime(in.UpdatedAt),
-			dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt))
+			dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), store.NullString(in.AppID))
 		return dbErr(err)
 	})
 	if err != nil {
@@ -158,10 +158,10 @@ func (s *Store) ListIntegrations(ctx context.Context, workspaceID string) ([]sto
 func (t txn) UpdateIntegration(ctx context.Context, in store.Integration, old int64) error {
 	res, err := t.tx.ExecContext(ctx, `UPDATE integrations SET name = ?, provider = ?, auth_method = ?,
 			config = ?, secret_config = ?, status = ?, status_reason = ?, updated_at = ?,
-			last_verified_at = ?, last_used_at = ?, revision = revision + 1
+			last_verified_at = ?, last_used_at = ?, app_id = ?, revision = revision + 1
 		WHERE id = ? AND revision = ?`,
 		in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig, in.Status, in.StatusReason,
-		dbTime(in.UpdatedAt), dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), in.ID, old)
+		dbTime(in.UpdatedAt), dbTime(in.LastVerifiedAt), dbTime(in.LastUsedAt), store.NullString(in.AppID), in.ID, old)
 	if err != nil {
 		return fmt.Errorf("update integration %s: %w", in.ID, dbErr(err))
 	}

@@ -52,6 +52,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Instances", testInstances},
 		{"Webhooks", testWebhooks},
 		{"WebhookDeliveryLogBound", testWebhookDeliveryLogBound},
+		{"Apps", testApps},
+		{"AppIntegrations", testAppIntegrations},
+		{"UpdateApp", testUpdateApp},
+		{"TouchAppSecret", testTouchAppSecret},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -61,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		runLeaseConcurrency(t, newStore)
 		runKeysConcurrency(t, newStore)
 		runWebhookConcurrency(t, newStore)
+		runAppConcurrency(t, newStore)
 	})
 }
 

@@ -1,0 +1,234 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// CreateApp stores a and its first secrets in one transaction.
+func (s *Store) CreateApp(ctx context.Context, a store.App, secrets []store.AppSecret) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO apps (id, workspace_id, name, provider, auth_method, config,
+				secret_config, origin, created_at, updated_at, revision)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)`,
+			a.ID, a.WorkspaceID, a.Name, a.Provider, a.AuthMethod, a.Config, a.SecretConfig, a.Origin,
+			dbTime(a.CreatedAt), dbTime(a.UpdatedAt))
+		if err != nil {
+			return dbErr(err)
+		}
+		t := txn{tx}
+		for _, x := range secrets {
+			x.AppID, x.WorkspaceID = a.ID, a.WorkspaceID
+			if err := t.InsertAppSecret(ctx, x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create app %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+func getApp(ctx context.Context, q querier, id string) (store.App, error) {
+	a, err := scan.App(q.QueryRow(ctx, `SELECT `+store.AppColumns+` FROM apps WHERE id = $1`, id))
+	if err != nil {
+		return store.App{}, fmt.Errorf("get app %s: %w", id, dbErr(err))
+	}
+	return a, nil
+}
+
+// GetApp finds an app by id.
+func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) {
+	return getApp(ctx, s.pool, id)
+}
+
+// ListApps returns page p of the apps in id order.
+func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+store.AppColumns+` FROM apps
+		WHERE ($1 = '' OR workspace_id = $1) AND id > $2 ORDER BY id LIMIT $3`,
+		p.WorkspaceID, p.After, store.AppPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	as, err := collect(rows, scan.App)
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	return as, nil
+}
+
+// UpdateApp is store.RunUpdateApp holding the app's row lock, which
+// serialises it across all instances.
+func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*store.AppChange) error) (store.AppChange, error) {
+	return store.RunUpdateApp(ctx, func(ctx context.Context, fn func(store.AppTx) error) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+	}, id, fn)
+}
+
+// DeleteApp removes an app and its secrets unless an integration uses
+// it. The app's row lock conflicts with the key-share lock an
+// integration insert or update that names the app takes, so the count
+// cannot miss one.
+func (s *Store) DeleteApp(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM apps WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+			return dbErr(err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM integrations WHERE app_id = $1`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %d integrations use the app", store.ErrConflict, n)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM apps WHERE id = $1`, id)
+		if err != nil {
+			return dbErr(err)
+		}
+		return affected(tag, store.ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("delete app %s: %w", id, err)
+	}
+	return nil
+}
+
+func listAppSecrets(ctx context.Context, q querier, appID string) ([]store.AppSecret, error) {
+	rows, err := q.Query(ctx, `SELECT `+store.AppSecretColumns+` FROM app_secrets
+		WHERE app_id = $1 ORDER BY version`, appID)
+	if err != nil {
+		return nil, fmt.Errorf("list secrets of app %s: %w", appID, err)
+	}
+	xs, err := collect(rows, scan.AppSecret)
+	if err != nil {
+		return nil, fmt.Errorf("list secrets of app %s: %w", appID, err)
+	}
+	return xs, nil
+}
+
+// ListAppSecrets returns an app's secret versions ordered by Version; an
+// unknown app has none.
+func (s *Store) ListAppSecrets(ctx context.Context, appID string) ([]store.AppSecret, error) {
+	return listAppSecrets(ctx, s.pool, appID)
+}
+
+// TouchAppSecret records the latest use or rejection of a secret.
+func (s *Store) TouchAppSecret(ctx context.Context, id string, used, rejected time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE app_secrets SET
+			last_used_at = GREATEST(last_used_at, $1::timestamptz),
+			last_rejected_at = GREATEST(last_rejected_at, $2::timestamptz)
+		WHERE id = $3`, dbTime(used), dbTime(rejected), id)
+	if err == nil {
+		err = affected(tag, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("touch app secret %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListAppIntegrations lists the integrations that use an app, in
+// creation order.
+func (s *Store) ListAppIntegrations(ctx context.Context, appID string) ([]store.Integration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations
+		WHERE app_id = $1 ORDER BY seq`, appID)
+	if err != nil {
+		return nil, fmt.Errorf("list integrations of app %s: %w", appID, err)
+	}
+	ins, err := collect(rows, scan.Integration)
+	if err != nil {
+		return nil, fmt.Errorf("list integrations of app %s: %w", appID, err)
+	}
+	return ins, nil
+}
+
+// ScanAppSecrets returns up to limit app secrets after the id after, in
+// id order.
+func (s *Store) ScanAppSecrets(ctx context.Context, after string, limit int) ([]store.AppSecret, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+store.AppSecretColumns+` FROM app_secrets
+		WHERE id > $1 ORDER BY id LIMIT $2`, after, store.DueLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("scan app secrets: %w", err)
+	}
+	xs, err := collect(rows, scan.AppSecret)
+	if err != nil {
+		return nil, fmt.Errorf("scan app secrets: %w", err)
+	}
+	return xs, nil
+}
+
+// LockApp implements store.AppTx: it loads an app and locks its row until
+// the transaction ends.
+func (t txn) LockApp(ctx context.Context, id string) (store.App, error) {
+	var one int
+	if err := t.tx.QueryRow(ctx, `SELECT 1 FROM apps WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+		return store.App{}, fmt.Errorf("lock app %s: %w", id, dbErr(err))
+	}
+	// Read after locking: READ COMMITTED gives this statement a fresh
+	// snapshot, so it sees the last committed write.
+	return getApp(ctx, t.tx, id)
+}
+
+// GetApp implements store.AppTx.
+func (t txn) GetApp(ctx context.Context, id string) (store.App, error) { return getApp(ctx, t.tx, id) }
+
+// ListAppSecrets implements store.AppTx.
+func (t txn) ListAppSecrets(ctx context.Context, appID string) ([]store.AppSecret, error) {
+	return listAppSecrets(ctx, t.tx, appID)
+}
+
+// UpdateApp implements store.AppTx.
+func (t txn) UpdateApp(ctx context.Context, a store.App, old int64) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE apps SET name = $1, provider = $2, auth_method = $3, config = $4,
+			secret_config = $5, origin = $6, updated_at = $7, revision = revision + 1
+		WHERE id = $8 AND revision = $9`,
+		a.Name, a.Provider, a.AuthMethod, a.Config, a.SecretConfig, a.Origin, dbTime(a.UpdatedAt), a.ID, old)
+	if err != nil {
+		return fmt.Errorf("update app %s: %w", a.ID, dbErr(err))
+	}
+	if err := affected(tag, store.ErrConflict); err != nil {
+		return fmt.Errorf("update app %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// InsertAppSecret implements store.AppTx.
+func (t txn) InsertAppSecret(ctx context.Context, x store.AppSecret) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO app_secrets (id, app_id, workspace_id, version, state, hint,
+			fingerprint, secret, created_at, last_used_at, last_rejected_at, revoked_at, revision)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
+		x.ID, x.AppID, x.WorkspaceID, x.Version, x.State, x.Hint, x.Fingerprint, x.Secret, dbTime(x.CreatedAt),
+		dbTime(x.LastUsedAt), dbTime(x.LastRejectedAt), dbTime(x.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("insert app secret %s: %w", x.ID, dbErr(err))
+	}
+	return nil
+}
+
+// UpdateAppSecret implements store.AppTx. Use times only move forward:
+// a touch committed since the secret was read is never undone.
+func (t txn) UpdateAppSecret(ctx context.Context, x store.AppSecret, old int64) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE app_secrets SET version = $1, state = $2, hint = $3, fingerprint = $4,
+			secret = $5, revoked_at = $6,
+			last_used_at = GREATEST(last_used_at, $7::timestamptz),
+			last_rejected_at = GREATEST(last_rejected_at, $8::timestamptz),
+			revision = revision + 1
+		WHERE id = $9 AND revision = $10`,
+		x.Version, x.State, x.Hint, x.Fingerprint, x.Secret, dbTime(x.RevokedAt),
+		dbTime(x.LastUsedAt), dbTime(x.LastRejectedAt), x.ID, old)
+	if err != nil {
+		return fmt.Errorf("update app secret %s: %w", x.ID, dbErr(err))
+	}
+	if err := affected(tag, store.ErrConflict); err != nil {
+		return fmt.Errorf("update app secret %s: %w", x.ID, err)
+	}
+	return nil
+}
