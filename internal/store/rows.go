@@ -17,7 +17,7 @@ const (
 	EventColumns      = `id, workspace_id, integration_id, type, at, data`
 	AuditColumns      = `id, workspace_id, actor, action, target, at, ip, detail`
 	OAuthStateColumns = `hash, integration_id, workspace_id, verifier, return_to, binding, actor,
-	created_at, expires_at`
+	created_at, expires_at, link_id, pending`
 )
 
 // Row is a row being read: *sql.Row, *sql.Rows, pgx.Row or pgx.Rows.
@@ -72,7 +72,7 @@ func (s Scanner) Credential(r Row) (Credential, error) {
 func (s Scanner) OAuthState(r Row) (OAuthState, error) {
 	var st OAuthState
 	err := r.Scan(&st.Hash, &st.IntegrationID, &st.WorkspaceID, &st.Verifier, &st.ReturnTo, &st.Binding,
-		&st.Actor, s.Time(&st.CreatedAt), s.Time(&st.ExpiresAt))
+		&st.Actor, s.Time(&st.CreatedAt), s.Time(&st.ExpiresAt), &st.LinkID, &st.Pending)
 	return st, err
 }
 

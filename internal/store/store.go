@@ -130,9 +130,16 @@ type OAuthState struct {
 	// Binding is the SHA-256 of a browser cookie when the authorization
 	// was started from the web UI; nil otherwise.
 	Binding   []byte
-	Actor     string // API token id that started it
+	Actor     string // API token id that started it (a connect link's id)
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LinkID names the connect link the authorization was started from;
+	// empty otherwise.
+	LinkID string
+	// Pending, for a connect link that creates an integration, describes
+	// the integration to create once the authorization succeeds (a JSON
+	// object, no secret; IntegrationID is its id); nil otherwise.
+	Pending []byte
 }
 
 // Event is an append-only record of something that happened to an
@@ -377,4 +384,22 @@ type Store interface {
 	// ScanAppSecrets is ScanCredentials for app secrets (the key
 	// re-wrap job).
 	ScanAppSecrets(ctx context.Context, after string, limit int) ([]AppSecret, error)
+
+	// Connect links (types in connect.go).
+
+	// CreateConnectLink stores l with revision 1. A taken id or hash is
+	// ErrConflict; an unknown workspace is ErrNotFound.
+	CreateConnectLink(ctx context.Context, l ConnectLink) error
+	// GetConnectLink finds a link by id, deleted or not.
+	GetConnectLink(ctx context.Context, id string) (ConnectLink, error)
+	// GetConnectLinkByHash finds a link by the hash of its secret.
+	GetConnectLinkByHash(ctx context.Context, hash []byte) (ConnectLink, error)
+	// ListConnectLinks returns page p of the links that are not deleted,
+	// ordered by id.
+	ListConnectLinks(ctx context.Context, p ConnectLinkPage) ([]ConnectLink, error)
+	// UpdateConnectLink is a compare-and-swap of one link: fn gets the
+	// current link, locked against every other update of it, and what it
+	// returns is stored unless it fails (its error is returned as is).
+	// Id, workspace, hash and creator never change.
+	UpdateConnectLink(ctx context.Context, id string, fn func(ConnectLink) (ConnectLink, error)) (ConnectLink, error)
 }

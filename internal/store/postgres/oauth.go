@@ -12,9 +12,9 @@ import (
 // ErrConflict.
 func (s *Store) CreateOAuthState(ctx context.Context, st store.OAuthState) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO oauth_states (`+store.OAuthStateColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		st.Hash, st.IntegrationID, st.WorkspaceID, st.Verifier, st.ReturnTo, st.Binding, st.Actor,
-		dbTime(st.CreatedAt), dbTime(st.ExpiresAt))
+		dbTime(st.CreatedAt), dbTime(st.ExpiresAt), st.LinkID, st.Pending)
 	if err != nil {
 		// Never echo the hash: it identifies a live authorization.
 		return fmt.Errorf("create oauth state for %s: %w", st.IntegrationID, dbErr(err))

@@ -15,9 +15,9 @@ import (
 func (s *Store) CreateOAuthState(ctx context.Context, st store.OAuthState) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (`+store.OAuthStateColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			st.Hash, st.IntegrationID, st.WorkspaceID, st.Verifier, st.ReturnTo, st.Binding, st.Actor,
-			dbTime(st.CreatedAt), dbTime(st.ExpiresAt))
+			dbTime(st.CreatedAt), dbTime(st.ExpiresAt), st.LinkID, st.Pending)
 		return dbErr(err)
 	})
 	if err != nil {

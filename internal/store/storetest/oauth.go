@@ -38,6 +38,7 @@ func testOAuthStates(t *testing.T, s store.Store) {
 	bound := oauthState("bound", now, now.Add(10*time.Minute))
 	bound.Binding = stateHash("browser-cookie")
 	bound.ReturnTo = "https://storm.example.com/ui/integrations/int_x?tab=auth"
+	bound.LinkID, bound.Pending = store.NewID("cnl"), []byte(`{"provider":"github","auth_method":"oauth2"}`)
 	must(t, s.CreateOAuthState(ctx, plain), "CreateOAuthState(plain)")
 	must(t, s.CreateOAuthState(ctx, bound), "CreateOAuthState(bound)")
 

@@ -56,6 +56,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AppIntegrations", testAppIntegrations},
 		{"UpdateApp", testUpdateApp},
 		{"TouchAppSecret", testTouchAppSecret},
+		{"ConnectLinks", testConnectLinks},
+		{"ListConnectLinks", testListConnectLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -66,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		runKeysConcurrency(t, newStore)
 		runWebhookConcurrency(t, newStore)
 		runAppConcurrency(t, newStore)
+		runConnectConcurrency(t, newStore)
 	})
 }
 

@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// CreateConnectLink stores l with revision 1.
+func (s *Store) CreateConnectLink(ctx context.Context, l store.ConnectLink) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO connect_links (`+store.ConnectLinkColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+			l.ID, l.WorkspaceID, store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.Hash,
+			l.ReturnURL, l.CreatedBy, dbTime(l.CreatedAt), dbTime(l.ExpiresAt), dbTime(l.UsedAt), dbTime(l.DeletedAt),
+			dbTime(l.LockedAt), l.Failures, dbTime(l.ClaimedUntil), l.LastError)
+		return dbErr(err)
+	})
+	if err != nil {
+		// Never echo the hash: it identifies a live link.
+		return fmt.Errorf("create connect link %s: %w", l.ID, err)
+	}
+	return nil
+}
+
+func getConnectLink(ctx context.Context, q querier, where string, arg any) (store.ConnectLink, error) {
+	return scan.ConnectLink(q.QueryRowContext(ctx, `SELECT `+store.ConnectLinkColumns+` FROM connect_links WHERE `+where+` = ?`, arg))
+}
+
+// GetConnectLink finds a link by id.
+func (s *Store) GetConnectLink(ctx context.Context, id string) (store.ConnectLink, error) {
+	l, err := getConnectLink(ctx, s.ro, "id", id)
+	if err != nil {
+		return store.ConnectLink{}, fmt.Errorf("get connect link %s: %w", id, dbErr(err))
+	}
+	return l, nil
+}
+
+// GetConnectLinkByHash finds a link by the hash of its secret.
+func (s *Store) GetConnectLinkByHash(ctx context.Context, hash []byte) (store.ConnectLink, error) {
+	l, err := getConnectLink(ctx, s.ro, "hash", hash)
+	if err != nil {
+		return store.ConnectLink{}, fmt.Errorf("get connect link by hash: %w", dbErr(err))
+	}
+	return l, nil
+}
+
+// ListConnectLinks returns page p of the links not deleted, in id order.
+func (s *Store) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage) ([]store.ConnectLink, error) {
+	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.ConnectLinkColumns+` FROM connect_links
+		WHERE workspace_id = ?1 AND (?2 = '' OR integration_id = ?2) AND deleted_at IS NULL AND id > ?3
+		ORDER BY id LIMIT ?4`, p.WorkspaceID, p.IntegrationID, p.After, store.ConnectLinkPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("list connect links: %w", err)
+	}
+	ls, err := collect(rows, scan.ConnectLink)
+	if err != nil {
+		return nil, fmt.Errorf("list connect links: %w", err)
+	}
+	return ls, nil
+}
+
+// UpdateConnectLink applies fn in an immediate transaction, which holds
+// the database's write lock: updates are serialised across every process
+// sharing the file.
+func (s *Store) UpdateConnectLink(ctx context.Context, id string, fn func(store.ConnectLink) (store.ConnectLink, error)) (store.ConnectLink, error) {
+	var out store.ConnectLink
+	var fnErr error
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := getConnectLink(ctx, tx, "id", id)
+		if err != nil {
+			return dbErr(err)
+		}
+		l, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE connect_links SET integration_id = ?, providers = ?, name = ?,
+				return_url = ?, expires_at = ?, used_at = ?, deleted_at = ?, locked_at = ?, failures = ?,
+				claimed_until = ?, last_error = ?, revision = revision + 1
+			WHERE id = ? AND revision = ?`,
+			store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.ReturnURL, dbTime(l.ExpiresAt),
+			dbTime(l.UsedAt), dbTime(l.DeletedAt), dbTime(l.LockedAt), l.Failures, dbTime(l.ClaimedUntil), l.LastError,
+			id, old.Revision)
+		if err != nil {
+			return dbErr(err)
+		}
+		if err := affected(res, store.ErrConflict); err != nil {
+			return err
+		}
+		out, err = getConnectLink(ctx, tx, "id", id)
+		return dbErr(err)
+	})
+	if fnErr != nil {
+		return store.ConnectLink{}, fnErr
+	}
+	if err != nil {
+		return store.ConnectLink{}, fmt.Errorf("update connect link %s: %w", id, err)
+	}
+	return out, nil
+}
