@@ -557,16 +557,26 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 }
 
 // actorName is the name of the API token an audit record names as its
-// actor, so people read "bootstrap admin" rather than an id; "" once the
-// token is deleted. names caches lookups for one listing.
+// actor, so people read "bootstrap admin" rather than an id ("connect
+// link from bootstrap admin" for a link); "" once the token is deleted.
+// names caches lookups for one listing.
 func (s *Server) actorName(ctx context.Context, actor string, names map[string]string) string {
 	if n, ok := names[actor]; ok {
 		return n
 	}
 	n := ""
-	if strings.HasPrefix(actor, "tok_") {
+	switch {
+	case strings.HasPrefix(actor, "tok_"):
 		if t, err := s.cfg.Store.GetAPIToken(ctx, actor); err == nil {
 			n = t.Name
+		}
+	case strings.HasPrefix(actor, "cnl_"):
+		// A connect link acts for the token that created it.
+		if l, err := s.cfg.Store.GetConnectLink(ctx, actor); err == nil {
+			n = "connect link"
+			if by := s.actorName(ctx, l.CreatedBy, names); by != "" {
+				n += " from " + by
+			}
 		}
 	}
 	names[actor] = n

@@ -86,7 +86,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrConflict):
 		problem.Write(w, problem.New(http.StatusConflict, "the object changed or already exists; retry"))
 	default:
-		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()), "err", err)
+		s.logger.Error("request failed", "method", r.Method, "path", LogPath(r.URL.Path), "request_id", RequestID(r.Context()), "err", err)
 		problem.Write(w, problem.New(http.StatusInternalServerError, "internal error; see the server log"))
 	}
 }

@@ -55,6 +55,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			s.logger.Error("oauth callback", "err", err)
 			cerr = &creds.CallbackError{Message: "Storm could not complete the authorization. Nothing was changed; try again."}
 		}
+		if cerr.Redirect && cerr.ReturnTo != "" {
+			// A connect link's page says what went wrong itself.
+			http.Redirect(w, r, cerr.ReturnTo, http.StatusSeeOther)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusBadRequest)
 		back, backText := cerr.ReturnTo, "Back to Storm"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/connect"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/keys"
@@ -39,6 +40,9 @@ type Config struct {
 	Keys *keys.Manager
 	// Apps manages apps (/v1/apps); nil answers those endpoints with 404.
 	Apps *apps.Service
+	// Connect manages connect links (/v1/connect, …/connect); nil
+	// answers those endpoints with 404.
+	Connect *connect.Service
 	// Ready reports whether storage and keys are usable (for /readyz).
 	Ready func(ctx context.Context) error
 	// Registry collects metrics; nil means a new registry.
@@ -165,6 +169,13 @@ func (s *Server) register() {
 	s.handle("POST /v1/apps/{id}/adopt", store.RoleEditor, s.adoptIntoApp)
 	s.handle("GET /v1/apps/{id}/integrations", store.RoleViewer, s.listAppIntegrations)
 
+	s.handle("POST /v1/integrations/{id}/connect", store.RoleEditor, s.createConnectLink)
+	s.handle("GET /v1/integrations/{id}/connect", store.RoleEditor, s.listIntegrationConnectLinks)
+	s.handle("POST /v1/connect", store.RoleEditor, s.createNewConnectLink)
+	s.handle("GET /v1/connect", store.RoleEditor, s.listConnectLinks)
+	s.handle("GET /v1/connect/{id}", store.RoleEditor, s.getConnectLink)
+	s.handle("DELETE /v1/connect/{id}", store.RoleEditor, s.deleteConnectLink)
+
 	s.handle("GET /v1/keys", store.RoleAdmin, s.keysStatus)
 	s.handle("POST /v1/keys/rotate", store.RoleAdmin, s.keysRotate)
 
@@ -220,7 +231,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.logger.Error("panic in handler", "path", r.URL.Path, "panic", v)
+			s.logger.Error("panic in handler", "path", LogPath(r.URL.Path), "panic", v)
 			s.writeError(w, r, errors.New("internal panic"))
 		}
 	}()

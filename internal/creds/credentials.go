@@ -104,6 +104,35 @@ func (s *Service) logVerify(integ store.Integration, during string, r methods.Re
 // active with the version it replaces kept as previous (the rotation
 // overlap) and any older previous revoked.
 func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Integration, in SaveInput) (store.Credential, error) {
+	return s.save(ctx, actor, integ, in, false)
+}
+
+// CreateAndSave creates the integration in describes together with its
+// first credential: the credential is checked (verified, minted or
+// exchanged) as Save does before anything is stored, so a credential that
+// does not work leaves nothing behind, not even the integration. A
+// connect link that creates an integration connects through it.
+func (s *Service) CreateAndSave(ctx context.Context, actor events.Actor, ws store.Workspace, create CreateInput, in SaveInput) (store.Integration, store.Credential, error) {
+	integ, err := s.newIntegration(ctx, ws, create, "")
+	if err != nil {
+		return store.Integration{}, store.Credential{}, err
+	}
+	cred, err := s.save(ctx, actor, integ, in, true)
+	if err != nil {
+		return store.Integration{}, store.Credential{}, err
+	}
+	updated, err := s.store.GetIntegration(ctx, integ.ID)
+	return updated, cred, err
+}
+
+// save is Save; create says integ is not stored yet and is created
+// together with the credential (CreateAndSave), so a refusal is not
+// recorded against it.
+func (s *Service) save(ctx context.Context, actor events.Actor, integ store.Integration, in SaveInput, create bool) (store.Credential, error) {
+	rejected := s.rejected
+	if create {
+		rejected = func(context.Context, events.Actor, store.Integration, methods.Result) {}
+	}
 	resolved, err := s.resolve(integ)
 	if err != nil {
 		return store.Credential{}, err
@@ -147,7 +176,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	case catalog.MethodServiceAccount:
 		if doc, u, err = s.prepareSA(ctx, integ, resolved, in, &cred); err != nil {
 			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
-				s.rejected(ctx, actor, integ, vf.Result)
+				rejected(ctx, actor, integ, vf.Result)
 			}
 			return store.Credential{}, err
 		}
@@ -159,7 +188,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 		// a key or password has, before any verify request).
 		if u, err = s.prepareExchange(ctx, integ, resolved, in, &cred, doc); err != nil {
 			if vf := (*VerifyFailed)(nil); errors.As(err, &vf) {
-				s.rejected(ctx, actor, integ, vf.Result)
+				rejected(ctx, actor, integ, vf.Result)
 			}
 			return store.Credential{}, err
 		}
@@ -171,7 +200,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	case resolved.Provider.Verify != nil:
 		res := methods.Verify(ctx, u.client(s.client), resolved.BaseURL, resolved.Provider.Verify, u, u.secrets()...)
 		if !res.OK {
-			s.rejected(ctx, actor, integ, res)
+			rejected(ctx, actor, integ, res)
 			return store.Credential{}, &VerifyFailed{Result: res}
 		}
 		verifiedAt = s.now().UTC()
@@ -181,7 +210,7 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	// Saving the active secret again is verified like any save, and then
 	// changes nothing: no new version, and above all no revocation of the
 	// version kept as the rotation fallback.
-	if same, err := s.activeWithFingerprint(ctx, integ, cred.Fingerprint); err != nil || same != nil {
+	if same, err := s.activeWithFingerprint(ctx, integ, cred.Fingerprint); !create && (err != nil || same != nil) {
 		if same != nil {
 			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", same.ID, map[string]any{"integration": integ.ID, "version": same.Version, "unchanged": true})
 			return *same, nil
@@ -191,6 +220,11 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 	cred.VerifiedAt = verifiedAt
 	if cred.Secret, err = s.tokens.Seal(cred, doc); err != nil {
 		return store.Credential{}, err
+	}
+	if create {
+		if err := s.insertIntegration(ctx, actor, integ); err != nil {
+			return store.Credential{}, err
+		}
 	}
 	var gone []revoked
 	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
@@ -230,6 +264,9 @@ func (s *Service) Save(ctx context.Context, actor events.Actor, integ store.Inte
 		return nil
 	})
 	if err != nil {
+		if create {
+			s.undoCreate(ctx, actor, integ)
+		}
 		return store.Credential{}, err
 	}
 	s.cache.invalidate(integ.ID)

@@ -143,6 +143,10 @@ func (s *Service) checkOAuthConfig(ctx context.Context, integ store.Integration)
 // to the integration and, when binding is set, to the browser that
 // started it) and returns the provider's authorization URL.
 func (s *Service) Authorize(ctx context.Context, actor events.Actor, integ store.Integration, returnTo string, binding []byte) (string, error) {
+	return s.authorize(ctx, actor, integ, returnTo, binding, Link{})
+}
+
+func (s *Service) authorize(ctx context.Context, actor events.Actor, integ store.Integration, returnTo string, binding []byte, link Link) (string, error) {
 	if integ.AuthMethod != catalog.MethodOAuth2 && integ.AuthMethod != catalog.MethodOAuth1 {
 		return "", problem.New(http.StatusUnprocessableEntity, "integration %s uses %s, not oauth2 or oauth1", integ.ID, integ.AuthMethod)
 	}
@@ -150,7 +154,7 @@ func (s *Service) Authorize(ctx context.Context, actor events.Actor, integ store
 		return "", err
 	}
 	if integ.AuthMethod == catalog.MethodOAuth1 {
-		return s.authorizeOAuth1(ctx, actor, integ, returnTo, binding)
+		return s.authorizeOAuth1(ctx, actor, integ, returnTo, binding, link)
 	}
 	a, err := s.appFor(ctx, integ, true)
 	if err != nil {
@@ -170,7 +174,7 @@ func (s *Service) Authorize(ctx context.Context, actor events.Actor, integ store
 	}
 	now := s.now().UTC()
 	st := store.OAuthState{Hash: hash[:], IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, Verifier: sealed,
-		ReturnTo: returnTo, Actor: actor.TokenID, CreatedAt: now, ExpiresAt: now.Add(StateTTL)}
+		ReturnTo: returnTo, Actor: actor.TokenID, CreatedAt: now, ExpiresAt: now.Add(StateTTL), LinkID: link.ID, Pending: pendingJSON(link)}
 	if binding != nil {
 		b := sha256.Sum256(binding)
 		st.Binding = b[:]
@@ -178,7 +182,7 @@ func (s *Service) Authorize(ctx context.Context, actor events.Actor, integ store
 	if err := s.store.CreateOAuthState(ctx, st); err != nil {
 		return "", err
 	}
-	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.authorize", integ.ID, nil)
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.authorize", integ.ID, authorizeDetail(link, nil))
 	return a.AuthCodeURL(state, verifier), nil
 }
 
@@ -238,6 +242,9 @@ type CallbackError struct {
 	Message     string
 	Integration string // when known
 	ReturnTo    string
+	// Redirect says to send the browser to ReturnTo at once instead of
+	// showing the message: a connect link's page shows it itself.
+	Redirect bool
 }
 
 func (e *CallbackError) Error() string { return e.Message }
@@ -263,11 +270,19 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	if err != nil {
 		return store.Integration{}, "", err
 	}
-	fail := func(msg string) (store.Integration, string, error) {
-		s.recorder.Emit(ctx, events.New(st.WorkspaceID, st.IntegrationID, events.AuthorizationFailed, s.now(), map[string]any{"reason": msg}))
-		s.noteAuthorizationFailed(ctx, st.IntegrationID, msg)
-		return store.Integration{}, "", &CallbackError{Message: msg, Integration: st.IntegrationID, ReturnTo: st.ReturnTo}
+	link, err := s.claimLink(ctx, st)
+	if err != nil {
+		return store.Integration{}, "", linkCallbackError(st, err)
 	}
+	fail := func(msg string) (store.Integration, string, error) {
+		link.fail(ctx, msg)
+		if st.Pending == nil {
+			s.recorder.Emit(ctx, events.New(st.WorkspaceID, st.IntegrationID, events.AuthorizationFailed, s.now(), map[string]any{"reason": msg}))
+			s.noteAuthorizationFailed(ctx, st.IntegrationID, msg)
+		}
+		return store.Integration{}, "", &CallbackError{Message: msg, Integration: st.IntegrationID, ReturnTo: st.ReturnTo, Redirect: link != nil}
+	}
+	defer link.fail(ctx, "") // any other way out (a store failure) gives the link back
 	now := s.now()
 	if !now.Before(st.ExpiresAt) {
 		return fail("This authorization took longer than 10 minutes and expired. Start again from Storm.")
@@ -278,7 +293,15 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 			return fail("This authorization was started in another browser session. Start again from Storm.")
 		}
 	}
-	integ, err := s.store.GetIntegration(ctx, st.IntegrationID)
+	var integ store.Integration
+	if st.Pending != nil {
+		integ, err = s.pendingOf(ctx, st)
+		if err != nil {
+			return fail(pendingFailure(err))
+		}
+	} else {
+		integ, err = s.store.GetIntegration(ctx, st.IntegrationID)
+	}
 	if err != nil || integ.WorkspaceID != st.WorkspaceID || integ.AuthMethod != catalog.MethodOAuth2 {
 		return fail("The integration this authorization was for no longer exists.")
 	}
@@ -322,14 +345,58 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 		}
 		return fail(exchangeFailure(err, a.ClientSecret.Reveal(), code, verifier))
 	}
-	if _, err := s.saveTokenSet(ctx, events.Actor{TokenID: st.Actor}, integ, ts, time.Duration(a.Def.RefreshMargin)); err != nil {
+	actor := link.actorOr(events.Actor{TokenID: st.Actor})
+	if st.Pending != nil {
+		if err := s.insertIntegration(ctx, actor, integ); err != nil {
+			if p, ok := problem.As(err); ok {
+				return fail("The integration could not be created: " + p.Detail + ". Nothing was changed.")
+			}
+			return store.Integration{}, "", err
+		}
+	}
+	if _, err := s.saveTokenSet(ctx, actor, integ, ts, time.Duration(a.Def.RefreshMargin)); err != nil {
+		if st.Pending != nil {
+			s.undoCreate(ctx, actor, integ)
+		}
 		return store.Integration{}, "", err
 	}
 	updated, err := s.store.GetIntegration(ctx, integ.ID)
 	if err != nil {
 		return store.Integration{}, "", err
 	}
+	link.done(ctx, updated, st.Pending != nil)
 	return updated, st.ReturnTo, nil
+}
+
+// linkCallbackError is the callback's answer when the state's connect
+// link may not be used: the link's page says why.
+func linkCallbackError(st store.OAuthState, err error) error {
+	var lr *LinkRefused
+	if !errors.As(err, &lr) {
+		return err
+	}
+	return &CallbackError{Message: lr.Message, ReturnTo: st.ReturnTo, Redirect: true}
+}
+
+// pendingFailure is why the integration a link was to create cannot be
+// created after all (its app was deleted meanwhile, say).
+func pendingFailure(err error) string {
+	if p, ok := problem.As(err); ok {
+		return "The integration could not be created: " + p.Detail + ". Nothing was changed."
+	}
+	return "The integration could not be created. Nothing was changed."
+}
+
+// authorizeDetail is the audit detail of an authorization's start.
+func authorizeDetail(link Link, detail map[string]any) map[string]any {
+	if link.Create == nil {
+		return detail
+	}
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["creates"] = true
+	return detail
 }
 
 // exchangeFailure is the callback page's (and the event's) text for a

@@ -168,7 +168,7 @@ func oauth1StateHash(tempToken string) []byte {
 // server-side for 10 minutes and bound to the integration (and to the
 // browser when binding is set); the answer is the provider's
 // authorization URL.
-func (s *Service) authorizeOAuth1(ctx context.Context, actor events.Actor, integ store.Integration, returnTo string, binding []byte) (string, error) {
+func (s *Service) authorizeOAuth1(ctx context.Context, actor events.Actor, integ store.Integration, returnTo string, binding []byte, link Link) (string, error) {
 	resolved, err := s.resolve(integ)
 	if err != nil {
 		return "", err
@@ -194,7 +194,7 @@ func (s *Service) authorizeOAuth1(ctx context.Context, actor events.Actor, integ
 	}
 	now := s.now().UTC()
 	st := store.OAuthState{Hash: hash, IntegrationID: integ.ID, WorkspaceID: integ.WorkspaceID, Verifier: sealed,
-		ReturnTo: returnTo, Actor: actor.TokenID, CreatedAt: now, ExpiresAt: now.Add(StateTTL)}
+		ReturnTo: returnTo, Actor: actor.TokenID, CreatedAt: now, ExpiresAt: now.Add(StateTTL), LinkID: link.ID, Pending: pendingJSON(link)}
 	if binding != nil {
 		b := sha256.Sum256(binding)
 		st.Binding = b[:]
@@ -206,7 +206,7 @@ func (s *Service) authorizeOAuth1(ctx context.Context, actor events.Actor, integ
 	if err != nil {
 		return "", problem.Field(cl.field+"authorize_url", err.Error())
 	}
-	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.authorize", integ.ID, map[string]any{"method": catalog.MethodOAuth1})
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.authorize", integ.ID, authorizeDetail(link, map[string]any{"method": catalog.MethodOAuth1}))
 	return u, nil
 }
 
@@ -272,10 +272,18 @@ func (s *Service) callbackOAuth1(ctx context.Context, q url.Values, binding []by
 	if err != nil {
 		return store.Integration{}, "", err
 	}
-	fail := func(msg string) (store.Integration, string, error) {
-		s.recorder.Emit(ctx, events.New(st.WorkspaceID, st.IntegrationID, events.AuthorizationFailed, s.now(), map[string]any{"reason": msg}))
-		return store.Integration{}, "", &CallbackError{Message: msg, Integration: st.IntegrationID, ReturnTo: st.ReturnTo}
+	link, err := s.claimLink(ctx, st)
+	if err != nil {
+		return store.Integration{}, "", linkCallbackError(st, err)
 	}
+	fail := func(msg string) (store.Integration, string, error) {
+		link.fail(ctx, msg)
+		if st.Pending == nil {
+			s.recorder.Emit(ctx, events.New(st.WorkspaceID, st.IntegrationID, events.AuthorizationFailed, s.now(), map[string]any{"reason": msg}))
+		}
+		return store.Integration{}, "", &CallbackError{Message: msg, Integration: st.IntegrationID, ReturnTo: st.ReturnTo, Redirect: link != nil}
+	}
+	defer link.fail(ctx, "")
 	if !s.now().Before(st.ExpiresAt) {
 		return fail("This authorization took longer than 10 minutes and expired. Start again from Storm.")
 	}
@@ -285,7 +293,15 @@ func (s *Service) callbackOAuth1(ctx context.Context, q url.Values, binding []by
 			return fail("This authorization was started in another browser session. Start again from Storm.")
 		}
 	}
-	integ, err := s.store.GetIntegration(ctx, st.IntegrationID)
+	var integ store.Integration
+	if st.Pending != nil {
+		integ, err = s.pendingOf(ctx, st)
+		if err != nil {
+			return fail(pendingFailure(err))
+		}
+	} else {
+		integ, err = s.store.GetIntegration(ctx, st.IntegrationID)
+	}
 	if err != nil || integ.WorkspaceID != st.WorkspaceID || integ.AuthMethod != catalog.MethodOAuth1 {
 		return fail("The integration this authorization was for no longer exists.")
 	}
@@ -329,13 +345,26 @@ func (s *Service) callbackOAuth1(ctx context.Context, q url.Values, binding []by
 		return fail("The provider's access-token endpoint could not be asked. Nothing was changed.")
 	}
 	m := oauth1Material{Token: access.Token, TokenSecret: access.Secret.Reveal()}
-	if _, err := s.saveOAuth1Authorized(ctx, events.Actor{TokenID: st.Actor}, integ, m); err != nil {
+	actor := link.actorOr(events.Actor{TokenID: st.Actor})
+	if st.Pending != nil {
+		if err := s.insertIntegration(ctx, actor, integ); err != nil {
+			if p, ok := problem.As(err); ok {
+				return fail("The integration could not be created: " + p.Detail + ". Nothing was changed.")
+			}
+			return store.Integration{}, "", err
+		}
+	}
+	if _, err := s.saveOAuth1Authorized(ctx, actor, integ, m); err != nil {
+		if st.Pending != nil {
+			s.undoCreate(ctx, actor, integ)
+		}
 		return store.Integration{}, "", err
 	}
 	updated, err := s.store.GetIntegration(ctx, integ.ID)
 	if err != nil {
 		return store.Integration{}, "", err
 	}
+	link.done(ctx, updated, st.Pending != nil)
 	return updated, st.ReturnTo, nil
 }
 

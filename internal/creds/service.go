@@ -80,6 +80,8 @@ type Service struct {
 
 	publicURL  string
 	discovery  *oauth.Discovery
+	// links admits authorizations started from connect links (links.go).
+	links LinkGate
 	tokens     *tokens.Engine
 	appClients *apps.Clients
 
@@ -213,6 +215,27 @@ type CreateInput struct {
 
 // CreateIntegration validates in and stores a new pending integration.
 func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws store.Workspace, in CreateInput) (store.Integration, error) {
+	integ, err := s.newIntegration(ctx, ws, in, "")
+	if err != nil {
+		return store.Integration{}, err
+	}
+	if err := s.insertIntegration(ctx, actor, integ); err != nil {
+		return store.Integration{}, err
+	}
+	return integ, nil
+}
+
+// NewIntegration validates in as CreateIntegration does and returns the
+// integration it would store, without storing it: a connect link that
+// creates an integration does so only once a credential works.
+func (s *Service) NewIntegration(ctx context.Context, ws store.Workspace, in CreateInput) (store.Integration, error) {
+	return s.newIntegration(ctx, ws, in, "")
+}
+
+// newIntegration validates in and builds the integration, with id when
+// it is set (an authorization that creates the integration it began
+// for), else a new one.
+func (s *Service) newIntegration(ctx context.Context, ws store.Workspace, in CreateInput, id string) (store.Integration, error) {
 	if err := checkName(in.Name); err != nil {
 		return store.Integration{}, err
 	}
@@ -235,8 +258,11 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 	if !contains(p.AuthMethods, in.AuthMethod) {
 		return store.Integration{}, problem.Field("auth_method", fmt.Sprintf("%s does not support %q (supported: %s)", in.Provider, in.AuthMethod, strings.Join(p.AuthMethods, ", ")))
 	}
+	if id == "" {
+		id = store.NewID("int")
+	}
 	now := s.now().UTC()
-	integ := store.Integration{ID: store.NewID("int"), WorkspaceID: ws.ID, Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod,
+	integ := store.Integration{ID: id, WorkspaceID: ws.ID, Name: in.Name, Provider: in.Provider, AuthMethod: in.AuthMethod,
 		Status: store.StatusPending, StatusReason: "no credential saved yet", CreatedAt: now, UpdatedAt: now, AppID: in.App}
 	if err := s.setConfig(&integ, in.Config, nil); err != nil {
 		return store.Integration{}, err
@@ -249,23 +275,29 @@ func (s *Service) CreateIntegration(ctx context.Context, actor events.Actor, ws 
 			return store.Integration{}, err
 		}
 	}
+	return integ, nil
+}
+
+// insertIntegration stores an integration built by newIntegration, with
+// its event and audit record.
+func (s *Service) insertIntegration(ctx context.Context, actor events.Actor, integ store.Integration) error {
 	if err := s.store.CreateIntegration(ctx, integ); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return store.Integration{}, problem.New(http.StatusConflict, "an integration named %q already exists in this workspace", in.Name)
+			return problem.New(http.StatusConflict, "an integration named %q already exists in this workspace", integ.Name)
 		}
-		if errors.Is(err, store.ErrNotFound) && in.App != "" {
-			return store.Integration{}, problem.Field("app", fmt.Sprintf("app %q was deleted meanwhile", in.App))
+		if errors.Is(err, store.ErrNotFound) && integ.AppID != "" {
+			return problem.Field("app", fmt.Sprintf("app %q was deleted meanwhile", integ.AppID))
 		}
-		return store.Integration{}, err
+		return err
 	}
 	data := map[string]any{"provider": integ.Provider, "auth_method": integ.AuthMethod}
 	detail := map[string]any{"provider": integ.Provider, "name": integ.Name}
 	if integ.AppID != "" {
 		data["app"], detail["app"] = integ.AppID, integ.AppID
 	}
-	s.recorder.Emit(ctx, events.New(ws.ID, integ.ID, events.IntegrationCreated, now, data))
-	s.recorder.Audit(ctx, actor, ws.ID, "integration.create", integ.ID, detail)
-	return integ, nil
+	s.recorder.Emit(ctx, events.New(integ.WorkspaceID, integ.ID, events.IntegrationCreated, integ.CreatedAt, data))
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "integration.create", integ.ID, detail)
+	return nil
 }
 
 // setConfig validates cfg for integ's provider and stores it, sealing

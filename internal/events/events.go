@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -42,6 +43,13 @@ const (
 	// versions changed (Data: app, secret, version, hint, reason).
 	AppSecretAdded   = "app.secret_added"
 	AppSecretRevoked = "app.secret_revoked"
+	// ConnectCompleted: a person connected an integration through a
+	// connect link (Data: link, created_by, created: whether the link
+	// created the integration, provider, auth_method).
+	ConnectCompleted = "connect.completed"
+	// ConnectLocked: a connect link locked itself after too many failed
+	// attempts (Data: link, created_by, failures).
+	ConnectLocked = "connect.locked"
 )
 
 // types is every event type above, in a stable order. A new type must
@@ -51,7 +59,7 @@ var types = []string{
 	IntegrationReconnectRequired, IntegrationRecovered, CredentialSaved, CredentialRevoked,
 	CredentialFallbackUsed, CredentialExpiring, CredentialKeyAge, VerificationFailed, VerificationSucceeded,
 	TokenRefreshed, TokenRefreshFailed, AuthorizationFailed, WebhookDisabled,
-	AppClientRejected, AppSecretAdded, AppSecretRevoked,
+	AppClientRejected, AppSecretAdded, AppSecretRevoked, ConnectCompleted, ConnectLocked,
 }
 
 // Types lists every event type Storm emits (what a webhook may subscribe
@@ -61,11 +69,14 @@ func Types() []string { return slices.Clone(types) }
 // Known reports whether typ is an event type Storm emits.
 func Known(typ string) bool { return slices.Contains(types, typ) }
 
-// Actor is who performs an action: an API token id (or "system") and the
-// client's IP address.
+// Actor is who performs an action: an API token id (or "system", or a
+// connect link's id) and the client's IP address.
 type Actor struct {
 	TokenID string
 	IP      string
+	// CreatedBy is, for a connect link acting (TokenID "cnl_…"), the API
+	// token that created the link; its audit records name it.
+	CreatedBy string
 }
 
 // System is the actor for work Storm does by itself.
@@ -111,6 +122,13 @@ func (r *Recorder) Emit(ctx context.Context, e store.Event) {
 
 // Audit records that actor did action on target.
 func (r *Recorder) Audit(ctx context.Context, actor Actor, workspaceID, action, target string, detail map[string]any) {
+	if actor.CreatedBy != "" {
+		detail = maps.Clone(detail)
+		if detail == nil {
+			detail = map[string]any{}
+		}
+		detail["link_created_by"] = actor.CreatedBy
+	}
 	var d []byte
 	if detail != nil {
 		d, _ = json.Marshal(detail)

@@ -18,6 +18,7 @@ import (
 	"github.com/stormcreds/storm/internal/api"
 	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/connect"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/keys"
@@ -260,6 +261,10 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if err != nil {
 		return nil, err
 	}
+	links, err := connect.New(connect.Config{Store: st, Creds: cs, Catalog: cat, Recorder: rec, PublicURL: cfg.PublicURL, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
@@ -279,11 +284,11 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 		return nil, err
 	}
 	a, err := api.New(api.Config{Store: st, Catalog: cat, Creds: cs, Proxy: px, Recorder: rec, Ready: ready,
-		Registry: reg, Logger: cfg.Logger, Keys: km, Webhooks: whs, Apps: as})
+		Registry: reg, Logger: cfg.Logger, Keys: km, Webhooks: whs, Apps: as, Connect: links})
 	if err != nil {
 		return nil, err
 	}
-	ui, err := web.New(web.Config{Store: st, Catalog: cat, Creds: cs, Apps: as, Vault: v, Recorder: rec, Tokens: a,
+	ui, err := web.New(web.Config{Store: st, Catalog: cat, Creds: cs, Apps: as, Connect: links, Vault: v, Recorder: rec, Tokens: a,
 		PublicURL: cfg.PublicURL, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err

@@ -75,13 +75,13 @@ func serveStatic(w http.ResponseWriter, r *http.Request) {
 }
 
 // parsePages parses each page template together with the layout and the
-// shared partials.
+// shared partials (layout.html, partials.html).
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"asset": assetURL,
 		"join":  strings.Join,
 	}
-	shared, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	shared, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "partials" {
 			continue
 		}
 		t, err := shared.Clone()

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -497,45 +496,26 @@ type rotationStep struct {
 
 type integrationData struct {
 	Base
-	I            integrationView
-	ProviderName string
-	DocsURL      string
-	CanEdit      bool
-	OAuth        bool
-	APIKey       bool
-	SA           bool
-	Basic        bool
-	OAuth1       bool
-	// ThreeLegged: an OAuth 1.0a provider a person authorizes (else its
-	// tokens are pasted).
-	ThreeLegged   bool
-	UsernameLabel string
-	PasswordLabel string
-	Reconnect     bool
-	KeyLabel      string
-	SAKind        string
-	SAKindLabel   string
-	Upload        []field
-	SetupOpen     bool
-	RedirectURI   string
-	Creds         []credView
-	Active        *credView
-	Previous      *credView
-	Rotation      []rotationStep
-	Events        []eventView
-	Audit         []auditView
-	// SaveError is a failed Save: what the provider answered (or why the
-	// input was refused). Nothing was changed.
-	SaveError    string
-	SaveVerify   *verifyResult
-	UploadErrors []problem.FieldError
-	Disabled     bool
+	controls
+	I        integrationView
+	DocsURL  string
+	Creds    []credView
+	Active   *credView
+	Previous *credView
+	Rotation []rotationStep
+	Events   []eventView
+	Audit    []auditView
+	Disabled bool
 	// Warnings are what an operator should know about the integration's
 	// settings (an endpoint the egress guard blocks, keys saved unchecked).
 	Warnings []string
 	// AuthFailed is the last authorization's failure, while no
 	// authorization has succeeded since.
 	AuthFailed string
+	// Link is a connect link just made (its URL, shown once); LinkTTLs
+	// are the lifetimes the Send a connect link form offers.
+	Link     *linkFlash
+	LinkTTLs []option
 }
 
 var saKindLabels = map[string]string{
@@ -573,59 +553,14 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 	if ws, err := u.cfg.Store.GetWorkspace(ctx, in.WorkspaceID); err == nil {
 		wsName = ws.Name
 	}
-	d := integrationData{Base: u.base(c, in.Name), I: u.integrationView(in, wsName), CanEdit: c.canEdit(),
-		OAuth: in.AuthMethod == catalog.MethodOAuth2, APIKey: in.AuthMethod == catalog.MethodAPIKey,
-		SA: in.AuthMethod == catalog.MethodServiceAccount, Disabled: in.Status == store.StatusDisabled,
-		Basic: in.AuthMethod == catalog.MethodBasic, OAuth1: in.AuthMethod == catalog.MethodOAuth1}
+	d := integrationData{Base: u.base(c, in.Name), I: u.integrationView(in, wsName), Disabled: in.Status == store.StatusDisabled}
+	d.controls, d.DocsURL = u.methodControls(in)
+	d.CanEdit = c.canEdit()
+	d.Action, d.SetupURL = "/integrations/"+in.ID, "/integrations/"+in.ID+"?setup=1#setup"
 	d.Nav = "integrations"
-	d.ProviderName = d.I.ProviderName
-	d.Reconnect = in.Status == store.StatusReconnectRequired
-	if p, ok := u.cfg.Catalog.Get(in.Provider); ok {
-		d.DocsURL = p.DocsURL
-	}
-	var cfg map[string]any
-	_ = json.Unmarshal(in.Config, &cfg)
-	if r, err := u.cfg.Catalog.ResolveMethod(in.Provider, in.AuthMethod, cfg); err == nil {
-		if d.APIKey && r.Provider.APIKey != nil {
-			d.KeyLabel = r.Provider.APIKey.Label
-		}
-		if d.SA && r.Provider.ServiceAccount != nil {
-			d.SAKind = r.Provider.ServiceAccount.Kind
-			if r.Provider.ServiceAccount.DocsURL != "" {
-				d.DocsURL = r.Provider.ServiceAccount.DocsURL
-			}
-		}
-		if d.OAuth && r.Provider.OAuth2 != nil && r.Provider.OAuth2.DocsURL != "" {
-			d.DocsURL = r.Provider.OAuth2.DocsURL
-		}
-		if b := r.Provider.Basic; d.Basic && b != nil {
-			d.UsernameLabel, d.PasswordLabel = b.UsernameLabel, b.PasswordLabel
-			if b.DocsURL != "" {
-				d.DocsURL = b.DocsURL
-			}
-		}
-		if o := r.Provider.OAuth1; d.OAuth1 && o != nil {
-			d.ThreeLegged = o.ThreeLegged()
-			if o.DocsURL != "" {
-				d.DocsURL = o.DocsURL
-			}
-		}
-	}
-	if d.UsernameLabel == "" {
-		d.UsernameLabel = "User name"
-	}
-	if d.PasswordLabel == "" {
-		d.PasswordLabel = "Password"
-	}
-	if d.KeyLabel == "" {
-		d.KeyLabel = "API key"
-	}
-	d.SAKindLabel = saKindLabels[d.SAKind]
-	if d.SA {
-		d.Upload = uploadFields(d.SAKind)
-	}
-	if d.OAuth || d.ThreeLegged {
-		d.RedirectURI = u.publicURL + creds.CallbackPath
+	d.LinkTTLs = linkTTLs
+	if d.Flash != nil && d.Flash.Link != nil {
+		d.Link = d.Flash.Link
 	}
 	list, err := u.cfg.Creds.Credentials(ctx, in)
 	if err != nil {
@@ -642,6 +577,7 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 		}
 	}
 	// Pointers into d.Creds stay valid: it is not appended to again.
+	d.HasActive = d.Active != nil
 	d.Rotation = rotationGuide(d)
 	evs, err := u.recentEvents(ctx, in)
 	if err != nil {

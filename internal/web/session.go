@@ -167,6 +167,8 @@ type flash struct {
 	Kind    string        `json:"k"` // ok | error | info
 	Message string        `json:"m"`
 	Verify  *verifyResult `json:"v,omitempty"`
+	// Link is a connect link just made, shown once.
+	Link *linkFlash `json:"l,omitempty"`
 }
 
 // verifyResult is a verification outcome as pages show it.

@@ -21,6 +21,8 @@ type Base struct {
 	User  *userView
 	Flash *flash
 	Nav   string
+	// Bare pages (a connect link's) show no way into the rest of Storm.
+	Bare bool
 }
 
 type userView struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/stormcreds/storm/internal/api"
 	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/connect"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/problem"
@@ -34,7 +35,10 @@ type Config struct {
 	Catalog *catalog.Catalog
 	Creds   *creds.Service
 	// Apps manages apps (the Apps page); nil hides it.
-	Apps     *apps.Service
+	Apps *apps.Service
+	// Connect manages connect links (their pages, and Send a connect
+	// link on the integration page); nil turns them off.
+	Connect  *connect.Service
 	Vault    *vault.Vault
 	Recorder *events.Recorder
 	Tokens   TokenLookup
@@ -114,6 +118,7 @@ func (u *UI) routes() {
 	u.handle("POST /integrations/{id}/disable", editor, u.disable)
 	u.handle("POST /integrations/{id}/delete", editor, u.delete)
 	u.appRoutes()
+	u.linkRoutes()
 
 	u.mux.HandleFunc("GET /static/{name}", serveStatic)
 	u.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -266,7 +271,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			u.logger.Error("web: panic in handler", "path", r.URL.Path, "panic", v)
+			u.logger.Error("web: panic in handler", "path", api.LogPath(r.URL.Path), "panic", v)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}()
@@ -328,7 +333,7 @@ func (u *UI) fail(c *reqCtx, err error) {
 	} else if errors.Is(err, store.ErrConflict) {
 		status, msg = http.StatusConflict, "The integration changed meanwhile. Reload the page and try again."
 	} else {
-		u.logger.Error("web: request failed", "method", c.r.Method, "path", c.r.URL.Path, "err", err)
+		u.logger.Error("web: request failed", "method", c.r.Method, "path", api.LogPath(c.r.URL.Path), "err", err)
 	}
 	title := map[int]string{http.StatusNotFound: "Not found", http.StatusForbidden: "Not allowed"}[status]
 	if err == errRefused {

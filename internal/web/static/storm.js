@@ -1,7 +1,9 @@
 // Storm's only script. Every page works without it; it only makes a few
 // things quicker: the provider search and category links filter in place
-// as you type or click, and the connector setup dialog opens in place
-// (modal) instead of reloading.
+// as you type or click, the connector setup dialog opens in place (modal)
+// instead of reloading, a connect link's URL is copied with one click,
+// and a connect link's page opened in a popup tells its opener the
+// outcome (see "Embedding a connect link" in the README).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -66,4 +68,49 @@ document.addEventListener("DOMContentLoaded", function () {
     dialog.close();
     dialog.showModal();
   });
+
+  // Copy a connect link: the URL stays visible (and selectable) without
+  // the script.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    var done = document.querySelector("[data-copied]");
+    if (!input) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var shown = function () { if (done) done.hidden = false; };
+      input.select();
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(input.value).then(shown, function () {
+          if (document.execCommand("copy")) shown();
+        });
+      } else if (document.execCommand("copy")) {
+        shown();
+      }
+    });
+  });
+
+  // A connect link's forms say whether the page has an opener: Storm then
+  // answers the outcome with a page that tells the opener, instead of
+  // redirecting to return_url.
+  if (window.opener) {
+    document.querySelectorAll("input[data-opener]").forEach(function (input) { input.value = "1"; });
+  }
+
+  // Connected, in a popup: post the outcome to the opener on return_url's
+  // origin (exactly that origin, so no other page hears it), then close.
+  // A window the browser will not close goes on to return_url.
+  var doneBox = document.querySelector("[data-connect-done]");
+  if (doneBox) {
+    var origin = doneBox.getAttribute("data-origin");
+    var next = doneBox.getAttribute("data-return");
+    if (window.opener && origin) {
+      window.opener.postMessage({
+        type: "storm:connect",
+        integration: doneBox.getAttribute("data-integration"),
+        status: doneBox.getAttribute("data-status")
+      }, origin);
+      window.close();
+    }
+    setTimeout(function () { if (next) window.location.replace(next); }, 500);
+  }
 });
