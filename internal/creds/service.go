@@ -78,10 +78,10 @@ type Service struct {
 
 	expiryWarning, keyAgeWarning time.Duration
 
-	publicURL  string
-	discovery  *oauth.Discovery
+	publicURL string
+	discovery *oauth.Discovery
 	// links admits authorizations started from connect links (links.go).
-	links LinkGate
+	links      LinkGate
 	tokens     *tokens.Engine
 	appClients *apps.Clients
 

@@ -679,4 +679,3 @@ func (u *UI) sendLink(c *reqCtx) error {
 	return u.done(c, integ, "#connect-link", flash{Kind: "ok", Message: "Connect link created. Send it to the person who owns the account; it works once.",
 		Link: &linkFlash{URL: made.URL, Expires: made.Link.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")}})
 }
-
