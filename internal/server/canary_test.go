@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"io"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -129,5 +132,112 @@ func TestSecretsCanary(t *testing.T) {
 	// Control: the flows ran and /access did hand the key out.
 	if scanned < 20 || !strings.Contains(string(env.Do("GET", qbase+"/access", "", nil).Body), queryKey) {
 		t.Fatalf("the canary flows did not run as intended (%d exchanges)", scanned)
+	}
+}
+
+// TestConnectLinkSecretCanary: a connect link's secret is in the answer
+// that creates the link and in the person's address bar, nowhere else:
+// not in logs (even of failing requests on its pages), events, audit
+// records, any other API answer, any file of the data directory, and
+// never sent on as a Referer.
+func TestConnectLinkSecretCanary(t *testing.T) {
+	dir := t.TempDir()
+	env := servertest.Start(t, servertest.Options{DataDir: dir})
+	up := servertest.NewUpstream(t, "canary-link-good-key")
+	id := env.CustomIntegration("Linked canary", up)
+	var secrets []string
+	mk := func(path string, body map[string]any) (string, string) {
+		r := env.Must(201, "POST", path, "", body)
+		u := r["url"].(string)
+		secret := strings.TrimPrefix(u, env.URL+"/connect/")
+		secrets = append(secrets, secret)
+		return r["id"].(string), secret
+	}
+	_, used := mk("/v1/integrations/"+id+"/connect", map[string]any{"return_url": "https://app.example.com/done"})
+	deletedID, deleted := mk("/v1/integrations/"+id+"/connect", nil)
+	_, locked := mk("/v1/integrations/"+id+"/connect", nil)
+	created := len(env.Transcript())
+
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	csrfRe := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	page := func(secret string) (string, http.Header) {
+		resp, err := client.Get(env.URL + "/connect/" + secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rp := resp.Header.Get("Referrer-Policy"); rp != "no-referrer" {
+			t.Errorf("link page Referrer-Policy %q", rp)
+		}
+		return string(b), resp.Header
+	}
+	post := func(secret string, form url.Values) int {
+		body, _ := page(secret)
+		if m := csrfRe.FindStringSubmatch(body); m != nil {
+			form.Set("csrf", m[1])
+		}
+		resp, err := client.PostForm(env.URL+"/connect/"+secret+"/credentials", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	post(used, url.Values{"api_key": {"canary-link-wrong-key"}})
+	if got := post(used, url.Values{"api_key": {"canary-link-good-key"}}); got != http.StatusSeeOther {
+		t.Fatalf("connecting through the link: %d", got)
+	}
+	page(used) // 410
+	env.Must(204, "DELETE", "/v1/connect/"+deletedID, "", nil)
+	page(deleted) // 410
+	for i := range 10 {
+		post(locked, url.Values{"api_key": {fmt.Sprint("canary-wrong-", i)}})
+	}
+	// Failing requests on link pages: malformed forms and uploads.
+	for _, s := range []string{used, locked, deleted} {
+		resp, err := client.Post(env.URL+"/connect/"+s+"/credentials", "multipart/form-data; boundary=x", strings.NewReader("--x\r\nbroken"))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	env.Do("GET", "/v1/events?limit=1000", "", nil)
+	env.Do("GET", "/v1/audit?limit=1000", "", nil)
+	env.Do("GET", "/v1/integrations/"+id+"/connect", "", nil)
+	env.Do("GET", "/v1/connect?limit=1000", "", nil)
+	env.Do("GET", "/v1/connect/"+deletedID, "", nil)
+
+	for i, x := range env.Transcript() {
+		if i >= created-3 && i < created {
+			continue // the three creations: the one answer that holds a URL
+		}
+		text := string(x.Body) + fmt.Sprint(x.Header)
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s %s (%d) reveals a link secret: %s", x.Method, x.Path, x.Status, x.Body)
+			}
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(env.Logs.String(), s) {
+			t.Errorf("logs reveal a link secret")
+		}
+	}
+	env.Server.Close() // checkpoint SQLite's WAL into the file
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s contains a link secret", path)
+			}
+		}
+		return nil
+	})
+	if n := strings.Count(env.Logs.String(), "connect link locked"); n != 1 {
+		t.Errorf("the lock was logged %d times, want 1", n)
 	}
 }
