@@ -380,3 +380,46 @@ func TestAccessDecodes(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectLinkRequests: the connect link calls' paths, bodies and the
+// listing's filter (an integration's links, or the workspace's).
+func TestConnectLinkRequests(t *testing.T) {
+	const link = `{"id":"cnl_1","workspace":"ws_1","integration":"int_1","url":"http://s/connect/abc","state":"open","failed_attempts":0,"created_by":"tok_1","expires_at":"2026-01-02T03:04:05Z"}`
+	c, f := newFake(t, 201, "application/json", link)
+	l, err := c.CreateConnectLink(context.Background(), "int_1", ConnectLinkRequest{ExpiresIn: "2h", ReturnURL: "https://app/x"})
+	if err != nil || l.URL != "http://s/connect/abc" || l.ExpiresAt.IsZero() {
+		t.Fatalf("create: %+v %v", l, err)
+	}
+	if got := f.last(t); got.Method != "POST" || got.RequestURI != "/v1/integrations/int_1/connect" || string(got.Body) != `{"expires_in":"2h","return_url":"https://app/x"}` {
+		t.Fatalf("sent %s %s %s", got.Method, got.RequestURI, got.Body)
+	}
+	if _, err := c.CreateNewConnectLink(context.Background(), NewConnectLinkRequest{Providers: []string{"stripe"}, Name: "N"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.last(t); got.RequestURI != "/v1/connect" || string(got.Body) != `{"providers":["stripe"],"name":"N"}` {
+		t.Fatalf("sent %s %s", got.RequestURI, got.Body)
+	}
+	c, f = newFake(t, 200, "application/json", `{"links":[`+link+`]}`)
+	for _, tc := range []struct {
+		f    ConnectLinkFilter
+		want string
+	}{
+		{ConnectLinkFilter{Integration: "int_1", Workspace: "ignored", Limit: 5}, "/v1/integrations/int_1/connect?limit=5"},
+		{ConnectLinkFilter{Workspace: "acme", After: "cnl_0"}, "/v1/connect?after=cnl_0&workspace=acme"},
+	} {
+		page, err := c.ConnectLinks(context.Background(), tc.f)
+		if err != nil || len(page.Links) != 1 {
+			t.Fatalf("list: %v %v", page, err)
+		}
+		if got := f.last(t).RequestURI; got != tc.want {
+			t.Errorf("list %+v: sent %s, want %s", tc.f, got, tc.want)
+		}
+	}
+	if _, err := c.ConnectLinks(context.Background(), ConnectLinkFilter{Integration: "../x"}); err == nil {
+		t.Error("an id with a slash was sent")
+	}
+	c, f = newFake(t, 204, "", "")
+	if err := c.DeleteConnectLink(context.Background(), "cnl_1"); err != nil || f.last(t).RequestURI != "/v1/connect/cnl_1" || f.last(t).Method != "DELETE" {
+		t.Fatalf("delete: %v %+v", err, f.last(t))
+	}
+}

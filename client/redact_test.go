@@ -27,6 +27,8 @@ func TestSecretsStayOutOfFormattingAndLogs(t *testing.T) {
 			SignatureMethod: "HMAC-SHA256", Realm: "1234567_SB1"}, []string{"SECRET-cs", "SECRET-tok", "SECRET-ts"}},
 		"token":   {Token{ID: "tok_1", Token: "SECRET-tok", Role: RoleWorker}, []string{"SECRET-tok"}},
 		"webhook": {Webhook{ID: "wh_1", Secret: "SECRET-wh", URL: "https://hooks.example/x"}, []string{"SECRET-wh"}},
+		"connect link": {ConnectLink{ID: "cnl_1", URL: "https://storm.example/connect/SECRET-link", State: "open", ExpiresAt: exp},
+			[]string{"SECRET-link"}},
 	}
 	for name, tc := range values {
 		t.Run(name, func(t *testing.T) {
@@ -44,6 +46,8 @@ func TestSecretsStayOutOfFormattingAndLogs(t *testing.T) {
 				fmt.Fprintf(&out, "%v %+v %#v\n", &v, &v, []*Token{&v})
 			case Webhook:
 				fmt.Fprintf(&out, "%v %+v %#v\n", &v, &v, []Webhook{v})
+			case ConnectLink:
+				fmt.Fprintf(&out, "%v %+v %#v\n", &v, &v, []*ConnectLink{&v})
 			}
 			slog.New(slog.NewTextHandler(&out, nil)).Info("x", "value", tc.v)
 			slog.New(slog.NewJSONHandler(&out, nil)).Info("x", "value", tc.v)

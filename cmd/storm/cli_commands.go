@@ -92,6 +92,7 @@ func commands() []*command {
 		{name: "access", summary: "print what a sync needs to call the provider (JSON, holds a secret)", subs: []subcommand{
 			{"", "ID", "Prints the integration's current access (bearer token, API key or AWS keys) as JSON.", (*cli).access},
 		}},
+		connectCommand(),
 		{name: "authorize", summary: "start the OAuth 2.0 flow and print the URL to open", subs: []subcommand{
 			{"", "ID [--return-to URL] [--json]", "Prints the provider URL that connects an OAuth 2.0 integration.", (*cli).authorize},
 		}},
