@@ -78,12 +78,12 @@ type Service struct {
 
 	expiryWarning, keyAgeWarning time.Duration
 
-	publicURL string
-	discovery *oauth.Discovery
-	// links admits authorizations started from connect links (links.go).
-	links      LinkGate
+	publicURL  string
+	discovery  *oauth.Discovery
 	tokens     *tokens.Engine
 	appClients *apps.Clients
+	// links admits authorizations started from connect links (links.go).
+	links LinkGate
 
 	cache   useCache
 	touched sync.Map // integration id → time.Time of the last LastUsedAt write

@@ -143,6 +143,15 @@ func testConnectLinkAPIKey(t *testing.T, opts servertest.Options) {
 			t.Errorf("no audit record %s by the link (got %v)", want, actions)
 		}
 	}
+	// The integration's page says who: the link, and who made it.
+	admin := newBrowser(t, env)
+	admin.signIn(env.AdminToken)
+	activity := text(admin.get("/integrations/" + id).Body)
+	for _, want := range []string{"Key saved by a connect link from bootstrap admin", "Connected through a connect link"} {
+		if !strings.Contains(activity, want) {
+			t.Errorf("the integration page lacks %q: %s", want, activity)
+		}
+	}
 }
 
 // TestConnectLinkGone: spent, expired and deleted links (and links whose

@@ -635,6 +635,12 @@ func (u *UI) actorName(c *reqCtx, id string, cache map[string]string) string {
 		} else {
 			n = "a deleted token (" + id + ")"
 		}
+	case strings.HasPrefix(id, "cnl_"):
+		// A connect link acts for the token that made it.
+		n = "a connect link"
+		if l, err := u.cfg.Store.GetConnectLink(c.r.Context(), id); err == nil && l.CreatedBy != "" {
+			n += " from " + u.actorName(c, l.CreatedBy, cache)
+		}
 	}
 	cache[id] = n
 	return n

@@ -140,6 +140,15 @@ func eventSentence(e store.Event, method string) (title, detail string) {
 	case "credential.key_age":
 		age, _ := num(d, "age_days")
 		return n + " is due for rotation", joinParts(hintText(str(d, "hint")), fmt.Sprintf("%d days old", age))
+	case "connect.completed":
+		what := "connected it"
+		if d["created"] == true {
+			what = "created and connected it"
+		}
+		return "Connected through a connect link", "the account's owner " + what
+	case "connect.locked":
+		fails, _ := num(d, "failures")
+		return "Connect link locked", fmt.Sprintf("after %d failed attempts", fails)
 	}
 	if t, ok := eventTitles[e.Type]; ok {
 		return t, summarize(e.Data)
@@ -192,6 +201,17 @@ func auditSentence(a store.AuditRecord, actor, method string) (title, detail str
 		return "Requests proxied" + by, times(d)
 	case "credential.fallback_used":
 		return "Previous version used as a fallback" + by, times(d)
+	case "connect.create":
+		return "Connect link made" + by, ""
+	case "connect.delete":
+		return "Connect link deleted" + by, ""
+	case "connect.complete":
+		return "Connected through a connect link", ""
+	case "connect.attempt_failed":
+		fails, _ := num(d, "failures")
+		return "An attempt through a connect link failed", fmt.Sprintf("%d so far", fails)
+	case "connect.lock":
+		return "Connect link locked", "too many failed attempts"
 	}
 	return humanize(a.Action) + by, summarize(a.Detail)
 }

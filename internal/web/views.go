@@ -224,15 +224,17 @@ var eventTitles = map[string]string{
 	"token.refreshed":                "Token refreshed",
 	"token.refresh_failed":           "Token refresh failed",
 	"authorization.failed":           "Authorization failed",
+	"connect.completed":              "Connected through a connect link",
+	"connect.locked":                 "Connect link locked",
 }
 
 func eventTone(typ string) string {
 	switch typ {
-	case "integration.connected", "integration.recovered", "credential.saved", "verification.succeeded":
+	case "integration.connected", "integration.recovered", "credential.saved", "verification.succeeded", "connect.completed":
 		return "ok"
 	case "integration.degraded", "credential.expiring", "credential.key_age", "credential.fallback_used":
 		return "warn"
-	case "integration.reconnect_required", "verification.failed", "token.refresh_failed", "authorization.failed":
+	case "integration.reconnect_required", "verification.failed", "token.refresh_failed", "authorization.failed", "connect.locked":
 		return "bad"
 	}
 	return ""
