@@ -89,6 +89,7 @@ type Server struct {
 	UI       *web.UI
 	Creds    *creds.Service
 	Apps     *apps.Service
+	Connect  *connect.Service
 	recorder *events.Recorder
 	logger   *slog.Logger
 	// dispatcher delivers webhooks (StartBackground).
@@ -293,7 +294,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, Apps: as, recorder: rec, logger: cfg.Logger}
+	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, Apps: as, Connect: links, recorder: rec, logger: cfg.Logger}
 	s.dispatcher = whd
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
