@@ -34,9 +34,10 @@ import (
 // origin that records where the browser arrived.
 type appSite struct {
 	*httptest.Server
-	mu      sync.Mutex
-	arrived []string
-	mux     *http.ServeMux
+	mu       sync.Mutex
+	arrived  []string
+	referers []string
+	mux      *http.ServeMux
 }
 
 func newAppSite(t *testing.T) *appSite {
@@ -44,6 +45,7 @@ func newAppSite(t *testing.T) *appSite {
 	a.mux.HandleFunc("GET /done", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.arrived = append(a.arrived, r.URL.RequestURI())
+		a.referers = append(a.referers, r.Header.Get("Referer"))
 		a.mu.Unlock()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<!doctype html><title>App</title><h1 id="app">Welcome back to the app</h1>`)
@@ -106,6 +108,7 @@ func TestBrowserConnectAPIKey(t *testing.T) {
 		t.Fatalf("link page: %d", got)
 	}
 	c.shot("connect-link")
+	c.picture("connect-link")
 	if h := c.text("h1"); h != "Acme for Bob" {
 		t.Fatalf("h1 %q", h)
 	}
@@ -137,6 +140,11 @@ func TestBrowserConnectAPIKey(t *testing.T) {
 		t.Fatalf("status %s", status(t, env, id))
 	}
 	c.noStormSession()
+	app.mu.Lock()
+	if len(app.referers) != 1 || app.referers[0] != "" {
+		t.Errorf("the app got Referer %q", app.referers)
+	}
+	app.mu.Unlock()
 	if got := c.open(path); got != http.StatusGone || !strings.Contains(c.text("main"), "already used") {
 		t.Fatalf("spent link: %d %s", got, c.text("main"))
 	}
@@ -421,6 +429,7 @@ func TestBrowserConnectWithoutJavaScript(t *testing.T) {
 		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 		return err
 	}))
+	start := time.Now()
 	c.open(path)
 	if v := eval[string](c, `document.querySelector("input[data-opener]").value`); v != "" {
 		t.Fatalf("the opener field is set without a script: %q", v)
@@ -428,6 +437,7 @@ func TestBrowserConnectWithoutJavaScript(t *testing.T) {
 	c.typeInto("#api_key", good)
 	c.submit("#save-form button[type=submit]", 200)
 	c.connectedAt(app, id)
+	t.Logf("time from open to connected (the right key, no script): %v", time.Since(start).Round(time.Millisecond))
 
 	c.open(saPath)
 	c.submit("#setup-open", 200)

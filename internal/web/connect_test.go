@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/methods/oauth1/oauth1test"
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
 	"github.com/stormcreds/storm/internal/server/servertest"
 )
@@ -664,3 +665,57 @@ func toStrings(v any) []string {
 
 // attr escapes s as html/template writes an attribute value.
 func attr(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }
+
+// TestConnectLinkEveryMethod: a link shows the seed's controls for the
+// integration's auth method and connects it: a user name and password
+// (Basic), and OAuth 1.0a three-legged through the shared callback and
+// back to the link (its authorize endpoint in the page's form-action).
+func TestConnectLinkEveryMethod(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+
+	// Basic: a wrong password first.
+	up := servertest.NewUpstream(t, "svc-user:right-password-1")
+	basicID := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "Basic link", "provider": "custom", "auth_method": "basic",
+		"config": map[string]any{"base_url": up.URL, "verify": map[string]any{"method": "GET", "path": "/me"}}})["id"].(string)
+	_, path := linkFor(t, env, basicID, nil)
+	b := newBrowser(t, env)
+	if p := b.get(path); !strings.Contains(p.Body, `id="username"`) || !strings.Contains(p.Body, `id="password"`) {
+		t.Fatalf("basic link page: %s", text(p.Body))
+	}
+	if p := b.post(path+"/credentials", url.Values{"username": {"svc-user"}, "password": {"wrong-password-0"}}, path); p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("wrong password: %d", p.Status)
+	}
+	p := b.post(path+"/credentials", url.Values{"username": {"svc-user"}, "password": {"right-password-1"}}, path)
+	if p.Status != 200 || h1(p.Body) != "Connected" || status(t, env, basicID) != "connected" {
+		t.Fatalf("basic: %d %s, status %s", p.Status, text(p.Body), status(t, env, basicID))
+	}
+	noSecrets(t, p.Body, "right-password-1", "wrong-password-0")
+
+	// OAuth 1.0a, three-legged.
+	peer := oauth1test.New(t, oauth1test.Options{})
+	peer.AddConsumer(oauth1test.Consumer{Key: "link-consumer", Secret: "link-consumer-secret-77"})
+	o1 := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "OAuth1 link", "provider": "custom", "auth_method": "oauth1",
+		"config": map[string]any{"base_url": peer.URL + "/api", "oauth1": map[string]any{
+			"request_token_url": peer.RequestTokenURL(), "authorize_url": peer.AuthorizeURL(), "access_token_url": peer.AccessTokenURL(),
+			"signature_method": "HMAC-SHA1", "consumer_key": "link-consumer", "consumer_secret": "link-consumer-secret-77"}}})["id"].(string)
+	linkID, path := linkFor(t, env, o1, map[string]any{"return_url": "http://127.0.0.1:9/done"})
+	b = newBrowser(t, env)
+	p = b.get(path)
+	if !strings.Contains(text(p.Body), "Authorize") || !strings.HasSuffix(p.Header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:9 "+peer.URL) {
+		t.Fatalf("oauth1 link page: %s; CSP %s", text(p.Body), p.Header.Get("Content-Security-Policy"))
+	}
+	p = b.post(path+"/authorize", url.Values{}, path)
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), peer.AuthorizeURL()) {
+		t.Fatalf("authorize: %d %s", p.Status, p.Header.Get("Location"))
+	}
+	req, _ := http.NewRequest("GET", p.Header.Get("Location"), nil)
+	req.Header.Set(oauth1test.DecisionHeader, "approve")
+	p = b.do(req)
+	p = follow(t, b, p.Header.Get("Location"), "http://127.0.0.1:9/")
+	if p.Header.Get("Location") != "http://127.0.0.1:9/done?integration="+o1+"&status=connected" || status(t, env, o1) != "connected" {
+		t.Fatalf("oauth1: %d %q, status %s", p.Status, p.Header.Get("Location"), status(t, env, o1))
+	}
+	if v := linkView(t, env, linkID); v["state"] != "used" {
+		t.Fatalf("oauth1 link: %v", v)
+	}
+}
