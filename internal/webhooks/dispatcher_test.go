@@ -231,6 +231,9 @@ func testDeliverySignedOrderedAndRetried(t *testing.T, st store.Store) {
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
 	waitFor(t, "all events", func() bool { return len(rc.got()) >= len(evs) })
+	// The receiver answers before the dispatcher logs the delivery: wait
+	// for the log too, or cancelling may lose the last row.
+	waitFor(t, "every delivery logged", func() bool { return len(f.deliveries(w.ID)) >= 6 })
 	cancel()
 	<-done
 
