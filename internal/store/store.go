@@ -254,7 +254,8 @@ type Store interface {
 
 	AppendEvent(ctx context.Context, e Event) error
 	ListEvents(ctx context.Context, p Page) ([]Event, error)
-	AppendAudit(ctx context.Context, a AuditRecord) error
+	// AppendAudit appends recs in order in one transaction: all or none.
+	AppendAudit(ctx context.Context, recs ...AuditRecord) error
 	ListAudit(ctx context.Context, p Page) ([]AuditRecord, error)
 
 	// CreateOAuthState stores a pending authorization.

@@ -64,22 +64,33 @@ func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, er
 	return es, nil
 }
 
-// AppendAudit appends a to the audit log, giving it an id when it has none.
-func (s *Store) AppendAudit(ctx context.Context, a store.AuditRecord) error {
-	if a.ID == "" {
-		a.ID = store.NewID("aud")
+// AppendAudit appends recs to the audit log in order, in one
+// transaction, giving each an id when it has none.
+func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for i := range recs {
+		if recs[i].ID == "" {
+			recs[i].ID = store.NewID("aud")
+		}
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockLog(ctx, tx, auditLockKey); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail)
+		for _, a := range recs {
+			_, err := tx.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail)
-		return dbErr(err)
+				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail)
+			if err != nil {
+				return dbErr(err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("append audit %s: %w", a.ID, err)
+		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
 	}
 	return nil
 }
