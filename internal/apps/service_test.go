@@ -37,7 +37,7 @@ func (noIntegrations) SyncApp(context.Context, events.Actor, string, store.App) 
 func TestRegisterStoresADynamicRegistrationAsAnApp(t *testing.T) {
 	f := newFixture(t, "unused-secret-01")
 	ctx := context.Background()
-	rec := events.NewRecorder(f.st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec := events.NewRecorder(f.st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), events.ReadsConfig{})
 	svc, err := apps.New(apps.Config{Store: f.st, Vault: f.v, Catalog: loadCatalog(t), Recorder: rec, Clients: f.clients, Integrations: noIntegrations{}})
 	if err != nil {
 		t.Fatal(err)
