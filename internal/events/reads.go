@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -71,6 +72,8 @@ type reads struct {
 	cfg    ReadsConfig
 	append func(ctx context.Context, recs ...store.AuditRecord) error
 	now    func() time.Time
+
+	lastBatch atomic.Int64 // reads in the last batch
 
 	mu      sync.Mutex
 	busy    bool          // a leader is committing or about to
@@ -150,6 +153,7 @@ func (r *reads) withdraw(w *readWaiter) bool {
 // one transaction, tells each its outcome, and hands leadership to the
 // oldest read still queued, if any.
 func (r *reads) lead() {
+	r.gather()
 	r.mu.Lock()
 	r.next = nil
 	n := min(len(r.pending), r.cfg.MaxBatch)
@@ -157,6 +161,7 @@ func (r *reads) lead() {
 	r.pending = slices.Delete(r.pending, 0, n)
 	r.mu.Unlock()
 
+	r.lastBatch.Store(int64(len(batch)))
 	err := r.commit(batch)
 	for _, w := range batch {
 		w.result <- readOutcome{err: err}
@@ -173,6 +178,36 @@ func (r *reads) lead() {
 	r.mu.Unlock()
 	next.result <- readOutcome{lead: true}
 }
+
+// gather lets reads already on their way join the batch when the last
+// commit was shared, a sign of load (PostgreSQL's commit_delay with
+// commit_siblings, adaptively): the leader waits while the queue keeps
+// growing, a quantum at a time, up to gatherMax. Without load it returns
+// at once, so a lone read is not delayed.
+func (r *reads) gather() {
+	if r.lastBatch.Load() < 2 {
+		return
+	}
+	deadline := time.Now().Add(gatherMax)
+	r.mu.Lock()
+	n := len(r.pending)
+	r.mu.Unlock()
+	for n < r.cfg.MaxBatch && time.Now().Before(deadline) {
+		time.Sleep(gatherQuantum)
+		r.mu.Lock()
+		m := len(r.pending)
+		r.mu.Unlock()
+		if m == n {
+			return
+		}
+		n = m
+	}
+}
+
+const (
+	gatherQuantum = 250 * time.Microsecond
+	gatherMax     = time.Millisecond
+)
 
 // commit writes batch as audit records, identical reads merged into one
 // record whose detail counts them, in one AppendAudit call (all or none).
