@@ -16,6 +16,12 @@ func (s *Store) CreateConnectLink(ctx context.Context, l store.ConnectLink) erro
 			l.ID, l.WorkspaceID, store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.Hash,
 			l.ReturnURL, l.CreatedBy, dbTime(l.CreatedAt), dbTime(l.ExpiresAt), dbTime(l.UsedAt), dbTime(l.DeletedAt),
 			dbTime(l.LockedAt), l.Failures, dbTime(l.ClaimedUntil), l.LastError)
+		if err != nil {
+			return dbErr(err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM connect_links WHERE id IN
+			(SELECT id FROM connect_links WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
+			dbTime(l.CreatedAt.Add(-store.ConnectLinkForgetAfter)), store.ConnectLinkPurgeBatch)
 		return dbErr(err)
 	})
 	if err != nil {

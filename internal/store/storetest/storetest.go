@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TouchAppSecret", testTouchAppSecret},
 		{"ConnectLinks", testConnectLinks},
 		{"ListConnectLinks", testListConnectLinks},
+		{"ConnectLinkForgetting", testConnectLinkForgetting},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
