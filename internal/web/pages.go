@@ -516,6 +516,9 @@ type integrationData struct {
 	// are the lifetimes the Send a connect link form offers.
 	Link     *linkFlash
 	LinkTTLs []option
+	// Links are the integration's connect links that are not deleted,
+	// newest first (at most maxLinksShown).
+	Links []linkView
 }
 
 var saKindLabels = map[string]string{
@@ -561,6 +564,13 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 	d.LinkTTLs = linkTTLs
 	if d.Flash != nil && d.Flash.Link != nil {
 		d.Link = d.Flash.Link
+	}
+	if d.CanEdit {
+		links, err := u.linksOf(ctx, in)
+		if err != nil {
+			return d, err
+		}
+		d.Links = links
 	}
 	list, err := u.cfg.Creds.Credentials(ctx, in)
 	if err != nil {
