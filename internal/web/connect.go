@@ -508,34 +508,7 @@ func (u *UI) linkSaveFailed(c *linkCtx, d connectData, err error, sent map[strin
 		return nil
 	}
 	d.LastError = ""
-	d.SaveError = p.Detail
-	var vf *creds.VerifyFailed
-	if errors.As(err, &vf) {
-		d.SaveVerify = verifyOf(vf.Result)
-		d.SaveError = causeHeadline(string(vf.Result.Reason), d.ProviderName, vf.Result.Status) + " Nothing was changed."
-	}
-	if d.SA {
-		for i := range d.Upload {
-			if f := &d.Upload[i]; f.Type == "text" {
-				f.Value = sent[f.Name]
-			}
-		}
-		d.UploadErrors = attachUploadErrors(d.Upload, p.Errors)
-		d.SetupOpen = true
-		if len(p.Errors) > 0 {
-			d.SaveError = "The file was not accepted. Nothing was changed."
-		}
-	} else if len(p.Errors) > 0 {
-		msgs := make([]string, 0, len(p.Errors))
-		for _, e := range p.Errors {
-			msg := e.Message
-			if e.Field != "api_key" {
-				msg = e.Field + " " + msg
-			}
-			msgs = append(msgs, msg)
-		}
-		d.SaveError = "The credentials were not accepted: " + strings.Join(msgs, "; ") + ". Nothing was changed."
-	}
+	d.showSaveFailure(p, err, sent)
 	return u.renderLink(c, p.Status, d)
 }
 

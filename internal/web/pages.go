@@ -764,10 +764,7 @@ func (u *UI) save(c *reqCtx) error {
 	return nil
 }
 
-// saveFailed shows the integration again with why the Save failed:
-// verification (the provider's answer) or refused input (by field). A
-// service account's setup dialog opens again with the error inside it
-// and the settings it was sent (never a secret or the file) filled in.
+// saveFailed shows the integration again with why the Save failed.
 func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[string]string) error {
 	p, ok := asProblem(err)
 	if !ok || p.Status >= 500 {
@@ -777,6 +774,15 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[
 	if derr != nil {
 		return derr
 	}
+	d.showSaveFailure(p, err, sent)
+	return u.renderIntegration(c, p.Status, d)
+}
+
+// showSaveFailure puts why a Save failed into the controls: the
+// provider's answer when verification refused it, else the refused
+// fields. A service account's setup dialog opens again with the error
+// inside it and the settings it was sent (never a secret or the file).
+func (d *controls) showSaveFailure(p *problem.Problem, err error, sent map[string]string) {
 	d.SaveError = p.Detail
 	var vf *creds.VerifyFailed
 	if errors.As(err, &vf) {
@@ -809,7 +815,6 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[
 		}
 		d.SaveError = what + " not accepted: " + strings.Join(msgs, "; ") + ". Nothing was changed."
 	}
-	return u.renderIntegration(c, p.Status, d)
 }
 
 func verifyOf(r methods.Result) *verifyResult {
