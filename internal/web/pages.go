@@ -115,7 +115,9 @@ func (u *UI) workspaceOptions(c *reqCtx, current store.Workspace) ([]option, err
 	if c.tok.Role != store.RoleAdmin {
 		return nil, nil
 	}
-	list, err := u.cfg.Store.ListWorkspaces(c.r.Context())
+	// Bounded like every listing; a deployment with more workspaces
+	// than a menu can hold names one in the URL (?workspace=).
+	list, err := u.cfg.Store.PageWorkspaces(c.r.Context(), store.ListPage{Limit: listChunk})
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +148,20 @@ type listData struct {
 	ClearURL    string
 	Filtered    bool
 	OtherWS     bool
+	// MoreURL, when set, reads the next chunk of listChunk integrations
+	// (by id, after the last one of this chunk); counts, search and
+	// filter apply within a chunk.
+	MoreURL string
+	Chunk   int
 }
 
 // listPageSize is how many integrations one page of the list shows.
 const listPageSize = 25
+
+// listChunk (a variable for tests) bounds what one request of the list reads from the store,
+// so a page costs the same however many integrations a workspace has;
+// beyond it the list offers a "more" link to the next chunk.
+var listChunk = 1000
 
 // statusOrder is the status filter's order.
 var statusOrder = []string{store.StatusConnected, store.StatusDegraded, store.StatusReconnectRequired, store.StatusPending, store.StatusDisabled}
@@ -160,9 +172,17 @@ func (u *UI) listPage(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	list, err := u.cfg.Store.ListIntegrations(c.r.Context(), ws.ID)
+	after := q.Get("after")
+	if len(after) > 200 {
+		after = ""
+	}
+	list, err := u.cfg.Store.PageIntegrations(c.r.Context(), store.ListPage{WorkspaceID: ws.ID, After: after, Limit: listChunk + 1})
 	if err != nil {
 		return err
+	}
+	more := len(list) > listChunk
+	if more {
+		list = list[:listChunk]
 	}
 	d := listData{Base: u.base(c, "Integrations"), Workspace: ws.Name, Counts: map[string]int{}, Total: len(list), OtherWS: ws.ID != c.ws.ID}
 	d.Nav = "integrations"
@@ -218,6 +238,9 @@ func (u *UI) listPage(c *reqCtx) error {
 		if d.Status != "" {
 			v.Set("status", d.Status)
 		}
+		if after != "" {
+			v.Set("after", after)
+		}
 		if p > 1 {
 			v.Set("page", strconv.Itoa(p))
 		}
@@ -235,6 +258,13 @@ func (u *UI) listPage(c *reqCtx) error {
 	d.ClearURL = "/integrations"
 	if d.OtherWS {
 		d.ClearURL += "?workspace=" + url.QueryEscape(ws.Name)
+	}
+	if more {
+		v := url.Values{"after": {list[len(list)-1].ID}}
+		if d.OtherWS {
+			v.Set("workspace", ws.Name)
+		}
+		d.MoreURL, d.Chunk = "/integrations?"+v.Encode(), listChunk
 	}
 	return u.render(c, http.StatusOK, "list", d)
 }
