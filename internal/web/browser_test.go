@@ -655,4 +655,10 @@ func TestBrowserIntegrationsListMore(t *testing.T) {
 	if n := rows(); n != 2 || eval[bool](c, `!!document.querySelector("#list-more")`) {
 		t.Fatalf("second chunk: %d rows at %s", n, c.path())
 	}
+	// The search stays within the chunk it was made from.
+	c.typeInto("#list-q", "chunk")
+	c.submit("#list-filter button[type=submit]", 200)
+	if n := rows(); n != 2 || !strings.Contains(c.path(), "after=") {
+		t.Fatalf("search in the second chunk: %d rows at %s", n, c.path())
+	}
 }

@@ -153,6 +153,7 @@ type listData struct {
 	// filter apply within a chunk.
 	MoreURL string
 	Chunk   int
+	After   string // the chunk's start, kept by the search form
 }
 
 // listPageSize is how many integrations one page of the list shows.
@@ -255,6 +256,7 @@ func (u *UI) listPage(c *reqCtx) error {
 	if page < pages {
 		d.NextURL = link(page + 1)
 	}
+	d.After = after
 	d.ClearURL = "/integrations"
 	if d.OtherWS {
 		d.ClearURL += "?workspace=" + url.QueryEscape(ws.Name)
@@ -263,6 +265,12 @@ func (u *UI) listPage(c *reqCtx) error {
 		v := url.Values{"after": {list[len(list)-1].ID}}
 		if d.OtherWS {
 			v.Set("workspace", ws.Name)
+		}
+		if d.Query != "" {
+			v.Set("q", d.Query)
+		}
+		if d.Status != "" {
+			v.Set("status", d.Status)
 		}
 		d.MoreURL, d.Chunk = "/integrations?"+v.Encode(), listChunk
 	}
