@@ -37,7 +37,7 @@ func fillIntegrations(b *testing.B, s *Store, ws string, n int) {
 // whole list (ListIntegrations, what GET /v1/integrations did before), at
 // 100 and at 20,000 integrations. bench/RESULTS.md records the ratios.
 func BenchmarkIntegrationsFirstPage(b *testing.B) {
-	for _, n := range []int{100, 20000} {
+	for _, n := range []int{100, 2000, 20000} {
 		s, err := Open(context.Background(), b.TempDir()+"/storm.db")
 		if err != nil {
 			b.Fatal(err)
