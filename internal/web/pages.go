@@ -159,9 +159,10 @@ type listData struct {
 // listPageSize is how many integrations one page of the list shows.
 const listPageSize = 25
 
-// listChunk (a variable for tests) bounds what one request of the list reads from the store,
+// listChunk bounds what one request of the list reads from the store,
 // so a page costs the same however many integrations a workspace has;
-// beyond it the list offers a "more" link to the next chunk.
+// beyond it the list offers a "more" link to the next chunk. A variable
+// so tests can make chunks small.
 var listChunk = 1000
 
 // statusOrder is the status filter's order.
