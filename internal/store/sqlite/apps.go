@@ -50,9 +50,11 @@ func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) {
 
 // ListApps returns page p of the apps in id order.
 func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.AppColumns+` FROM apps
-		WHERE (?1 = '' OR workspace_id = ?1) AND id > ?2 ORDER BY id LIMIT ?3`,
-		p.WorkspaceID, p.After, store.AppPageLimit(p))
+	q, args := pageAppsSQL, []any{p.After, store.AppPageLimit(p)}
+	if p.WorkspaceID != "" {
+		q, args = pageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
+	}
+	rows, err := s.ro.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}

@@ -59,6 +59,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConnectLinks", testConnectLinks},
 		{"ListConnectLinks", testListConnectLinks},
 		{"ConnectLinkForgetting", testConnectLinkForgetting},
+		{"PageLists", testPageLists},
+		{"PageCursorDeleted", testPageCursorDeleted},
+		{"PageVersions", testPageVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
