@@ -91,10 +91,8 @@ type Service struct {
 	// owner names this instance in leases it takes itself (dynamic
 	// client registration).
 	owner string
-	// resources caches protected-resource discovery (mcp.go);
-	// registrationOf is the registration each such integration last used.
-	resources      resourceCache
-	registrationOf sync.Map // integration id → registration id
+	// resources caches protected-resource discovery (mcp.go).
+	resources resourceCache
 
 	roots sync.Map // sha256(ca_pem) → *x509.CertPool, see rootsFor
 
@@ -271,7 +269,7 @@ func (s *Service) newIntegration(ctx context.Context, ws store.Workspace, in Cre
 		return store.Integration{}, err
 	}
 	if integ.AuthMethod == catalog.MethodOAuth2 {
-		if err := s.checkOAuthConfig(ctx, integ); err != nil {
+		if err := s.checkOAuthConfig(ctx, &integ); err != nil {
 			return store.Integration{}, err
 		}
 	}
@@ -482,8 +480,12 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 			if err != nil {
 				return err
 			}
-			if newConfig, err = apps.Apply(a.Provider, a.AuthMethod, appCfg, newConfig, true); err != nil {
-				return err
+			// A registered client is not in the integration's config: it
+			// follows the server's issuer (mcp.go).
+			if !apps.IsRegistered(a) {
+				if newConfig, err = apps.Apply(a.Provider, a.AuthMethod, appCfg, newConfig, true); err != nil {
+					return err
+				}
 			}
 		}
 		if newConfig != nil {
