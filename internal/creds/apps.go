@@ -196,9 +196,11 @@ func (s *Service) OwnClientSecret(ctx context.Context, integ store.Integration) 
 	if err != nil {
 		return "", err
 	}
-	v := secrets["client_secret"]
-	if v == "" {
-		v = secrets["oauth2.client_secret"]
+	v := ""
+	for _, k := range []string{"client_secret", "oauth2.client_secret", "consumer_secret", "oauth1.consumer_secret"} {
+		if v == "" {
+			v = secrets[k]
+		}
 	}
 	clear(secrets)
 	return secret.String(v), nil
