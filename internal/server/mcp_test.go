@@ -223,3 +223,53 @@ func testMCPRegistrationIsAnApp(t *testing.T, opts servertest.Options) {
 		t.Fatalf("after the registered app was deleted: %d registrations, want 2", as.Registrations())
 	}
 }
+
+// TestMCPRegistrationRefusedRegistersIntoTheSameApp (issue 15): when the
+// authorization server forgets Storm's registered client, the refresh's
+// invalid_client is final for the integration (reconnect_required) and
+// the next authorization registers a new client into the same app (the
+// integrations keep their link; the old client secret is revoked), which
+// then connects.
+func TestMCPRegistrationRefusedRegistersIntoTheSameApp(t *testing.T) {
+	backends(t, testMCPRegistrationRefused)
+}
+
+func testMCPRegistrationRefused(t *testing.T, opts servertest.Options) {
+	opts.NoBackground = true
+	env := servertest.Start(t, opts)
+	as := oauthtest.NewDCR(t, oauthtest.DCROptions{AccessTokenTTL: time.Second})
+	mcp := oauthtest.NewProtectedResource(t, as, oauthtest.ResourceOptions{})
+	in := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "MCP", "provider": "mcp", "config": map[string]any{"base_url": mcp.URL}})
+	id, appID := in["id"].(string), in["app"].(string)
+	old := mcpConnect(t, env, as, id).Query().Get("client_id")
+
+	as.ForgetClient(old)
+	time.Sleep(1500 * time.Millisecond) // the access token expires: /access must refresh
+	worker := env.NewToken("worker", "default")
+	if r := env.Do("GET", "/v1/integrations/"+id+"/access", worker, nil); r.Status == 200 {
+		t.Fatalf("/access with a forgotten client: %d %s", r.Status, r.Body)
+	}
+	if st := env.Must(200, "GET", "/v1/integrations/"+id, "", nil)["status"]; st != "reconnect_required" {
+		t.Fatalf("status after the server refused the client: %v", st)
+	}
+
+	au := mcpConnect(t, env, as, id)
+	if cid := au.Query().Get("client_id"); cid == old || !strings.HasPrefix(cid, "dcr-") || as.Registrations() != 2 {
+		t.Fatalf("after the refusal: authorized as %s (old %s) with %d registrations", cid, old, as.Registrations())
+	}
+	list := env.Must(200, "GET", "/v1/apps", "", nil)["apps"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != appID || list[0].(map[string]any)["integrations"] != float64(1) {
+		t.Fatalf("apps after registering again: %v", list)
+	}
+	var states []string
+	for _, x := range env.Must(200, "GET", "/v1/apps/"+appID+"/secrets", "", nil)["secrets"].([]any) {
+		states = append(states, x.(map[string]any)["state"].(string))
+	}
+	if !slices.Equal(states, []string{"revoked", "active"}) {
+		t.Fatalf("secrets of the app after registering again: %v", states)
+	}
+	if st := env.Must(200, "GET", "/v1/integrations/"+id, "", nil)["status"]; st != "connected" {
+		t.Fatalf("status after authorizing again: %v", st)
+	}
+	env.Must(200, "GET", "/v1/integrations/"+id+"/access", worker, nil)
+}
