@@ -262,6 +262,18 @@ func ConvertRegistrations(ctx context.Context, st store.Store, v *vault.Vault, l
 	}
 }
 
+// SecretConfigAD is where a's SecretConfig is bound: the app, or, for a
+// registration migration 0012 moved that is not converted yet, its old
+// row (so the key re-wrap job can re-seal it too).
+func SecretConfigAD(a store.App) vault.AD {
+	if cfg, err := Decode(a.Config); err == nil {
+		if legacy, _ := cfg[keyLegacy].(string); legacy != "" {
+			return vault.LegacyRegistrationAD(a.WorkspaceID, legacy)
+		}
+	}
+	return vault.AppConfigAD(a)
+}
+
 func hasLegacy(a store.App) bool {
 	cfg, err := Decode(a.Config)
 	return err == nil && cfg[keyLegacy] != nil
