@@ -332,9 +332,6 @@ type Store interface {
 	// most within ago by the database's clock, ordered by id.
 	LiveInstances(ctx context.Context, within time.Duration) ([]Instance, error)
 
-	// Dynamic client registrations (types in registrations.go).
-	Registrations
-
 	// Webhooks (types in webhooks.go).
 
 	// CreateWebhook stores w with its Cursor at the end of the event log,
@@ -376,6 +373,9 @@ type Store interface {
 	// ErrConflict; an unknown workspace is ErrNotFound.
 	CreateApp(ctx context.Context, a App, secrets []AppSecret) error
 	GetApp(ctx context.Context, id string) (App, error)
+	// GetRegisteredApp finds the client Storm registered itself (RFC
+	// 7591) at issuer for redirectURI in a workspace, or ErrNotFound.
+	GetRegisteredApp(ctx context.Context, workspaceID, issuer, redirectURI string) (App, error)
 	// ListApps returns page p of the apps, ordered by id.
 	ListApps(ctx context.Context, p AppPage) ([]App, error)
 	// UpdateApp loads the app and its secrets, locked against every other
