@@ -62,19 +62,6 @@ func (c *Client) CreateWorkspace(ctx context.Context, name string) (*Workspace, 
 	return &out, nil
 }
 
-// Workspaces lists the workspaces visible to the token.
-func (c *Client) Workspaces(ctx context.Context) ([]Workspace, error) {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/workspaces", nil, nil, &raw); err != nil {
-		return nil, err
-	}
-	var list []Workspace
-	if err := decodeList(raw, &list, "workspaces"); err != nil {
-		return nil, fmt.Errorf("client: decoding workspaces: %w", err)
-	}
-	return list, nil
-}
-
 // CreateToken creates an API token. The returned Token.Token is the only
 // copy of the secret the server will ever hand out.
 func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (*Token, error) {
@@ -129,22 +116,6 @@ func (c *Client) CreateIntegration(ctx context.Context, req IntegrationRequest) 
 		return nil, err
 	}
 	return &out, nil
-}
-
-// Integrations lists a workspace's integrations; an empty workspace (name
-// or id) means the token's own.
-func (c *Client) Integrations(ctx context.Context, workspace string) ([]Integration, error) {
-	q := url.Values{}
-	if workspace != "" {
-		q.Set("workspace", workspace)
-	}
-	var out struct {
-		Integrations []Integration `json:"integrations"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/integrations", q, nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Integrations, nil
 }
 
 func integrationPath(id string) (string, error) {
@@ -260,21 +231,6 @@ func (c *Client) SaveCredentialFile(ctx context.Context, id, filename string, fi
 	return &out, nil
 }
 
-// Credentials lists an integration's credential versions.
-func (c *Client) Credentials(ctx context.Context, id string) ([]CredentialVersion, error) {
-	p, err := integrationPath(id)
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
-		Credentials []CredentialVersion `json:"credentials"`
-	}
-	if err := c.do(ctx, http.MethodGet, p+"/credentials", nil, nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Credentials, nil
-}
-
 // RevokeCredential revokes one credential version and returns it in state
 // "revoked".
 func (c *Client) RevokeCredential(ctx context.Context, id, credID string) (*CredentialVersion, error) {
@@ -354,21 +310,6 @@ func pageQuery(workspace, after string, limit int) url.Values {
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	return q
-}
-
-// Events lists events, oldest first, as selected by f.
-func (c *Client) Events(ctx context.Context, f EventFilter) ([]Event, error) {
-	q := pageQuery(f.Workspace, f.After, f.Limit)
-	if f.Integration != "" {
-		q.Set("integration", f.Integration)
-	}
-	var out struct {
-		Events []Event `json:"events"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/events", q, nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Events, nil
 }
 
 // Audit lists audit records, oldest first, as selected by f.

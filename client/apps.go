@@ -21,8 +21,12 @@ type App struct {
 	AuthMethod    string         `json:"auth_method"`
 	Config        map[string]any `json:"config,omitempty"`
 	Origin        string         `json:"origin,omitempty"`
-	Integrations  int            `json:"integrations"`
-	ActiveSecret  *struct {
+	// Issuer and RedirectURI say where Storm registered the client itself
+	// (origin "registered", RFC 7591, for remote MCP servers).
+	Issuer       string `json:"issuer,omitempty"`
+	RedirectURI  string `json:"redirect_uri,omitempty"`
+	Integrations int    `json:"integrations"`
+	ActiveSecret *struct {
 		ID      string `json:"id"`
 		Hint    string `json:"hint"`
 		Version int    `json:"version"`

@@ -206,7 +206,7 @@ func TestQueryParameters(t *testing.T) {
 		{"integrations workspace", `{"integrations":[]}`, func(c *Client) error {
 			_, err := c.Integrations(ctx, "acme&x=1")
 			return err
-		}, "/v1/integrations?workspace=acme%26x%3D1"},
+		}, "/v1/integrations?limit=1000&workspace=acme%26x%3D1"},
 		{"save verifies by default", `{"id":"cred_1"}`, func(c *Client) error {
 			_, err := c.SaveCredential(ctx, "int_1", map[string]any{"api_key": "k"}, true)
 			return err

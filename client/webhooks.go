@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strconv"
 )
 
 func webhookPath(id string) (string, error) {
@@ -13,22 +11,6 @@ func webhookPath(id string) (string, error) {
 		return "", err
 	}
 	return "/v1/webhooks/" + seg, nil
-}
-
-// ListWebhooks lists a workspace's webhooks (empty: the token's own, or
-// every workspace's for an admin), without their secrets.
-func (c *Client) ListWebhooks(ctx context.Context, workspace string) ([]Webhook, error) {
-	q := url.Values{}
-	if workspace != "" {
-		q.Set("workspace", workspace)
-	}
-	var out struct {
-		Webhooks []Webhook `json:"webhooks"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/webhooks", q, nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Webhooks, nil
 }
 
 // Webhook returns one webhook with its delivery state.
@@ -65,24 +47,4 @@ func (c *Client) EnableWebhook(ctx context.Context, id string) (*Webhook, error)
 		return nil, err
 	}
 	return &out, nil
-}
-
-// Deliveries returns a webhook's delivery log, newest first, at most
-// limit entries (0: the server's default).
-func (c *Client) Deliveries(ctx context.Context, id string, limit int) ([]WebhookDelivery, error) {
-	p, err := webhookPath(id)
-	if err != nil {
-		return nil, err
-	}
-	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	var out struct {
-		Deliveries []WebhookDelivery `json:"deliveries"`
-	}
-	if err := c.do(ctx, http.MethodGet, p+"/deliveries", q, nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Deliveries, nil
 }

@@ -15,7 +15,7 @@ func TestWebhookCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.last(t); got.Method != "GET" || got.RequestURI != "/v1/webhooks?workspace=acme" {
+	if got := f.last(t); got.Method != "GET" || got.RequestURI != "/v1/webhooks?limit=1000&workspace=acme" {
 		t.Errorf("request %s %s", got.Method, got.RequestURI)
 	}
 	if len(list) != 1 || list[0].ID != "wh_1" || list[0].Cursor != 7 || list[0].Failures != 2 || !list[0].Disabled ||

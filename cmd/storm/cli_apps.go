@@ -49,8 +49,8 @@ func (c *cli) appsList(ctx context.Context, f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printList(c, "apps", list, []string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "CLIENT ID", "SECRET", "INTEGRATIONS"}, func(a client.App) []string {
-		return []string{a.ID, a.Name, a.Provider, a.AuthMethod, clientIDOf(a), activeHint(a), strconv.Itoa(a.Integrations)}
+	return printList(c, "apps", list, []string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "CLIENT ID", "SECRET", "INTEGRATIONS", "ORIGIN"}, func(a client.App) []string {
+		return []string{a.ID, a.Name, a.Provider, a.AuthMethod, clientIDOf(a), activeHint(a), strconv.Itoa(a.Integrations), originOf(a)}
 	})
 }
 
@@ -61,6 +61,15 @@ func clientIDOf(a client.App) string {
 		}
 	}
 	return ""
+}
+
+// originOf says who registered the client: a person (manual), or Storm
+// at an authorization server (registered, with its issuer).
+func originOf(a client.App) string {
+	if a.Issuer != "" {
+		return a.Origin + " at " + a.Issuer
+	}
+	return a.Origin
 }
 
 func activeHint(a client.App) string {
@@ -77,6 +86,7 @@ func (c *cli) printApp(a *client.App) error {
 		[2]string{"workspace", a.Workspace},
 		[2]string{"provider", a.Provider},
 		[2]string{"auth_method", a.AuthMethod},
+		[2]string{"origin", originOf(*a)},
 		[2]string{"client_id", clientIDOf(*a)},
 		[2]string{"secret", activeHint(*a)},
 		[2]string{"config", compact(a.Config)},

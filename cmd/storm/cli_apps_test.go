@@ -107,3 +107,27 @@ func TestAppsCommandsAgainstRealServer(t *testing.T) {
 		}
 	}
 }
+
+// TestAppsListShowsRegisteredClients: the client Storm registered for a
+// remote MCP server is listed by `storm apps` with its origin and the
+// authorization server's issuer, and `storm apps show` says the same.
+func TestAppsListShowsRegisteredClients(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	as := oauthtest.NewDCR(t, oauthtest.DCROptions{})
+	mcp := oauthtest.NewProtectedResource(t, as, oauthtest.ResourceOptions{})
+	app := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "MCP", "provider": "mcp", "config": map[string]any{"base_url": mcp.URL}})["app"].(string)
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := runCLI(context.Background(), append([]string{"--server", env.URL, "--data-dir", env.DataDir}, args...), strings.NewReader(""), &out, &errOut); err != nil {
+			t.Fatalf("storm %s: %v %s", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String()
+	}
+	if out := run("apps"); !strings.Contains(out, app) || !strings.Contains(out, "registered at "+as.Issuer) {
+		t.Fatalf("apps list:\n%s", out)
+	}
+	if out := run("apps", "show", app); !strings.Contains(out, "registered at "+as.Issuer) {
+		t.Fatalf("apps show:\n%s", out)
+	}
+}

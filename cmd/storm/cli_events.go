@@ -16,10 +16,11 @@ func (c *cli) events(ctx context.Context, f *flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	list, err := cl.Events(ctx, filter)
+	page, err := cl.EventPage(ctx, filter)
 	if err != nil {
 		return err
 	}
+	list := page.Items
 	if len(list) == 0 && filter.Integration != "" && filter.After == "" {
 		// No events at all: say so when the integration does not exist
 		// (a deleted one keeps its events, so this is only asked now).
@@ -28,9 +29,21 @@ func (c *cli) events(ctx context.Context, f *flags, args []string) error {
 			return fmt.Errorf("integration %s not found, and no events name it (see \"storm integrations\")", cell(filter.Integration))
 		}
 	}
-	return printList(c, "events", list, []string{"ID", "AT", "TYPE", "INTEGRATION", "DATA"}, func(e client.Event) []string {
+	if err := printList(c, "events", list, []string{"ID", "AT", "TYPE", "INTEGRATION", "DATA"}, func(e client.Event) []string {
 		return []string{e.ID, fmtTime(e.At), e.Type, e.Integration, compact(e.Data)}
-	})
+	}); err != nil {
+		return err
+	}
+	c.moreHint(page.Next)
+	return nil
+}
+
+// moreHint tells, on stderr so output stays parseable, how to read the
+// page after a listing that showed one page of several.
+func (c *cli) moreHint(next string) {
+	if next != "" {
+		fmt.Fprintf(c.stderr, "more: add --after %s for the next page\n", next)
+	}
 }
 
 func (c *cli) audit(ctx context.Context, f *flags, args []string) error {

@@ -273,7 +273,7 @@ func TestFlagsBeforeAndAfterArguments(t *testing.T) {
 	if err := r.exec("integrations", "list", "--workspace", "acme", "--server", f.srv.URL, "--token", "stk_flag"); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.find(t, "GET", "/v1/integrations?").RequestURI; got != "/v1/integrations?workspace=acme" {
+	if got := f.find(t, "GET", "/v1/integrations?").RequestURI; got != "/v1/integrations?limit=1000&workspace=acme" {
 		t.Errorf("request %q", got)
 	}
 	// "--" ends the flags.

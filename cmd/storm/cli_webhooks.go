@@ -67,19 +67,22 @@ func (c *cli) webhooksEnable(ctx context.Context, f *flags, args []string) error
 }
 
 func (c *cli) webhooksDeliveries(ctx context.Context, f *flags, args []string) error {
-	var limit int
-	f.FlagSet.IntVar(&limit, "limit", 0, "at most `N` attempts (default: the server's)")
+	var lf client.ListFilter
+	f.FlagSet.IntVar(&lf.Limit, "limit", 0, "at most `N` attempts (default: the server's)")
+	f.FlagSet.StringVar(&lf.After, "after", "", "only attempts older than the one with `ID`")
 	pos, cl, err := c.start(f, args, "ID")
 	if err != nil {
 		return err
 	}
-	if limit < 0 {
+	if lf.Limit < 0 {
 		return f.usageErr("--limit must not be negative")
 	}
-	list, err := cl.Deliveries(ctx, pos[0], limit)
+	page, err := cl.DeliveryPage(ctx, pos[0], lf)
 	if err != nil {
 		return err
 	}
+	defer c.moreHint(page.Next)
+	list := page.Items
 	return printList(c, "deliveries", list, []string{"AT", "EVENT", "TYPE", "ATTEMPT", "STATUS", "MS", "ERROR"}, func(d client.WebhookDelivery) []string {
 		status := "-"
 		if d.StatusCode != 0 {

@@ -19,8 +19,8 @@ func TestWebhookCommands(t *testing.T) {
 		uri        string
 		wantStdout []string
 	}{
-		{[]string{"webhooks"}, "GET", "/v1/webhooks", []string{"wh_1", "https://hooks.example/x", "all", "retrying", "2026-01-02T03:04:05Z"}},
-		{[]string{"webhooks", "list", "--workspace", "acme"}, "GET", "/v1/webhooks?workspace=acme", []string{"wh_1"}},
+		{[]string{"webhooks"}, "GET", "/v1/webhooks?limit=1000", []string{"wh_1", "https://hooks.example/x", "all", "retrying", "2026-01-02T03:04:05Z"}},
+		{[]string{"webhooks", "list", "--workspace", "acme"}, "GET", "/v1/webhooks?limit=1000&workspace=acme", []string{"wh_1"}},
 		{[]string{"webhooks", "delete", "wh_1"}, "DELETE", "/v1/webhooks/wh_1", []string{"deleted webhook wh_1"}},
 		{[]string{"webhooks", "enable", "wh_1"}, "POST", "/v1/webhooks/wh_1/enable", []string{"wh_1", "retrying"}},
 		{[]string{"webhooks", "deliveries", "wh_1", "--limit", "2"}, "GET", "/v1/webhooks/wh_1/deliveries?limit=2", []string{"evt_9", "no answer within 10s", "HTTP 500", "500"}},

@@ -322,13 +322,19 @@ func appView(a store.App, wsName string, secrets []store.AppSecret) map[string]a
 			active = map[string]any{"id": x.ID, "hint": x.Hint, "version": x.Version}
 		}
 	}
+	delete(cfg, "legacy_registration") // migration 0012's marker, until Storm converts it
 	raw, _ := json.Marshal(cfg)
-	return map[string]any{
+	v := map[string]any{
 		"id": a.ID, "workspace": a.WorkspaceID, "workspace_name": wsName, "name": a.Name,
 		"provider": a.Provider, "auth_method": a.AuthMethod, "config": json.RawMessage(raw), "origin": a.Origin,
 		"integrations": a.Integrations, "active_secret": active,
 		"created_at": rfc3339(a.CreatedAt), "updated_at": rfc3339(a.UpdatedAt),
 	}
+	if apps.IsRegistered(a) {
+		// Where Storm registered the client (RFC 7591).
+		v["issuer"], v["redirect_uri"] = a.Issuer, a.RedirectURI
+	}
+	return v
 }
 
 // appSecretView is one client secret version: its hint and history,

@@ -46,28 +46,36 @@ func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, workspaceView(ws))
 }
 
+// listWorkspaces answers GET /v1/workspaces[?limit=&after=]: every
+// workspace for an admin, in pages in id order; the caller's own for
+// everyone else.
 func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+	limit, after, err := pageParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var list []store.Workspace
-	if p.admin() {
-		var err error
-		if list, err = s.cfg.Store.ListWorkspaces(r.Context()); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	if principalFrom(r.Context()).admin() {
+		list, err = s.cfg.Store.PageWorkspaces(r.Context(), store.ListPage{After: after, Limit: limit + 1})
 	} else {
-		ws, err := s.workspace(r.Context(), "")
-		if err != nil {
-			s.writeError(w, r, err)
-			return
+		var ws store.Workspace
+		if ws, err = s.workspace(r.Context(), ""); err == nil && ws.ID > after {
+			list = []store.Workspace{ws}
 		}
-		list = []store.Workspace{ws}
 	}
-	out := make([]map[string]any, 0, len(list))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := map[string]any{}
+	list = trimPage(list, limit, func(ws store.Workspace) string { return ws.ID }, out)
+	views := make([]map[string]any, 0, len(list))
 	for _, ws := range list {
-		out = append(out, workspaceView(ws))
+		views = append(views, workspaceView(ws))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workspaces": out})
+	out["workspaces"] = views
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
@@ -161,22 +169,32 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
+// listIntegrations answers GET /v1/integrations[?workspace=&limit=&after=]
+// in pages in id order.
 func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) {
+	limit, after, err := pageParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	ws, err := s.workspace(r.Context(), r.URL.Query().Get("workspace"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.cfg.Store.ListIntegrations(r.Context(), ws.ID)
+	list, err := s.cfg.Store.PageIntegrations(r.Context(), store.ListPage{WorkspaceID: ws.ID, After: after, Limit: limit + 1})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]map[string]any, 0, len(list))
+	out := map[string]any{}
+	list = trimPage(list, limit, func(in store.Integration) string { return in.ID }, out)
+	views := make([]map[string]any, 0, len(list))
 	for _, in := range list {
-		out = append(out, integrationView(in, ws.Name))
+		views = append(views, integrationView(in, ws.Name))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"integrations": out})
+	out["integrations"] = views
+	writeJSON(w, http.StatusOK, out)
 }
 
 // respondIntegration writes integ with its workspace name.
@@ -389,22 +407,36 @@ func verifyParam(r *http.Request) (skip bool, err error) {
 	return !b, nil
 }
 
+// listCredentials answers GET /v1/integrations/{id}/credentials
+// [?limit=&after=]: the versions in pages, oldest first. after must name
+// one of the integration's versions.
 func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) {
 	integ, err := s.integration(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.cfg.Creds.Credentials(r.Context(), integ)
+	limit, after, err := pageParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]map[string]any, 0, len(list))
-	for _, c := range list {
-		out = append(out, s.credentialView(integ, c))
+	list, err := s.cfg.Store.PageCredentials(r.Context(), store.VersionPage{Parent: integ.ID, After: after, Limit: limit + 1})
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.Field("after", "no such credential of this integration")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := map[string]any{}
+	list = trimPage(list, limit, func(c store.Credential) string { return c.ID }, out)
+	views := make([]map[string]any, 0, len(list))
+	for _, c := range list {
+		views = append(views, s.credentialView(integ, c))
+	}
+	out["credentials"] = views
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) revokeCredential(w http.ResponseWriter, r *http.Request) {
@@ -507,6 +539,8 @@ func (s *Server) page(r *http.Request) (store.Page, error) {
 	return p, nil
 }
 
+// listEvents answers GET /v1/events[?workspace=&integration=&limit=&after=]
+// in pages, oldest first; after must name an event.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	p, err := s.page(r)
 	if err != nil {
@@ -515,6 +549,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	// The workspace filter already keeps other workspaces' events out.
 	p.IntegrationID = r.URL.Query().Get("integration")
+	limit := p.Limit
+	p.Limit++
 	list, err := s.cfg.Store.ListEvents(r.Context(), p)
 	if errors.Is(err, store.ErrNotFound) {
 		err = problem.Field("after", "no such event")
@@ -523,11 +559,14 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]map[string]any, 0, len(list))
+	out := map[string]any{}
+	list = trimPage(list, limit, func(e store.Event) string { return e.ID }, out)
+	views := make([]map[string]any, 0, len(list))
 	for _, e := range list {
-		out = append(out, eventView(e))
+		views = append(views, eventView(e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	out["events"] = views
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/store"
@@ -52,8 +51,15 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
+// listWebhooks answers GET /v1/webhooks[?workspace=&limit=&after=] in
+// pages in id order. An admin who names no workspace sees every
+// workspace's webhooks.
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	// An admin who names no workspace sees every workspace's webhooks.
+	limit, after, err := pageParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var wsID string
 	if ref := r.URL.Query().Get("workspace"); ref != "" || !principalFrom(r.Context()).admin() {
 		ws, err := s.workspace(r.Context(), ref)
@@ -63,16 +69,19 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 		}
 		wsID = ws.ID
 	}
-	list, err := s.cfg.Store.ListWebhooks(r.Context(), wsID)
+	list, err := s.cfg.Store.PageWebhooks(r.Context(), store.ListPage{WorkspaceID: wsID, After: after, Limit: limit + 1})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]map[string]any, 0, len(list))
+	out := map[string]any{}
+	list = trimPage(list, limit, func(h store.Webhook) string { return h.ID }, out)
+	views := make([]map[string]any, 0, len(list))
 	for _, h := range list {
-		out = append(out, webhookView(h))
+		views = append(views, webhookView(h))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+	out["webhooks"] = views
+	writeJSON(w, http.StatusOK, out)
 }
 
 // webhook loads the webhook named by the path that the caller may see.
@@ -136,20 +145,22 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit := 100
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > store.MaxWebhookDeliveries {
-			s.writeError(w, r, problem.Field("limit", "must be a number from 1 to "+strconv.Itoa(store.MaxWebhookDeliveries)))
-			return
-		}
-		limit = n
-	}
-	list, err := s.cfg.Store.ListWebhookDeliveries(r.Context(), h.ID, limit)
+	limit, after, err := pageParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	list, err := s.cfg.Store.ListWebhookDeliveries(r.Context(), store.VersionPage{Parent: h.ID, After: after, Limit: limit + 1})
+	if errors.Is(err, store.ErrNotFound) {
+		// Unknown, or pruned since: the log keeps the newest attempts.
+		err = problem.Field("after", "no such delivery in this webhook's log")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page := map[string]any{}
+	list = trimPage(list, limit, func(d store.WebhookDelivery) string { return d.ID }, page)
 	out := make([]map[string]any, 0, len(list))
 	for _, d := range list {
 		out = append(out, map[string]any{
@@ -158,7 +169,8 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 			"error": d.Error, "duration_ms": d.DurationMS, "at": rfc3339(d.At),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+	page["deliveries"] = out
+	writeJSON(w, http.StatusOK, page)
 }
 
 func eventTypes(h store.Webhook) []string {

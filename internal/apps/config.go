@@ -15,8 +15,8 @@ import (
 )
 
 // MethodOAuth1 is the auth method of OAuth 1.0a apps (shared/API.md "More
-// auth methods"); the catalog does not name it yet.
-const MethodOAuth1 = "oauth1"
+// auth methods").
+const MethodOAuth1 = catalog.MethodOAuth1
 
 // An app's config is flat (shared/API.md "Apps"): the client, the scopes
 // and, for provider custom, the authorization server's endpoints. These
@@ -183,15 +183,12 @@ func Parse(cat *catalog.Catalog, provider, method string, raw map[string]any) (m
 // resolving a config that uses them, and reports the problems that are
 // the app's (its own fields), not those an integration will fill in.
 func checkResolves(cat *catalog.Catalog, provider, method string, cfg map[string]any) error {
-	if method == MethodOAuth1 {
-		if provider == catalog.Custom {
-			return checkOAuth1(cfg)
-		}
-		return nil // resolution of oauth1 integrations arrives with them
+	if method == MethodOAuth1 && provider == catalog.Custom {
+		return checkOAuth1(cfg)
 	}
 	probe := map[string]any{}
 	remap := func(f string) string { return f }
-	if provider == catalog.Custom {
+	if provider == catalog.Custom && method == catalog.MethodOAuth2 {
 		o := map[string]any{keyClientID: cfg[keyClientID]}
 		for _, k := range customOAuth2Keys {
 			if v, ok := cfg[k]; ok {

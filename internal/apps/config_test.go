@@ -81,6 +81,12 @@ func TestParse(t *testing.T) {
 			raw: map[string]any{"consumer_key": "ck", "request_token_url": "https://x.example/rt", "authorize_url": "https://x.example/a",
 				"access_token_url": "https://x.example/at", "signature_method": "MD5"}, field: "config.signature_method"},
 		{name: "oauth1 client_id", provider: "custom", method: "oauth1", raw: map[string]any{"client_id": "x"}, field: "config.client_id"},
+		{name: "oauth1 catalog", provider: "netsuite", method: "oauth1", raw: map[string]any{"consumer_key": "ck", "consumer_secret": "cs"},
+			want: map[string]any{"consumer_key": "ck"}, secret: "cs"},
+		{name: "oauth1 catalog pinned setting", provider: "netsuite", method: "oauth1",
+			raw: map[string]any{"consumer_key": "ck", "account_id": "1234567-sb1"}, want: map[string]any{"consumer_key": "ck", "account_id": "1234567-sb1"}},
+		{name: "oauth1 catalog bad pinned setting", provider: "netsuite", method: "oauth1",
+			raw: map[string]any{"consumer_key": "ck", "account_id": "Not An Account"}, field: "config.account_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, secret, err := apps.Parse(cat, tc.provider, tc.method, tc.raw)

@@ -16,7 +16,6 @@ import (
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/methods/apikey"
-	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
@@ -266,6 +265,9 @@ func (s *Service) Update(ctx context.Context, actor events.Actor, id string, in 
 			a.Name = *in.Name
 			changed = append(changed, "name")
 		}
+		if in.Config != nil && IsRegistered(*a) {
+			return errManaged("client")
+		}
 		if in.Config != nil {
 			raw := maps.Clone(in.Config)
 			key := SecretKey(a.AuthMethod)
@@ -418,6 +420,9 @@ func (s *Service) AddSecret(ctx context.Context, actor events.Actor, appID, valu
 	}
 	var added store.AppSecret
 	ch, err := s.cfg.Store.UpdateApp(ctx, appID, func(ch *store.AppChange) error {
+		if IsRegistered(ch.App) {
+			return errManaged("client secret")
+		}
 		now := s.cfg.Now().UTC()
 		x, err := s.addSecret(ch, secret.String(value), now)
 		added = x
@@ -486,6 +491,9 @@ func (s *Service) RevokeSecret(ctx context.Context, actor events.Actor, appID, s
 	changed := false
 	ch, err := s.cfg.Store.UpdateApp(ctx, appID, func(ch *store.AppChange) error {
 		changed = false
+		if IsRegistered(ch.App) {
+			return errManaged("client secret")
+		}
 		var target *store.AppSecret
 		for i := range ch.Secrets {
 			if ch.Secrets[i].ID == secretID {
@@ -586,6 +594,9 @@ type AdoptResult struct {
 // adopted integration's; an integration whose secret is none of the
 // app's is skipped (add it as a secret first).
 func (s *Service) Adopt(ctx context.Context, actor events.Actor, a store.App, ids []string) (AdoptResult, error) {
+	if IsRegistered(a) {
+		return AdoptResult{}, errManaged("integrations")
+	}
 	appCfg, err := Decode(a.Config)
 	if err != nil {
 		return AdoptResult{}, err
@@ -721,66 +732,3 @@ func (s *Service) carrySecret(ctx context.Context, actor events.Actor, a store.A
 }
 
 var errSkip = errors.New("apps: skip")
-
-// RegisteredClient is a client Storm registered itself (RFC 7591), to be
-// kept as an app: the integrations of that server share it.
-type RegisteredClient struct {
-	Name     string
-	Provider string // custom for a remote MCP server
-	// Config holds the authorization server's endpoints in an app's flat
-	// form (token_url, authorize_url, issuer, …) and the scopes asked.
-	Config       map[string]any
-	Registration oauth.Registration
-}
-
-// Register stores a dynamically registered client as an app (origin
-// "registered"): its client secret as the first version and its RFC
-// 7592 registration access token sealed with the app. This is the seam
-// remote MCP servers use so that one registration serves every
-// integration of a server.
-func (s *Service) Register(ctx context.Context, ws store.Workspace, rc RegisteredClient) (store.App, error) {
-	raw := maps.Clone(rc.Config)
-	if raw == nil {
-		raw = map[string]any{}
-	}
-	raw[keyClientID] = rc.Registration.ClientID
-	if rc.Registration.ClientSecret != "" {
-		raw[keyClientSecret] = rc.Registration.ClientSecret.Reveal()
-	}
-	cfg, secretValue, err := Parse(s.cfg.Catalog, rc.Provider, catalog.MethodOAuth2, raw)
-	if err != nil {
-		return store.App{}, err
-	}
-	if err := checkName(rc.Name); err != nil {
-		return store.App{}, err
-	}
-	now := s.cfg.Now().UTC()
-	a := store.App{ID: store.NewID("app"), WorkspaceID: ws.ID, Name: rc.Name, Provider: rc.Provider, AuthMethod: catalog.MethodOAuth2,
-		Origin: store.AppOriginRegistered, CreatedAt: now, UpdatedAt: now}
-	a.Config, _ = json.Marshal(cfg)
-	// RFC 7592 management (read, update, delete the registration) needs
-	// both; they are kept sealed with the app.
-	if tok := rc.Registration.RegistrationAccessToken; tok != "" {
-		pt, _ := json.Marshal(map[string]string{"registration_access_token": tok.Reveal(),
-			"registration_client_uri": rc.Registration.RegistrationClientURI})
-		ct, err := s.cfg.Vault.Seal(pt, vault.AppConfigAD(a))
-		clear(pt)
-		if err != nil {
-			return store.App{}, err
-		}
-		a.SecretConfig = ct
-	}
-	var secrets []store.AppSecret
-	if secretValue != "" {
-		x, err := s.newSecret(a, 1, secret.String(secretValue), now)
-		if err != nil {
-			return store.App{}, err
-		}
-		secrets = append(secrets, x)
-	}
-	if err := s.cfg.Store.CreateApp(ctx, a, secrets); err != nil {
-		return store.App{}, err
-	}
-	s.cfg.Recorder.Audit(ctx, events.System, ws.ID, "app.register", a.ID, map[string]any{"name": a.Name, "client_id": rc.Registration.ClientID})
-	return s.cfg.Store.GetApp(ctx, a.ID)
-}

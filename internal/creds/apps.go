@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/apps"
-	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
@@ -62,11 +61,11 @@ func (s *Service) withApp(ctx context.Context, ws store.Workspace, in *CreateInp
 	case in.AuthMethod != a.AuthMethod:
 		return problem.Field("auth_method", fmt.Sprintf("must be the app's (%s) or left out", a.AuthMethod))
 	}
-	if a.AuthMethod != catalog.MethodOAuth2 {
-		// OAuth 1.0a integrations are not wired on this server yet; the
-		// app keeps its consumer for when they are (apps.Apply knows how
-		// its settings go into an integration's config).
-		return problem.New(http.StatusUnprocessableEntity, "integrations cannot use %s apps on this server yet", a.AuthMethod)
+	if apps.IsRegistered(a) {
+		// Storm's own client at a server's authorization server: it is
+		// not copied into the config; the integration uses the
+		// registration its server's issuer names (mcp.go).
+		return nil
 	}
 	cfg, err := apps.Apply(a.Provider, a.AuthMethod, appCfg, in.Config, true)
 	if err != nil {
@@ -138,8 +137,14 @@ func (s *Service) withClient(ctx context.Context, integ store.Integration, a *oa
 			return err
 		}
 		// The secrets were read with the app: if it moved since the
-		// integration was read, they are not for a's endpoints.
-		if !apps.InSync(app.Provider, app.AuthMethod, appCfg, cfg) {
+		// integration was read, they are not for a's endpoints. A
+		// registered client is a's if it is the one a was built with,
+		// at a's authorization server.
+		if apps.IsRegistered(app) {
+			if apps.ClientID(app.AuthMethod, appCfg) != a.ClientID || app.Issuer != a.Endpoints.Issuer {
+				return &oauth.Error{Op: "refresh", Temporary: true, Err: errors.New("the registered client changed during the request")}
+			}
+		} else if !apps.InSync(app.Provider, app.AuthMethod, appCfg, cfg) {
 			return &oauth.Error{Op: "refresh", Temporary: true, Err: errors.New("the app changed during the request")}
 		}
 		withSecret := *a
@@ -153,6 +158,9 @@ type appSource struct {
 	s     *Service
 	integ store.Integration
 	a     *oauth.App // without a secret: each try adds one
+	// final: a refusal of the client is final for the integration, and
+	// a registered client is marked refused (a protected resource).
+	final bool
 }
 
 func (src appSource) Margin() time.Duration { return src.a.Margin() }
@@ -167,6 +175,12 @@ func (src appSource) Refresh(ctx context.Context, ts oauth.TokenSet) (oauth.Toke
 		next, err = a.Refresh(ctx, ts)
 		return err
 	})
+	if err != nil && src.final {
+		if oerr := (*oauth.Error)(nil); errors.As(err, &oerr) && oerr.Code == "invalid_client" {
+			src.s.forgetRegistration(ctx, src.integ, src.a.ClientID)
+		}
+		return oauth.TokenSet{}, err
+	}
 	if err != nil && clientRefused(err) {
 		var oerr *oauth.Error
 		errors.As(err, &oerr)
@@ -182,9 +196,11 @@ func (s *Service) OwnClientSecret(ctx context.Context, integ store.Integration) 
 	if err != nil {
 		return "", err
 	}
-	v := secrets["client_secret"]
-	if v == "" {
-		v = secrets["oauth2.client_secret"]
+	v := ""
+	for _, k := range []string{"client_secret", "oauth2.client_secret", "consumer_secret", "oauth1.consumer_secret"} {
+		if v == "" {
+			v = secrets[k]
+		}
 	}
 	clear(secrets)
 	return secret.String(v), nil
@@ -251,7 +267,7 @@ func (s *Service) SyncApp(ctx context.Context, actor events.Actor, id string, a 
 		return err
 	}
 	_, err = s.UpdateIntegration(ctx, actor, id, UpdateInput{transform: func(cur store.Integration, cfg map[string]any) (map[string]any, error) {
-		if cur.AppID != a.ID {
+		if cur.AppID != a.ID || apps.IsRegistered(a) {
 			return nil, errUnchanged
 		}
 		if apps.InSync(a.Provider, a.AuthMethod, appCfg, cfg) {

@@ -170,7 +170,7 @@ func (s *Service) save(ctx context.Context, actor events.Actor, integ store.Inte
 			}
 		}
 	case catalog.MethodOAuth1:
-		if doc, u, err = s.prepareOAuth1(integ, resolved, in, &cred); err != nil {
+		if doc, u, err = s.prepareOAuth1(ctx, integ, resolved, in, &cred); err != nil {
 			return store.Credential{}, err
 		}
 	case catalog.MethodServiceAccount:

@@ -4,27 +4,27 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/oauth"
 	"github.com/stormcreds/storm/internal/problem"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
-	"github.com/stormcreds/storm/internal/vault"
 )
 
 // OAuth-protected resources (remote MCP servers): from the server's URL
 // alone, Storm finds its authorization server (RFC 9728, RFC 8414 / OIDC
 // discovery), registers a client there when none is configured (RFC
-// 7591; one registration per workspace and authorization server, sealed
-// in oauth_registrations) and runs the usual flow with PKCE S256 and the
+// 7591; one registration per workspace and authorization server, kept
+// as an app of origin "registered" that the integrations use) and runs the usual flow with PKCE S256 and the
 // resource indicator (RFC 8707).
 
 // resourceTTL is how long a discovered resource's metadata is reused.
@@ -81,44 +81,61 @@ func (s *Service) discoveryProblem(integ store.Integration, err error) error {
 	return p
 }
 
-// registrationSecrets is the sealed part of a registration.
-type registrationSecrets struct {
-	ClientSecret            string `json:"client_secret,omitempty"`
-	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
-}
-
 // resourceApp is the OAuth client of a protected-resource integration.
-// A client in the config is used as it is; otherwise the workspace's
-// registration at the authorization server, made now when there is none
-// and register is set (creating the integration, Authorize).
-func (s *Service) resourceApp(ctx context.Context, integ store.Integration, resolved catalog.Resolved, register bool) (*oauth.App, error) {
+// A client in the config is used as it is (its secret from the
+// integration, or from its app); otherwise the workspace's registration
+// at the authorization server (an app of origin "registered"), made now
+// when there is none and register is set (creating the integration,
+// Authorize). It returns the id of that registered app: the integration
+// uses it from then on (linked here when the integration is stored; a
+// new one takes it from checkOAuthConfig).
+func (s *Service) resourceApp(ctx context.Context, integ store.Integration, resolved catalog.Resolved, register bool) (*oauth.App, string, error) {
 	def := resolved.Provider.OAuth2
 	ra, err := s.resourceAuth(ctx, resolved.BaseURL.String())
 	if err != nil {
-		return nil, s.discoveryProblem(integ, err)
+		return nil, "", s.discoveryProblem(integ, err)
 	}
 	cfg, err := decodeConfig(integ.Config)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	redirect := s.publicURL + CallbackPath
 	var reg oauth.Registration
-	var regID string
+	var appID string
 	if clientID := firstString(cfg["client_id"]); clientID != "" {
-		secrets, err := s.secretConfig(integ)
-		if err != nil {
-			return nil, err
-		}
-		reg = oauth.Registration{ClientID: clientID, ClientSecret: secret.String(secrets["client_secret"]), TokenEndpointAuthMethod: oauth.AuthMethodClientSecretBasic}
-		if reg.ClientSecret == "" {
-			reg.TokenEndpointAuthMethod = oauth.AuthMethodNone
+		reg = oauth.Registration{ClientID: clientID, TokenEndpointAuthMethod: oauth.AuthMethodClientSecretBasic}
+		if integ.AppID == "" {
+			secrets, err := s.secretConfig(integ)
+			if err != nil {
+				return nil, "", err
+			}
+			reg.ClientSecret = secret.String(secrets["client_secret"])
+			if reg.ClientSecret == "" {
+				reg.TokenEndpointAuthMethod = oauth.AuthMethodNone
+			}
+		} else if _, _, err := s.checkApp(ctx, integ, cfg); err != nil {
+			return nil, "", err // the secret comes from the app (withClient)
 		}
 	} else {
-		g, r, err := s.registration(ctx, integ, ra, redirect, register)
+		a, r, err := s.registeredClient(ctx, integ, ra, redirect, register)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		reg, regID = r, g.ID
+		reg, appID = r, a.ID
+		if integ.AppID != a.ID {
+			s.linkApp(ctx, integ, a)
+			// The caller's integ does not name the app yet, so token
+			// requests will not ask the app for the secret: it goes
+			// with the client.
+			if s.appClients == nil {
+				return nil, "", problem.New(http.StatusServiceUnavailable, "apps are not available on this server")
+			}
+			c, err := s.appClients.Current(ctx, a.ID)
+			if err != nil {
+				return nil, "", err
+			}
+			reg.ClientSecret = c.Secret
+		}
 	}
 	a := ra.App(reg, redirect, s.client)
 	a.Now = s.now
@@ -133,71 +150,72 @@ func (s *Service) resourceApp(ctx context.Context, integ store.Integration, reso
 		}
 		a.Def.Scopes, a.Scopes = scopes, scopes
 	}
-	s.registrationOf.Store(integ.ID, regID)
-	return a, nil
+	return a, appID, nil
 }
 
-// registration returns the workspace's client at ra's authorization
-// server for redirect, registering one (RFC 7591) when there is none and
+// registeredClient returns the workspace's client at ra's authorization
+// server for redirect (a registered app), registering one (RFC 7591)
+// when there is none, or when the one there expired or was refused, and
 // register is set. One registration happens at a time per workspace and
 // server across instances (a lease), so concurrent first uses share one
 // client.
-func (s *Service) registration(ctx context.Context, integ store.Integration, ra *oauth.ResourceAuth, redirect string, register bool) (store.OAuthRegistration, oauth.Registration, error) {
+func (s *Service) registeredClient(ctx context.Context, integ store.Integration, ra *oauth.ResourceAuth, redirect string, register bool) (store.App, oauth.Registration, error) {
 	sum := sha256.Sum256([]byte(ra.Issuer + "\x00" + redirect))
 	lease := "dcr:" + integ.WorkspaceID + ":" + hex.EncodeToString(sum[:16])
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		g, err := s.store.GetOAuthRegistration(ctx, integ.WorkspaceID, ra.Issuer, redirect)
+		a, err := s.store.GetRegisteredApp(ctx, integ.WorkspaceID, ra.Issuer, redirect)
 		switch {
-		case err == nil && (g.ExpiresAt.IsZero() || s.now().Before(g.ExpiresAt)):
-			reg, err := s.openRegistration(g)
-			return g, reg, err
-		case err == nil && register:
-			// The client secret expired: register anew.
-			if err := s.store.DeleteOAuthRegistration(ctx, g.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return store.OAuthRegistration{}, oauth.Registration{}, err
-			}
-			continue
+		case err == nil && apps.RegistrationUsable(a, s.now()):
+			reg, err := apps.Registration(a)
+			return a, reg, err
 		case err == nil || errors.Is(err, store.ErrNotFound):
+			// None, or its secret expired, or the server refused it.
 			if !register {
-				return store.OAuthRegistration{}, oauth.Registration{}, problem.New(http.StatusConflict,
+				return store.App{}, oauth.Registration{}, problem.New(http.StatusConflict,
 					"integration %s has no client at its authorization server any more: authorize it again", integ.ID)
 			}
 		default:
-			return store.OAuthRegistration{}, oauth.Registration{}, err
+			return store.App{}, oauth.Registration{}, err
 		}
 		held, err := s.store.HoldLease(ctx, lease, s.owner, 30*time.Second)
 		if err != nil {
-			return store.OAuthRegistration{}, oauth.Registration{}, err
+			return store.App{}, oauth.Registration{}, err
 		}
 		if !held {
 			if time.Now().After(deadline) {
-				return store.OAuthRegistration{}, oauth.Registration{}, problem.New(http.StatusServiceUnavailable, "another registration at the authorization server did not finish; try again")
+				return store.App{}, oauth.Registration{}, problem.New(http.StatusServiceUnavailable, "another registration at the authorization server did not finish; try again")
 			}
 			select {
 			case <-ctx.Done():
-				return store.OAuthRegistration{}, oauth.Registration{}, ctx.Err()
+				return store.App{}, oauth.Registration{}, ctx.Err()
 			case <-time.After(100 * time.Millisecond):
 			}
 			continue
 		}
-		g, reg, err := s.registerLeased(ctx, integ, ra, redirect)
+		a, reg, err := s.registerLeased(ctx, integ, ra, redirect)
 		if rerr := s.store.ReleaseLease(context.WithoutCancel(ctx), lease, s.owner); rerr != nil {
 			s.logger.Warn("release registration lease", "err", rerr)
 		}
-		return g, reg, err
+		return a, reg, err
 	}
 }
 
 // registerLeased registers a client while holding the lease, unless
-// another holder did meanwhile.
-func (s *Service) registerLeased(ctx context.Context, integ store.Integration, ra *oauth.ResourceAuth, redirect string) (store.OAuthRegistration, oauth.Registration, error) {
-	if g, err := s.store.GetOAuthRegistration(ctx, integ.WorkspaceID, ra.Issuer, redirect); err == nil {
-		reg, err := s.openRegistration(g)
-		return g, reg, err
+// another holder did meanwhile, and keeps it as the workspace's app for
+// the server: a new one, or the stale one with its client replaced (the
+// integrations that use it keep using it).
+func (s *Service) registerLeased(ctx context.Context, integ store.Integration, ra *oauth.ResourceAuth, redirect string) (store.App, oauth.Registration, error) {
+	stale, err := s.store.GetRegisteredApp(ctx, integ.WorkspaceID, ra.Issuer, redirect)
+	switch {
+	case err == nil && apps.RegistrationUsable(stale, s.now()):
+		reg, err := apps.Registration(stale)
+		return stale, reg, err
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return store.App{}, oauth.Registration{}, err
 	}
 	if ra.Server.RegistrationEndpoint == "" {
-		return store.OAuthRegistration{}, oauth.Registration{}, problem.Invalid("the authorization server offers no dynamic client registration (RFC 7591)",
+		return store.App{}, oauth.Registration{}, problem.Invalid("the authorization server offers no dynamic client registration (RFC 7591)",
 			problem.FieldError{Field: "config.client_id", Message: "is required: " + ra.Issuer + " registers no clients dynamically, so register one there and enter its client id (and secret)"})
 	}
 	reg, err := oauth.Register(ctx, s.client, ra.Server.RegistrationEndpoint, ra.ClientMetadata([]string{redirect}, ClientName), "")
@@ -205,62 +223,90 @@ func (s *Service) registerLeased(ctx context.Context, integ store.Integration, r
 		s.logger.Warn("dynamic client registration", "integration", integ.ID, "issuer", ra.Issuer, "err", err)
 		var re *oauth.RegistrationError
 		if errors.As(err, &re) && re.Temporary {
-			return store.OAuthRegistration{}, oauth.Registration{}, problem.New(http.StatusBadGateway, "the authorization server could not register a client now: %v", err)
+			return store.App{}, oauth.Registration{}, problem.New(http.StatusBadGateway, "the authorization server could not register a client now: %v", err)
 		}
 		p := problem.New(http.StatusUnprocessableEntity, "the authorization server refused to register Storm as a client: %v", err)
 		p.Errors = []problem.FieldError{{Field: "config.client_id", Message: "registration refused (" + err.Error() + "): register a client at " + ra.Issuer + " and enter its client id (and secret)"}}
-		return store.OAuthRegistration{}, oauth.Registration{}, p
+		return store.App{}, oauth.Registration{}, p
 	}
-	g := store.OAuthRegistration{ID: store.NewID("reg"), WorkspaceID: integ.WorkspaceID, Issuer: ra.Issuer, RedirectURI: redirect,
-		ClientID: reg.ClientID, AuthMethod: reg.TokenEndpointAuthMethod, CreatedAt: s.now().UTC(), ExpiresAt: reg.ClientSecretExpiresAt}
-	pt, _ := json.Marshal(registrationSecrets{ClientSecret: reg.ClientSecret.Reveal(), RegistrationAccessToken: reg.RegistrationAccessToken.Reveal()})
-	g.Secret, err = s.vault.Seal(pt, vault.RegistrationAD(g))
-	clear(pt)
-	if err != nil {
-		return store.OAuthRegistration{}, oauth.Registration{}, err
-	}
-	if err := s.store.CreateOAuthRegistration(ctx, g); err != nil {
-		if errors.Is(err, store.ErrConflict) { // registered elsewhere without the lease (it expired)
-			if w, gerr := s.store.GetOAuthRegistration(ctx, integ.WorkspaceID, ra.Issuer, redirect); gerr == nil {
-				r, err := s.openRegistration(w)
-				return w, r, err
-			}
+	var a store.App
+	if stale.ID != "" {
+		ch, err := s.store.UpdateApp(ctx, stale.ID, func(ch *store.AppChange) error {
+			return apps.Reregister(s.vault, ch, reg, s.now())
+		})
+		if err != nil {
+			return store.App{}, oauth.Registration{}, err
 		}
-		return store.OAuthRegistration{}, oauth.Registration{}, err
+		a = ch.App
+	} else if a, err = s.createRegistered(ctx, integ, ra.Issuer, redirect, reg); err != nil {
+		return store.App{}, oauth.Registration{}, err
 	}
-	s.logger.Info("registered a client", "workspace", integ.WorkspaceID, "issuer", ra.Issuer, "registration", g.ID, "client_id", reg.ClientID)
-	s.recorder.Audit(ctx, events.System, integ.WorkspaceID, "oauth.client_registered", g.ID, map[string]any{"issuer": ra.Issuer, "client_id": reg.ClientID, "integration": integ.ID})
-	return g, reg, nil
+	s.logger.Info("registered a client", "workspace", integ.WorkspaceID, "issuer", ra.Issuer, "app", a.ID, "client_id", reg.ClientID)
+	s.recorder.Audit(ctx, events.System, integ.WorkspaceID, "oauth.client_registered", a.ID,
+		map[string]any{"issuer": ra.Issuer, "client_id": reg.ClientID, "integration": integ.ID, "replaced": stale.ID != ""})
+	out, err := apps.Registration(a)
+	return a, out, err
 }
 
-// openRegistration decrypts a stored registration.
-func (s *Service) openRegistration(g store.OAuthRegistration) (oauth.Registration, error) {
-	reg := oauth.Registration{ClientID: g.ClientID, TokenEndpointAuthMethod: g.AuthMethod, RedirectURIs: []string{g.RedirectURI},
-		ClientSecretExpiresAt: g.ExpiresAt}
-	if len(g.Secret) == 0 {
-		return reg, nil
-	}
-	pt, err := s.vault.Open(g.Secret, vault.RegistrationAD(g))
+// createRegistered stores a new registered app for reg. A name taken by
+// another app gets the app id's start as a suffix; a registration stored
+// meanwhile by another instance (its lease expired) wins.
+func (s *Service) createRegistered(ctx context.Context, integ store.Integration, issuer, redirect string, reg oauth.Registration) (store.App, error) {
+	a, xs, err := apps.NewRegistered(s.vault, integ.WorkspaceID, integ.Provider, issuer, redirect, reg, s.now())
 	if err != nil {
-		return oauth.Registration{}, err
+		return store.App{}, err
 	}
-	defer clear(pt)
-	var rs registrationSecrets
-	if err := json.Unmarshal(pt, &rs); err != nil {
-		return oauth.Registration{}, errors.New("a stored client registration is malformed")
+	for attempt := 0; ; attempt++ {
+		err = s.store.CreateApp(ctx, a, xs)
+		if err == nil {
+			return s.store.GetApp(ctx, a.ID)
+		}
+		if !errors.Is(err, store.ErrConflict) || attempt > 0 {
+			return store.App{}, err
+		}
+		if w, gerr := s.store.GetRegisteredApp(ctx, integ.WorkspaceID, issuer, redirect); gerr == nil {
+			return w, nil
+		}
+		a.Name = apps.RegisteredName(issuer, strings.TrimPrefix(a.ID, "app_")[:8])
 	}
-	reg.ClientSecret, reg.RegistrationAccessToken = secret.String(rs.ClientSecret), secret.String(rs.RegistrationAccessToken)
-	return reg, nil
 }
 
-// forgetRegistration drops the registration integ used after the server
-// refused the client (invalid_client), so the next Authorize registers a
-// new one.
-func (s *Service) forgetRegistration(ctx context.Context, integ store.Integration) {
-	v, ok := s.registrationOf.Load(integ.ID)
-	if id, _ := v.(string); ok && id != "" {
-		if err := s.store.DeleteOAuthRegistration(ctx, id); err == nil {
-			s.logger.Warn("the authorization server refused its registered client; it is forgotten", "integration", integ.ID, "registration", id)
+// linkApp makes a stored integration use registered app a (the client
+// it now gets tokens with), so the app counts it and cannot be deleted
+// under it. An integration not stored yet (being created) is left to
+// its creator; a failure is logged and retried on the next use.
+func (s *Service) linkApp(ctx context.Context, integ store.Integration, a store.App) {
+	_, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
+		cur := set.Integration
+		if cur.AppID == a.ID {
+			return errUnchanged
 		}
+		now := s.now().UTC()
+		cur.AppID, cur.UpdatedAt = a.ID, now
+		set.Integration = cur
+		set.Events = append(set.Events, events.New(cur.WorkspaceID, cur.ID, events.IntegrationUpdated, now,
+			map[string]any{"changed": []string{"app"}, "app": a.ID, "status": cur.Status}))
+		return nil
+	})
+	switch {
+	case err == nil:
+		s.cache.invalidate(integ.ID)
+	case errors.Is(err, errUnchanged), errors.Is(err, store.ErrNotFound):
+	default:
+		s.logger.Warn("link an integration to its registered client", "integration", integ.ID, "app", a.ID, "err", err)
 	}
+}
+
+// forgetRegistration marks the registered app integ used as refused by
+// its server (invalid_client), so the next Authorize registers a new
+// client into it.
+func (s *Service) forgetRegistration(ctx context.Context, integ store.Integration, clientID string) {
+	if integ.AppID == "" {
+		return
+	}
+	if err := apps.MarkRefused(ctx, s.store, integ.AppID, clientID, s.now()); err != nil {
+		s.logger.Warn("mark a registered client refused", "integration", integ.ID, "app", integ.AppID, "err", err)
+		return
+	}
+	s.logger.Warn("the authorization server refused its registered client; the next authorization registers again", "integration", integ.ID, "app", integ.AppID)
 }

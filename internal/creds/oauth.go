@@ -51,7 +51,8 @@ func (s *Service) appFor(ctx context.Context, integ store.Integration, register 
 		return nil, problem.New(http.StatusUnprocessableEntity, "provider %s has no OAuth 2.0 settings", integ.Provider)
 	}
 	if def.ProtectedResource {
-		return s.resourceApp(ctx, integ, resolved, register)
+		a, _, err := s.resourceApp(ctx, integ, resolved, register)
+		return a, err
 	}
 	cfg, err := decodeConfig(integ.Config)
 	if err != nil {
@@ -115,7 +116,9 @@ func (s *Service) source(ctx context.Context, integ store.Integration, m tokens.
 		if err != nil || integ.AppID == "" {
 			return a, err
 		}
-		return appSource{s: s, integ: integ, a: a}, nil
+		// A protected resource's client (Storm's own registration, as a
+		// rule) is refused for good: the integration must authorize again.
+		return appSource{s: s, integ: integ, a: a, final: a.Resource != ""}, nil
 	case catalog.MethodServiceAccount:
 		return s.saSource(integ, m)
 	case catalog.MethodAPIKey, catalog.MethodBasic:
@@ -125,11 +128,20 @@ func (s *Service) source(ctx context.Context, integ store.Integration, m tokens.
 }
 
 // checkOAuthConfig is CreateIntegration's extra check for OAuth 2.0.
-func (s *Service) checkOAuthConfig(ctx context.Context, integ store.Integration) error {
-	// A protected resource is discovered and, without a configured
-	// client, registered now: a server Storm cannot use is refused before
-	// anything is stored.
-	a, err := s.appFor(ctx, integ, true)
+// A protected resource is discovered and, without a configured client,
+// registered now: a server Storm cannot use is refused before anything
+// is stored, and integ uses the registration (an app) from the start.
+func (s *Service) checkOAuthConfig(ctx context.Context, integ *store.Integration) error {
+	var a *oauth.App
+	var err error
+	if r, rerr := s.resolve(*integ); rerr == nil && r.Provider.OAuth2 != nil && r.Provider.OAuth2.ProtectedResource {
+		var appID string
+		if a, appID, err = s.resourceApp(ctx, *integ, r, true); err == nil && appID != "" {
+			integ.AppID = appID
+		}
+	} else {
+		a, err = s.appFor(ctx, *integ, true)
+	}
 	if err != nil {
 		return err
 	}
@@ -341,7 +353,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, binding []byte) (s
 	if err != nil {
 		s.logger.Info("authorization code exchange failed", "integration", integ.ID, "err", err)
 		if oerr := (*oauth.Error)(nil); a.Resource != "" && errors.As(err, &oerr) && oerr.Code == "invalid_client" {
-			s.forgetRegistration(ctx, integ)
+			s.forgetRegistration(ctx, integ, a.ClientID)
 		}
 		return fail(exchangeFailure(err, a.ClientSecret.Reveal(), code, verifier))
 	}

@@ -42,13 +42,22 @@ type oauth1Client struct {
 	// secret is the consumer secret as configured (for RSA-SHA1, the
 	// PEM private key): what /access reveals and answers are scrubbed of.
 	secret string
+	// fromApp: the consumer secret is the app's (its active version),
+	// which never appears in any answer, /access included.
+	fromApp bool
 }
 
 // oauth1ClientOf builds integ's OAuth 1.0a client from its provider
 // definition and config. Problems name the config field: a consumer
 // secret that is not a usable RSA key for RSA-SHA1, a realm that is not
 // an account id where the provider wants NetSuite's form.
-func (s *Service) oauth1ClientOf(integ store.Integration, resolved catalog.Resolved) (oauth1Client, error) {
+//
+// An integration that uses an app signs with the app's consumer key
+// (copied into its config by apps.Apply) and the app's active consumer
+// secret, read from the app every time a client is built: OAuth 1.0a
+// has no refresh and no invalid_client, so there is no fallback to the
+// previous secret; a rotation takes effect at the next signed request.
+func (s *Service) oauth1ClientOf(ctx context.Context, integ store.Integration, resolved catalog.Resolved) (oauth1Client, error) {
 	def := resolved.Provider.OAuth1
 	if def == nil {
 		return oauth1Client{}, problem.New(http.StatusUnprocessableEntity, "provider %s has no OAuth 1.0a settings", integ.Provider)
@@ -69,6 +78,12 @@ func (s *Service) oauth1ClientOf(integ store.Integration, resolved catalog.Resol
 	c.secret = secrets["consumer_secret"]
 	if c.secret == "" {
 		c.secret = secrets["oauth1.consumer_secret"]
+	}
+	if integ.AppID != "" {
+		if c.secret, err = s.appConsumerSecret(ctx, integ, cfg); err != nil {
+			return oauth1Client{}, err
+		}
+		c.fromApp = true
 	}
 	c.cfg = oauth1.Config{ConsumerKey: firstString(cfg["consumer_key"], nested["consumer_key"]), SignatureMethod: def.SignatureMethod,
 		Realm: def.Realm, Now: s.now}
@@ -97,6 +112,24 @@ func (s *Service) oauth1ClientOf(integ store.Integration, resolved catalog.Resol
 	return c, nil
 }
 
+// appConsumerSecret is the active consumer secret of the app integ
+// uses, once its consumer key and endpoints are checked to be the
+// integration's (an app's change is applied to its integrations right
+// after it commits; until then nothing is signed).
+func (s *Service) appConsumerSecret(ctx context.Context, integ store.Integration, cfg map[string]any) (string, error) {
+	if s.appClients == nil {
+		return "", problem.New(http.StatusServiceUnavailable, "apps are not available on this server")
+	}
+	if _, _, err := s.checkApp(ctx, integ, cfg); err != nil {
+		return "", err
+	}
+	c, err := s.appClients.Current(ctx, integ.AppID)
+	if err != nil {
+		return "", err
+	}
+	return c.Secret.Reveal(), nil
+}
+
 func oauth1Of(doc tokens.Material) (oauth1Material, error) {
 	var m oauth1Material
 	raw, ok := doc[oauth1Member]
@@ -111,12 +144,12 @@ func oauth1Of(doc tokens.Material) (oauth1Material, error) {
 
 // openOAuth1 builds the usable form of OAuth 1.0a token credentials: a
 // signer for every request.
-func (s *Service) openOAuth1(integ store.Integration, resolved catalog.Resolved, c store.Credential, doc tokens.Material) (*usable, error) {
+func (s *Service) openOAuth1(ctx context.Context, integ store.Integration, resolved catalog.Resolved, c store.Credential, doc tokens.Material) (*usable, error) {
 	m, err := oauth1Of(doc)
 	if err != nil {
 		return nil, fmt.Errorf("credential %s: %w", c.ID, err)
 	}
-	cl, err := s.oauth1ClientOf(integ, resolved)
+	cl, err := s.oauth1ClientOf(ctx, integ, resolved)
 	if err != nil {
 		return nil, err
 	}
@@ -128,20 +161,26 @@ func oauth1Usable(c store.Credential, cl oauth1Client, m oauth1Material) (*usabl
 	if err != nil {
 		return nil, err
 	}
-	return &usable{cred: c, kind: catalog.MethodOAuth1, secret: secret.String(m.TokenSecret), more: []string{cl.secret, m.Token},
-		oauth1: signer, headers: cl.def.Headers,
+	u := &usable{cred: c, kind: catalog.MethodOAuth1, secret: secret.String(m.TokenSecret), more: []string{cl.secret, m.Token},
+		oauth1: signer, headers: cl.def.Headers, fromApp: cl.fromApp,
 		oauth1Access: map[string]any{"type": "oauth1", "consumer_key": cl.cfg.ConsumerKey, "consumer_secret": cl.secret,
-			"token": m.Token, "token_secret": m.TokenSecret, "signature_method": cl.cfg.SignatureMethod, "realm": cl.cfg.Realm}}, nil
+			"token": m.Token, "token_secret": m.TokenSecret, "signature_method": cl.cfg.SignatureMethod, "realm": cl.cfg.Realm}}
+	if cl.fromApp {
+		// An app's secret never appears in any answer (issue 15): the
+		// caller gets the token credentials and signs through the proxy.
+		delete(u.oauth1Access, "consumer_secret")
+	}
+	return u, nil
 }
 
 // prepareOAuth1 checks pasted token credentials (a Save) and returns the
 // new version's material and usable form.
-func (s *Service) prepareOAuth1(integ store.Integration, resolved catalog.Resolved, in SaveInput, cred *store.Credential) (tokens.Material, *usable, error) {
+func (s *Service) prepareOAuth1(ctx context.Context, integ store.Integration, resolved catalog.Resolved, in SaveInput, cred *store.Credential) (tokens.Material, *usable, error) {
 	creds := oauth1.Credentials{Token: in.Token, Secret: secret.String(in.TokenSecret)}
 	if err := creds.Validate(); err != nil {
 		return nil, nil, err
 	}
-	cl, err := s.oauth1ClientOf(integ, resolved)
+	cl, err := s.oauth1ClientOf(ctx, integ, resolved)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +212,7 @@ func (s *Service) authorizeOAuth1(ctx context.Context, actor events.Actor, integ
 	if err != nil {
 		return "", err
 	}
-	cl, err := s.oauth1ClientOf(integ, resolved)
+	cl, err := s.oauth1ClientOf(ctx, integ, resolved)
 	if err != nil {
 		return "", err
 	}
@@ -327,7 +366,7 @@ func (s *Service) callbackOAuth1(ctx context.Context, q url.Values, binding []by
 	if err != nil {
 		return fail("The provider's settings could not be loaded. Nothing was changed.")
 	}
-	cl, err := s.oauth1ClientOf(integ, resolved)
+	cl, err := s.oauth1ClientOf(ctx, integ, resolved)
 	if err != nil {
 		msg := "The provider's settings could not be loaded"
 		if p, ok := problem.As(err); ok {

@@ -91,10 +91,8 @@ type Service struct {
 	// owner names this instance in leases it takes itself (dynamic
 	// client registration).
 	owner string
-	// resources caches protected-resource discovery (mcp.go);
-	// registrationOf is the registration each such integration last used.
-	resources      resourceCache
-	registrationOf sync.Map // integration id → registration id
+	// resources caches protected-resource discovery (mcp.go).
+	resources resourceCache
 
 	roots sync.Map // sha256(ca_pem) → *x509.CertPool, see rootsFor
 
@@ -267,11 +265,11 @@ func (s *Service) newIntegration(ctx context.Context, ws store.Workspace, in Cre
 	if err := s.setConfig(&integ, in.Config, nil); err != nil {
 		return store.Integration{}, err
 	}
-	if err := s.checkMethodConfig(integ); err != nil {
+	if err := s.checkMethodConfig(ctx, integ); err != nil {
 		return store.Integration{}, err
 	}
 	if integ.AuthMethod == catalog.MethodOAuth2 {
-		if err := s.checkOAuthConfig(ctx, integ); err != nil {
+		if err := s.checkOAuthConfig(ctx, &integ); err != nil {
 			return store.Integration{}, err
 		}
 	}
@@ -482,8 +480,12 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 			if err != nil {
 				return err
 			}
-			if newConfig, err = apps.Apply(a.Provider, a.AuthMethod, appCfg, newConfig, true); err != nil {
-				return err
+			// A registered client is not in the integration's config: it
+			// follows the server's issuer (mcp.go).
+			if !apps.IsRegistered(a) {
+				if newConfig, err = apps.Apply(a.Provider, a.AuthMethod, appCfg, newConfig, true); err != nil {
+					return err
+				}
 			}
 		}
 		if newConfig != nil {
@@ -494,7 +496,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 			if err := s.setConfig(&cur, newConfig, prev); err != nil {
 				return err
 			}
-			if err := s.checkMethodConfig(cur); err != nil {
+			if err := s.checkMethodConfig(ctx, cur); err != nil {
 				return err
 			}
 			changed = append(changed, "config")
@@ -623,14 +625,14 @@ func (s *Service) Tokens() *tokens.Engine { return s.tokens }
 // checkMethodConfig checks, without calling anyone, the settings an auth
 // method reads from the config beyond what the catalog checks: an OAuth
 // 1.0a client (signature method, RSA key, realm) and an exchange block.
-func (s *Service) checkMethodConfig(integ store.Integration) error {
+func (s *Service) checkMethodConfig(ctx context.Context, integ store.Integration) error {
 	resolved, err := s.resolve(integ)
 	if err != nil {
 		return err
 	}
 	switch integ.AuthMethod {
 	case catalog.MethodOAuth1:
-		_, err = s.oauth1ClientOf(integ, resolved)
+		_, err = s.oauth1ClientOf(ctx, integ, resolved)
 	case catalog.MethodAPIKey, catalog.MethodBasic:
 		_, err = s.exchangeOf(integ, resolved)
 	}

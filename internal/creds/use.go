@@ -58,6 +58,10 @@ type usable struct {
 	// /access reveals of it.
 	oauth1       *oauth1.Signer
 	oauth1Access map[string]any
+	// fromApp: part of the credential (an OAuth 1.0a consumer secret)
+	// is an app's, read when the entry was loaded; such entries are not
+	// cached, so a rotated or revoked app secret is not used again.
+	fromApp bool
 	// exchange, when set, says where a session token obtained by a token
 	// exchange goes (instead of placement).
 	exchange *exchange.Apply
@@ -165,7 +169,7 @@ func (s *Service) load(ctx context.Context, id string) (*useEntry, error) {
 		if c == nil {
 			continue
 		}
-		u, err := s.open(integ, e.resolved, *c)
+		u, err := s.open(ctx, integ, e.resolved, *c)
 		if err != nil {
 			return nil, err
 		}
@@ -175,11 +179,13 @@ func (s *Service) load(ctx context.Context, id string) (*useEntry, error) {
 			e.previous = u
 		}
 	}
-	s.cache.put(id, e)
+	if !(e.active != nil && e.active.fromApp) && !(e.previous != nil && e.previous.fromApp) {
+		s.cache.put(id, e)
+	}
 	return e, nil
 }
 
-func (s *Service) open(integ store.Integration, resolved catalog.Resolved, c store.Credential) (*usable, error) {
+func (s *Service) open(ctx context.Context, integ store.Integration, resolved catalog.Resolved, c store.Credential) (*usable, error) {
 	doc, err := s.tokens.Open(c)
 	if err != nil {
 		return nil, err
@@ -196,7 +202,7 @@ func (s *Service) open(integ store.Integration, resolved catalog.Resolved, c sto
 	case catalog.MethodBasic:
 		return s.openBasic(integ, resolved, c, doc)
 	case catalog.MethodOAuth1:
-		return s.openOAuth1(integ, resolved, c, doc)
+		return s.openOAuth1(ctx, integ, resolved, c, doc)
 	}
 	if resolved.Provider.ExchangeFor(catalog.MethodAPIKey) != nil {
 		return s.exchangeUsable(integ, resolved, c, doc)

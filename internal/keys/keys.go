@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/vault"
 )
@@ -786,7 +787,7 @@ func (m *Manager) rewrapAppConfig(ctx context.Context, a store.App, target uint3
 		if current(ch.App.SecretConfig, target) {
 			return errSkip
 		}
-		ct, err := m.reseal(ch.App.SecretConfig, vault.AppConfigAD(ch.App), target)
+		ct, err := m.reseal(ch.App.SecretConfig, apps.SecretConfigAD(ch.App), target)
 		if err != nil {
 			return err
 		}

@@ -679,11 +679,25 @@ func TestRewrapAppSecrets(t *testing.T) {
 		}
 		appIDs = append(appIDs, a.ID)
 	}
+	// A registration migration 0012 moved that Storm has not converted
+	// yet: its data is still bound to the old row, and is re-wrapped too.
+	legacy := store.App{ID: "app_legacy", WorkspaceID: ws.ID, Name: "legacy", Provider: "mcp", AuthMethod: "oauth2",
+		Config: []byte(`{"client_id":"c","legacy_registration":"reg_legacy"}`), Origin: store.AppOriginRegistered,
+		Issuer: "https://as.example.com", RedirectURI: "https://storm.example.com/oauth/callback", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	legacy.SecretConfig, _ = v.Seal([]byte(`{"client_secret":"cs"}`), vault.LegacyRegistrationAD(ws.ID, "reg_legacy"))
+	if err := st.CreateApp(t.Context(), legacy, nil); err != nil {
+		t.Fatal(err)
+	}
 	m := newManager(t, st, v, keys.Config{Batch: 2})
 	if _, err := m.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	runToDone(t, m)
+	if a, _ := st.GetApp(t.Context(), legacy.ID); func() bool { term, _ := vault.Term(a.SecretConfig); return term != 2 }() {
+		t.Fatal("a moved registration's data was not re-wrapped")
+	} else if _, err := v.Open(a.SecretConfig, vault.LegacyRegistrationAD(ws.ID, "reg_legacy")); err != nil {
+		t.Fatalf("a moved registration's data after the job: %v", err)
+	}
 	for _, id := range appIDs {
 		a, err := st.GetApp(t.Context(), id)
 		if err != nil {

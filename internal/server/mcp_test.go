@@ -153,3 +153,123 @@ func testMCPServer(t *testing.T, opts servertest.Options) {
 	}
 	_ = http.StatusOK
 }
+
+// TestMCPRegistrationIsAnApp (issue 15): the client Storm registers for a
+// remote MCP server is an app of the workspace (origin registered, with
+// the authorization server's issuer), listed by GET /v1/apps with the
+// integrations that use it; a second MCP integration of the workspace on
+// the same authorization server reuses it (the server sees exactly one
+// registration request) and authorizes with it; deleting the app while
+// they use it is 409, and its client secret is in no answer; a person
+// cannot rotate its secret (409). Once unused it can be deleted, and the
+// next MCP integration registers again.
+func TestMCPRegistrationIsAnApp(t *testing.T) { backends(t, testMCPRegistrationIsAnApp) }
+
+func testMCPRegistrationIsAnApp(t *testing.T, opts servertest.Options) {
+	env := servertest.Start(t, opts)
+	as := oauthtest.NewDCR(t, oauthtest.DCROptions{})
+	mcp := oauthtest.NewProtectedResource(t, as, oauthtest.ResourceOptions{})
+	other := oauthtest.NewProtectedResource(t, as, oauthtest.ResourceOptions{Path: "/v1/mcp"})
+
+	first := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "MCP one", "provider": "mcp", "config": map[string]any{"base_url": mcp.URL}})
+	list := env.Must(200, "GET", "/v1/apps?workspace=default", "", nil)["apps"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("apps after an MCP integration registered: %v", list)
+	}
+	app := list[0].(map[string]any)
+	appID := app["id"].(string)
+	cfg := app["config"].(map[string]any)
+	if app["origin"] != "registered" || app["issuer"] != as.Issuer || app["redirect_uri"] != env.URL+"/oauth/callback" ||
+		app["provider"] != "mcp" || app["auth_method"] != "oauth2" || app["integrations"] != float64(1) || !strings.HasPrefix(cfg["client_id"].(string), "dcr-") {
+		t.Fatalf("registered app %v", app)
+	}
+	if first["app"] != appID {
+		t.Fatalf("the integration does not name its registered app: %v", first["app"])
+	}
+	clientID := cfg["client_id"].(string)
+	clientSecret := as.ClientSecret(clientID)
+	if clientSecret == "" || cfg["client_secret"] != "********" {
+		t.Fatalf("registered client secret: %q, shown as %v", clientSecret, cfg["client_secret"])
+	}
+
+	second := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "MCP two", "provider": "mcp", "config": map[string]any{"base_url": other.URL}})
+	if as.Registrations() != 1 {
+		t.Fatalf("the authorization server saw %d registrations for two integrations of one workspace, want 1", as.Registrations())
+	}
+	if second["app"] != appID {
+		t.Fatalf("the second integration uses %v, not the registered app %s", second["app"], appID)
+	}
+	if au := mcpConnect(t, env, as, second["id"].(string)); au.Query().Get("client_id") != clientID {
+		t.Fatalf("second integration authorized as %s", au.Query().Get("client_id"))
+	}
+	if n := env.Must(200, "GET", "/v1/apps/"+appID, "", nil)["integrations"]; n != float64(2) {
+		t.Fatalf("the registered app counts %v integrations, want 2", n)
+	}
+
+	r := env.Do("DELETE", "/v1/apps/"+appID, "", nil)
+	if r.Status != 409 {
+		t.Fatalf("DELETE of a registered app in use: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/v1/apps/"+appID+"/secrets", "", map[string]any{"client_secret": "rotated-by-hand-0001"}); r.Status != 409 {
+		t.Fatalf("adding a secret to a registered app: %d %s", r.Status, r.Body)
+	}
+	noSecretsOutsideAccess(t, env, clientSecret)
+
+	env.Must(204, "DELETE", "/v1/integrations/"+first["id"].(string), "", nil)
+	env.Must(204, "DELETE", "/v1/integrations/"+second["id"].(string), "", nil)
+	env.Must(204, "DELETE", "/v1/apps/"+appID, "", nil)
+	env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "MCP three", "provider": "mcp", "config": map[string]any{"base_url": mcp.URL}})
+	if as.Registrations() != 2 {
+		t.Fatalf("after the registered app was deleted: %d registrations, want 2", as.Registrations())
+	}
+}
+
+// TestMCPRegistrationRefusedRegistersIntoTheSameApp (issue 15): when the
+// authorization server forgets Storm's registered client, the refresh's
+// invalid_client is final for the integration (reconnect_required) and
+// the next authorization registers a new client into the same app (the
+// integrations keep their link; the old client secret is revoked), which
+// then connects.
+func TestMCPRegistrationRefusedRegistersIntoTheSameApp(t *testing.T) {
+	backends(t, testMCPRegistrationRefused)
+}
+
+func testMCPRegistrationRefused(t *testing.T, opts servertest.Options) {
+	opts.NoBackground = true
+	env := servertest.Start(t, opts)
+	as := oauthtest.NewDCR(t, oauthtest.DCROptions{AccessTokenTTL: time.Second})
+	mcp := oauthtest.NewProtectedResource(t, as, oauthtest.ResourceOptions{})
+	in := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "MCP", "provider": "mcp", "config": map[string]any{"base_url": mcp.URL}})
+	id, appID := in["id"].(string), in["app"].(string)
+	old := mcpConnect(t, env, as, id).Query().Get("client_id")
+
+	as.ForgetClient(old)
+	time.Sleep(1500 * time.Millisecond) // the access token expires: /access must refresh
+	worker := env.NewToken("worker", "default")
+	if r := env.Do("GET", "/v1/integrations/"+id+"/access", worker, nil); r.Status == 200 {
+		t.Fatalf("/access with a forgotten client: %d %s", r.Status, r.Body)
+	}
+	if st := env.Must(200, "GET", "/v1/integrations/"+id, "", nil)["status"]; st != "reconnect_required" {
+		t.Fatalf("status after the server refused the client: %v", st)
+	}
+
+	au := mcpConnect(t, env, as, id)
+	if cid := au.Query().Get("client_id"); cid == old || !strings.HasPrefix(cid, "dcr-") || as.Registrations() != 2 {
+		t.Fatalf("after the refusal: authorized as %s (old %s) with %d registrations", cid, old, as.Registrations())
+	}
+	list := env.Must(200, "GET", "/v1/apps", "", nil)["apps"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != appID || list[0].(map[string]any)["integrations"] != float64(1) {
+		t.Fatalf("apps after registering again: %v", list)
+	}
+	var states []string
+	for _, x := range env.Must(200, "GET", "/v1/apps/"+appID+"/secrets", "", nil)["secrets"].([]any) {
+		states = append(states, x.(map[string]any)["state"].(string))
+	}
+	if !slices.Equal(states, []string{"revoked", "active"}) {
+		t.Fatalf("secrets of the app after registering again: %v", states)
+	}
+	if st := env.Must(200, "GET", "/v1/integrations/"+id, "", nil)["status"]; st != "connected" {
+		t.Fatalf("status after authorizing again: %v", st)
+	}
+	env.Must(200, "GET", "/v1/integrations/"+id+"/access", worker, nil)
+}

@@ -262,6 +262,14 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if err != nil {
 		return nil, err
 	}
+	// Registrations migration 0012 moved into apps get their secrets
+	// re-sealed as the apps' own (idempotent; a failure leaves the app
+	// unusable until its server is authorized again, never the start).
+	if n, err := apps.ConvertRegistrations(ctx, st, v, cfg.Logger, nil); err != nil {
+		cfg.Logger.Error("convert dynamic client registrations into apps", "err", err)
+	} else if n > 0 {
+		cfg.Logger.Info("converted dynamic client registrations into apps", "apps", n)
+	}
 	links, err := connect.New(connect.Config{Store: st, Creds: cs, Catalog: cat, Recorder: rec, PublicURL: cfg.PublicURL, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err

@@ -35,8 +35,15 @@ type App struct {
 	// there are none.
 	SecretConfig []byte
 	Origin       string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Issuer and RedirectURI are where Storm registered a client itself
+	// (origin registered): the authorization server's issuer and the
+	// redirect URI registered. With the workspace they are unique (one
+	// registration shared by the workspace's integrations of that
+	// server); both are empty for other apps.
+	Issuer      string
+	RedirectURI string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// Revision increases with every update (compare-and-swap); callers
 	// must not set it.
 	Revision int64
@@ -88,7 +95,7 @@ type AppChange struct {
 // ends with the integrations count, a subquery on integrations.app_id.
 const (
 	AppColumns = `id, workspace_id, name, provider, auth_method, config, secret_config, origin,
-	created_at, updated_at, revision,
+	COALESCE(issuer, ''), COALESCE(redirect_uri, ''), created_at, updated_at, revision,
 	(SELECT count(*) FROM integrations i WHERE i.app_id = apps.id)`
 	AppSecretColumns = `id, app_id, workspace_id, version, state, hint, fingerprint, secret, created_at,
 	last_used_at, last_rejected_at, revoked_at, revision`
@@ -99,7 +106,7 @@ func (s Scanner) App(r Row) (App, error) {
 	var a App
 	var n int64
 	err := r.Scan(&a.ID, &a.WorkspaceID, &a.Name, &a.Provider, &a.AuthMethod, &a.Config, &a.SecretConfig,
-		&a.Origin, s.Time(&a.CreatedAt), s.Time(&a.UpdatedAt), &a.Revision, &n)
+		&a.Origin, &a.Issuer, &a.RedirectURI, s.Time(&a.CreatedAt), s.Time(&a.UpdatedAt), &a.Revision, &n)
 	a.Integrations = int(n)
 	return a, err
 }

@@ -46,6 +46,15 @@ type ConnectLink struct {
 // Creates reports whether the link creates an integration.
 func (l ConnectLink) Creates() bool { return len(l.Providers) > 0 }
 
+// ConnectLinkForgetAfter is how long after its expiry a link is kept so
+// that its URL can still say "expired" (or "spent", "deleted"); creating a
+// link forgets up to ConnectLinkPurgeBatch older ones, after which their
+// URLs answer 404 like any unknown link.
+const ConnectLinkForgetAfter = 30 * 24 * time.Hour
+
+// ConnectLinkPurgeBatch bounds how many old links one creation forgets.
+const ConnectLinkPurgeBatch = 100
+
 // ConnectLinkPage selects a page of connect links that are not deleted:
 // those of WorkspaceID and, when set, IntegrationID, whose id sorts after
 // After, ordered by id, at most Limit (DefaultPageLimit when not

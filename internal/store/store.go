@@ -194,7 +194,12 @@ type Store interface {
 	CreateWorkspace(ctx context.Context, w Workspace) error
 	// GetWorkspace finds a workspace by id or by name.
 	GetWorkspace(ctx context.Context, idOrName string) (Workspace, error)
+	// ListWorkspaces returns every workspace in creation order.
 	ListWorkspaces(ctx context.Context) ([]Workspace, error)
+	// PageWorkspaces returns page p of the workspaces, ordered by id
+	// (p.WorkspaceID does not apply): one index range scan however many
+	// exist.
+	PageWorkspaces(ctx context.Context, p ListPage) ([]Workspace, error)
 
 	CreateAPIToken(ctx context.Context, t APIToken) error
 	GetAPITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
@@ -225,8 +230,11 @@ type Store interface {
 	CreateIntegration(ctx context.Context, in Integration) error
 	GetIntegration(ctx context.Context, id string) (Integration, error)
 	// ListIntegrations lists a workspace's integrations, or all of them
-	// when workspaceID is empty, ordered by creation.
+	// when workspaceID is empty, ordered by creation. It reads them all:
+	// for jobs that visit each one; listings page with PageIntegrations.
 	ListIntegrations(ctx context.Context, workspaceID string) ([]Integration, error)
+	// PageIntegrations returns page p of the integrations, ordered by id.
+	PageIntegrations(ctx context.Context, p ListPage) ([]Integration, error)
 	// UpdateIntegration applies fn to the current integration and stores
 	// the result unless fn fails. It is a compare-and-swap: concurrent
 	// updates are serialised, never lost.
@@ -241,6 +249,9 @@ type Store interface {
 	GetCredential(ctx context.Context, id string) (Credential, error)
 	// ListCredentials returns an integration's versions ordered by Version.
 	ListCredentials(ctx context.Context, integrationID string) ([]Credential, error)
+	// PageCredentials returns page p of integration p.Parent's versions,
+	// ordered by Version; an After that is not one of them is ErrNotFound.
+	PageCredentials(ctx context.Context, p VersionPage) ([]Credential, error)
 	// Mutate is the one path for changing credentials: it loads the
 	// integration and its credentials, locked against every other Mutate
 	// or UpdateIntegration of the same integration, applies fn, and stores
@@ -321,9 +332,6 @@ type Store interface {
 	// most within ago by the database's clock, ordered by id.
 	LiveInstances(ctx context.Context, within time.Duration) ([]Instance, error)
 
-	// Dynamic client registrations (types in registrations.go).
-	Registrations
-
 	// Webhooks (types in webhooks.go).
 
 	// CreateWebhook stores w with its Cursor at the end of the event log,
@@ -334,6 +342,8 @@ type Store interface {
 	// ListWebhooks lists a workspace's webhooks, or all of them when
 	// workspaceID is empty, ordered by creation.
 	ListWebhooks(ctx context.Context, workspaceID string) ([]Webhook, error)
+	// PageWebhooks returns page p of the webhooks, ordered by id.
+	PageWebhooks(ctx context.Context, p ListPage) ([]Webhook, error)
 	// DeleteWebhook removes the webhook and its delivery log.
 	DeleteWebhook(ctx context.Context, id string) error
 	// UpdateWebhook loads the webhook, locked against every other
@@ -351,9 +361,10 @@ type Store interface {
 	// Events commit in seq order, so when fewer than limit come back, w
 	// is owed nothing between the last of them and end.
 	ListWebhookEvents(ctx context.Context, w Webhook, limit int) (events []WebhookEvent, end int64, err error)
-	// ListWebhookDeliveries returns a webhook's delivery log, newest
-	// first, at most limit.
-	ListWebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error)
+	// ListWebhookDeliveries returns page p of webhook p.Parent's delivery
+	// log, newest first: after p.After means older than it. An After
+	// that is not in the log (never, or pruned since) is ErrNotFound.
+	ListWebhookDeliveries(ctx context.Context, p VersionPage) ([]WebhookDelivery, error)
 
 	// Apps (types in apps.go).
 
@@ -362,6 +373,9 @@ type Store interface {
 	// ErrConflict; an unknown workspace is ErrNotFound.
 	CreateApp(ctx context.Context, a App, secrets []AppSecret) error
 	GetApp(ctx context.Context, id string) (App, error)
+	// GetRegisteredApp finds the client Storm registered itself (RFC
+	// 7591) at issuer for redirectURI in a workspace, or ErrNotFound.
+	GetRegisteredApp(ctx context.Context, workspaceID, issuer, redirectURI string) (App, error)
 	// ListApps returns page p of the apps, ordered by id.
 	ListApps(ctx context.Context, p AppPage) ([]App, error)
 	// UpdateApp loads the app and its secrets, locked against every other

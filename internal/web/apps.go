@@ -33,12 +33,18 @@ func (u *UI) appRoutes() {
 type appItem struct {
 	ID, Name, Provider, ProviderName, LogoURL, Method, ClientID, Hint string
 	Integrations                                                      int
+	// Issuer is set for a client Storm registered itself (RFC 7591) at
+	// that authorization server: Storm manages its client and secret.
+	Issuer string
 }
 
 func (u *UI) appItem(a store.App) appItem {
 	cfg, _ := apps.Decode(a.Config)
 	it := appItem{ID: a.ID, Name: a.Name, Provider: a.Provider, ProviderName: u.providerName(a.Provider), LogoURL: u.logoURL(a.Provider),
 		Method: methodLabel(a.AuthMethod), ClientID: apps.ClientID(a.AuthMethod, cfg), Integrations: a.Integrations}
+	if apps.IsRegistered(a) {
+		it.Issuer = a.Issuer
+	}
 	return it
 }
 
@@ -203,6 +209,9 @@ func (u *UI) appPage(c *reqCtx) error {
 	}
 	cfg, _ := apps.Decode(a.Config)
 	for _, k := range sortedConfigKeys(cfg) {
+		if k == "legacy_registration" {
+			continue // migration 0012's marker, until Storm converts it
+		}
 		d.Config = append(d.Config, option{Value: k, Label: configText(cfg[k])})
 	}
 	xs, err := u.cfg.Store.ListAppSecrets(ctx, a.ID)

@@ -145,3 +145,41 @@ func TestBrowserApps(t *testing.T) {
 		t.Fatalf("viewer's secret rows: %s", v.text("#secret-versions"))
 	}
 }
+
+// TestBrowserRegisteredApp: the client Storm registered for a remote MCP
+// server is on the Apps page with the authorization server's issuer; its
+// page says Storm manages it (no secret rotation, no adopting), lists the
+// MCP integrations that use it, and shows no secret.
+func TestBrowserRegisteredApp(t *testing.T) {
+	as := oauthtest.NewDCR(t, oauthtest.DCROptions{})
+	mcp := oauthtest.NewProtectedResource(t, as, oauthtest.ResourceOptions{})
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	in := env.Must(201, "POST", "/v1/integrations", "", map[string]any{"name": "Docs MCP", "provider": "mcp", "config": map[string]any{"base_url": mcp.URL}})
+	app, _ := in["app"].(string)
+	if app == "" {
+		t.Fatalf("the MCP integration names no app: %v", in)
+	}
+	c := startChrome(t, env)
+	c.signIn(env.AdminToken)
+
+	c.submit(`nav.nav a[href="/apps"]`, 200)
+	if row := c.text(`tr[data-app="` + app + `"]`); !strings.Contains(row, "Registered by Storm at "+as.Issuer) {
+		t.Fatalf("apps row: %q", row)
+	}
+	c.shot("registered-app-list")
+	c.open("/apps/" + app)
+	if note := c.text("#registered"); !strings.Contains(note, as.Issuer) {
+		t.Fatalf("registered note: %q", note)
+	}
+	if !strings.Contains(c.text("#app-integrations"), "Docs MCP") {
+		t.Fatalf("integrations: %q", c.text("#integrations"))
+	}
+	if eval[bool](c, `document.getElementById("add-secret") !== null || document.getElementById("adopt") !== null || document.getElementById("add-integration") !== null`) {
+		t.Fatal("a registered app's page offers to rotate its secret, adopt or add integrations")
+	}
+	c.shot("registered-app")
+	cfg := env.Must(200, "GET", "/v1/apps/"+app, "", nil)["config"].(map[string]any)
+	if secret := as.ClientSecret(cfg["client_id"].(string)); secret == "" || strings.Contains(c.html(), secret) {
+		t.Fatal("the registered app's page shows its client secret (or it has none)")
+	}
+}

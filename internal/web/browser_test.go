@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stormcreds/storm/internal/web"
+
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -629,5 +631,34 @@ func TestBrowserIntegrationsList(t *testing.T) {
 	c.submit("#no-match a", 200)
 	if rows() != 25 {
 		t.Fatalf("after clearing: %d rows", rows())
+	}
+}
+
+// TestBrowserIntegrationsListMore (issue 14): the list reads a bounded
+// chunk of integrations per request and links to the next chunk, so a
+// workspace with very many costs the same per page.
+func TestBrowserIntegrationsListMore(t *testing.T) {
+	defer web.SetListChunk(4)()
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	up := servertest.NewUpstream(t)
+	for i := range 6 {
+		env.CustomIntegration(fmt.Sprintf("Chunk %02d", i), up)
+	}
+	c := startChrome(t, env)
+	c.signIn(env.AdminToken)
+	rows := func() int { return eval[int](c, `document.querySelectorAll("tr[data-integration]").length`) }
+	c.open("/integrations")
+	if n := rows(); n != 4 || !eval[bool](c, `!!document.querySelector("#list-more a")`) {
+		t.Fatalf("first chunk: %d rows, more link %v", n, eval[bool](c, `!!document.querySelector("#list-more a")`))
+	}
+	c.submit("#list-more a", 200)
+	if n := rows(); n != 2 || eval[bool](c, `!!document.querySelector("#list-more")`) {
+		t.Fatalf("second chunk: %d rows at %s", n, c.path())
+	}
+	// The search stays within the chunk it was made from.
+	c.typeInto("#list-q", "chunk")
+	c.submit("#list-filter button[type=submit]", 200)
+	if n := rows(); n != 2 || !strings.Contains(c.path(), "after=") {
+		t.Fatalf("search in the second chunk: %d rows at %s", n, c.path())
 	}
 }

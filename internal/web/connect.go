@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/stormcreds/storm/internal/api"
@@ -34,6 +36,7 @@ func (u *UI) linkRoutes() {
 	u.mux.HandleFunc("POST /connect/{secret}/authorize", u.link(u.linkAuthorize))
 	u.mux.HandleFunc("GET /connect/return", u.linkReturn)
 	u.handle("POST /integrations/{id}/connect", editor, u.sendLink)
+	u.handle("POST /integrations/{id}/connect/{link}/delete", editor, u.deleteLink)
 }
 
 // linkCookie is the browser's side of the links it opened: per link its
@@ -505,34 +508,7 @@ func (u *UI) linkSaveFailed(c *linkCtx, d connectData, err error, sent map[strin
 		return nil
 	}
 	d.LastError = ""
-	d.SaveError = p.Detail
-	var vf *creds.VerifyFailed
-	if errors.As(err, &vf) {
-		d.SaveVerify = verifyOf(vf.Result)
-		d.SaveError = causeHeadline(string(vf.Result.Reason), d.ProviderName, vf.Result.Status) + " Nothing was changed."
-	}
-	if d.SA {
-		for i := range d.Upload {
-			if f := &d.Upload[i]; f.Type == "text" {
-				f.Value = sent[f.Name]
-			}
-		}
-		d.UploadErrors = attachUploadErrors(d.Upload, p.Errors)
-		d.SetupOpen = true
-		if len(p.Errors) > 0 {
-			d.SaveError = "The file was not accepted. Nothing was changed."
-		}
-	} else if len(p.Errors) > 0 {
-		msgs := make([]string, 0, len(p.Errors))
-		for _, e := range p.Errors {
-			msg := e.Message
-			if e.Field != "api_key" {
-				msg = e.Field + " " + msg
-			}
-			msgs = append(msgs, msg)
-		}
-		d.SaveError = "The credentials were not accepted: " + strings.Join(msgs, "; ") + ". Nothing was changed."
-	}
+	d.showSaveFailure(p, err, sent)
 	return u.renderLink(c, p.Status, d)
 }
 
@@ -678,4 +654,71 @@ func (u *UI) sendLink(c *reqCtx) error {
 	}
 	return u.done(c, integ, "#connect-link", flash{Kind: "ok", Message: "Connect link created. Send it to the person who owns the account; it works once.",
 		Link: &linkFlash{URL: made.URL, Expires: made.Link.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")}})
+}
+
+// linkView is one of an integration's connect links on its page: never
+// its secret (the URL was shown once, when it was made).
+type linkView struct {
+	ID        string
+	State     string // open, used, expired or locked
+	Created   timeView
+	Expires   timeView
+	Failures  int
+	CreatedBy string
+}
+
+// maxLinksShown bounds the links the integration page lists, newest
+// first, out of at most maxLinksRead (ids are random, so "newest" needs
+// them all); the API and `storm connect list` page through every one.
+const (
+	maxLinksShown = 20
+	maxLinksRead  = 1000
+)
+
+// linksOf lists integ's newest connect links for its page.
+func (u *UI) linksOf(ctx context.Context, integ store.Integration) ([]linkView, error) {
+	if u.cfg.Connect == nil {
+		return nil, nil
+	}
+	var all []store.ConnectLink
+	p := store.ConnectLinkPage{WorkspaceID: integ.WorkspaceID, IntegrationID: integ.ID}
+	for len(all) < maxLinksRead {
+		page, err := u.cfg.Connect.List(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < store.ConnectLinkPageLimit(p) {
+			break
+		}
+		p.After = page[len(page)-1].ID
+	}
+	slices.SortFunc(all, func(a, b store.ConnectLink) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	all = all[:min(len(all), maxLinksShown)]
+	out := make([]linkView, 0, len(all))
+	for _, l := range all {
+		out = append(out, linkView{ID: l.ID, State: u.cfg.Connect.State(l), Created: u.when(l.CreatedAt),
+			Expires: u.when(l.ExpiresAt), Failures: l.Failures, CreatedBy: l.CreatedBy})
+	}
+	return out, nil
+}
+
+// deleteLink deletes one of the integration's connect links: its URL
+// answers "deleted" from then on.
+func (u *UI) deleteLink(c *reqCtx) error {
+	integ, err := u.integration(c)
+	if err != nil {
+		return err
+	}
+	l, err := u.cfg.Connect.Get(c.r.Context(), c.r.PathValue("link"))
+	if err != nil || l.IntegrationID != integ.ID || l.WorkspaceID != integ.WorkspaceID {
+		return u.done(c, integ, "#connect-link", flash{Kind: "error", Message: "That connect link does not exist (any more)."})
+	}
+	if err := u.cfg.Connect.Delete(c.r.Context(), c.actor(), l); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return u.done(c, integ, "#connect-link", flash{Kind: "error", Message: "That connect link was already deleted."})
+		}
+		return err
+	}
+	return u.done(c, integ, "#connect-link", flash{Kind: "ok", Message: "Connect link deleted: its URL no longer works."})
 }

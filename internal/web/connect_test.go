@@ -719,3 +719,62 @@ func TestConnectLinkEveryMethod(t *testing.T) {
 		t.Fatalf("oauth1 link: %v", v)
 	}
 }
+
+// TestIntegrationPageListsItsLinks: the integration page lists its
+// connect links newest first with their state, never their secret, and
+// Delete ends one; another integration's link cannot be deleted through
+// it, and a viewer sees no list.
+func TestIntegrationPageListsItsLinks(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	id, _ := apiKeyIntegration(t, env, "Listed Co", "k-1")
+	other, _ := apiKeyIntegration(t, env, "Other Co", "k-2")
+	first, firstPath := linkFor(t, env, id, nil)
+	second, secondPath := linkFor(t, env, id, nil)
+	otherLink, _ := linkFor(t, env, other, nil)
+
+	b := newBrowser(t, env)
+	b.signIn(env.AdminToken)
+	page := "/integrations/" + id
+	p := b.get(page)
+	i1, i2 := strings.Index(p.Body, `data-link="`+first+`"`), strings.Index(p.Body, `data-link="`+second+`"`)
+	if p.Status != 200 || i1 < 0 || i2 < 0 || i2 > i1 {
+		t.Fatalf("links on the page (want %s before %s): %d %.1500s", second, first, p.Status, text(p.Body))
+	}
+	if strings.Contains(p.Body, otherLink) {
+		t.Error("another integration's link is listed")
+	}
+	for _, path := range []string{firstPath, secondPath} {
+		if strings.Contains(p.Body, strings.TrimPrefix(path, "/connect/")) {
+			t.Fatal("the page shows a link's secret")
+		}
+	}
+
+	r := b.post(page+"/connect/"+first+"/delete", url.Values{}, page)
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("delete: %d %.300s", r.Status, r.Body)
+	}
+	if l := linkView(t, env, second); l["state"] != "open" {
+		t.Errorf("the other link: %v", l["state"])
+	}
+	if g := b.get(firstPath); g.Status != http.StatusGone || !strings.Contains(text(g.Body), "deleted") {
+		t.Errorf("deleted link's page: %d %s", g.Status, text(g.Body))
+	}
+	if p := b.get(page); strings.Contains(p.Body, `data-link="`+first+`"`) || !strings.Contains(p.Body, "no longer works") {
+		t.Errorf("after delete: %.800s", text(p.Body))
+	}
+
+	// Through this integration's page, another integration's link is not found.
+	b.post(page+"/connect/"+otherLink+"/delete", url.Values{}, page)
+	if l := linkView(t, env, otherLink); l["state"] != "open" {
+		t.Errorf("another integration's link after a delete through this page: %v", l["state"])
+	}
+
+	viewer := newBrowser(t, env)
+	viewer.signIn(env.NewToken("viewer", "default"))
+	if p := viewer.get(page); strings.Contains(p.Body, `data-link="`) {
+		t.Error("a viewer sees the links")
+	}
+	if p := viewer.post(page+"/connect/"+second+"/delete", url.Values{}, page); p.Status != http.StatusForbidden {
+		t.Errorf("viewer delete: %d", p.Status)
+	}
+}

@@ -115,7 +115,9 @@ func (u *UI) workspaceOptions(c *reqCtx, current store.Workspace) ([]option, err
 	if c.tok.Role != store.RoleAdmin {
 		return nil, nil
 	}
-	list, err := u.cfg.Store.ListWorkspaces(c.r.Context())
+	// Bounded like every listing; a deployment with more workspaces
+	// than a menu can hold names one in the URL (?workspace=).
+	list, err := u.cfg.Store.PageWorkspaces(c.r.Context(), store.ListPage{Limit: listChunk})
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +148,22 @@ type listData struct {
 	ClearURL    string
 	Filtered    bool
 	OtherWS     bool
+	// MoreURL, when set, reads the next chunk of listChunk integrations
+	// (by id, after the last one of this chunk); counts, search and
+	// filter apply within a chunk.
+	MoreURL string
+	Chunk   int
+	After   string // the chunk's start, kept by the search form
 }
 
 // listPageSize is how many integrations one page of the list shows.
 const listPageSize = 25
+
+// listChunk bounds what one request of the list reads from the store,
+// so a page costs the same however many integrations a workspace has;
+// beyond it the list offers a "more" link to the next chunk. A variable
+// so tests can make chunks small.
+var listChunk = 1000
 
 // statusOrder is the status filter's order.
 var statusOrder = []string{store.StatusConnected, store.StatusDegraded, store.StatusReconnectRequired, store.StatusPending, store.StatusDisabled}
@@ -160,9 +174,17 @@ func (u *UI) listPage(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	list, err := u.cfg.Store.ListIntegrations(c.r.Context(), ws.ID)
+	after := q.Get("after")
+	if len(after) > 200 {
+		after = ""
+	}
+	list, err := u.cfg.Store.PageIntegrations(c.r.Context(), store.ListPage{WorkspaceID: ws.ID, After: after, Limit: listChunk + 1})
 	if err != nil {
 		return err
+	}
+	more := len(list) > listChunk
+	if more {
+		list = list[:listChunk]
 	}
 	d := listData{Base: u.base(c, "Integrations"), Workspace: ws.Name, Counts: map[string]int{}, Total: len(list), OtherWS: ws.ID != c.ws.ID}
 	d.Nav = "integrations"
@@ -218,6 +240,9 @@ func (u *UI) listPage(c *reqCtx) error {
 		if d.Status != "" {
 			v.Set("status", d.Status)
 		}
+		if after != "" {
+			v.Set("after", after)
+		}
 		if p > 1 {
 			v.Set("page", strconv.Itoa(p))
 		}
@@ -232,9 +257,23 @@ func (u *UI) listPage(c *reqCtx) error {
 	if page < pages {
 		d.NextURL = link(page + 1)
 	}
+	d.After = after
 	d.ClearURL = "/integrations"
 	if d.OtherWS {
 		d.ClearURL += "?workspace=" + url.QueryEscape(ws.Name)
+	}
+	if more {
+		v := url.Values{"after": {list[len(list)-1].ID}}
+		if d.OtherWS {
+			v.Set("workspace", ws.Name)
+		}
+		if d.Query != "" {
+			v.Set("q", d.Query)
+		}
+		if d.Status != "" {
+			v.Set("status", d.Status)
+		}
+		d.MoreURL, d.Chunk = "/integrations?"+v.Encode(), listChunk
 	}
 	return u.render(c, http.StatusOK, "list", d)
 }
@@ -516,6 +555,9 @@ type integrationData struct {
 	// are the lifetimes the Send a connect link form offers.
 	Link     *linkFlash
 	LinkTTLs []option
+	// Links are the integration's connect links that are not deleted,
+	// newest first (at most maxLinksShown).
+	Links []linkView
 }
 
 var saKindLabels = map[string]string{
@@ -561,6 +603,13 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 	d.LinkTTLs = linkTTLs
 	if d.Flash != nil && d.Flash.Link != nil {
 		d.Link = d.Flash.Link
+	}
+	if d.CanEdit {
+		links, err := u.linksOf(ctx, in)
+		if err != nil {
+			return d, err
+		}
+		d.Links = links
 	}
 	list, err := u.cfg.Creds.Credentials(ctx, in)
 	if err != nil {
@@ -754,10 +803,7 @@ func (u *UI) save(c *reqCtx) error {
 	return nil
 }
 
-// saveFailed shows the integration again with why the Save failed:
-// verification (the provider's answer) or refused input (by field). A
-// service account's setup dialog opens again with the error inside it
-// and the settings it was sent (never a secret or the file) filled in.
+// saveFailed shows the integration again with why the Save failed.
 func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[string]string) error {
 	p, ok := asProblem(err)
 	if !ok || p.Status >= 500 {
@@ -767,6 +813,15 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[
 	if derr != nil {
 		return derr
 	}
+	d.showSaveFailure(p, err, sent)
+	return u.renderIntegration(c, p.Status, d)
+}
+
+// showSaveFailure puts why a Save failed into the controls: the
+// provider's answer when verification refused it, else the refused
+// fields. A service account's setup dialog opens again with the error
+// inside it and the settings it was sent (never a secret or the file).
+func (d *controls) showSaveFailure(p *problem.Problem, err error, sent map[string]string) {
 	d.SaveError = p.Detail
 	var vf *creds.VerifyFailed
 	if errors.As(err, &vf) {
@@ -799,7 +854,6 @@ func (u *UI) saveFailed(c *reqCtx, integ store.Integration, err error, sent map[
 		}
 		d.SaveError = what + " not accepted: " + strings.Join(msgs, "; ") + ". Nothing was changed."
 	}
-	return u.renderIntegration(c, p.Status, d)
 }
 
 func verifyOf(r methods.Result) *verifyResult {

@@ -113,7 +113,7 @@ func (f *fixture) webhook(id string) store.Webhook {
 
 func (f *fixture) deliveries(id string) []store.WebhookDelivery {
 	f.t.Helper()
-	ds, err := f.st.ListWebhookDeliveries(f.t.Context(), id, 1000)
+	ds, err := f.st.ListWebhookDeliveries(f.t.Context(), store.VersionPage{Parent: id, Limit: 1000})
 	if err != nil {
 		f.t.Fatal(err)
 	}

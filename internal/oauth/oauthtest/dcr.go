@@ -225,6 +225,15 @@ func (s *DCRServer) ClientSecret(id string) string {
 	return string(c.GetHashedSecret()) // plainHasher: the secret itself
 }
 
+// ForgetClient deletes a registered client, as a server that expires
+// or loses registrations does: requests with it are then invalid_client.
+func (s *DCRServer) ForgetClient(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.store.Clients, id)
+	delete(s.clients, id)
+}
+
 // ValidFor reports whether accessToken is live and was issued for
 // resource.
 func (s *DCRServer) ValidFor(accessToken, resource string) bool {

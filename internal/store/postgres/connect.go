@@ -11,14 +11,25 @@ import (
 
 // CreateConnectLink stores l with revision 1.
 func (s *Store) CreateConnectLink(ctx context.Context, l store.ConnectLink) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO connect_links (`+store.ConnectLinkColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)`,
-		l.ID, l.WorkspaceID, store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.Hash,
-		l.ReturnURL, l.CreatedBy, dbTime(l.CreatedAt), dbTime(l.ExpiresAt), dbTime(l.UsedAt), dbTime(l.DeletedAt),
-		dbTime(l.LockedAt), l.Failures, dbTime(l.ClaimedUntil), l.LastError)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO connect_links (`+store.ConnectLinkColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)`,
+			l.ID, l.WorkspaceID, store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.Hash,
+			l.ReturnURL, l.CreatedBy, dbTime(l.CreatedAt), dbTime(l.ExpiresAt), dbTime(l.UsedAt), dbTime(l.DeletedAt),
+			dbTime(l.LockedAt), l.Failures, dbTime(l.ClaimedUntil), l.LastError)
+		if err != nil {
+			return dbErr(err)
+		}
+		// SKIP LOCKED: two instances creating links at once forget
+		// different old ones instead of waiting on each other.
+		_, err = tx.Exec(ctx, `DELETE FROM connect_links WHERE id IN
+			(SELECT id FROM connect_links WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			dbTime(l.CreatedAt.Add(-store.ConnectLinkForgetAfter)), store.ConnectLinkPurgeBatch)
+		return dbErr(err)
+	})
 	if err != nil {
 		// Never echo the hash: it identifies a live link.
-		return fmt.Errorf("create connect link %s: %w", l.ID, dbErr(err))
+		return fmt.Errorf("create connect link %s: %w", l.ID, err)
 	}
 	return nil
 }
@@ -47,9 +58,11 @@ func (s *Store) GetConnectLinkByHash(ctx context.Context, hash []byte) (store.Co
 
 // ListConnectLinks returns page p of the links not deleted, in id order.
 func (s *Store) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage) ([]store.ConnectLink, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.ConnectLinkColumns+` FROM connect_links
-		WHERE workspace_id = $1 AND ($2 = '' OR integration_id = $2) AND deleted_at IS NULL AND id > $3
-		ORDER BY id LIMIT $4`, p.WorkspaceID, p.IntegrationID, p.After, store.ConnectLinkPageLimit(p))
+	q, args := pageConnectLinksSQL, []any{p.WorkspaceID, p.After, store.ConnectLinkPageLimit(p)}
+	if p.IntegrationID != "" {
+		q, args = pageIntegrationConnectLinksSQL, append([]any{p.IntegrationID}, args...)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list connect links: %w", err)
 	}

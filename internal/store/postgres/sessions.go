@@ -12,14 +12,11 @@ import (
 
 // ListAPITokens returns page p of the tokens, ordered by id.
 func (s *Store) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.APIToken, error) {
-	q := `SELECT ` + store.APITokenColumns + ` FROM api_tokens WHERE id > $1`
-	args := []any{p.After}
+	q, args := pageTokensSQL, []any{p.After, store.TokenPageLimit(p)}
 	if p.WorkspaceID != "" {
-		q += ` AND workspace_id = $2`
-		args = append(args, p.WorkspaceID)
+		q, args = pageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	args = append(args, store.TokenPageLimit(p))
-	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args)), args...)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}

@@ -1,12 +1,16 @@
 package postgres
 
 import (
+	"io/fs"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/storetest"
 )
 
 // A database created before 0002_oauth keeps its credentials, which
@@ -54,4 +58,55 @@ func TestUpgradeFrom0001(t *testing.T) {
 	if err != nil || len(due) != 0 {
 		t.Errorf("ListDueCredentials after upgrade = %v, %v; want none", due, err)
 	}
+}
+
+// TestUpgradeMovesRegistrationsIntoApps (issue 15): a dynamic client
+// registration stored before 0012 becomes an app of its workspace, and
+// the old table is gone.
+func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
+	storetest.RegistrationUpgrade(t, func(t *testing.T, g storetest.Legacy) store.Store {
+		ctx := t.Context()
+		url := TestURL(t)
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			t.Fatal(err)
+		}
+		names, _ := fs.Glob(migrations, "migrations/*.sql")
+		sort.Strings(names)
+		for _, name := range names {
+			version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+			if version >= "0012" {
+				break
+			}
+			body, _ := migrations.ReadFile(name)
+			if _, err := conn.Exec(ctx, string(body)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO oauth_registrations (id, workspace_id, issuer, redirect_uri, client_id, auth_method, secret, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, g.ID, g.WorkspaceID, g.Issuer, g.RedirectURI, g.ClientID, g.AuthMethod, g.Secret,
+			g.CreatedAt, g.ExpiresAt); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = 'oauth_registrations' AND table_schema = current_schema()`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("oauth_registrations after 0012: %d, %v", n, err)
+		}
+		return s
+	})
 }

@@ -158,18 +158,3 @@ func (s *Store) ListWebhookEvents(ctx context.Context, w store.Webhook, limit in
 	}
 	return es, end, nil
 }
-
-// ListWebhookDeliveries returns a webhook's delivery log, newest first,
-// at most limit.
-func (s *Store) ListWebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]store.WebhookDelivery, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.WebhookDeliveryColumns+` FROM webhook_deliveries
-		WHERE webhook_id = $1 ORDER BY number DESC LIMIT $2`, webhookID, store.DueLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list webhook deliveries: %w", err)
-	}
-	ds, err := collect(rows, scan.WebhookDelivery)
-	if err != nil {
-		return nil, fmt.Errorf("list webhook deliveries: %w", err)
-	}
-	return ds, nil
-}

@@ -13,10 +13,10 @@ import (
 func (s *Store) CreateApp(ctx context.Context, a store.App, secrets []store.AppSecret) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO apps (id, workspace_id, name, provider, auth_method, config,
-				secret_config, origin, created_at, updated_at, revision)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+				secret_config, origin, created_at, updated_at, revision, issuer, redirect_uri)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 			a.ID, a.WorkspaceID, a.Name, a.Provider, a.AuthMethod, a.Config, a.SecretConfig, a.Origin,
-			dbTime(a.CreatedAt), dbTime(a.UpdatedAt))
+			dbTime(a.CreatedAt), dbTime(a.UpdatedAt), store.NullString(a.Issuer), store.NullString(a.RedirectURI))
 		if err != nil {
 			return dbErr(err)
 		}
@@ -48,11 +48,24 @@ func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) {
 	return getApp(ctx, s.ro, id)
 }
 
+// GetRegisteredApp finds the client Storm registered at issuer for
+// redirectURI in a workspace.
+func (s *Store) GetRegisteredApp(ctx context.Context, workspaceID, issuer, redirectURI string) (store.App, error) {
+	a, err := scan.App(s.ro.QueryRowContext(ctx, `SELECT `+store.AppColumns+` FROM apps
+		WHERE workspace_id = ? AND issuer = ? AND redirect_uri = ?`, workspaceID, issuer, redirectURI))
+	if err != nil {
+		return store.App{}, fmt.Errorf("get registered app: %w", dbErr(err))
+	}
+	return a, nil
+}
+
 // ListApps returns page p of the apps in id order.
 func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.AppColumns+` FROM apps
-		WHERE (?1 = '' OR workspace_id = ?1) AND id > ?2 ORDER BY id LIMIT ?3`,
-		p.WorkspaceID, p.After, store.AppPageLimit(p))
+	q, args := pageAppsSQL, []any{p.After, store.AppPageLimit(p)}
+	if p.WorkspaceID != "" {
+		q, args = pageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
+	}
+	rows, err := s.ro.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}

@@ -16,6 +16,12 @@ func (s *Store) CreateConnectLink(ctx context.Context, l store.ConnectLink) erro
 			l.ID, l.WorkspaceID, store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.Hash,
 			l.ReturnURL, l.CreatedBy, dbTime(l.CreatedAt), dbTime(l.ExpiresAt), dbTime(l.UsedAt), dbTime(l.DeletedAt),
 			dbTime(l.LockedAt), l.Failures, dbTime(l.ClaimedUntil), l.LastError)
+		if err != nil {
+			return dbErr(err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM connect_links WHERE id IN
+			(SELECT id FROM connect_links WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
+			dbTime(l.CreatedAt.Add(-store.ConnectLinkForgetAfter)), store.ConnectLinkPurgeBatch)
 		return dbErr(err)
 	})
 	if err != nil {
@@ -49,9 +55,11 @@ func (s *Store) GetConnectLinkByHash(ctx context.Context, hash []byte) (store.Co
 
 // ListConnectLinks returns page p of the links not deleted, in id order.
 func (s *Store) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage) ([]store.ConnectLink, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.ConnectLinkColumns+` FROM connect_links
-		WHERE workspace_id = ?1 AND (?2 = '' OR integration_id = ?2) AND deleted_at IS NULL AND id > ?3
-		ORDER BY id LIMIT ?4`, p.WorkspaceID, p.IntegrationID, p.After, store.ConnectLinkPageLimit(p))
+	q, args := pageConnectLinksSQL, []any{p.WorkspaceID, p.After, store.ConnectLinkPageLimit(p)}
+	if p.IntegrationID != "" {
+		q, args = pageIntegrationConnectLinksSQL, append([]any{p.IntegrationID}, args...)
+	}
+	rows, err := s.ro.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list connect links: %w", err)
 	}

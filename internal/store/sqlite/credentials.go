@@ -16,8 +16,7 @@ func getCredential(ctx context.Context, q querier, id string) (store.Credential,
 }
 
 func listCredentials(ctx context.Context, q querier, integrationID string) ([]store.Credential, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+store.CredentialColumns+` FROM credentials
-		WHERE integration_id = ? ORDER BY version`, integrationID)
+	rows, err := q.QueryContext(ctx, listCredentialsSQL, integrationID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", integrationID, err)
 	}

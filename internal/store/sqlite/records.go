@@ -116,7 +116,7 @@ func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) err
 }
 
 func getIntegration(ctx context.Context, q querier, id string) (store.Integration, error) {
-	in, err := scan.Integration(q.QueryRowContext(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations WHERE id = ?`, id))
+	in, err := scan.Integration(q.QueryRowContext(ctx, getIntegrationSQL, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, dbErr(err))
 	}

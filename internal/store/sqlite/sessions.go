@@ -11,13 +11,11 @@ import (
 
 // ListAPITokens returns page p of the tokens, ordered by id.
 func (s *Store) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.APIToken, error) {
-	q := `SELECT ` + store.APITokenColumns + ` FROM api_tokens WHERE id > ?`
-	args := []any{p.After}
+	q, args := pageTokensSQL, []any{p.After, store.TokenPageLimit(p)}
 	if p.WorkspaceID != "" {
-		q += ` AND workspace_id = ?`
-		args = append(args, p.WorkspaceID)
+		q, args = pageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	rows, err := s.ro.QueryContext(ctx, q+` ORDER BY id LIMIT ?`, append(args, store.TokenPageLimit(p))...)
+	rows, err := s.ro.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}

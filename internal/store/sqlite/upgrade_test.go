@@ -2,11 +2,15 @@ package sqlite
 
 import (
 	"database/sql"
+	"io/fs"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/storetest"
 )
 
 // A database created before 0002_oauth keeps its credentials, which
@@ -54,4 +58,60 @@ func TestUpgradeFrom0001(t *testing.T) {
 	if err != nil || len(due) != 0 {
 		t.Errorf("ListDueCredentials after upgrade = %v, %v; want none", due, err)
 	}
+}
+
+// TestUpgradeMovesRegistrationsIntoApps (issue 15): a dynamic client
+// registration stored before 0012 becomes an app of its workspace, and
+// the old table is gone.
+func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
+	storetest.RegistrationUpgrade(t, func(t *testing.T, g storetest.Legacy) store.Store {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "storm.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		names, _ := fs.Glob(migrations, "migrations/*.sql")
+		sort.Strings(names)
+		for _, name := range names {
+			version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+			if version >= "0012" {
+				break
+			}
+			body, _ := migrations.ReadFile(name)
+			if _, err := db.ExecContext(ctx, string(body)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`, nil},
+			{`INSERT INTO oauth_registrations (id, workspace_id, issuer, redirect_uri, client_id, auth_method, secret, created_at, expires_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{g.ID, g.WorkspaceID, g.Issuer, g.RedirectURI, g.ClientID, g.AuthMethod, g.Secret,
+				g.CreatedAt.UnixNano(), g.ExpiresAt.UnixNano()}},
+		} {
+			if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+				t.Fatalf("%.60s: %v", q.sql, err)
+			}
+		}
+		db.Close()
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		var n int
+		if err := s.ro.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'oauth_registrations'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("oauth_registrations after 0012: %d, %v", n, err)
+		}
+		return s
+	})
 }

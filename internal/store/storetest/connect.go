@@ -183,3 +183,50 @@ func runConnectConcurrency(t *testing.T, newStore func(t *testing.T) store.Store
 		}
 	})
 }
+
+// testConnectLinkForgetting: creating a link forgets links expired for
+// longer than store.ConnectLinkForgetAfter, at most
+// store.ConnectLinkPurgeBatch at a time and oldest first, and keeps the
+// rest (a recently expired link still says "expired").
+func testConnectLinkForgetting(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ws := newWorkspace(t, s, "acme")
+	in := newIntegration(t, s, ws.ID, "GitHub")
+	now := t0.Add(365 * 24 * time.Hour)
+
+	old := make([]store.ConnectLink, store.ConnectLinkPurgeBatch+5)
+	for i := range old {
+		old[i] = connectLink(ws.ID, in.ID, fmt.Sprintf("old-%d", i))
+		old[i].ExpiresAt = now.Add(-store.ConnectLinkForgetAfter - time.Duration(len(old)-i)*time.Minute)
+		must(t, s.CreateConnectLink(ctx, old[i]), "CreateConnectLink(old)")
+	}
+	recent := connectLink(ws.ID, in.ID, "recent")
+	recent.ExpiresAt = now.Add(-store.ConnectLinkForgetAfter + time.Minute)
+	must(t, s.CreateConnectLink(ctx, recent), "CreateConnectLink(recent)")
+
+	fresh := connectLink(ws.ID, in.ID, "fresh")
+	fresh.CreatedAt, fresh.ExpiresAt = now, now.Add(time.Hour)
+	must(t, s.CreateConnectLink(ctx, fresh), "CreateConnectLink(fresh)")
+
+	gone := 0
+	for i, l := range old {
+		_, err := s.GetConnectLink(ctx, l.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			gone++
+			if i >= store.ConnectLinkPurgeBatch {
+				t.Errorf("old link %d forgotten before older ones", i)
+			}
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if gone != store.ConnectLinkPurgeBatch {
+		t.Errorf("one creation forgot %d old links, want %d", gone, store.ConnectLinkPurgeBatch)
+	}
+	for _, l := range []store.ConnectLink{recent, fresh} {
+		if _, err := s.GetConnectLink(ctx, l.ID); err != nil {
+			t.Errorf("link expiring %v: %v (it must stay)", l.ExpiresAt, err)
+		}
+	}
+}

@@ -38,7 +38,6 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Keyring", testKeyring},
 		{"OAuthStates", testOAuthStates},
 		{"OAuthStatePurge", testOAuthStatePurge},
-		{"OAuthRegistrations", testOAuthRegistrations},
 		{"Leases", testLeases},
 		{"RefreshFields", testRefreshFields},
 		{"HoldLease", testHoldLease},
@@ -53,11 +52,16 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Webhooks", testWebhooks},
 		{"WebhookDeliveryLogBound", testWebhookDeliveryLogBound},
 		{"Apps", testApps},
+		{"RegisteredApps", testRegisteredApps},
 		{"AppIntegrations", testAppIntegrations},
 		{"UpdateApp", testUpdateApp},
 		{"TouchAppSecret", testTouchAppSecret},
 		{"ConnectLinks", testConnectLinks},
 		{"ListConnectLinks", testListConnectLinks},
+		{"ConnectLinkForgetting", testConnectLinkForgetting},
+		{"PageLists", testPageLists},
+		{"PageCursorDeleted", testPageCursorDeleted},
+		{"PageVersions", testPageVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

@@ -119,7 +119,7 @@ func testWebhooks(t *testing.T, s store.Store) {
 		!w.NextAttemptAt.Equal(norm(t2)) || !w.FailingSince.Equal(norm(t1)) || w.Deliveries != 1 {
 		t.Errorf("after a failure: %+v", w)
 	}
-	ds, err := s.ListWebhookDeliveries(ctx, all.ID, 10)
+	ds, err := s.ListWebhookDeliveries(ctx, store.VersionPage{Parent: all.ID, Limit: 10})
 	must(t, err, "ListWebhookDeliveries")
 	if len(ds) != 1 || ds[0].Number != 1 || ds[0].WebhookID != all.ID || ds[0].StatusCode != 500 || ds[0].Error != "HTTP 500" ||
 		ds[0].DurationMS != 12 || ds[0].Attempt != 1 || ds[0].EventID != e1.ID || ds[0].EventType != e1.Type || !ds[0].At.Equal(norm(t1)) || ds[0].ID == "" {
@@ -168,7 +168,7 @@ func testWebhooks(t *testing.T, s store.Store) {
 	must(t, err, "ListDueWebhooks")
 	// all is owed the webhook.test event appended above, past end.
 	wantEqual(t, len(due), 2, "due webhooks (all, other)")
-	ds, err = s.ListWebhookDeliveries(ctx, all.ID, 10)
+	ds, err = s.ListWebhookDeliveries(ctx, store.VersionPage{Parent: all.ID, Limit: 10})
 	must(t, err, "ListWebhookDeliveries")
 	if len(ds) != 2 || ds[0].Number != 2 || ds[0].StatusCode != 204 || ds[1].Number != 1 {
 		t.Errorf("deliveries, newest first = %+v", ds)
@@ -189,7 +189,7 @@ func testWebhooks(t *testing.T, s store.Store) {
 	wantErr(t, s.DeleteWebhook(ctx, all.ID), store.ErrNotFound, "DeleteWebhook twice")
 	_, err = s.GetWebhook(ctx, all.ID)
 	wantErr(t, err, store.ErrNotFound, "GetWebhook after delete")
-	ds, err = s.ListWebhookDeliveries(ctx, all.ID, 10)
+	ds, err = s.ListWebhookDeliveries(ctx, store.VersionPage{Parent: all.ID, Limit: 10})
 	must(t, err, "ListWebhookDeliveries after delete")
 	wantEqual(t, len(ds), 0, "deliveries after delete")
 }
@@ -216,12 +216,12 @@ func testWebhookDeliveryLogBound(t *testing.T, s store.Store) {
 		})
 		must(t, err, "UpdateWebhook")
 	}
-	ds, err := s.ListWebhookDeliveries(ctx, w.ID, 2*n)
+	ds, err := s.ListWebhookDeliveries(ctx, store.VersionPage{Parent: w.ID, Limit: 2 * n})
 	must(t, err, "ListWebhookDeliveries")
 	if len(ds) != store.MaxWebhookDeliveries || ds[0].Number != n || ds[len(ds)-1].Number != n-store.MaxWebhookDeliveries+1 {
 		t.Fatalf("%d deliveries kept (numbers %d…%d), want the newest %d", len(ds), ds[0].Number, ds[len(ds)-1].Number, store.MaxWebhookDeliveries)
 	}
-	ds, err = s.ListWebhookDeliveries(ctx, keep.ID, 10)
+	ds, err = s.ListWebhookDeliveries(ctx, store.VersionPage{Parent: keep.ID, Limit: 10})
 	must(t, err, "ListWebhookDeliveries")
 	wantEqual(t, len(ds), 1, "another webhook's log")
 }
@@ -261,7 +261,7 @@ func runWebhookConcurrency(t *testing.T, newStore func(t *testing.T) store.Store
 		if got.Cursor != w.Cursor+workers*each || got.Deliveries != workers*each {
 			t.Fatalf("cursor %d (want %d), deliveries %d (want %d)", got.Cursor, w.Cursor+workers*each, got.Deliveries, workers*each)
 		}
-		ds, err := s.ListWebhookDeliveries(t.Context(), w.ID, 1000)
+		ds, err := s.ListWebhookDeliveries(t.Context(), store.VersionPage{Parent: w.ID, Limit: 1000})
 		must(t, err, "ListWebhookDeliveries")
 		seen := map[int64]bool{}
 		for _, d := range ds {

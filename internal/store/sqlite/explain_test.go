@@ -1,0 +1,98 @@
+package sqlite
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// planCase is one query whose plan must read an index range: want names
+// the index, and no step may scan a table or sort in a temporary B-tree.
+type planCase struct {
+	name string
+	sql  string
+	args []any
+	want string
+}
+
+// listPlanCases are every listing's queries, the log pages included, and
+// the lookups each /access request makes.
+func listPlanCases() []planCase {
+	logPage := func(p store.Page) (string, []any) {
+		clause, args := store.PageClause(p, 7, func(int) string { return "?" })
+		return `SELECT ` + store.EventColumns + ` FROM events` + clause, args
+	}
+	cases := []planCase{
+		{"PageWorkspaces", pageWorkspacesSQL, []any{"ws_a", 101}, "sqlite_autoindex_workspaces_1"},
+		{"PageIntegrations", pageIntegrationsSQL, []any{"int_a", 101}, "sqlite_autoindex_integrations_1"},
+		{"PageIntegrations(workspace)", pageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageWebhooks", pageWebhooksSQL, []any{"wh_a", 101}, "sqlite_autoindex_webhooks_1"},
+		{"PageWebhooks(workspace)", pageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
+		{"PageCredentials(cursor)", credentialVersionSQL, []any{"cred_a", "int_a"}, "sqlite_autoindex_credentials_1"},
+		{"PageCredentials", pageCredentialsSQL, []any{"int_a", 3, 101}, "sqlite_autoindex_credentials_2"},
+		{"ListWebhookDeliveries(cursor)", deliveryNumberSQL, []any{"whd_a", "wh_a"}, "sqlite_autoindex_webhook_deliveries_1"},
+		{"ListWebhookDeliveries", pageDeliveriesSQL, []any{"wh_a", 9, 101}, "sqlite_autoindex_webhook_deliveries_2"},
+		{"ListAPITokens", pageTokensSQL, []any{"tok_a", 101}, "sqlite_autoindex_api_tokens_1"},
+		{"ListAPITokens(workspace)", pageWorkspaceTokensSQL, []any{"ws_a", "tok_a", 101}, "api_tokens_workspace"},
+		{"ListApps", pageAppsSQL, []any{"app_a", 101}, "sqlite_autoindex_apps_1"},
+		{"ListApps(workspace)", pageWorkspaceAppsSQL, []any{"ws_a", "app_a", 101}, "apps_workspace"},
+		{"ListConnectLinks", pageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
+		{"ListConnectLinks(integration)", pageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
+		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = ?`, []any{"evt_a"}, "sqlite_autoindex_events_1"},
+		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
+		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
+	}
+	for _, c := range []struct {
+		name string
+		p    store.Page
+		want string
+	}{
+		{"ListEvents", store.Page{After: "evt_a", Limit: 101}, "INTEGER PRIMARY KEY"},
+		{"ListEvents(workspace)", store.Page{WorkspaceID: "ws_a", After: "evt_a", Limit: 101}, "events_workspace"},
+		{"ListEvents(integration)", store.Page{IntegrationID: "int_a", After: "evt_a", Limit: 101}, "events_"},
+		{"ListEvents(first page)", store.Page{WorkspaceID: "ws_a", Limit: 101}, "events_workspace"},
+	} {
+		sql, args := logPage(c.p)
+		cases = append(cases, planCase{c.name, sql, args, c.want})
+	}
+	return cases
+}
+
+// TestListQueriesUseIndexes: every listing reads one index range in the
+// order it answers, so its first page costs the same however many rows
+// exist; a full scan or a sort would grow with the table.
+func TestListQueriesUseIndexes(t *testing.T) {
+	s := OpenTest(t)
+	for _, c := range listPlanCases() {
+		t.Run(c.name, func(t *testing.T) {
+			rows, err := s.ro.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+c.sql, c.args...)
+			if err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			text := strings.Join(plan, "; ")
+			t.Log(text)
+			for _, step := range plan {
+				if strings.HasPrefix(step, "SCAN ") || strings.Contains(step, "TEMP B-TREE") {
+					t.Errorf("plan has %q: %s", step, text)
+				}
+			}
+			if !strings.Contains(text, c.want) {
+				t.Errorf("plan does not use %s: %s", c.want, text)
+			}
+		})
+	}
+}
