@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -180,34 +181,29 @@ func (r *reads) lead() {
 }
 
 // gather lets reads already on their way join the batch when the last
-// commit was shared, a sign of load (PostgreSQL's commit_delay with
-// commit_siblings, adaptively): the leader waits while the queue keeps
-// growing, a quantum at a time, up to gatherMax. Without load it returns
-// at once, so a lone read is not delayed.
+// commit was shared, a sign of load: the leader yields the processor
+// while the queue keeps growing, a few times at most. It never sleeps, so
+// a read is never held back by a timer.
 func (r *reads) gather() {
 	if r.lastBatch.Load() < 2 {
 		return
 	}
-	deadline := time.Now().Add(gatherMax)
 	r.mu.Lock()
 	n := len(r.pending)
 	r.mu.Unlock()
-	for n < r.cfg.MaxBatch && time.Now().Before(deadline) {
-		time.Sleep(gatherQuantum)
+	for range gatherYields {
+		runtime.Gosched()
 		r.mu.Lock()
 		m := len(r.pending)
 		r.mu.Unlock()
-		if m == n {
+		if m == n || m >= r.cfg.MaxBatch {
 			return
 		}
 		n = m
 	}
 }
 
-const (
-	gatherQuantum = 250 * time.Microsecond
-	gatherMax     = time.Millisecond
-)
+const gatherYields = 8
 
 // commit writes batch as audit records, identical reads merged into one
 // record whose detail counts them, in one AppendAudit call (all or none).
