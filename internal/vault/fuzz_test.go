@@ -177,7 +177,7 @@ func FuzzOpenForged(f *testing.F) {
 		f.Add(k.ct, k.ad.Workspace, k.ad.Integration, k.ad.Credential, k.ad.Field)
 		f.Add(k.ct[:headerLen], k.ad.Workspace, k.ad.Integration, k.ad.Credential, k.ad.Field)
 	}
-	f.Add([]byte{0, 0, 0, 3, 1}, "", "", "", "")                             // the next term: one keyring read
+	f.Add([]byte{0, 0, 0, 3, 1}, "", "", "", "")                               // the next term: one keyring read
 	f.Add(bytes.Repeat([]byte{0xff}, 64), "ws_1", "int_1", "cred_1", "secret") // an unknown, far term
 	f.Fuzz(func(t *testing.T, ct []byte, ws, integ, cred, field string) {
 		ad := AD{ws, integ, cred, field}
