@@ -18,7 +18,10 @@
 # Targets are found by grepping for "func FuzzXxx(" in *_test.go files.
 # A crash stops that target (go test writes the input to
 # testdata/fuzz/<target>/ and the log says so); the script carries on
-# with the next one and exits 1 at the end if any target crashed.
+# with the next one and exits 1 at the end if any target crashed. With a
+# duration budget, Go 1.26's fuzz coordinator sometimes fails a target at
+# the deadline with "context deadline exceeded" and no failing input
+# (golang/go#75804); such a run is listed with a note, not as a crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +37,7 @@ cache=$(go env GOCACHE)/fuzz
 
 # pkgdir target, one a line, in a stable order.
 targets=$(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*(' . |
-	sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1 \2#' | sort -u | grep -E " .*${FILTER}" || true)
+	sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1 \2#' | sort -u | grep -E " .*(${FILTER})" || true)
 if [ -z "$targets" ]; then
 	echo "no fuzz targets match $FILTER" >&2
 	exit 2
@@ -42,7 +45,7 @@ fi
 
 echo "fuzztime $FUZZTIME per target, 1 worker, minimize $MINIMIZE; logs in $OUT"
 printf '%-40s %-36s %12s %8s\n' package target executions crashes
-total=0 failed=0
+total=0 failed=0 flakes=0
 while read -r dir name; do
 	log="$OUT/$name.log"
 	status=0
@@ -51,13 +54,22 @@ while read -r dir name; do
 	# The last progress line has the total: "fuzz: elapsed: 1m0s, execs: 1234567 (20576/sec), ..."
 	execs=$(sed -nE 's/^fuzz: elapsed: [^,]*, execs: ([0-9]+) .*/\1/p' "$log" | tail -n 1)
 	execs=${execs:-0}
-	crashes=0
+	crashes=0 note=
 	if [ "$status" -ne 0 ] || grep -q -- '--- FAIL' "$log"; then
-		crashes=1 # go test stops a target at its first failing input
-		failed=1
+		if ! grep -q 'Failing input written to' "$log" && grep -q '^    context deadline exceeded$' "$log" &&
+			[ "$(grep -c -- '--- FAIL' "$log")" -eq 1 ]; then
+			# Go's fuzz coordinator can report its own -fuzztime deadline
+			# as a failure, with no failing input (golang/go#75804, fixed
+			# in Go 1.27). Not a crash; a count budget (Nx) avoids it.
+			note="deadline race at the end (golang/go#75804), no failing input"
+			flakes=$((flakes + 1))
+		else
+			crashes=1 # go test stops a target at its first failing input
+			failed=$((failed + 1))
+		fi
 	fi
 	total=$((total + execs))
-	printf '%-40s %-36s %12d %8d\n' "$dir" "$name" "$execs" "$crashes"
+	printf '%-40s %-36s %12d %8d  %s\n' "$dir" "$name" "$execs" "$crashes" "$note"
 	if [ "$crashes" -ne 0 ]; then
 		grep -E 'Failing input written to|--- FAIL|fuzz_test.go|_test.go:[0-9]+' "$log" | head -n 5 | sed 's/^/    /'
 	fi
@@ -75,4 +87,7 @@ while read -r dir name; do
 	fi
 done <<<"$targets"
 printf '%-40s %-36s %12d %8d\n' total "" "$total" "$failed"
-exit "$failed"
+if [ "$flakes" -gt 0 ]; then
+	echo "$flakes target(s) ended with Go's deadline race (golang/go#75804): re-run them, or use a count: FUZZTIME=100000x"
+fi
+[ "$failed" -eq 0 ]
