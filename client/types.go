@@ -286,6 +286,14 @@ type AuditRecord struct {
 	Target    string    `json:"target"`
 	At        time.Time `json:"at,omitzero"`
 	IP        string    `json:"ip,omitempty"`
+	// Detail is a JSON object of more facts, never a secret.
+	Detail json.RawMessage `json:"detail,omitempty"`
+	// Seq, PrevHash and Hash place the record in the audit hash chain:
+	// Seq counts 1, 2, 3…, PrevHash is the Hash of the record before, and
+	// Hash covers every other field (see VerifyAudit).
+	Seq      int64  `json:"seq,omitempty"`
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // WebhookRequest subscribes URL to the named event types (all when

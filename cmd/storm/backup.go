@@ -54,6 +54,11 @@ func restore(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored into %s: %s\n", cfg.DataDir, rep.CheckReport)
+	if rep.Audit.OK {
+		fmt.Fprintf(stdout, "audit chain ok: %d entries\n", rep.Audit.Entries)
+	} else {
+		fmt.Fprintf(stdout, "WARNING: the backup's audit chain is broken: %d entries; first bad entry %s: %s\n", rep.Audit.Entries, rep.Audit.FirstBad, rep.Audit.Reason)
+	}
 	switch {
 	case rep.CopiedKey:
 		fmt.Fprintf(stdout, "The key-encryption key was copied to %s. Start it with: storm serve --data-dir %s\n", rep.KeyFile, cfg.DataDir)

@@ -105,8 +105,17 @@ func commands() []*command {
 		{name: "events", summary: "list events", subs: []subcommand{
 			{"", "[--workspace W] [--integration ID] [--after EVENT_ID] [--limit N] [--json]", "Lists events, oldest first.", (*cli).events},
 		}},
-		{name: "audit", summary: "list the audit log", subs: []subcommand{
-			{"", "[--workspace W] [--after ID] [--limit N] [--json]", "Lists audit records, oldest first.", (*cli).audit},
+		{name: "audit", summary: "list, verify or export the audit log", def: "list", subs: []subcommand{
+			{"list", "[--workspace W] [--after ID] [--limit N] [--json]", "Lists audit records, oldest first.", (*cli).audit},
+			{"verify", "[--file FILE] [--json]",
+				"Checks the audit log's hash chain (admin) and prints {\"ok\",\"entries\"} or the first bad\n" +
+					"entry and why; exits with status 1 when the chain is broken. --file checks an export\n" +
+					"offline instead.", (*cli).auditVerify},
+			{"export", "--to FILE|URL [--state FILE] [--follow] [--interval D] [--batch N]",
+				"Streams the audit log (admin token) as JSON lines, one entry each with its hash: appended\n" +
+					"to FILE, or POSTed in batches (application/x-ndjson) to URL. A restart resumes after the\n" +
+					"last entry delivered (a file's last line; for a URL the --state file), so nothing is\n" +
+					"missed or repeated. --follow keeps exporting new entries until interrupted.", (*cli).auditExport},
 		}},
 		{name: "webhooks", summary: "subscribe URLs to events, list them, see their deliveries", def: "list", subs: []subcommand{
 			{"create", "--url URL [--event TYPE ...] [--workspace W] [--json]",

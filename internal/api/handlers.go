@@ -575,6 +575,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// One more than asked says whether there is a next page.
+	limit := p.Limit
+	p.Limit++
 	list, err := s.cfg.Store.ListAudit(r.Context(), p)
 	if errors.Is(err, store.ErrNotFound) {
 		err = problem.Field("after", "no such audit record")
@@ -582,6 +585,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	body := map[string]any{}
+	if len(list) > limit {
+		list = list[:limit]
+		body["next"] = list[limit-1].ID
 	}
 	out := make([]map[string]any, 0, len(list))
 	names := map[string]string{}
@@ -592,7 +600,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": out})
+	body["audit"] = out
+	writeJSON(w, http.StatusOK, body)
 }
 
 // actorName is the name of the API token an audit record names as its

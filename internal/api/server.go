@@ -150,6 +150,7 @@ func (s *Server) register() {
 
 	s.handle("GET /v1/events", store.RoleViewer, s.listEvents)
 	s.handle("GET /v1/audit", store.RoleViewer, s.listAudit)
+	s.handle("GET /v1/audit/verify", store.RoleAdmin, s.verifyAudit)
 
 	s.handle("POST /v1/webhooks", store.RoleEditor, s.createWebhook)
 	s.handle("GET /v1/webhooks", store.RoleViewer, s.listWebhooks)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -59,8 +60,16 @@ func eventView(e store.Event) map[string]any {
 	return map[string]any{"id": e.ID, "type": e.Type, "integration": e.IntegrationID, "workspace": e.WorkspaceID, "at": rfc3339(e.At), "data": data}
 }
 
+// auditView is an audit record with its place in the hash chain. "at"
+// keeps the microseconds the hash covers (audit.TimeLayout), so an
+// exported entry can be verified from its JSON alone.
 func auditView(a store.AuditRecord) map[string]any {
-	v := map[string]any{"id": a.ID, "workspace": a.WorkspaceID, "actor": a.Actor, "action": a.Action, "target": a.Target, "at": rfc3339(a.At), "ip": a.IP}
+	var at any
+	if !a.At.IsZero() {
+		at = audit.FormatTime(a.At)
+	}
+	v := map[string]any{"id": a.ID, "workspace": a.WorkspaceID, "actor": a.Actor, "action": a.Action, "target": a.Target, "at": at, "ip": a.IP,
+		"seq": a.Seq, "prev_hash": a.PrevHash, "hash": a.Hash}
 	if len(a.Detail) > 0 {
 		v["detail"] = json.RawMessage(a.Detail)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/sqlite"
 	"github.com/stormcreds/storm/internal/vault"
@@ -97,6 +98,10 @@ type RestoreOptions struct {
 // RestoreReport is what a restore proved and where its key comes from.
 type RestoreReport struct {
 	CheckReport
+	// Audit is the restored audit log's hash chain check. A broken chain
+	// does not stop the restore (the backup may be the only copy), but it
+	// is reported.
+	Audit audit.Result
 	// KeyFile is the new data dir's key file when it has one; empty when
 	// the key is Config.KEKURL (the server then needs the same URL).
 	KeyFile string
@@ -183,11 +188,11 @@ func Restore(ctx context.Context, cfg Config, opt RestoreOptions) (RestoreReport
 	if err := copyFile(opt.From, tmp); err != nil {
 		return rep, fmt.Errorf("restore: %w", err)
 	}
-	check, err := checkRestored(ctx, tmp, kek)
+	check, chain, err := checkRestored(ctx, tmp, kek)
 	if err != nil {
 		return rep, err
 	}
-	rep.CheckReport = check
+	rep.CheckReport, rep.Audit = check, chain
 	if opt.KeyFile != "" {
 		if err := copyFile(opt.KeyFile, ownKey); err != nil {
 			return rep, fmt.Errorf("restore: copying the key file: %w", err)
@@ -202,27 +207,35 @@ func Restore(ctx context.Context, cfg Config, opt RestoreOptions) (RestoreReport
 	return rep, nil
 }
 
-// checkRestored opens the restored database at path with kek and proves
-// that every secret decrypts; the store is closed (and its log
-// checkpointed into the file) before it returns.
-func checkRestored(ctx context.Context, path string, kek vault.KEK) (CheckReport, error) {
+// checkRestored opens the restored database at path with kek, proves
+// that every secret decrypts and verifies the audit hash chain; the store
+// is closed (and its log checkpointed into the file) before it returns.
+func checkRestored(ctx context.Context, path string, kek vault.KEK) (CheckReport, audit.Result, error) {
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
-		return CheckReport{}, fmt.Errorf("restore: %w", err)
+		return CheckReport{}, audit.Result{}, fmt.Errorf("restore: %w", err)
 	}
 	defer st.Close()
 	if _, err := st.Keyring(ctx); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return CheckReport{}, errors.New("restore: the backup holds no keyring: it is not a Storm backup")
+			return CheckReport{}, audit.Result{}, errors.New("restore: the backup holds no keyring: it is not a Storm backup")
 		}
-		return CheckReport{}, fmt.Errorf("restore: %w", err)
+		return CheckReport{}, audit.Result{}, fmt.Errorf("restore: %w", err)
 	}
 	v, err := vault.Open(ctx, kek, st)
 	if err != nil {
-		return CheckReport{}, fmt.Errorf("restore: %w (use the key file or --kek-url the backup was made with)", err)
+		return CheckReport{}, audit.Result{}, fmt.Errorf("restore: %w (use the key file or --kek-url the backup was made with)", err)
 	}
 	defer v.Close()
-	return CheckDecrypts(ctx, st, v)
+	check, err := CheckDecrypts(ctx, st, v)
+	if err != nil {
+		return check, audit.Result{}, err
+	}
+	chain, err := audit.Verify(ctx, st.ListAudit)
+	if err != nil {
+		return check, chain, fmt.Errorf("restore: audit log: %w", err)
+	}
+	return check, chain, nil
 }
 
 func copyFile(from, to string) error {

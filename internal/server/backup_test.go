@@ -69,10 +69,19 @@ func TestBackupRestore(t *testing.T) {
 	if rep.Integrations != 5 || rep.Credentials != 5 || !rep.CopiedKey {
 		t.Fatalf("restored %+v, want 5 and 5 and the key copied", rep)
 	}
+	// The audit chain, written to while the backup ran, holds in the copy
+	// and goes on in the restored server.
+	if !rep.Audit.OK || rep.Audit.Entries < 10 {
+		t.Fatalf("restored audit chain: %+v", rep.Audit)
+	}
 	// The restored server serves the keys.
 	restored := servertest.Start(t, servertest.Options{DataDir: fresh})
 	if a := restored.Must(200, "GET", "/v1/integrations/"+ids[0]+"/access", restored.AdminToken, nil); !strings.HasPrefix(a["api_key"].(string), "backup-key-") {
 		t.Fatalf("access after restore = %v", a)
+	}
+	restored.Must(200, "PATCH", "/v1/integrations/"+ids[0], restored.AdminToken, map[string]any{"name": "After restore"})
+	if v := restored.Must(200, "GET", "/v1/audit/verify", restored.AdminToken, nil); v["ok"] != true || v["entries"].(float64) <= float64(rep.Audit.Entries) {
+		t.Fatalf("verify after restore and a write = %v (restored %d entries)", v, rep.Audit.Entries)
 	}
 	// Not over an existing database.
 	if _, err := server.Restore(context.Background(), server.Config{DataDir: fresh}, server.RestoreOptions{From: out}); err == nil {

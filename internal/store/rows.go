@@ -15,7 +15,7 @@ const (
 	CredentialColumns = `id, integration_id, workspace_id, version, state, hint, fingerprint, secret,
 	created_at, verified_at, expires_at, revoked_at, refresh_at, failures, revision`
 	EventColumns      = `id, workspace_id, integration_id, type, at, data`
-	AuditColumns      = `id, workspace_id, actor, action, target, at, ip, detail`
+	AuditColumns      = `id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash`
 	OAuthStateColumns = `hash, integration_id, workspace_id, verifier, return_to, binding, actor,
 	created_at, expires_at, link_id, pending`
 )
@@ -24,6 +24,16 @@ const (
 type Row interface {
 	Scan(dest ...any) error
 }
+
+// Leading is Row with one extra leading column, read into First: for a
+// column a backend selects ahead of a Columns list (such as seq).
+type Leading struct {
+	Row   Row
+	First any
+}
+
+// Scan implements Row.
+func (l Leading) Scan(dest ...any) error { return l.Row.Scan(append([]any{l.First}, dest...)...) }
 
 // Scanner reads records from rows of the matching Columns.
 type Scanner struct {
@@ -112,7 +122,7 @@ func (s Scanner) Event(r Row) (Event, error) {
 // Audit reads a row of AuditColumns.
 func (s Scanner) Audit(r Row) (AuditRecord, error) {
 	var a AuditRecord
-	err := r.Scan(&a.ID, &a.WorkspaceID, &a.Actor, &a.Action, &a.Target, s.Time(&a.At), &a.IP, &a.Detail)
+	err := r.Scan(&a.ID, &a.WorkspaceID, &a.Actor, &a.Action, &a.Target, s.Time(&a.At), &a.IP, &a.Detail, &a.Seq, &a.PrevHash, &a.Hash)
 	return a, err
 }
 

@@ -164,6 +164,14 @@ type AuditRecord struct {
 	At          time.Time
 	IP          string
 	Detail      []byte // JSON object, may be nil
+
+	// Seq, PrevHash and Hash place the record in the audit hash chain
+	// (package audit). AppendAudit sets them, ignoring what it is given:
+	// Seq counts 1, 2, 3… per database, PrevHash is the Hash of the record
+	// before (audit.Genesis for the first) and Hash covers every field.
+	Seq      int64
+	PrevHash string
+	Hash     string
 }
 
 // Page selects a slice of an append-only log: entries after the one with
@@ -266,6 +274,9 @@ type Store interface {
 	AppendEvent(ctx context.Context, e Event) error
 	ListEvents(ctx context.Context, p Page) ([]Event, error)
 	// AppendAudit appends recs in order in one transaction: all or none.
+	// It chains them (audit.Link) after the last record under the log's
+	// append lock, so concurrent appends from any number of instances
+	// form one chain.
 	AppendAudit(ctx context.Context, recs ...AuditRecord) error
 	ListAudit(ctx context.Context, p Page) ([]AuditRecord, error)
 

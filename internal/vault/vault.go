@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -328,6 +329,17 @@ func (v *Vault) counter(term uint32) *termUsage {
 func buildRing(raw []byte, doc keyringDoc) (*keyring, error) {
 	r := &keyring{raw: raw, active: doc.Active, terms: map[uint32]cipher.AEAD{}, fingerprintKey: doc.FingerprintKey, doc: doc}
 	for _, t := range doc.Terms {
+		// Only Rotate writes terms: numbered from 1, each once, each an
+		// AES-256 key. Anything else is a damaged (or forged) keyring, and
+		// aes.NewCipher alone would take a 16- or 24-byte key as AES-128/192.
+		switch {
+		case t.Term == 0:
+			return nil, errors.New("vault: keyring is corrupt: term 0")
+		case r.terms[t.Term] != nil:
+			return nil, fmt.Errorf("vault: keyring is corrupt: term %d appears twice", t.Term)
+		case len(t.Key) != 32:
+			return nil, fmt.Errorf("vault: keyring is corrupt: term %d key is %d bytes, want 32", t.Term, len(t.Key))
+		}
 		r.maxTerm = max(r.maxTerm, t.Term)
 		block, err := aes.NewCipher(t.Key)
 		if err != nil {
@@ -390,6 +402,9 @@ func (v *Vault) rotate(ctx context.Context, from uint32) (uint32, bool, error) {
 		cur := v.ring.Load()
 		if from != 0 && cur.active != from {
 			return cur.active, false, nil
+		}
+		if cur.maxTerm == math.MaxUint32 {
+			return 0, false, errors.New("vault: no data-key term left after 4294967295")
 		}
 		doc := cur.doc
 		next := cur.maxTerm + 1

@@ -46,6 +46,18 @@ func listPlanCases() []planCase {
 		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
 		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}
+	cases = append(cases, planCase{"ListAudit(cursor)", `SELECT seq FROM audit WHERE id = $1`, []any{"aud_a"}, "audit_id_key"})
+	for _, c := range []struct {
+		name string
+		p    store.Page
+		want string
+	}{
+		{"ListAudit", store.Page{After: "aud_a", Limit: 101}, "audit_pkey"},
+		{"ListAudit(workspace)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Limit: 101}, "audit_workspace"},
+	} {
+		clause, args := store.PageClause(c.p, 7, func(n int) string { return "$" + strconv.Itoa(n) })
+		cases = append(cases, planCase{c.name, `SELECT ` + store.AuditColumns + ` FROM audit` + clause, args, c.want})
+	}
 	for _, c := range []struct {
 		name string
 		p    store.Page

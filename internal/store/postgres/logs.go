@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -65,7 +66,9 @@ func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, er
 }
 
 // AppendAudit appends recs to the audit log in order, in one
-// transaction, giving each an id when it has none.
+// transaction, giving each an id when it has none and its place in the
+// hash chain. The audit lock is held from reading the chain's head to
+// commit, so appends from every instance extend one chain.
 func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -79,10 +82,15 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 		if err := lockLog(ctx, tx, auditLockKey); err != nil {
 			return err
 		}
+		head, err := auditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		audit.Link(head, recs)
 		for _, a := range recs {
-			_, err := tx.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail)
+			_, err := tx.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
 			if err != nil {
 				return dbErr(err)
 			}
@@ -93,6 +101,62 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
 	}
 	return nil
+}
+
+// auditHead reads the last chained entry's place; an empty log is the
+// zero Head. The caller holds the audit lock.
+func auditHead(ctx context.Context, tx pgx.Tx) (audit.Head, error) {
+	var h audit.Head
+	err := tx.QueryRow(ctx, `SELECT chain_seq, hash FROM audit WHERE hash <> '' ORDER BY chain_seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return audit.Head{}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("audit chain head: %w", err)
+	}
+	return h, nil
+}
+
+// chainExisting chains the entries written before migration
+// 0011_audit_chain, in log order, a page at a time. It runs in that
+// migration's transaction under the migration lock, so it happens once
+// however many instances start together, and it takes the audit lock so
+// that an older instance still appending waits for it (and then fails the
+// audit_chained check rather than leaving a hole).
+func chainExisting(ctx context.Context, tx pgx.Tx) error {
+	if err := lockLog(ctx, tx, auditLockKey); err != nil {
+		return err
+	}
+	head, err := auditHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for {
+		rows, err := tx.Query(ctx, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("chain existing audit: %w", err)
+		}
+		var seqs []int64
+		recs, err := collect(rows, func(r store.Row) (store.AuditRecord, error) {
+			var seq int64
+			a, err := scan.Audit(store.Leading{Row: r, First: &seq})
+			seqs = append(seqs, seq)
+			return a, err
+		})
+		if err != nil {
+			return fmt.Errorf("chain existing audit: %w", err)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		head = audit.Link(head, recs)
+		for i, a := range recs {
+			if _, err := tx.Exec(ctx, `UPDATE audit SET chain_seq = $1, prev_hash = $2, hash = $3 WHERE seq = $4`,
+				a.Seq, a.PrevHash, a.Hash, seqs[i]); err != nil {
+				return fmt.Errorf("chain existing audit: %w", err)
+			}
+		}
+	}
 }
 
 // ListAudit returns a page of the audit log, oldest first. Page's

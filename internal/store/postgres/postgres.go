@@ -62,6 +62,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
+// afterMigration holds Go steps of a migration that SQL cannot do (SHA-256
+// in SQLite, and one definition of the chain for both stores), run in the
+// migration's transaction right after its SQL.
+var afterMigration = map[string]func(context.Context, pgx.Tx) error{
+	"0011_audit_chain": chainExisting,
+}
+
 // migrate applies the embedded migrations in name order under a session
 // advisory lock, so instances starting together take turns and each
 // migration runs once. It uses its own connection: closing it releases the
@@ -114,6 +121,11 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 			// allows the several statements of a migration file.
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
 				return err
+			}
+			if hook := afterMigration[version]; hook != nil {
+				if err := hook(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version)
 			return err

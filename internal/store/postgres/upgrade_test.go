@@ -1,14 +1,17 @@
 package postgres
 
 import (
+	"context"
+	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/storetest"
 )
@@ -109,4 +112,75 @@ func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// Audit entries written before 0011_audit_chain are chained once, in log
+// order, however many instances start together; an instance from before
+// 0011 can no longer append unchained entries.
+func TestUpgradeChainsExistingAudit(t *testing.T) {
+	ctx := t.Context()
+	url := TestURL(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if version >= "0011" {
+			break
+		}
+		body, _ := migrations.ReadFile(name)
+		exec(string(body))
+		exec(`INSERT INTO schema_migrations (version) VALUES ($1)`, version)
+	}
+	// Identity values with a gap, as rolled-back appends leave them.
+	exec(`SELECT setval(pg_get_serial_sequence('audit', 'seq'), 40)`)
+	const n = 1203 // more than a page of chainExisting
+	for i := range n {
+		exec(`INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail)
+			VALUES ($1, 'ws_1', 'tok_1', 'credential.save', 'int_1', $2, '192.0.2.1', $3)`,
+			fmt.Sprintf("aud_old%04d", i), time.Date(2025, 1, 1, 0, 0, i, 1234000, time.UTC), []byte(`{"i": 1}`))
+	}
+
+	var wg sync.WaitGroup
+	stores := make([]*Store, 3)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = Open(ctx, url)
+			if errs[i] == nil {
+				// Appends may race the others' migrations.
+				errs[i] = stores[i].AppendAudit(ctx, store.AuditRecord{Actor: "system", Action: "startup"})
+			}
+		}()
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		defer s.Close()
+	}
+	res, err := audit.Verify(ctx, stores[0].ListAudit)
+	if err != nil || res != (audit.Result{OK: true, Entries: n + 3}) {
+		t.Fatalf("Verify after upgrade = %+v, %v", res, err)
+	}
+	first, err := stores[1].ListAudit(ctx, store.Page{Limit: 1})
+	if err != nil || first[0].ID != "aud_old0000" || first[0].Seq != 1 || first[0].PrevHash != audit.Genesis {
+		t.Fatalf("first entry = %+v, %v", first, err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, ip) VALUES ('aud_x', '', 'a', 'b', 'c', '')`); err == nil {
+		t.Error("an unchained insert was accepted")
+	}
 }

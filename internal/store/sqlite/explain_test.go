@@ -43,6 +43,18 @@ func listPlanCases() []planCase {
 		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
 		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 	}
+	cases = append(cases, planCase{"ListAudit(cursor)", `SELECT seq FROM audit WHERE id = ?`, []any{"aud_a"}, "sqlite_autoindex_audit_1"})
+	for _, c := range []struct {
+		name string
+		p    store.Page
+		want string
+	}{
+		{"ListAudit", store.Page{After: "aud_a", Limit: 101}, "INTEGER PRIMARY KEY"},
+		{"ListAudit(workspace)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Limit: 101}, "audit_workspace"},
+	} {
+		clause, args := store.PageClause(c.p, 7, func(int) string { return "?" })
+		cases = append(cases, planCase{c.name, `SELECT ` + store.AuditColumns + ` FROM audit` + clause, args, c.want})
+	}
 	for _, c := range []struct {
 		name string
 		p    store.Page

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -44,7 +45,10 @@ func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, er
 }
 
 // AppendAudit appends recs to the audit log in order, in one
-// transaction, giving each an id when it has none.
+// transaction, giving each an id when it has none and its place in the
+// hash chain. The immediate transaction holds the database's write lock
+// from reading the chain's head to commit, so appends from any goroutine
+// or process extend one chain.
 func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -55,10 +59,15 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 		}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		head, err := auditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		audit.Link(head, recs)
 		for _, a := range recs {
-			_, err := tx.ExecContext(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail)
+			_, err := tx.ExecContext(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
 			if err != nil {
 				return dbErr(err)
 			}
@@ -69,6 +78,60 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
 	}
 	return nil
+}
+
+// auditHead reads the last chained entry's place; an empty log is the
+// zero Head.
+func auditHead(ctx context.Context, tx *sql.Tx) (audit.Head, error) {
+	var h audit.Head
+	err := tx.QueryRowContext(ctx, `SELECT chain_seq, hash FROM audit WHERE hash <> '' ORDER BY chain_seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Head{}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("audit chain head: %w", err)
+	}
+	return h, nil
+}
+
+// chainExisting chains the entries written before migration
+// 0011_audit_chain, in log order, a page at a time. It runs in that
+// migration's transaction, so it happens once, before any append.
+func chainExisting(ctx context.Context, tx *sql.Tx) error {
+	head, err := auditHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("chain existing audit: %w", err)
+		}
+		var seqs []int64
+		var recs []store.AuditRecord
+		for rows.Next() {
+			var seq int64
+			a, err := scan.Audit(store.Leading{Row: rows, First: &seq})
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("chain existing audit: %w", err)
+			}
+			seqs, recs = append(seqs, seq), append(recs, a)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("chain existing audit: %w", err)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		head = audit.Link(head, recs)
+		for i, a := range recs {
+			if _, err := tx.ExecContext(ctx, `UPDATE audit SET chain_seq = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
+				a.Seq, a.PrevHash, a.Hash, seqs[i]); err != nil {
+				return fmt.Errorf("chain existing audit: %w", err)
+			}
+		}
+	}
 }
 
 // ListAudit returns a page of the audit log, oldest first. Page's

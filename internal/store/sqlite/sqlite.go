@@ -80,6 +80,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// afterMigration holds Go steps of a migration that SQL cannot do, run in
+// the migration's transaction right after its SQL.
+var afterMigration = map[string]func(context.Context, *sql.Tx) error{
+	"0011_audit_chain": chainExisting,
+}
+
 // migrate applies the embedded migrations in name order. Each runs in its
 // own immediate transaction that first checks whether another process
 // applied it already, so processes starting together are safe.
@@ -111,6 +117,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
+			}
+			if hook := afterMigration[version]; hook != nil {
+				if err := hook(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 				version, time.Now().UnixNano())

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,4 +68,34 @@ func TestReopen(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("database not at the path given: %v", err)
 	}
+}
+
+// TestAuditChain runs the audit chain checks against a fresh file per
+// case, tampering through a second connection to the file.
+func TestAuditChain(t *testing.T) {
+	storetest.RunAuditChain(t, func(t *testing.T) storetest.ChainDB {
+		path := filepath.Join(t.TempDir(), "storm.db")
+		open := func(t *testing.T) store.Store {
+			s, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		return storetest.ChainDB{
+			Store: open(t),
+			Exec: func(t *testing.T, q string) {
+				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				if _, err := db.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			},
+			Another: open,
+		}
+	})
 }

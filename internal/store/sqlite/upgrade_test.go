@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/storetest"
 )
@@ -114,4 +116,76 @@ func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// Audit entries written before 0011_audit_chain are chained at the first
+// open, in log order, once: the log verifies and appends extend it.
+func TestUpgradeChainsExistingAudit(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "storm.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if version >= "0011" {
+			break
+		}
+		body, _ := migrations.ReadFile(name)
+		if _, err := db.ExecContext(ctx, string(body)); err != nil {
+			t.Fatalf("%s: %v", version, err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	for i := range 1203 { // more than a page of chainExisting
+		id := fmt.Sprintf("aud_old%04d", i)
+		ids = append(ids, id)
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail)
+			VALUES (?, 'ws_1', 'tok_1', 'credential.save', 'int_1', ?, '192.0.2.1', ?)`,
+			id, time.Date(2025, 1, 1, 0, 0, i, 1234567, time.UTC).UnixNano(), []byte(`{"i": 1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	for range 2 { // the second open changes nothing
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := audit.Verify(ctx, s.ListAudit)
+		if err != nil || res != (audit.Result{OK: true, Entries: 1203}) {
+			t.Fatalf("Verify after upgrade = %+v, %v", res, err)
+		}
+		first, err := s.ListAudit(ctx, store.Page{Limit: 1})
+		if err != nil || first[0].ID != ids[0] || first[0].Seq != 1 || first[0].PrevHash != audit.Genesis {
+			t.Fatalf("first entry = %+v, %v", first, err)
+		}
+		s.Close()
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AppendAudit(ctx, store.AuditRecord{Actor: "system", Action: "startup"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := audit.Verify(ctx, s.ListAudit); err != nil || res != (audit.Result{OK: true, Entries: 1204}) {
+		t.Fatalf("Verify after append = %+v, %v", res, err)
+	}
+	// A writer that does not chain (a binary from before 0011) is refused.
+	db, _ = sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip) VALUES ('aud_x', '', 'a', 'b', 'c', 0, '')`); err == nil {
+		t.Error("an unchained insert was accepted")
+	}
 }

@@ -1,0 +1,12 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/stormcreds/storm/internal/store/postgres"
+	"github.com/stormcreds/storm/internal/store/storetest"
+)
+
+func BenchmarkAudit(b *testing.B) {
+	storetest.BenchAudit(b, postgres.OpenTest(b))
+}
