@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/server/servertest"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/postgres"
@@ -26,7 +27,8 @@ import (
 // arrives, with other reads still in flight. Reopened, the database's
 // audit log counts every answered read, per action; reads it counts
 // beyond those are at most the ones in flight or refused (recorded,
-// then not answered). On SQLite and PostgreSQL.
+// then not answered). The audit hash chain verifies. On SQLite and
+// PostgreSQL.
 func TestAnsweredReadsSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs storm processes")
@@ -140,6 +142,10 @@ func TestAnsweredReadsSurviveSIGKILL(t *testing.T) {
 					break
 				}
 				after = page[len(page)-1].ID
+			}
+			// The batches appended up to the kill keep the hash chain whole.
+			if res, err := audit.Verify(context.Background(), st.ListAudit); err != nil || !res.OK {
+				t.Fatalf("audit chain after the SIGKILL: %+v, %v", res, err)
 			}
 			acc, prox := answered[0].Load(), answered[1].Load()
 			t.Logf("%s: %d /access and %d proxied answers (%d not answered, in flight at the kill or failed); the audit counts %d and %d in %d records",
