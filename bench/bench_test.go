@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,8 +174,41 @@ func BenchmarkAccess(b *testing.B) {
 	}))
 	b.Cleanup(bare.Close)
 
-	b.Run("storm", func(b *testing.B) { parallel(b, c, env.URL+base+"/access", worker) })
+	b.Run("storm", func(b *testing.B) { withBatchSize(b, env, func() { parallel(b, c, env.URL+base+"/access", worker) }) })
 	b.Run("bare", func(b *testing.B) { parallel(b, c, bare.URL+"/access", worker) })
+}
+
+// withBatchSize runs run and reports the mean number of secret reads
+// per audit transaction meanwhile ("reads/commit"): how much the group
+// commit of the read audit coalesced under the benchmark's concurrency.
+func withBatchSize(b *testing.B, env *servertest.Env, run func()) {
+	sum0, n0 := batchSizes(b, env)
+	run()
+	b.StopTimer()
+	sum1, n1 := batchSizes(b, env)
+	if n1 > n0 {
+		b.ReportMetric((sum1-sum0)/(n1-n0), "reads/commit")
+	}
+}
+
+// batchSizes reads the sum and count of storm_secret_read_batch_size
+// from /metrics.
+func batchSizes(b *testing.B, env *servertest.Env) (sum, count float64) {
+	r := env.Do("GET", "/metrics", "", nil)
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		f, _ := strconv.ParseFloat(v, 64)
+		switch name {
+		case "storm_secret_read_batch_size_sum":
+			sum = f
+		case "storm_secret_read_batch_size_count":
+			count = f
+		}
+	}
+	return sum, count
 }
 
 // bareProxy is the baseline reverse proxy (issue 14): httputil's
@@ -223,7 +258,9 @@ func BenchmarkProxy(b *testing.B) {
 	env, base, worker := storm(b, up)
 	bare := bareProxy(b, up)
 	c := newClient(b)
-	b.Run("storm", func(b *testing.B) { parallel(b, c, env.URL+base+"/proxy/echo/x", worker) })
+	b.Run("storm", func(b *testing.B) {
+		withBatchSize(b, env, func() { parallel(b, c, env.URL+base+"/proxy/echo/x", worker) })
+	})
 	b.Run("bare", func(b *testing.B) { parallel(b, c, bare.URL+"/echo/x", worker) })
 }
 

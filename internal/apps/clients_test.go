@@ -73,7 +73,7 @@ func newFixture(t *testing.T, secrets ...string) *fixture {
 		t.Fatal(err)
 	}
 	f.app = a
-	rec := events.NewRecorder(st, time.Now, nil)
+	rec := events.NewRecorder(st, time.Now, nil, events.ReadsConfig{})
 	f.clients, err = apps.NewClients(apps.ClientsConfig{Store: st, Vault: v, Recorder: rec, TouchEvery: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: func(o string) {
 			n, _ := f.metrics.LoadOrStore(o, new(atomic.Int64))

@@ -112,7 +112,7 @@ func TestRegisteredClientIsAnApp(t *testing.T) {
 func TestRegisteredAppIsManagedByStorm(t *testing.T) {
 	f := newFixture(t, "unused-secret-01")
 	ctx := context.Background()
-	rec := events.NewRecorder(f.st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec := events.NewRecorder(f.st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), events.ReadsConfig{})
 	svc, err := apps.New(apps.Config{Store: f.st, Vault: f.v, Catalog: loadCatalog(t), Recorder: rec, Clients: f.clients, Integrations: noIntegrations{}})
 	if err != nil {
 		t.Fatal(err)

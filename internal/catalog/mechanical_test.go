@@ -202,7 +202,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := events.NewRecorder(st, time.Now, logger)
+	rec := events.NewRecorder(st, time.Now, logger, events.ReadsConfig{})
 	h.svc, err = creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, Proxy: h.px,
 		PublicURL: publicURL, Logger: logger})
 	if err != nil {

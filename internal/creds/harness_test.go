@@ -62,12 +62,12 @@ func (w *world) service(edit func(*Config)) *Service {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	cfg := Config{Store: w.st, Vault: w.v, Catalog: cat, Recorder: events.NewRecorder(w.st, time.Now, slog.Default()), Proxy: px, PublicURL: publicURL}
+	cfg := Config{Store: w.st, Vault: w.v, Catalog: cat, Recorder: events.NewRecorder(w.st, time.Now, slog.Default(), events.ReadsConfig{}), Proxy: px, PublicURL: publicURL}
 	if edit != nil {
 		edit(&cfg)
 	}
 	if cfg.Recorder == nil {
-		cfg.Recorder = events.NewRecorder(w.st, time.Now, slog.Default())
+		cfg.Recorder = events.NewRecorder(w.st, time.Now, slog.Default(), events.ReadsConfig{})
 	}
 	s, err := New(cfg)
 	if err != nil {

@@ -283,7 +283,10 @@ func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.In
 	if err != nil {
 		return nil, err
 	}
-	s.used(ctx, actor, e, "credential.access")
+	// The read is in the audit log before the secret leaves (fail closed).
+	if err := s.used(ctx, actor, e, "credential.access"); err != nil {
+		return nil, err
+	}
 	u := e.active
 	switch {
 	case u.key != nil:
@@ -346,12 +349,22 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 	if e.active.proxy != nil {
 		via = e.active.proxy
 	}
-	s.used(ctx, actor, e, "credential.proxy")
+	// Recorded before the request goes out with the credential applied:
+	// a read that cannot be recorded never reaches the provider.
+	if err := s.used(ctx, actor, e, "credential.proxy"); err != nil {
+		return nil, proxy.Target{}, err
+	}
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
 	retry := &retryCredential{s: s, integ: integ, tried: e.active}
 	t.Fallback = retry
 	t.OnFallback = func() {
-		s.recorder.Used(actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked)
+		// The request itself is recorded already (credential.proxy);
+		// this says which version answered it. It is written before the
+		// answer goes back, but the provider has been contacted by then,
+		// so a failure can only be logged.
+		if err := s.recorder.Read(context.WithoutCancel(ctx), actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked); err != nil {
+			s.logger.Error("record a fallback", "integration", integ.ID, "credential", retry.picked, "err", err)
+		}
 		s.logger.Warn("the provider refused a credential, a retry worked", "integration", integ.ID, "refused", retry.tried.cred.ID, "used", retry.picked)
 	}
 	return via, t, nil
@@ -449,18 +462,28 @@ type reload struct {
 	err   error
 }
 
-// used records a secret read (aggregated per minute) and keeps
-// LastUsedAt fresh without writing on every request.
-func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string) {
-	s.recorder.Used(actor, e.integ.WorkspaceID, action, e.integ.ID)
+// used records a secret read durably, refusing it (503) when it cannot
+// be recorded, and keeps LastUsedAt fresh without writing on every
+// request.
+func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string) error {
+	if err := s.recorder.Read(ctx, actor, e.integ.WorkspaceID, action, e.integ.ID); err != nil {
+		s.logger.Error("refused a secret read that could not be recorded", "action", action, "integration", e.integ.ID, "err", err)
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return err // the caller left; nothing to answer
+		}
+		p := problem.New(http.StatusServiceUnavailable, "the read could not be recorded in the audit log, so no credential was handed out; try again")
+		p.RetryAfter = time.Second
+		return p
+	}
 	now := s.now()
 	if v, ok := s.touched.Load(e.integ.ID); ok && now.Sub(v.(time.Time)) < time.Minute {
-		return
+		return nil
 	}
 	s.touched.Store(e.integ.ID, now)
 	if err := s.store.TouchIntegration(context.WithoutCancel(ctx), e.integ.ID, now.UTC()); err != nil {
 		s.logger.Error("touch integration", "integration", e.integ.ID, "err", err)
 	}
+	return nil
 }
 
 // Credentials lists integ's versions.

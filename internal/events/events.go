@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -92,24 +91,19 @@ func New(workspaceID, integrationID, typ string, at time.Time, data map[string]a
 }
 
 // Recorder writes events and audit records. It is safe for concurrent
-// use. Failing to write an audit record is logged, never hidden.
+// use. Failing to write an audit record of a change is logged, never
+// hidden; failing to record a secret read refuses the read (Read).
 type Recorder struct {
 	store  store.Store
 	now    func() time.Time
 	logger *slog.Logger
-
-	mu    sync.Mutex
-	usage map[usageKey]int
+	reads  *reads
 }
 
-type usageKey struct {
-	actor                     Actor
-	workspace, target, action string
-}
-
-// NewRecorder returns a Recorder writing to st.
-func NewRecorder(st store.Store, now func() time.Time, logger *slog.Logger) *Recorder {
-	return &Recorder{store: st, now: now, logger: logger, usage: map[usageKey]int{}}
+// NewRecorder returns a Recorder writing to st, group-committing secret
+// reads as cfg says (zero: the defaults).
+func NewRecorder(st store.Store, now func() time.Time, logger *slog.Logger, cfg ReadsConfig) *Recorder {
+	return &Recorder{store: st, now: now, logger: logger, reads: newReads(cfg, st.AppendAudit, now)}
 }
 
 // Emit appends an event outside any other change (changes that carry
@@ -139,37 +133,12 @@ func (r *Recorder) Audit(ctx context.Context, actor Actor, workspaceID, action, 
 	}
 }
 
-// Used counts a secret read (an /access call, a proxied request); the
-// counts are written as one audit record per actor, target and action
-// when Flush runs (every minute under Run).
-func (r *Recorder) Used(actor Actor, workspaceID, action, target string) {
-	r.mu.Lock()
-	r.usage[usageKey{actor, workspaceID, target, action}]++
-	r.mu.Unlock()
-}
-
-// Flush writes the aggregated usage records.
-func (r *Recorder) Flush(ctx context.Context) {
-	r.mu.Lock()
-	usage := r.usage
-	r.usage = map[usageKey]int{}
-	r.mu.Unlock()
-	for k, n := range usage {
-		r.Audit(ctx, k.actor, k.workspace, k.action, k.target, map[string]any{"count": n, "period": "1m"})
-	}
-}
-
-// Run flushes usage every interval until ctx ends, then once more.
-func (r *Recorder) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			r.Flush(context.WithoutCancel(ctx))
-			return
-		case <-t.C:
-			r.Flush(ctx)
-		}
-	}
+// Read records a secret read (an /access answer, a proxied request) by
+// actor of target and returns once the record is committed; concurrent
+// reads share one audit transaction. On an error the read must be
+// refused: it is not in the audit log. Reads identical in actor,
+// workspace, action and target that share a transaction are one record
+// with detail {"count": n}.
+func (r *Recorder) Read(ctx context.Context, actor Actor, workspaceID, action, target string) error {
+	return r.reads.record(ctx, readKey{actor: actor, workspace: workspaceID, action: action, target: target})
 }

@@ -64,8 +64,8 @@ var clusterHookTypes = []string{
 //   - scheduled verification ran once per period cluster-wide (not once
 //     per instance) and turned the integration whose key was revoked
 //     mid-run reconnect_required; no OAuth integration failed one;
-//   - the survivors' secret-read audit counts are complete (the killed
-//     instance's unwritten ones are lost, and counted);
+//   - the secret-read audit counts every answered read, the killed
+//     instance's too (each is committed before it is answered);
 //   - the survivors shut down cleanly, and the logs hold no panic, no
 //     race report (the binary is built with -race under -race) and no
 //     secret.
@@ -676,9 +676,9 @@ func checkVerification(t *testing.T, keyIDs, oauthIDs []string, lost map[string]
 
 // checkUsageAudit: every /access and /proxy answer is counted in the
 // secret-read audit records (credential.access and credential.proxy,
-// aggregated in memory and written every minute and at shutdown), but
-// for storm2's: a SIGKILL loses what it had not written yet. The
-// survivors' must all be there.
+// committed before each answer), storm2's too although it was SIGKILLed.
+// A read recorded but never answered (in flight when storm2 died, or
+// refused) may add to the count: at most one per worker and failure.
 func checkUsageAudit(t *testing.T, st *postgres.Store, tr *accessTraffic, finalServed int) {
 	t.Helper()
 	counted := 0
@@ -702,12 +702,11 @@ func checkUsageAudit(t *testing.T, st *postgres.Store, tr *accessTraffic, finalS
 		}
 		after = page[len(page)-1].ID
 	}
-	survivors := tr.servedBy[0] + tr.servedBy[2] + finalServed
-	all := survivors + tr.servedBy[1]
-	t.Logf("secret-read audit: %d /access and /proxy uses counted of %d (%d by storm2, which it had not written when it was killed: %d lost)",
-		counted, all, tr.servedBy[1], all-counted)
-	if counted < survivors || counted > all {
-		t.Errorf("secret-read audit counts %d /access and /proxy uses; the survivors answered %d, storm2 %d", counted, survivors, tr.servedBy[1])
+	all := tr.servedBy[0] + tr.servedBy[1] + tr.servedBy[2] + finalServed
+	slack := 3 + len(tr.errs) + len(tr.timeouts)
+	t.Logf("secret-read audit: %d /access and /proxy uses counted of %d answered (%d by storm2, SIGKILLed)", counted, all, tr.servedBy[1])
+	if counted < all || counted > all+slack {
+		t.Errorf("secret-read audit counts %d /access and /proxy uses; %d were answered (storm2: %d), want %d…%d", counted, all, tr.servedBy[1], all, all+slack)
 	}
 }
 

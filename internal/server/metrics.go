@@ -61,3 +61,28 @@ func stateMetrics(reg *prometheus.Registry, st store.Store, v *vault.Vault) {
 		}, func() float64 { return float64(v.ActiveTerm()) }),
 	)
 }
+
+// readMetrics counts secret reads recorded in the audit log (or refused
+// because they could not be) and how many reads each audit transaction
+// carried (the group commit's batch size).
+func readMetrics(reg *prometheus.Registry) func(reads, records int, err error) {
+	recorded := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storm_secret_reads_recorded_total", Help: "Secret reads (/access, proxied requests) by whether their audit record was committed (ok) or not (failed: the reads were refused).",
+	}, []string{"outcome"})
+	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "storm_secret_read_batch_size", Help: "Secret reads per audit transaction (group commit).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+	})
+	reg.MustRegister(recorded, batch)
+	for _, o := range []string{"ok", "failed"} {
+		recorded.WithLabelValues(o)
+	}
+	return func(reads, _ int, err error) {
+		outcome := "ok"
+		if err != nil {
+			outcome = "failed"
+		}
+		recorded.WithLabelValues(outcome).Add(float64(reads))
+		batch.Observe(float64(reads))
+	}
+}

@@ -242,8 +242,8 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if err != nil {
 		return nil, err
 	}
-	rec := events.NewRecorder(st, time.Now, cfg.Logger)
 	reg := prometheus.NewRegistry()
+	rec := events.NewRecorder(st, time.Now, cfg.Logger, events.ReadsConfig{Metrics: readMetrics(reg)})
 	stateMetrics(reg, st, v)
 	tc := cfg.Tokens
 	if tc.Metrics == nil {
@@ -405,8 +405,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	flushed := make(chan struct{})
-	go func() { s.recorder.Run(bg, time.Minute); close(flushed) }()
 	stopBackground := s.StartBackground(bg)
 	defer stopBackground()
 	errc := make(chan error, 1)
@@ -420,7 +418,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-errc:
 	}
 	stop()
-	<-flushed
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -450,10 +447,6 @@ func (s *Server) StartBackground(ctx context.Context) (stop func()) {
 	}
 	return func() { cancel(); wg.Wait() }
 }
-
-// FlushUsage writes the aggregated secret-read audit records now rather
-// than at the next minute (used at shutdown and by tests).
-func (s *Server) FlushUsage(ctx context.Context) { s.recorder.Flush(ctx) }
 
 // Close waits for background work that still writes (provider
 // revocations, refreshes in flight, key-usage counting) and then

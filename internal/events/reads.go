@@ -1,0 +1,243 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// ErrReadsBusy means more secret reads wait to be recorded than the
+// queue holds: the read is refused rather than answered unrecorded.
+var ErrReadsBusy = errors.New("too many secret reads wait to be recorded")
+
+// ErrUnrecorded wraps the reason a batch of secret reads could not be
+// written to the audit log.
+var ErrUnrecorded = errors.New("the secret read could not be recorded in the audit log")
+
+// Read-audit defaults (ReadsConfig).
+const (
+	DefaultMaxBatch      = 256
+	DefaultMaxQueue      = 4096
+	DefaultCommitTimeout = 5 * time.Second
+)
+
+// ReadsConfig tunes the group committer of secret reads. The zero value
+// means the defaults above and no metrics.
+type ReadsConfig struct {
+	// MaxBatch is how many reads one audit transaction carries at most.
+	MaxBatch int
+	// MaxQueue is how many reads may wait for a transaction; one more is
+	// refused with ErrReadsBusy.
+	MaxQueue int
+	// CommitTimeout bounds one audit transaction. It does not follow any
+	// caller's context: one caller leaving must not fail the others.
+	CommitTimeout time.Duration
+	// Metrics, when set, is told of every commit: how many reads it
+	// held, in how many records, and whether it failed.
+	Metrics func(reads, records int, err error)
+}
+
+// readKey is what makes two reads one audit record within a batch.
+type readKey struct {
+	actor                     Actor
+	workspace, action, target string
+}
+
+// readWaiter is one secret read waiting to be recorded. result receives
+// exactly one value: the commit's outcome, or lead (this waiter must now
+// commit the next batch itself).
+type readWaiter struct {
+	key    readKey
+	result chan readOutcome
+}
+
+type readOutcome struct {
+	err  error
+	lead bool
+}
+
+// reads group-commits secret reads: concurrent reads share one
+// transaction, a lone read costs one. There is no goroutine of its own:
+// the first read to find no commit in progress commits (the leader); the
+// reads that arrive meanwhile queue and, when the commit ends, the first
+// of them leads the next one with all of them in it (group commit).
+type reads struct {
+	cfg    ReadsConfig
+	append func(ctx context.Context, recs ...store.AuditRecord) error
+	now    func() time.Time
+
+	lastBatch atomic.Int64 // reads in the last batch
+
+	mu      sync.Mutex
+	busy    bool          // a leader is committing or about to
+	next    *readWaiter   // handed leadership, not yet leading
+	pending []*readWaiter // waiting for a batch, oldest first
+}
+
+func newReads(cfg ReadsConfig, appendAudit func(context.Context, ...store.AuditRecord) error, now func() time.Time) *reads {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	return &reads{cfg: cfg, append: appendAudit, now: now}
+}
+
+// record returns once k is in a committed audit transaction (nil), or
+// with why it is not (and then it never will be, except after ctx ended:
+// a read given up on may still be recorded, which overstates, never
+// understates, what was answered).
+func (r *reads) record(ctx context.Context, k readKey) error {
+	w := &readWaiter{key: k, result: make(chan readOutcome, 1)}
+	r.mu.Lock()
+	if len(r.pending) >= r.cfg.MaxQueue {
+		r.mu.Unlock()
+		return ErrReadsBusy
+	}
+	r.pending = append(r.pending, w)
+	lead := !r.busy
+	r.busy = true
+	r.mu.Unlock()
+	if lead {
+		r.lead()
+	}
+	for {
+		select {
+		case o := <-w.result:
+			if !o.lead {
+				return o.err
+			}
+			r.lead()
+		case <-ctx.Done():
+			if r.withdraw(w) {
+				return ctx.Err()
+			}
+			// Already in a batch, or leading the next one: wait for it.
+			o := <-w.result
+			if !o.lead {
+				return o.err
+			}
+			r.lead()
+		}
+	}
+}
+
+// withdraw takes w out of the queue if no batch holds it yet and it was
+// not handed leadership.
+func (r *reads) withdraw(w *readWaiter) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next == w {
+		return false
+	}
+	i := slices.Index(r.pending, w)
+	if i < 0 {
+		return false
+	}
+	r.pending = slices.Delete(r.pending, i, i+1)
+	return true
+}
+
+// lead commits the oldest queued reads (the leader's own among them) in
+// one transaction, tells each its outcome, and hands leadership to the
+// oldest read still queued, if any.
+func (r *reads) lead() {
+	r.gather()
+	r.mu.Lock()
+	r.next = nil
+	n := min(len(r.pending), r.cfg.MaxBatch)
+	batch := slices.Clone(r.pending[:n])
+	r.pending = slices.Delete(r.pending, 0, n)
+	r.mu.Unlock()
+
+	r.lastBatch.Store(int64(len(batch)))
+	err := r.commit(batch)
+	for _, w := range batch {
+		w.result <- readOutcome{err: err}
+	}
+
+	r.mu.Lock()
+	if len(r.pending) == 0 {
+		r.busy = false
+		r.mu.Unlock()
+		return
+	}
+	next := r.pending[0]
+	r.next = next
+	r.mu.Unlock()
+	next.result <- readOutcome{lead: true}
+}
+
+// gather lets reads already on their way join the batch when the last
+// commit was shared, a sign of load: the leader yields the processor
+// while the queue keeps growing, a few times at most. It never sleeps, so
+// a read is never held back by a timer.
+func (r *reads) gather() {
+	if r.lastBatch.Load() < 2 {
+		return
+	}
+	r.mu.Lock()
+	n := len(r.pending)
+	r.mu.Unlock()
+	for range gatherYields {
+		runtime.Gosched()
+		r.mu.Lock()
+		m := len(r.pending)
+		r.mu.Unlock()
+		if m == n || m >= r.cfg.MaxBatch {
+			return
+		}
+		n = m
+	}
+}
+
+const gatherYields = 8
+
+// commit writes batch as audit records, identical reads merged into one
+// record whose detail counts them, in one AppendAudit call (all or none).
+func (r *reads) commit(batch []*readWaiter) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	counts := map[readKey]int{}
+	var order []readKey
+	for _, w := range batch {
+		if counts[w.key] == 0 {
+			order = append(order, w.key)
+		}
+		counts[w.key]++
+	}
+	at := r.now().UTC()
+	recs := make([]store.AuditRecord, 0, len(order))
+	for _, k := range order {
+		detail := map[string]any{"count": counts[k]}
+		if k.actor.CreatedBy != "" {
+			detail["link_created_by"] = k.actor.CreatedBy
+		}
+		d, _ := json.Marshal(detail)
+		recs = append(recs, store.AuditRecord{ID: store.NewID("aud"), WorkspaceID: k.workspace, Actor: k.actor.TokenID,
+			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: d})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
+	err := r.append(ctx, recs...)
+	cancel()
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics(len(batch), len(recs), err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnrecorded, err)
+	}
+	return nil
+}

@@ -1,0 +1,358 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqlite"
+)
+
+// auditDB is a real SQLite store and a second connection to its file,
+// for installing triggers that refuse audit inserts.
+type auditDB struct {
+	st  *sqlite.Store
+	raw *sql.DB
+}
+
+func openAuditDB(t *testing.T) auditDB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "storm.db")
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return auditDB{st: st, raw: raw}
+}
+
+func (db auditDB) exec(t *testing.T, q string) {
+	t.Helper()
+	if _, err := db.raw.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// counts sums the "count" of every audit record per action and target.
+func (db auditDB) counts(t *testing.T) (map[string]int, int) {
+	t.Helper()
+	recs, err := db.st.ListAudit(context.Background(), store.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, total := map[string]int{}, 0
+	for _, r := range recs {
+		var d struct{ Count int }
+		if err := json.Unmarshal(r.Detail, &d); err != nil || d.Count < 1 {
+			t.Fatalf("read record %s has detail %s, want a count", r.ID, r.Detail)
+		}
+		out[r.Action+" "+r.Target] += d.Count
+		total += d.Count
+	}
+	return out, total
+}
+
+// gate wraps a store's AppendAudit: it notes every call's size and can
+// hold commits until released.
+type gate struct {
+	appendAudit func(context.Context, ...store.AuditRecord) error
+	mu          sync.Mutex
+	reads       []int // records per call, in call order
+	counts      []int // reads per call
+	hold        chan struct{}
+	entered     chan struct{}
+}
+
+func newGate(appendAudit func(context.Context, ...store.AuditRecord) error) *gate {
+	return &gate{appendAudit: appendAudit, entered: make(chan struct{}, 1000)}
+}
+
+// holdNext makes commits wait for the returned release.
+func (g *gate) holdNext() (release func()) {
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.hold = ch
+	g.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+func (g *gate) append(ctx context.Context, recs ...store.AuditRecord) error {
+	g.mu.Lock()
+	hold := g.hold
+	n := 0
+	for _, r := range recs {
+		var d struct{ Count int }
+		json.Unmarshal(r.Detail, &d)
+		n += d.Count
+	}
+	g.reads = append(g.reads, len(recs))
+	g.counts = append(g.counts, n)
+	g.mu.Unlock()
+	g.entered <- struct{}{}
+	if hold != nil {
+		<-hold
+	}
+	return g.appendAudit(ctx, recs...)
+}
+
+func (g *gate) calls() (records, reads []int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.reads...), append([]int(nil), g.counts...)
+}
+
+// waitQueued waits until n reads wait behind the commit in progress.
+func waitQueued(t *testing.T, r *reads, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		q := len(r.pending)
+		r.mu.Unlock()
+		if q == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads queued, want %d", q, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var worker = Actor{TokenID: "tok_worker", IP: "127.0.0.1"}
+
+func key(action, target string) readKey {
+	return readKey{actor: worker, workspace: "ws_1", action: action, target: target}
+}
+
+// TestLoneReadCommitsAtOnce: a read with nothing else going on is one
+// transaction of one record, committed before Record returns.
+func TestLoneReadCommitsAtOnce(t *testing.T) {
+	db := openAuditDB(t)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{}, g.append, time.Now)
+	if err := r.record(context.Background(), key("credential.access", "int_1")); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := g.calls(); len(recs) != 1 || recs[0] != 1 {
+		t.Fatalf("commits %v, want one of one record", recs)
+	}
+	if c, total := db.counts(t); total != 1 || c["credential.access int_1"] != 1 {
+		t.Fatalf("audit counts %v", c)
+	}
+}
+
+// TestReadsShareOneTransaction: reads that arrive while a commit is in
+// progress are committed together by the next one, identical reads as
+// one record counting them.
+func TestReadsShareOneTransaction(t *testing.T) {
+	db := openAuditDB(t)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{}, g.append, time.Now)
+	release := g.holdNext()
+	errs := make(chan error, 100)
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	<-g.entered // the first read's commit is in progress
+	for i := range 60 {
+		target := "int_1"
+		if i%3 == 0 {
+			target = "int_2"
+		}
+		go func() { errs <- r.record(context.Background(), key("credential.proxy", target)) }()
+	}
+	waitQueued(t, r, 60)
+	release()
+	for range 61 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, reads := g.calls()
+	if len(recs) != 2 || reads[1] != 60 || recs[1] != 2 {
+		t.Fatalf("commits held %v records for %v reads, want [1 2] for [1 60]", recs, reads)
+	}
+	c, total := db.counts(t)
+	if total != 61 || c["credential.proxy int_2"] != 20 || c["credential.proxy int_1"] != 40 || c["credential.access int_1"] != 1 {
+		t.Fatalf("audit counts %v (total %d)", c, total)
+	}
+}
+
+// TestConcurrentReadsAllRecorded: many goroutines reading at once (run
+// under -race): every read returns only once recorded, the counts sum to
+// the reads, per action and target, and commits were shared.
+func TestConcurrentReadsAllRecorded(t *testing.T) {
+	db := openAuditDB(t)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{MaxBatch: 64}, g.append, time.Now)
+	const goroutines, each = 48, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*each)
+	for i := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				action := []string{"credential.access", "credential.proxy"}[j%2]
+				if err := r.record(context.Background(), key(action, fmt.Sprintf("int_%d", i%4))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c, total := db.counts(t)
+	if total != goroutines*each {
+		t.Fatalf("audit counts %d reads, want %d", total, goroutines*each)
+	}
+	for i := range 4 {
+		for _, a := range []string{"credential.access", "credential.proxy"} {
+			if n := c[fmt.Sprintf("%s int_%d", a, i)]; n != goroutines/4*each/2 {
+				t.Errorf("%s int_%d: %d reads recorded, want %d", a, i, n, goroutines/4*each/2)
+			}
+		}
+	}
+	_, reads := g.calls()
+	biggest := 0
+	for _, n := range reads {
+		biggest = max(biggest, n)
+		if n > 64 {
+			t.Errorf("a commit held %d reads, more than MaxBatch", n)
+		}
+	}
+	t.Logf("%d reads in %d commits (mean %.1f, largest %d)", total, len(reads), float64(total)/float64(len(reads)), biggest)
+	if len(reads) >= total || biggest < 2 {
+		t.Fatalf("%d commits for %d reads: no commit was shared", len(reads), total)
+	}
+}
+
+// TestFailedCommitRefusesEveryRead: when the audit transaction fails,
+// every read in it gets an error and none of its records is stored, not
+// even those the store would have taken alone; the next batch works.
+func TestFailedCommitRefusesEveryRead(t *testing.T) {
+	db := openAuditDB(t)
+	db.exec(t, `CREATE TRIGGER refuse_poison BEFORE INSERT ON audit WHEN NEW.target = 'int_poison'
+		BEGIN SELECT RAISE(ABORT, 'audit refused'); END`)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{}, g.append, time.Now)
+	release := g.holdNext()
+	first := make(chan error, 1)
+	go func() { first <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	<-g.entered
+	errs := make(chan error, 30)
+	for i := range 30 {
+		target := "int_ok"
+		if i == 17 {
+			target = "int_poison"
+		}
+		go func() { errs <- r.record(context.Background(), key("credential.proxy", target)) }()
+	}
+	waitQueued(t, r, 30)
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		if err := <-errs; !errors.Is(err, ErrUnrecorded) {
+			t.Fatalf("a read in the failed batch returned %v, want ErrUnrecorded", err)
+		}
+	}
+	if c, total := db.counts(t); total != 1 {
+		t.Fatalf("audit holds %v after a failed batch, want only the first read", c)
+	}
+	if err := r.record(context.Background(), key("credential.proxy", "int_ok")); err != nil {
+		t.Fatalf("the read after a failed batch: %v", err)
+	}
+	db.exec(t, `DROP TRIGGER refuse_poison`)
+	if err := r.record(context.Background(), key("credential.proxy", "int_poison")); err != nil {
+		t.Fatalf("with the trigger gone: %v", err)
+	}
+	if _, total := db.counts(t); total != 3 {
+		t.Fatalf("audit counts %d reads, want 3", total)
+	}
+}
+
+// TestReadQueueIsBounded: reads beyond MaxQueue waiting for a commit are
+// refused at once (ErrReadsBusy), and batches hold at most MaxBatch.
+func TestReadQueueIsBounded(t *testing.T) {
+	db := openAuditDB(t)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{MaxQueue: 10, MaxBatch: 4}, g.append, time.Now)
+	release := g.holdNext()
+	errs := make(chan error, 20)
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	<-g.entered
+	for range 10 {
+		go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	}
+	waitQueued(t, r, 10)
+	start := time.Now()
+	if err := r.record(context.Background(), key("credential.access", "int_1")); !errors.Is(err, ErrReadsBusy) {
+		t.Fatalf("a read over the bound returned %v, want ErrReadsBusy", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing took %v", d)
+	}
+	release()
+	for range 11 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, reads := g.calls(); fmt.Sprint(reads) != "[1 4 4 2]" {
+		t.Fatalf("commits held %v reads, want [1 4 4 2]", reads)
+	}
+	if _, total := db.counts(t); total != 11 {
+		t.Fatalf("audit counts %d reads, want the 11 accepted", total)
+	}
+}
+
+// TestReadGivenUpLeavesNothingStuck: a caller that leaves while its read
+// waits is taken out of the queue (not recorded, not answered), and the
+// reads around it are still committed.
+func TestReadGivenUpLeavesNothingStuck(t *testing.T) {
+	db := openAuditDB(t)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{}, g.append, time.Now)
+	release := g.holdNext()
+	errs := make(chan error, 10)
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	<-g.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() { left <- r.record(ctx, key("credential.access", "int_gone")) }()
+	waitQueued(t, r, 1)
+	for range 5 {
+		go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	}
+	waitQueued(t, r, 6)
+	cancel()
+	if err := <-left; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the read given up returned %v", err)
+	}
+	release()
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, total := db.counts(t); total != 6 || c["credential.access int_gone"] != 0 {
+		t.Fatalf("audit counts %v, want the 6 reads waited for", c)
+	}
+}
