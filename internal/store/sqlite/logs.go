@@ -58,16 +58,19 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 			recs[i].ID = store.NewID("aud")
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		head, err := auditHead(ctx, tx)
+	headStmt, insertStmt, err := s.auditStatements(ctx)
+	if err != nil {
+		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		head, err := auditHeadFrom(tx.StmtContext(ctx, headStmt).QueryRowContext(ctx))
 		if err != nil {
 			return err
 		}
 		audit.Link(head, recs)
+		insert := tx.StmtContext(ctx, insertStmt)
 		for _, a := range recs {
-			_, err := tx.ExecContext(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
+			_, err := insert.ExecContext(ctx, a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
 			if err != nil {
 				return dbErr(err)
 			}
@@ -80,11 +83,42 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 	return nil
 }
 
+const (
+	auditHeadSQL   = `SELECT chain_seq, hash FROM audit WHERE hash <> '' ORDER BY chain_seq DESC LIMIT 1`
+	auditInsertSQL = `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// auditStatements prepares the append's statements on the writer
+// connection the first time they are needed (a failure is not kept:
+// the next append tries again).
+func (s *Store) auditStatements(ctx context.Context) (head, insert *sql.Stmt, err error) {
+	a := &s.auditStmts
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.insert != nil {
+		return a.head, a.insert, nil
+	}
+	if a.head == nil {
+		if a.head, err = s.rw.PrepareContext(ctx, auditHeadSQL); err != nil {
+			return nil, nil, err
+		}
+	}
+	if a.insert, err = s.rw.PrepareContext(ctx, auditInsertSQL); err != nil {
+		return nil, nil, err
+	}
+	return a.head, a.insert, nil
+}
+
 // auditHead reads the last chained entry's place; an empty log is the
 // zero Head.
 func auditHead(ctx context.Context, tx *sql.Tx) (audit.Head, error) {
+	return auditHeadFrom(tx.QueryRowContext(ctx, auditHeadSQL))
+}
+
+func auditHeadFrom(row *sql.Row) (audit.Head, error) {
 	var h audit.Head
-	err := tx.QueryRowContext(ctx, `SELECT chain_seq, hash FROM audit WHERE hash <> '' ORDER BY chain_seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+	err := row.Scan(&h.Seq, &h.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Head{}, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -36,6 +37,13 @@ type Store struct {
 	// ro serves reads outside transactions; WAL lets them run alongside
 	// the writer. It is query_only so a mistaken write fails loudly.
 	ro *sql.DB
+	// auditStmts are the audit append's statements, prepared once on rw:
+	// every answered secret read commits one, and parsing SQL was most
+	// of such a small transaction's cost.
+	auditStmts struct {
+		mu           sync.Mutex
+		head, insert *sql.Stmt
+	}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -147,7 +155,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database. Operations in flight may fail.
 func (s *Store) Close() error {
-	return errors.Join(s.ro.Close(), s.rw.Close())
+	var errs []error
+	s.auditStmts.mu.Lock()
+	defer s.auditStmts.mu.Unlock()
+	for _, st := range []*sql.Stmt{s.auditStmts.head, s.auditStmts.insert} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.ro.Close(), s.rw.Close())...)
 }
 
 // write runs fn in a short immediate transaction and commits unless fn
