@@ -34,6 +34,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
 	"gopkg.in/yaml.v3"
 
+	"github.com/stormcreds/storm/internal/apps"
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
@@ -203,8 +204,13 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	rec := events.NewRecorder(st, time.Now, logger, events.ReadsConfig{})
+	// MCP servers' dynamic registrations are apps.
+	clients, err := apps.NewClients(apps.ClientsConfig{Store: st, Vault: v, Recorder: rec, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.svc, err = creds.New(creds.Config{Store: st, Vault: v, Catalog: cat, Recorder: rec, Proxy: h.px,
-		PublicURL: publicURL, Logger: logger})
+		PublicURL: publicURL, Logger: logger, Apps: clients})
 	if err != nil {
 		t.Fatal(err)
 	}
