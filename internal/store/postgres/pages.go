@@ -51,11 +51,7 @@ const (
 
 // PageWorkspaces returns page p of the workspaces in id order.
 func (s *Store) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store.Workspace, error) {
-	rows, err := s.pool.Query(ctx, pageWorkspacesSQL, p.After, store.ListPageLimit(p))
-	if err != nil {
-		return nil, fmt.Errorf("page workspaces: %w", err)
-	}
-	ws, err := collect(rows, scan.Workspace)
+	ws, err := queryAll(ctx, s, scan.Workspace, pageWorkspacesSQL, p.After, store.ListPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page workspaces: %w", err)
 	}
@@ -68,11 +64,7 @@ func (s *Store) PageIntegrations(ctx context.Context, p store.ListPage) ([]store
 	if p.WorkspaceID != "" {
 		q, args = pageWorkspaceIntegrationsSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("page integrations: %w", err)
-	}
-	ins, err := collect(rows, scan.Integration)
+	ins, err := queryAll(ctx, s, scan.Integration, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("page integrations: %w", err)
 	}
@@ -85,11 +77,7 @@ func (s *Store) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.Web
 	if p.WorkspaceID != "" {
 		q, args = pageWorkspaceWebhooksSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("page webhooks: %w", err)
-	}
-	ws, err := collect(rows, scan.Webhook)
+	ws, err := queryAll(ctx, s, scan.Webhook, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("page webhooks: %w", err)
 	}
@@ -105,11 +93,7 @@ func (s *Store) PageCredentials(ctx context.Context, p store.VersionPage) ([]sto
 			return nil, fmt.Errorf("page credentials of %s after %s: %w", p.Parent, p.After, dbErr(err))
 		}
 	}
-	rows, err := s.pool.Query(ctx, pageCredentialsSQL, p.Parent, after, store.VersionPageLimit(p))
-	if err != nil {
-		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
-	}
-	cs, err := collect(rows, scan.Credential)
+	cs, err := queryAll(ctx, s, scan.Credential, pageCredentialsSQL, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
 	}
@@ -125,13 +109,18 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, p store.VersionPage) 
 			return nil, fmt.Errorf("list webhook deliveries after %s: %w", p.After, dbErr(err))
 		}
 	}
-	rows, err := s.pool.Query(ctx, pageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
-	if err != nil {
-		return nil, fmt.Errorf("list webhook deliveries: %w", err)
-	}
-	ds, err := collect(rows, scan.WebhookDelivery)
+	ds, err := queryAll(ctx, s, scan.WebhookDelivery, pageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
 	return ds, nil
+}
+
+// queryAll runs q on the pool and scans every row it returns.
+func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scan)
 }
