@@ -10,6 +10,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/catalog"
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
+	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -209,5 +210,46 @@ func TestCloseWaitsForProviderRevocations(t *testing.T) {
 	s2.Close(ctx)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("Close with a 100ms grace period took %v", took)
+	}
+}
+
+// TestRefreshReplacesCachedTokenAtOnce: a token set this instance
+// refreshes (here the way a 401 retry or the background loop does)
+// replaces the cached one at once, however long the cache would keep
+// it: a provider that dropped every session of the old token would
+// otherwise meet it again, and a 401 retry takes the newest stored token,
+// which the old one's requests would see as already refreshed.
+func TestRefreshReplacesCachedTokenAtOnce(t *testing.T) {
+	w := newWorld(t)
+	s := w.service(func(c *Config) { c.CacheTTL = time.Hour })
+	as := newAS(t, oauthtest.Options{})
+	api := newKeyAPI(t)
+	in := w.authorize(s, as, w.create(s, "cached token", catalog.MethodOAuth2, oauthConfig(as, api.URL)))
+	ctx := context.Background()
+
+	access := func() string {
+		t.Helper()
+		a, err := s.Access(ctx, actor, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.(map[string]any)["access_token"].(string)
+	}
+	first := access()
+	var active store.Credential
+	for _, c := range w.credentials(in.ID) {
+		if c.State == store.StateActive {
+			active = c
+		}
+	}
+	ts, err := s.tokens.RefreshAfter401(ctx, active, secret.String(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.AccessToken.Reveal() == first {
+		t.Fatal("the refresh returned the refused token")
+	}
+	if access() != ts.AccessToken.Reveal() {
+		t.Fatal("the cache still hands out the token this instance just replaced")
 	}
 }

@@ -179,6 +179,17 @@ func New(cfg Config) (*Service, error) {
 	if tc.Logger == nil {
 		tc.Logger = s.logger
 	}
+	// A token set refreshed here (in the background too) replaces the
+	// cached one at once: requests must not keep presenting a token the
+	// provider may already have dropped with a restart, which a 401 retry
+	// could not then repair (it takes the newest stored token).
+	committed := tc.Committed
+	tc.Committed = func(id string) {
+		s.cache.invalidate(id)
+		if committed != nil {
+			committed(id)
+		}
+	}
 	var err error
 	if s.tokens, err = tokens.New(tc); err != nil {
 		return nil, err

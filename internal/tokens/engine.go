@@ -75,6 +75,10 @@ type Config struct {
 	// there as if the process died (the lease is not released). Tests
 	// only.
 	Hook func(step string) error
+	// Committed, when set, is told the integration whose new token set
+	// this engine just stored, so caches of the old one in this process
+	// are dropped at once rather than when they expire.
+	Committed func(integrationID string)
 	// Metrics, when set, is told the outcome of every provider call.
 	Metrics func(outcome string, d time.Duration)
 	// SafeText, when set, turns a provider failure into the text stored
@@ -743,6 +747,9 @@ func (e *Engine) commitSuccess(base context.Context, c store.Credential, m Mater
 	if err != nil {
 		e.cfg.Logger.Error("could not store a refreshed token set", "credential", c.ID, "err", err)
 		return oauth.TokenSet{}, err
+	}
+	if e.cfg.Committed != nil {
+		e.cfg.Committed(c.IntegrationID)
 	}
 	if err := e.hook("committed"); err != nil {
 		return oauth.TokenSet{}, err
