@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -459,12 +460,30 @@ func (s *Service) saveTokenSet(ctx context.Context, actor events.Actor, integ st
 		return store.Credential{}, err
 	}
 	cred.Secret = sealed
+	saved, retired, err := s.storeAuthorized(ctx, actor, integ, cred, now,
+		map[string]any{"method": catalog.MethodOAuth2, "expires_at": ts.Expiry}, nil)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	for _, old := range retired {
+		s.background(func(ctx context.Context) { s.revokeAtProvider(ctx, integ, old) })
+	}
+	return saved, nil
+}
+
+// storeAuthorized commits cred, just authorized, as integ's active
+// version: every other version is retired, the integration is connected
+// (unless disabled), and events and audit say so, with saved added to the
+// credential.saved event and audited to the audit detail. Tokens read at
+// the start of the flow never go to endpoints changed since. It returns
+// the stored version and the versions it replaced, as they were (their
+// material still sealed in them, for revoking at the provider).
+func (s *Service) storeAuthorized(ctx context.Context, actor events.Actor, integ store.Integration, cred store.Credential, now time.Time,
+	saved, audited map[string]any) (store.Credential, []store.Credential, error) {
 	var retired []store.Credential
 	var gone []revoked
 	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		retired, gone = retired[:0], gone[:0]
-		// Tokens from the authorization server read at the start of the
-		// flow never go to endpoints changed since.
 		if err := s.sameEndpoints(integ, set.Integration); err != nil {
 			return err
 		}
@@ -484,24 +503,24 @@ func (s *Service) saveTokenSet(ctx context.Context, actor events.Actor, integ st
 			in.Status, in.StatusReason = store.StatusConnected, "authorized"
 		}
 		in.LastVerifiedAt, in.UpdatedAt = now, now
-		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialSaved, now,
-			map[string]any{"credential": cred.ID, "version": cred.Version, "method": catalog.MethodOAuth2, "expires_at": ts.Expiry}))
+		data := map[string]any{"credential": cred.ID, "version": cred.Version}
+		maps.Copy(data, saved)
+		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialSaved, now, data))
 		if was != store.StatusConnected && in.Status == store.StatusConnected {
 			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationConnected, now, map[string]any{"from": was}))
 		}
 		return nil
 	})
 	if err != nil {
-		return store.Credential{}, err
+		return store.Credential{}, nil, err
 	}
 	s.cache.invalidate(integ.ID)
-	saved := set.Credentials[len(set.Credentials)-1]
-	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.authorize", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version})
+	stored := set.Credentials[len(set.Credentials)-1]
+	detail := map[string]any{"integration": integ.ID, "version": stored.Version}
+	maps.Copy(detail, audited)
+	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.authorize", stored.ID, detail)
 	s.auditRevoked(ctx, actor, integ, gone)
-	for _, old := range retired {
-		s.background(func(ctx context.Context) { s.revokeAtProvider(ctx, integ, old) })
-	}
-	return saved, nil
+	return stored, retired, nil
 }
 
 // revokeAtProvider revokes c's tokens at the provider (RFC 7009),

@@ -422,40 +422,7 @@ func (s *Service) saveOAuth1Authorized(ctx context.Context, actor events.Actor, 
 		return store.Credential{}, err
 	}
 	cred.Secret = sealed
-	var gone []revoked
-	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
-		gone = gone[:0]
-		if err := s.sameEndpoints(integ, set.Integration); err != nil {
-			return err
-		}
-		cred.Version = 1
-		for i := range set.Credentials {
-			c := &set.Credentials[i]
-			cred.Version = max(cred.Version, c.Version+1)
-			if c.State != store.StateRevoked {
-				gone = append(gone, retire(set, c, now, revokedByAuthorize, map[string]any{"replaced_by": cred.ID}))
-			}
-		}
-		set.Credentials = append(set.Credentials, cred)
-		in := &set.Integration
-		was := in.Status
-		if in.Status != store.StatusDisabled {
-			in.Status, in.StatusReason = store.StatusConnected, "authorized"
-		}
-		in.LastVerifiedAt, in.UpdatedAt = now, now
-		set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.CredentialSaved, now,
-			map[string]any{"credential": cred.ID, "version": cred.Version, "method": catalog.MethodOAuth1, "hint": cred.Hint}))
-		if was != store.StatusConnected && in.Status == store.StatusConnected {
-			set.Events = append(set.Events, events.New(in.WorkspaceID, in.ID, events.IntegrationConnected, now, map[string]any{"from": was}))
-		}
-		return nil
-	})
-	if err != nil {
-		return store.Credential{}, err
-	}
-	s.cache.invalidate(integ.ID)
-	saved := set.Credentials[len(set.Credentials)-1]
-	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.authorize", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version, "method": catalog.MethodOAuth1})
-	s.auditRevoked(ctx, actor, integ, gone)
-	return saved, nil
+	saved, _, err := s.storeAuthorized(ctx, actor, integ, cred, now,
+		map[string]any{"method": catalog.MethodOAuth1, "hint": cred.Hint}, map[string]any{"method": catalog.MethodOAuth1})
+	return saved, err
 }
