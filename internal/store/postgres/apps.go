@@ -66,11 +66,7 @@ func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, err
 	if p.WorkspaceID != "" {
 		q, args = pageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list apps: %w", err)
-	}
-	as, err := collect(rows, scan.App)
+	as, err := queryAll(ctx, s, scan.App, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}

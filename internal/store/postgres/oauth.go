@@ -103,11 +103,7 @@ const dueQuery = `SELECT ` + store.CredentialColumns + ` FROM credentials
 // (store.DefaultPageLimit when not positive). It is one range scan of the
 // credentials_due index.
 func (s *Store) ListDueCredentials(ctx context.Context, before time.Time, limit int) ([]store.Credential, error) {
-	rows, err := s.pool.Query(ctx, dueQuery, store.StateActive, dbTime(before), store.DueLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list due credentials: %w", err)
-	}
-	cs, err := collect(rows, scan.Credential)
+	cs, err := queryAll(ctx, s, scan.Credential, dueQuery, store.StateActive, dbTime(before), store.DueLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list due credentials: %w", err)
 	}

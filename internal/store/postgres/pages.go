@@ -115,12 +115,3 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, p store.VersionPage) 
 	}
 	return ds, nil
 }
-
-// queryAll runs q on the pool and scans every row it returns.
-func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}

@@ -239,6 +239,15 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// queryAll runs q on the pool and scans every row it returns.
+func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scan)
+}
+
 // collect scans every row with scan.
 func collect[T any](rows pgx.Rows, scan func(store.Row) (T, error)) ([]T, error) {
 	defer rows.Close()

@@ -59,11 +59,7 @@ func (s *Store) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage) (
 	if p.IntegrationID != "" {
 		q, args = pageIntegrationConnectLinksSQL, append([]any{p.IntegrationID}, args...)
 	}
-	rows, err := s.ro.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list connect links: %w", err)
-	}
-	ls, err := collect(rows, scan.ConnectLink)
+	ls, err := queryAll(ctx, s, scan.ConnectLink, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list connect links: %w", err)
 	}

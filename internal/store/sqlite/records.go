@@ -36,11 +36,7 @@ func (s *Store) GetWorkspace(ctx context.Context, idOrName string) (store.Worksp
 
 // ListWorkspaces lists every workspace in creation order.
 func (s *Store) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.WorkspaceColumns+` FROM workspaces ORDER BY rowid`)
-	if err != nil {
-		return nil, fmt.Errorf("list workspaces: %w", err)
-	}
-	ws, err := collect(rows, scan.Workspace)
+	ws, err := queryAll(ctx, s, scan.Workspace, `SELECT `+store.WorkspaceColumns+` FROM workspaces ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}

@@ -15,11 +15,7 @@ func (s *Store) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.A
 	if p.WorkspaceID != "" {
 		q, args = pageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	rows, err := s.ro.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
-	}
-	ts, err := collect(rows, scan.APIToken)
+	ts, err := queryAll(ctx, s, scan.APIToken, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}

@@ -276,6 +276,15 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// queryAll runs q on the read pool and scans every row it returns.
+func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.ro.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scan)
+}
+
 // collect scans every row with scan.
 func collect[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
 	defer rows.Close()
