@@ -564,7 +564,7 @@ func (c *mcase) oauth2() {
 		t.Fatal(err)
 	}
 	c.up.reset()
-	if _, err := c.svc.Tokens().RefreshAfter401(ctx, active, ts.AccessToken); err != nil {
+	if _, err := c.svc.Tokens().RefreshAfter401(ctx, active, ts.AccessToken, time.Time{}); err != nil {
 		t.Fatalf("refresh: %v (token requests: %v)", err, c.up.tokens())
 	}
 	treqs = c.up.tokens()

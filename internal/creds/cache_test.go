@@ -242,7 +242,7 @@ func TestRefreshReplacesCachedTokenAtOnce(t *testing.T) {
 			active = c
 		}
 	}
-	ts, err := s.tokens.RefreshAfter401(ctx, active, secret.String(first))
+	ts, err := s.tokens.RefreshAfter401(ctx, active, secret.String(first), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

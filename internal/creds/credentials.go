@@ -446,7 +446,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 		// refresh): as the proxy does, try once more with the newest
 		// token before calling the credential rejected. A grant the
 		// provider refuses to refresh is marked by the engine.
-		if ts, err := s.tokens.RefreshAfter401(ctx, u.active.cred, u.active.tokens.AccessToken); err == nil {
+		if ts, err := s.tokens.RefreshAfter401(ctx, u.active.cred, u.active.tokens.AccessToken, time.Time{}); err == nil {
 			active := *u.active
 			active.secret, active.tokens = ts.AccessToken, ts
 			res = methods.Verify(ctx, active.client(s.client), u.resolved.BaseURL, u.resolved.Provider.Verify, &active, active.secrets()...)

@@ -355,7 +355,7 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 		return nil, proxy.Target{}, err
 	}
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
-	retry := &retryCredential{s: s, integ: integ, tried: e.active}
+	retry := &retryCredential{s: s, integ: integ, tried: e.active, pickedAt: s.now()}
 	t.Fallback = retry
 	t.OnFallback = func() {
 		// The request itself is recorded already (credential.proxy);
@@ -387,12 +387,15 @@ type retryCredential struct {
 	integ  store.Integration
 	tried  *usable
 	picked string
+	// pickedAt is when the request took tried: a token obtained before
+	// then was no better placed to survive the provider's refusal.
+	pickedAt time.Time
 }
 
 func (c *retryCredential) Apply(r *http.Request) error {
 	ctx := r.Context()
 	if c.tried.tokenBased() {
-		ts, err := c.s.tokens.RefreshAfter401(ctx, c.tried.cred, c.tried.tokens.AccessToken)
+		ts, err := c.s.tokens.RefreshAfter401(ctx, c.tried.cred, c.tried.tokens.AccessToken, c.pickedAt)
 		if err != nil {
 			return fmt.Errorf("%w: %v", proxy.ErrNoFallback, err)
 		}

@@ -149,7 +149,7 @@ func testAdopt(t *testing.T, opts servertest.Options) {
 			t.Fatalf("%s's tokens changed on adoption: %+v", id, cs)
 		}
 		ts, _ := o.Server.Creds.Tokens().Tokens(cs[0])
-		if _, err := o.Server.Creds.Tokens().RefreshAfter401(ctx, cs[0], ts.AccessToken); err != nil {
+		if _, err := o.Server.Creds.Tokens().RefreshAfter401(ctx, cs[0], ts.AccessToken, time.Time{}); err != nil {
 			t.Fatalf("refresh of adopted %s: %v", id, err)
 		}
 		if st := o.Must(200, "GET", "/v1/integrations/"+id, "", nil)["status"]; st != "connected" {
@@ -243,7 +243,7 @@ func TestAppSecretOnlySentToItsTokenEndpoint(t *testing.T) {
 	o.Do("POST", base+"/verify", "", nil)
 	cs, _ := o.Server.Store.ListCredentials(context.Background(), id)
 	ts, _ := o.Server.Creds.Tokens().Tokens(cs[0])
-	o.Server.Creds.Tokens().RefreshAfter401(context.Background(), cs[0], ts.AccessToken)
+	o.Server.Creds.Tokens().RefreshAfter401(context.Background(), cs[0], ts.AccessToken, time.Time{})
 
 	// The integration may not move its token endpoint away from the app's.
 	r := o.Do("PATCH", base, "", map[string]any{"config": map[string]any{"base_url": elsewhere.URL, "oauth2": map[string]any{"token_url": elsewhere.TokenURL()}}})

@@ -127,7 +127,7 @@ func testAppLifecycle(t *testing.T, opts servertest.Options) {
 		t.Fatal(creds, err)
 	}
 	old, _ := o.Server.Creds.Tokens().Tokens(creds[0])
-	if _, err := o.Server.Creds.Tokens().RefreshAfter401(context.Background(), creds[0], old.AccessToken); err != nil {
+	if _, err := o.Server.Creds.Tokens().RefreshAfter401(context.Background(), creds[0], old.AccessToken, time.Time{}); err != nil {
 		t.Fatalf("refresh through the app: %v", err)
 	}
 	if n, _ := o.AS.SecretReceived(secret); n < 2 {
@@ -357,7 +357,7 @@ func startLoad(o *oauthEnv, ids []string) *rotationLoad {
 						continue
 					}
 					l.forced.Add(1)
-					if _, err := o.Server.Creds.Tokens().RefreshAfter401(ctx, c, ts.AccessToken); err != nil && !errors.Is(err, tokens.ErrReplaced) {
+					if _, err := o.Server.Creds.Tokens().RefreshAfter401(ctx, c, ts.AccessToken, time.Time{}); err != nil && !errors.Is(err, tokens.ErrReplaced) {
 						l.fail("forced refresh of %s: %v", id, err)
 					}
 				}

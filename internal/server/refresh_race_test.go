@@ -63,7 +63,7 @@ func TestRefreshAfter401DuringOwnRefresh(t *testing.T) {
 	before := o.AS.RefreshRequests()
 	forced := make(chan error, 1)
 	go func() {
-		_, err := o.Server.Creds.Tokens().RefreshAfter401(ctx, creds[0], old.AccessToken)
+		_, err := o.Server.Creds.Tokens().RefreshAfter401(ctx, creds[0], old.AccessToken, time.Time{})
 		forced <- err
 	}()
 	time.Sleep(300 * time.Millisecond)

@@ -30,7 +30,7 @@ func TestVerifyAfterTokenRotatedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A refresh elsewhere: the provider drops the old access token.
-	if _, err := o.Server.Creds.Tokens().RefreshAfter401(context.Background(), creds[0], old.AccessToken); err != nil {
+	if _, err := o.Server.Creds.Tokens().RefreshAfter401(context.Background(), creds[0], old.AccessToken, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if o.AS.Valid(old.AccessToken.Reveal()) {

@@ -73,7 +73,7 @@ func (e *Engine) scan(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup
 			// between the provider's answer and the commit (each step
 			// bounds itself).
 			_, err := e.flights.do(context.WithoutCancel(ctx), c.ID, func() (oauth.TokenSet, error) {
-				return e.refreshLeased(context.WithoutCancel(ctx), c.IntegrationID, c.ID, "", false)
+				return e.refreshLeased(context.WithoutCancel(ctx), c.IntegrationID, c.ID, refusal{}, false)
 			})
 			if err != nil && !errors.Is(err, errBusy) && !errors.Is(err, ErrReplaced) && !errors.Is(err, errClosed) && ctx.Err() == nil {
 				e.cfg.Logger.Info("background refresh did not succeed", "credential", c.ID, "err", err)

@@ -166,7 +166,7 @@ func crashTrial(t *testing.T, w *world, p *provider, i int, point string, rng *r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.RefreshAfter401(ctx, c, mustStoredAccess(w, c.ID))
+			a.RefreshAfter401(ctx, c, mustStoredAccess(w, c.ID), time.Time{})
 		}()
 	}
 	if mode != "none" {
@@ -184,7 +184,7 @@ func crashTrial(t *testing.T, w *world, p *provider, i int, point string, rng *r
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				b.RefreshAfter401(ctx, c, mustStoredAccess(w, c.ID))
+				b.RefreshAfter401(ctx, c, mustStoredAccess(w, c.ID), time.Time{})
 			}()
 		}
 	}
@@ -227,7 +227,7 @@ func judge(w *world, p *provider, b *Engine, c store.Credential, ahead *atomic.I
 			return "lost silently", fmt.Errorf("connected but the stored refresh token is dead")
 		}
 		ahead.Add(int64(time.Hour)) // past any backoff
-		next, err := b.RefreshAfter401(context.Background(), cur, ts.AccessToken)
+		next, err := b.RefreshAfter401(context.Background(), cur, ts.AccessToken, time.Time{})
 		after, _ := w.stored(c.ID)
 		if err == nil && after.Failures == 0 && p.as.Valid(next.AccessToken.Reveal()) {
 			return "alive", nil

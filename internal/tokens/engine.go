@@ -235,30 +235,47 @@ func (e *Engine) Token(ctx context.Context, c store.Credential) (oauth.TokenSet,
 	if c.Failures > 0 && now.Before(c.RefreshAt) && ts.ValidAt(now) {
 		return ts, nil
 	}
-	return e.refresh(ctx, c.IntegrationID, c.ID, "")
+	return e.refresh(ctx, c.IntegrationID, c.ID, refusal{})
 }
 
-// RefreshAfter401 refreshes because the provider refused used. If the
-// stored token already differs from used (someone refreshed meanwhile),
-// that one is returned without another call.
-func (e *Engine) RefreshAfter401(ctx context.Context, c store.Credential, used secret.String) (oauth.TokenSet, error) {
-	return e.refresh(ctx, c.IntegrationID, c.ID, used)
+// RefreshAfter401 refreshes because the provider refused used, a token
+// its request picked at sentAfter (zero: unknown). If the stored token
+// already differs from used and was obtained after sentAfter (someone
+// refreshed meanwhile), that one is returned without another call. One
+// obtained before then did not keep the provider from refusing the
+// request — a provider that dropped every session dropped it too — so it
+// is refreshed as well.
+func (e *Engine) RefreshAfter401(ctx context.Context, c store.Credential, used secret.String, sentAfter time.Time) (oauth.TokenSet, error) {
+	return e.refresh(ctx, c.IntegrationID, c.ID, refusal{used, sentAfter})
+}
+
+// refusal is the token a provider refused (with a 401) and when the
+// refused request picked it; the zero refusal is a plain refresh.
+type refusal struct {
+	token     secret.String
+	sentAfter time.Time
+}
+
+// superseded reports whether ts replaces the refused token: another
+// token, obtained after the refused request picked its own.
+func (r refusal) superseded(ts oauth.TokenSet) bool {
+	return ts.AccessToken != r.token && (r.sentAfter.IsZero() || ts.ObtainedAt.IsZero() || ts.ObtainedAt.After(r.sentAfter))
 }
 
 // done reports whether ts satisfies the caller: fresh, and not the token
 // a 401 was reported for.
-func (e *Engine) done(ts oauth.TokenSet, used secret.String) bool {
-	if used != "" {
-		return ts.AccessToken != used
+func (e *Engine) done(ts oauth.TokenSet, used refusal) bool {
+	if used.token != "" {
+		return used.superseded(ts)
 	}
 	return ts.FreshAt(e.cfg.Now())
 }
 
-func (e *Engine) refresh(ctx context.Context, integID, credID string, used secret.String) (oauth.TokenSet, error) {
+func (e *Engine) refresh(ctx context.Context, integID, credID string, used refusal) (oauth.TokenSet, error) {
 	// The flight key includes whether this is a forced refresh, so a
 	// forced one never just shares a "still fresh" answer.
 	key := credID
-	if used != "" {
+	if used.token != "" {
 		key += "/401"
 	}
 	for {
@@ -319,7 +336,7 @@ func (e *Engine) turn(ctx context.Context, credID string, wait bool) (done func(
 // the provider call has CallTimeout and the commit CommitTimeout of their
 // own, so a long wait can never leave a rotated refresh token without
 // the time to store it.
-func (e *Engine) refreshLeased(base context.Context, integID, credID string, used secret.String, wait bool) (oauth.TokenSet, error) {
+func (e *Engine) refreshLeased(base context.Context, integID, credID string, used refusal, wait bool) (oauth.TokenSet, error) {
 	waitCtx, cancelWait := context.WithTimeout(base, e.cfg.WaitTimeout)
 	defer cancelWait()
 	done, err := e.turn(waitCtx, credID, wait)
@@ -348,7 +365,7 @@ func (e *Engine) refreshLeased(base context.Context, integID, credID string, use
 // still valid waits only briefly (staleGrace: a live holder commits in
 // well under that) and then gets that token: nobody waits for a dead
 // instance while their token works.
-func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.String, wait bool) (asked time.Time, ts oauth.TokenSet, err error) {
+func (e *Engine) awaitLease(ctx context.Context, credID string, used refusal, wait bool) (asked time.Time, ts oauth.TokenSet, err error) {
 	st := e.cfg.Store
 	pause := 20 * time.Millisecond
 	graceEnds := time.Now().Add(min(staleGrace, e.cfg.WaitTimeout/2))
@@ -369,7 +386,7 @@ func (e *Engine) awaitLease(ctx context.Context, credID string, used secret.Stri
 		if c.State != store.StateActive {
 			return time.Time{}, oauth.TokenSet{}, ErrReplaced
 		}
-		if ts, err := e.Tokens(c); err == nil && (e.done(ts, used) || (used == "" && ts.ValidAt(e.cfg.Now()) && (!wait || time.Now().After(graceEnds)))) {
+		if ts, err := e.Tokens(c); err == nil && (e.done(ts, used) || (used.token == "" && ts.ValidAt(e.cfg.Now()) && (!wait || time.Now().After(graceEnds)))) {
 			return time.Time{}, ts, nil
 		}
 		if !wait {
@@ -486,7 +503,7 @@ func sameSet(a, b oauth.TokenSet) bool {
 }
 
 // refreshHeld runs with the lease held: re-read, decide, call, commit.
-func (e *Engine) refreshHeld(base context.Context, integID, credID string, used secret.String, l *lease) (oauth.TokenSet, error) {
+func (e *Engine) refreshHeld(base context.Context, integID, credID string, used refusal, l *lease) (oauth.TokenSet, error) {
 	// Store work is bounded like a commit; a slow read that outlives the
 	// lease is caught by the renewal before the provider is called.
 	ctx, cancel := context.WithTimeout(base, e.cfg.CommitTimeout)
@@ -499,16 +516,16 @@ func (e *Engine) refreshHeld(base context.Context, integID, credID string, used 
 	now := e.cfg.Now()
 	// Waiters re-read: whoever held the lease before us may have done
 	// the work already.
-	if used == "" && ts.FreshAt(now) && (c.RefreshAt.IsZero() || now.Before(c.RefreshAt)) {
+	if used.token == "" && ts.FreshAt(now) && (c.RefreshAt.IsZero() || now.Before(c.RefreshAt)) {
 		return ts, nil
 	}
-	if used != "" && ts.AccessToken != used {
+	if used.token != "" && used.superseded(ts) {
 		return ts, nil
 	}
 	// Backing off after temporary failures: do not call the provider
 	// again before the next attempt time, whoever asks.
 	if c.Failures > 0 && now.Before(c.RefreshAt) {
-		if ts.ValidAt(now) && used == "" {
+		if ts.ValidAt(now) && used.token == "" {
 			return ts, nil
 		}
 		return oauth.TokenSet{}, ErrUnavailable

@@ -287,7 +287,7 @@ func TestCommitSurvivesExhaustedWaitBudget(t *testing.T) {
 		t.Fatal("the rotated refresh token was not committed")
 	}
 	// And the grant lives on: the stored refresh token refreshes again.
-	next, err := e.RefreshAfter401(context.Background(), c, ts.AccessToken)
+	next, err := e.RefreshAfter401(context.Background(), c, ts.AccessToken, time.Time{})
 	if err != nil || !p.as.Valid(next.AccessToken.Reveal()) {
 		t.Fatalf("refreshing with the committed refresh token: %v", err)
 	}
@@ -314,7 +314,7 @@ func TestStaleInvalidGrantKeepsIntegration(t *testing.T) {
 	var ts oauth.TokenSet
 	go func() {
 		var err error
-		ts, err = e.RefreshAfter401(context.Background(), c, "at-old")
+		ts, err = e.RefreshAfter401(context.Background(), c, "at-old", time.Time{})
 		got <- err
 	}()
 	g.await(t)
@@ -346,7 +346,7 @@ func TestNewerTokenSetNotOverwritten(t *testing.T) {
 	e := w.engine(Config{}, src.sources)
 	got := make(chan error, 1)
 	go func() {
-		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
+		_, err := e.RefreshAfter401(context.Background(), c, "at-old", time.Time{})
 		got <- err
 	}()
 	g.await(t)
@@ -373,7 +373,7 @@ func TestSkewedClockCannotStealLease(t *testing.T) {
 	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return tokenSet("new", time.Hour), nil }}
 	ahead := func() time.Time { return time.Now().Add(10 * time.Minute) }
 	e := w.engine(Config{Now: ahead}, src.sources)
-	_, err := e.refreshLeased(context.Background(), c.IntegrationID, c.ID, "", false)
+	_, err := e.refreshLeased(context.Background(), c.IntegrationID, c.ID, refusal{}, false)
 	if !errors.Is(err, errBusy) {
 		t.Fatalf("refresh with another instance's live lease: %v, want errBusy", err)
 	}
@@ -413,7 +413,7 @@ func TestLeaseLostBeforeCallIsNotCalled(t *testing.T) {
 	defer e.Close()
 	got := make(chan error, 1)
 	go func() {
-		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
+		_, err := e.RefreshAfter401(context.Background(), c, "at-old", time.Time{})
 		got <- err
 	}()
 	g.await(t)
@@ -447,7 +447,7 @@ func TestLeaseRenewedWhileProviderIsSlow(t *testing.T) {
 	e := w.engine(Config{LeaseTTL: 500 * time.Millisecond, CallTimeout: 5 * time.Second}, src.sources)
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
+		_, err := e.RefreshAfter401(context.Background(), c, "at-old", time.Time{})
 		done <- err
 	}()
 	<-calling
@@ -520,7 +520,7 @@ func TestRevokedGrantNeedsReconnect(t *testing.T) {
 	e := w.engine(Config{}, p.sources)
 	p.as.RevokeAll()
 	cur, ts := w.stored(c.ID)
-	_, err := e.RefreshAfter401(context.Background(), cur, ts.AccessToken)
+	_, err := e.RefreshAfter401(context.Background(), cur, ts.AccessToken, time.Time{})
 	if err == nil {
 		t.Fatal("a revoked grant refreshed")
 	}
@@ -602,7 +602,7 @@ func TestCloseWaitsForInFlightRefresh(t *testing.T) {
 	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return tokenSet("new", time.Hour), nil }, gate: g}
 	e := w.engine(Config{}, src.sources)
 	ctx, cancel := context.WithCancel(context.Background())
-	go e.RefreshAfter401(ctx, c, "at-old")
+	go e.RefreshAfter401(ctx, c, "at-old", time.Time{})
 	g.await(t)
 	cancel() // the caller goes away; the refresh goes on
 	closed := make(chan struct{})
@@ -617,7 +617,7 @@ func TestCloseWaitsForInFlightRefresh(t *testing.T) {
 	if _, stored := w.stored(c.ID); stored.AccessToken != "at-new" {
 		t.Fatal("Close returned before the refresh committed")
 	}
-	if _, err := e.RefreshAfter401(context.Background(), c, "at-new"); !errors.Is(err, errClosed) {
+	if _, err := e.RefreshAfter401(context.Background(), c, "at-new", time.Time{}); !errors.Is(err, errClosed) {
 		t.Fatalf("refresh after Close: %v, want errClosed", err)
 	}
 }
@@ -637,7 +637,7 @@ func TestStaleRefusalWithDeadReplacementNeedsReconnect(t *testing.T) {
 	e := w.engine(Config{}, src.sources)
 	got := make(chan error, 1)
 	go func() {
-		_, err := e.RefreshAfter401(context.Background(), c, "at-old")
+		_, err := e.RefreshAfter401(context.Background(), c, "at-old", time.Time{})
 		got <- err
 	}()
 	g.await(t)
@@ -651,5 +651,34 @@ func TestStaleRefusalWithDeadReplacementNeedsReconnect(t *testing.T) {
 	}
 	if in := w.integration(c.IntegrationID); in.Status != store.StatusReconnectRequired {
 		t.Fatalf("status %s, want reconnect_required", in.Status)
+	}
+}
+
+// TestRefreshAfter401SkipsTokensOlderThanTheRequest: a 401 retry takes
+// a newer stored token without a provider call only when that token was
+// obtained after the refused request picked its own; one obtained before
+// (a provider that dropped every session dropped it too) is refreshed.
+func TestRefreshAfter401SkipsTokensOlderThanTheRequest(t *testing.T) {
+	w := newWorld(t)
+	c := w.connect("sessions", tokenSet("old", time.Hour))
+	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) { return tokenSet("fresh", time.Hour), nil }}
+	e := w.engine(Config{}, src.sources)
+
+	w.replace(c.ID, tokenSet("renewed", time.Hour)) // stored before the request picked "old"
+	picked := time.Now()
+	ts, err := e.RefreshAfter401(context.Background(), c, "at-old", picked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.AccessToken != "at-fresh" || src.calls.Load() != 1 {
+		t.Fatalf("got %q after %d provider calls; want a fresh token from one call", ts.AccessToken.Reveal(), src.calls.Load())
+	}
+
+	// A token obtained after the request picked its own is taken as is.
+	picked = time.Now()
+	time.Sleep(time.Millisecond)
+	w.replace(c.ID, tokenSet("newer", time.Hour))
+	if ts, err = e.RefreshAfter401(context.Background(), c, "at-fresh", picked); err != nil || ts.AccessToken != "at-newer" || src.calls.Load() != 1 {
+		t.Fatalf("got %q (%v) after %d provider calls; want the newer stored token, no call", ts.AccessToken.Reveal(), err, src.calls.Load())
 	}
 }

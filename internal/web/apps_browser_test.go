@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
 	"github.com/stormcreds/storm/internal/server/servertest"
@@ -104,7 +105,7 @@ func TestBrowserApps(t *testing.T) {
 	ctx := context.Background()
 	cs, _ := env.Server.Store.ListCredentials(ctx, integ)
 	ts, _ := env.Server.Creds.Tokens().Tokens(cs[0])
-	if _, err := env.Server.Creds.Tokens().RefreshAfter401(ctx, cs[0], ts.AccessToken); err != nil {
+	if _, err := env.Server.Creds.Tokens().RefreshAfter401(ctx, cs[0], ts.AccessToken, time.Time{}); err != nil {
 		t.Fatalf("refresh with the new secret: %v", err)
 	}
 	// 4. revoke the old one here.
