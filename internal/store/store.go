@@ -174,6 +174,19 @@ type AuditRecord struct {
 	Hash     string
 }
 
+// AuditFold is one journal segment's records on their way into the
+// audit log (package journal): folding the same segment twice, after a
+// crash between the fold and the removal of its file, appends nothing.
+type AuditFold struct {
+	// Segment names the journal file the records come from; empty for
+	// a fold that only forgets.
+	Segment string
+	// Forget lists segments folded earlier whose files are gone: their
+	// marks are no longer needed.
+	Forget  []string
+	Records []AuditRecord
+}
+
 // Page selects a slice of an append-only log: entries after the one with
 // id After (all when empty), at most Limit of them, oldest first.
 type Page struct {
@@ -278,6 +291,11 @@ type Store interface {
 	// append lock, so concurrent appends from any number of instances
 	// form one chain.
 	AppendAudit(ctx context.Context, recs ...AuditRecord) error
+	// FoldAudit appends f.Records as AppendAudit does and marks
+	// f.Segment folded, in one transaction. A segment folded before
+	// appends nothing and reports false. The marks of f.Forget are
+	// dropped in the same transaction.
+	FoldAudit(ctx context.Context, f AuditFold) (bool, error)
 	ListAudit(ctx context.Context, p Page) ([]AuditRecord, error)
 
 	// CreateOAuthState stores a pending authorization.

@@ -66,10 +66,49 @@ func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, er
 }
 
 // AppendAudit appends recs to the audit log in order, in one
-// transaction, giving each an id when it has none and its place in the
-// hash chain. The audit lock is held from reading the chain's head to
-// commit, so appends from every instance extend one chain.
+// transaction (appendAudit).
 func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error { return appendAudit(ctx, tx, recs) })
+	if err != nil {
+		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
+	}
+	return nil
+}
+
+// FoldAudit implements store.Store: the records of a journal segment
+// not folded before, appended in the same transaction that marks it.
+func (s *Store) FoldAudit(ctx context.Context, f store.AuditFold) (bool, error) {
+	var folded bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if len(f.Forget) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM audit_folds WHERE segment = ANY($1)`, f.Forget); err != nil {
+				return err
+			}
+		}
+		if f.Segment == "" {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO audit_folds (segment, folded_at) VALUES ($1, now()) ON CONFLICT (segment) DO NOTHING`, f.Segment)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // folded before: nothing to append
+		}
+		folded = true
+		return appendAudit(ctx, tx, f.Records)
+	})
+	if err != nil {
+		return false, fmt.Errorf("fold audit segment %s (%d records): %w", f.Segment, len(f.Records), dbErr(err))
+	}
+	return folded, nil
+}
+
+// appendAudit gives recs ids where they have none and their places in
+// the hash chain, and inserts them in tx. The audit lock is held from
+// reading the chain's head to commit, so appends from every instance
+// extend one chain.
+func appendAudit(ctx context.Context, tx pgx.Tx, recs []store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -78,27 +117,21 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 			recs[i].ID = store.NewID("aud")
 		}
 	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockLog(ctx, tx, auditLockKey); err != nil {
-			return err
-		}
-		head, err := auditHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		audit.Link(head, recs)
-		for _, a := range recs {
-			_, err := tx.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
-			if err != nil {
-				return dbErr(err)
-			}
-		}
-		return nil
-	})
+	if err := lockLog(ctx, tx, auditLockKey); err != nil {
+		return err
+	}
+	head, err := auditHead(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
+		return err
+	}
+	audit.Link(head, recs)
+	for _, a := range recs {
+		_, err := tx.Exec(ctx, `INSERT INTO audit (id, workspace_id, actor, action, target, at, ip, detail, chain_seq, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
+		if err != nil {
+			return dbErr(err)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
@@ -45,11 +47,67 @@ func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, er
 }
 
 // AppendAudit appends recs to the audit log in order, in one
-// transaction, giving each an id when it has none and its place in the
-// hash chain. The immediate transaction holds the database's write lock
-// from reading the chain's head to commit, so appends from any goroutine
-// or process extend one chain.
+// transaction (appendAudit).
 func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	stmts, err := s.auditStatements(ctx)
+	if err == nil {
+		err = s.write(ctx, func(tx *sql.Tx) error { return stmts.append(ctx, tx, recs) })
+	}
+	if err != nil {
+		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
+	}
+	return nil
+}
+
+// FoldAudit implements store.Store: the records of a journal segment
+// not folded before, appended in the same transaction that marks it.
+func (s *Store) FoldAudit(ctx context.Context, f store.AuditFold) (bool, error) {
+	var folded bool
+	stmts, err := s.auditStatements(ctx)
+	if err != nil {
+		return false, fmt.Errorf("fold audit segment %s: %w", f.Segment, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		for _, seg := range f.Forget {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM audit_folds WHERE segment = ?`, seg); err != nil {
+				return err
+			}
+		}
+		if f.Segment == "" {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_folds (segment, folded_at) VALUES (?, ?) ON CONFLICT (segment) DO NOTHING`,
+			f.Segment, dbTime(time.Now()))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // folded before: nothing to append
+		}
+		folded = true
+		return stmts.append(ctx, tx, f.Records)
+	})
+	if err != nil {
+		return false, fmt.Errorf("fold audit segment %s (%d records): %w", f.Segment, len(f.Records), dbErr(err))
+	}
+	return folded, nil
+}
+
+// auditStmts are the audit append's statements, prepared once on the
+// writer connection.
+type auditStmts struct {
+	mu           sync.Mutex
+	head, insert *sql.Stmt
+}
+
+// append gives recs ids where they have none and their places in the
+// hash chain, and inserts them in tx. The immediate transaction holds
+// the database's write lock from reading the chain's head to commit, so
+// appends from any goroutine or process extend one chain.
+func (a *auditStmts) append(ctx context.Context, tx *sql.Tx, recs []store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -58,27 +116,17 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 			recs[i].ID = store.NewID("aud")
 		}
 	}
-	headStmt, insertStmt, err := s.auditStatements(ctx)
+	head, err := auditHeadFrom(tx.StmtContext(ctx, a.head).QueryRowContext(ctx))
 	if err != nil {
-		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
+		return err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		head, err := auditHeadFrom(tx.StmtContext(ctx, headStmt).QueryRowContext(ctx))
+	audit.Link(head, recs)
+	insert := tx.StmtContext(ctx, a.insert)
+	for _, r := range recs {
+		_, err := insert.ExecContext(ctx, r.ID, r.WorkspaceID, r.Actor, r.Action, r.Target, dbTime(r.At), r.IP, r.Detail, r.Seq, r.PrevHash, r.Hash)
 		if err != nil {
-			return err
+			return dbErr(err)
 		}
-		audit.Link(head, recs)
-		insert := tx.StmtContext(ctx, insertStmt)
-		for _, a := range recs {
-			_, err := insert.ExecContext(ctx, a.ID, a.WorkspaceID, a.Actor, a.Action, a.Target, dbTime(a.At), a.IP, a.Detail, a.Seq, a.PrevHash, a.Hash)
-			if err != nil {
-				return dbErr(err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
 	}
 	return nil
 }
@@ -91,23 +139,25 @@ const (
 
 // auditStatements prepares the append's statements on the writer
 // connection the first time they are needed (a failure is not kept:
-// the next append tries again).
-func (s *Store) auditStatements(ctx context.Context) (head, insert *sql.Stmt, err error) {
+// the next append tries again). Not inside a transaction: that holds
+// the only writer connection.
+func (s *Store) auditStatements(ctx context.Context) (*auditStmts, error) {
 	a := &s.auditStmts
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.insert != nil {
-		return a.head, a.insert, nil
+		return a, nil
 	}
+	var err error
 	if a.head == nil {
 		if a.head, err = s.rw.PrepareContext(ctx, auditHeadSQL); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if a.insert, err = s.rw.PrepareContext(ctx, auditInsertSQL); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return a.head, a.insert, nil
+	return a, nil
 }
 
 // auditHead reads the last chained entry's place; an empty log is the

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -38,12 +37,9 @@ type Store struct {
 	// the writer. It is query_only so a mistaken write fails loudly.
 	ro *sql.DB
 	// auditStmts are the audit append's statements, prepared once on rw:
-	// every answered secret read commits one, and parsing SQL was most
-	// of such a small transaction's cost.
-	auditStmts struct {
-		mu           sync.Mutex
-		head, insert *sql.Stmt
-	}
+	// every fold of read records commits one, and parsing SQL was most of
+	// such a small transaction's cost.
+	auditStmts auditStmts
 }
 
 var _ store.Store = (*Store)(nil)

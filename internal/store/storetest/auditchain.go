@@ -55,6 +55,58 @@ func RunAuditChain(t *testing.T, newDB func(t *testing.T) ChainDB) {
 			DROP TABLE moved`)
 		wantVerify(t, db.Store, audit.Result{Entries: 6, FirstBad: ids[5], Reason: audit.ReasonReordered})
 	})
+	t.Run("FoldOnce", func(t *testing.T) {
+		db := newDB(t)
+		appendEntries(t, db.Store, 2)
+		fold := store.AuditFold{Segment: "seg-a", Records: []store.AuditRecord{entry(1), entry(2)}}
+		folded, err := db.Store.FoldAudit(t.Context(), fold)
+		must(t, err, "FoldAudit")
+		if !folded {
+			t.Fatal("first fold of a segment appended nothing")
+		}
+		// The same segment again (a crash before its file was removed)
+		// appends nothing, from this store or another on the database.
+		for _, s := range []store.Store{db.Store, db.Another(t)} {
+			again := store.AuditFold{Segment: "seg-a", Records: []store.AuditRecord{entry(1), entry(2)}}
+			folded, err = s.FoldAudit(t.Context(), again)
+			must(t, err, "FoldAudit again")
+			if folded {
+				t.Fatal("a segment folded twice")
+			}
+		}
+		wantVerify(t, db.Store, audit.Result{OK: true, Entries: 4})
+		// Forgetting the mark (the file is gone) happens with the next
+		// fold; then the name is free again.
+		folded, err = db.Store.FoldAudit(t.Context(), store.AuditFold{Segment: "seg-b", Forget: []string{"seg-a"}, Records: []store.AuditRecord{entry(3)}})
+		must(t, err, "FoldAudit forgetting")
+		if !folded {
+			t.Fatal("fold of seg-b appended nothing")
+		}
+		folded, err = db.Store.FoldAudit(t.Context(), store.AuditFold{Segment: "seg-a", Forget: []string{"seg-b"}})
+		must(t, err, "FoldAudit after forgetting")
+		if !folded {
+			t.Fatal("a forgotten segment's mark was kept")
+		}
+		_, err = db.Store.FoldAudit(t.Context(), store.AuditFold{Forget: []string{"seg-a"}})
+		must(t, err, "FoldAudit that only forgets")
+		wantVerify(t, db.Store, audit.Result{OK: true, Entries: 5})
+	})
+	t.Run("FailedFoldLeavesNoMark", func(t *testing.T) {
+		db := newDB(t)
+		dup := entry(2)
+		dup.ID = "aud_dup"
+		must(t, db.Store.AppendAudit(t.Context(), dup), "AppendAudit")
+		_, err := db.Store.FoldAudit(t.Context(), store.AuditFold{Segment: "seg-x", Records: []store.AuditRecord{entry(3), dup}})
+		if err == nil {
+			t.Fatal("fold with a duplicate id succeeded")
+		}
+		folded, err := db.Store.FoldAudit(t.Context(), store.AuditFold{Segment: "seg-x", Records: []store.AuditRecord{entry(3)}})
+		must(t, err, "FoldAudit after a failed one")
+		if !folded {
+			t.Fatal("a failed fold left its segment marked")
+		}
+		wantVerify(t, db.Store, audit.Result{OK: true, Entries: 2})
+	})
 	t.Run("ConcurrentAppendsOneChain", func(t *testing.T) {
 		db := newDB(t)
 		stores := []store.Store{db.Store, db.Another(t)}
