@@ -575,6 +575,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Answered secret reads still in the journal first.
+	if err := s.cfg.Recorder.SettleReads(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// One more than asked says whether there is a next page.
 	limit := p.Limit
 	p.Limit++

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/stormcreds/storm/internal/journal"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -96,14 +97,30 @@ func New(workspaceID, integrationID, typ string, at time.Time, data map[string]a
 type Recorder struct {
 	store  store.Store
 	now    func() time.Time
-	logger *slog.Logger
-	reads  *reads
+	logger  *slog.Logger
+	reads   *reads
+	journal *journal.Journal // nil: reads commit to the store directly
 }
 
 // NewRecorder returns a Recorder writing to st, group-committing secret
-// reads as cfg says (zero: the defaults).
+// reads as cfg says (zero: the defaults): to st's audit log, or to
+// cfg.Journal when set.
 func NewRecorder(st store.Store, now func() time.Time, logger *slog.Logger, cfg ReadsConfig) *Recorder {
-	return &Recorder{store: st, now: now, logger: logger, reads: newReads(cfg, st.AppendAudit, now)}
+	sink := st.AppendAudit
+	if cfg.Journal != nil {
+		sink = cfg.Journal.Append
+	}
+	return &Recorder{store: st, now: now, logger: logger, reads: newReads(cfg, sink, now), journal: cfg.Journal}
+}
+
+// SettleReads returns once every secret read recorded so far is in the
+// audit log itself, not only in the journal: what lists and checks the
+// audit log calls first, so it sees every answered read.
+func (r *Recorder) SettleReads(ctx context.Context) error {
+	if r.journal == nil {
+		return nil
+	}
+	return r.journal.Fold(ctx)
 }
 
 // Emit appends an event outside any other change (changes that carry

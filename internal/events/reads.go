@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stormcreds/storm/internal/journal"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -43,6 +44,11 @@ type ReadsConfig struct {
 	// Metrics, when set, is told of every commit: how many reads it
 	// held, in how many records, and whether it failed.
 	Metrics func(reads, records int, err error)
+	// Journal, when set, is where reads are committed: a write(2) to a
+	// local file instead of a database transaction, folded into the
+	// audit log in bulk (package journal). Give it MergeReads as its
+	// Merge.
+	Journal *journal.Journal
 }
 
 // readKey is what makes two reads one audit record within a batch.
@@ -222,11 +228,7 @@ func (r *reads) commit(batch []*readWaiter) error {
 	at := r.now().UTC()
 	recs := make([]store.AuditRecord, 0, len(order))
 	for _, k := range order {
-		detail := map[string]any{"count": counts[k]}
-		if k.actor.CreatedBy != "" {
-			detail["link_created_by"] = k.actor.CreatedBy
-		}
-		d, _ := json.Marshal(detail)
+		d, _ := json.Marshal(readDetail{Count: counts[k], LinkCreatedBy: k.actor.CreatedBy})
 		recs = append(recs, store.AuditRecord{ID: store.NewID("aud"), WorkspaceID: k.workspace, Actor: k.actor.TokenID,
 			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: d})
 	}
@@ -240,4 +242,43 @@ func (r *reads) commit(batch []*readWaiter) error {
 		return fmt.Errorf("%w: %w", ErrUnrecorded, err)
 	}
 	return nil
+}
+
+// readDetail is the detail of a read record.
+type readDetail struct {
+	Count         int    `json:"count"`
+	LinkCreatedBy string `json:"link_created_by,omitempty"`
+}
+
+// MergeReads merges read records (as Read writes them) that differ only
+// in time and count into one per workspace, actor, IP, action, target
+// and creating token: the first one's id and time, the counts summed.
+// It is the journal's Merge: the reads folded together happened within
+// one fold interval. Records that are not reads are kept as they are.
+func MergeReads(recs []store.AuditRecord) []store.AuditRecord {
+	type key struct {
+		workspace, actor, ip, action, target, createdBy string
+	}
+	out := make([]store.AuditRecord, 0, len(recs))
+	at := map[key]int{} // index in out
+	counts := map[key]*readDetail{}
+	for _, rec := range recs {
+		var d readDetail
+		if (rec.Action != "credential.access" && rec.Action != "credential.proxy") || json.Unmarshal(rec.Detail, &d) != nil || d.Count < 1 {
+			out = append(out, rec)
+			continue
+		}
+		k := key{rec.WorkspaceID, rec.Actor, rec.IP, rec.Action, rec.Target, d.LinkCreatedBy}
+		if c, ok := counts[k]; ok {
+			c.Count += d.Count
+			continue
+		}
+		at[k] = len(out)
+		counts[k] = &d
+		out = append(out, rec)
+	}
+	for k, i := range at {
+		out[i].Detail, _ = json.Marshal(counts[k])
+	}
+	return out
 }

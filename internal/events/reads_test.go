@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stormcreds/storm/internal/journal"
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/sqlite"
 )
@@ -354,5 +357,92 @@ func TestReadGivenUpLeavesNothingStuck(t *testing.T) {
 	}
 	if c, total := db.counts(t); total != 6 || c["credential.access int_gone"] != 0 {
 		t.Fatalf("audit counts %v, want the 6 reads waited for", c)
+	}
+}
+
+// TestReadsThroughTheJournal: reads recorded through a journal are on
+// disk when Read returns and in the audit log, merged per actor and
+// target with their counts summed, once SettleReads returns.
+func TestReadsThroughTheJournal(t *testing.T) {
+	db := openAuditDB(t)
+	j, err := journal.Open(t.Context(), journal.Config{Dir: t.TempDir(), Store: db.st, Merge: MergeReads, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close(context.Background())
+	r := NewRecorder(db.st, time.Now, slog.New(slog.DiscardHandler), ReadsConfig{Journal: j})
+	var wg sync.WaitGroup
+	for g := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 24 {
+				actor := Actor{TokenID: "tok_w", IP: "192.0.2.1"}
+				if g%3 == 0 {
+					actor = Actor{TokenID: "cnl_l", IP: "192.0.2.1", CreatedBy: "tok_creator"}
+				}
+				if err := r.Read(context.Background(), actor, "ws_1", []string{"credential.access", "credential.proxy"}[i%2], "int_1"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if _, total := db.counts(t); total != 0 {
+		t.Fatalf("%d reads in the audit log before settling", total)
+	}
+	if j.Unfolded() == 0 {
+		t.Fatal("the journal holds nothing after 288 reads")
+	}
+	if err := r.SettleReads(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	counts, total := db.counts(t)
+	if total != 288 || counts["credential.access int_1"] != 144 || counts["credential.proxy int_1"] != 144 {
+		t.Fatalf("audit log counts %v (total %d), want 144 of each", counts, total)
+	}
+	recs, _ := db.st.ListAudit(t.Context(), store.Page{Limit: 100})
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4 (two actors × two actions)", len(recs))
+	}
+	for _, rec := range recs {
+		if rec.Actor == "cnl_l" && !strings.Contains(string(rec.Detail), `"link_created_by":"tok_creator"`) {
+			t.Fatalf("link read record lost its creator: %s", rec.Detail)
+		}
+	}
+}
+
+func TestMergeReads(t *testing.T) {
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	rec := func(id, actor, target, detail string, sec int) store.AuditRecord {
+		return store.AuditRecord{ID: id, WorkspaceID: "ws", Actor: actor, Action: "credential.access", Target: target,
+			At: at.Add(time.Duration(sec) * time.Second), IP: "192.0.2.1", Detail: []byte(detail)}
+	}
+	other := store.AuditRecord{ID: "aud_o", Actor: "tok_a", Action: "integration.update", Target: "int_1", Detail: []byte(`{"count":3}`)}
+	got := MergeReads([]store.AuditRecord{
+		rec("aud_1", "tok_a", "int_1", `{"count":2}`, 0),
+		rec("aud_2", "tok_b", "int_1", `{"count":1}`, 0),
+		other,
+		rec("aud_3", "tok_a", "int_1", `{"count":5}`, 1),
+		rec("aud_4", "tok_a", "int_2", `{"count":1}`, 1),
+		rec("aud_5", "cnl_x", "int_1", `{"count":1,"link_created_by":"tok_a"}`, 1),
+		rec("aud_6", "cnl_x", "int_1", `{"count":1,"link_created_by":"tok_b"}`, 2),
+		rec("aud_7", "cnl_x", "int_1", `{"count":4,"link_created_by":"tok_a"}`, 2),
+	})
+	var lines []string
+	for _, r := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s %s %d", r.ID, r.Actor, r.Target, r.Detail, r.At.Second()))
+	}
+	want := []string{
+		`aud_1 tok_a int_1 {"count":7} 0`,
+		`aud_2 tok_b int_1 {"count":1} 0`,
+		`aud_o tok_a int_1 {"count":3} 0`,
+		`aud_4 tok_a int_2 {"count":1} 1`,
+		`aud_5 cnl_x int_1 {"count":5,"link_created_by":"tok_a"} 1`,
+		`aud_6 cnl_x int_1 {"count":1,"link_created_by":"tok_b"} 2`,
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("merged:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }

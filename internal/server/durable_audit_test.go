@@ -2,8 +2,8 @@ package server_test
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,31 +14,37 @@ import (
 	"github.com/stormcreds/storm/internal/store/postgres"
 )
 
-// auditRefuser installs and removes a database trigger that makes every
-// insert into the audit table fail, as a full disk or a broken audit
-// table would.
+// auditRefuser makes the place secret reads are recorded refuse
+// writes, as a full disk or a broken audit table would, and undoes it.
 type auditRefuser struct {
 	refuse, allow func(t *testing.T)
 }
 
-// refuseSQLite works on the SQLite file of a data dir.
-func refuseSQLite(t *testing.T, dataDir string) auditRefuser {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "storm.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	exec := func(t *testing.T, q string) {
-		t.Helper()
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+// refuseSQLite breaks the audit journal of a data dir (reads on SQLite
+// are recorded there first): the directory is moved aside and a file
+// put in its place, so no segment can be created — even as root. settle
+// makes the server fold, which retires the segment it has open.
+func refuseSQLite(t *testing.T, dataDir string, settle func()) auditRefuser {
+	dir := filepath.Join(dataDir, "storm.db.audit-journal")
+	aside := dir + ".aside"
 	return auditRefuser{
 		refuse: func(t *testing.T) {
-			exec(t, `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit refused'); END`)
+			if err := os.Rename(dir, aside); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			settle()
 		},
-		allow: func(t *testing.T) { exec(t, `DROP TRIGGER refuse_audit`) },
+		allow: func(t *testing.T) {
+			if err := os.Remove(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(aside, dir); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}
 }
 
@@ -65,7 +71,8 @@ func refusePostgres(t *testing.T, dbURL string) auditRefuser {
 	}
 }
 
-// TestUnrecordableReadIsRefused: while the audit log refuses writes, a
+// TestUnrecordableReadIsRefused: while the audit log (on SQLite: its
+// journal) refuses writes, a
 // secret read is refused with a 503 problem (Retry-After) that holds no
 // secret, /access hands out nothing and a proxied request never reaches
 // the provider; once the audit log takes writes again, reads work. On
@@ -73,16 +80,16 @@ func refusePostgres(t *testing.T, dbURL string) auditRefuser {
 func TestUnrecordableReadIsRefused(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			opts := servertest.Options{}
+			opts := servertest.Options{DataDir: t.TempDir()}
 			var refuser auditRefuser
 			if backend == "postgres" {
 				opts.Database = postgres.TestURL(t)
 				refuser = refusePostgres(t, opts.Database)
-			} else {
-				opts.DataDir = t.TempDir()
-				refuser = refuseSQLite(t, opts.DataDir)
 			}
 			env := servertest.Start(t, opts)
+			if backend == "sqlite" {
+				refuser = refuseSQLite(t, opts.DataDir, func() { env.Must(200, "GET", "/v1/audit", "", nil) })
+			}
 			const key = "unrecorded-key-aaaaaaaaaaaa"
 			up := servertest.NewUpstream(t, key)
 			base := "/v1/integrations/" + env.CustomIntegration("Refused", up)

@@ -65,12 +65,36 @@ func stateMetrics(reg *prometheus.Registry, st store.Store, v *vault.Vault) {
 // readMetrics counts secret reads recorded in the audit log (or refused
 // because they could not be) and how many reads each audit transaction
 // carried (the group commit's batch size).
+// journalMetrics counts the audit journal's folds and how many read
+// records each turned into (identical reads merge).
+func journalMetrics(reg *prometheus.Registry) func(in, out int, err error) {
+	folds := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storm_audit_journal_folds_total", Help: "Folds of the audit journal's segments into the audit log, by outcome (a failed fold is retried; its reads stay in the journal).",
+	}, []string{"outcome"})
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storm_audit_journal_records_total", Help: "Read records folded from the audit journal (in) and the audit entries they became (out).",
+	}, []string{"side"})
+	reg.MustRegister(folds, records)
+	for _, o := range []string{"ok", "failed"} {
+		folds.WithLabelValues(o)
+	}
+	return func(in, out int, err error) {
+		if err != nil {
+			folds.WithLabelValues("failed").Inc()
+			return
+		}
+		folds.WithLabelValues("ok").Inc()
+		records.WithLabelValues("in").Add(float64(in))
+		records.WithLabelValues("out").Add(float64(out))
+	}
+}
+
 func readMetrics(reg *prometheus.Registry) func(reads, records int, err error) {
 	recorded := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "storm_secret_reads_recorded_total", Help: "Secret reads (/access, proxied requests) by whether their audit record was committed (ok) or not (failed: the reads were refused).",
 	}, []string{"outcome"})
 	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "storm_secret_read_batch_size", Help: "Secret reads per audit transaction (group commit).",
+		Name: "storm_secret_read_batch_size", Help: "Secret reads per audit commit (group commit): a transaction on PostgreSQL, a write to the audit journal on SQLite.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 	})
 	reg.MustRegister(recorded, batch)

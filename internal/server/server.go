@@ -21,6 +21,7 @@ import (
 	"github.com/stormcreds/storm/internal/connect"
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/events"
+	"github.com/stormcreds/storm/internal/journal"
 	"github.com/stormcreds/storm/internal/keys"
 	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
@@ -91,6 +92,7 @@ type Server struct {
 	Apps     *apps.Service
 	Connect  *connect.Service
 	recorder *events.Recorder
+	journal  *journal.Journal // secret reads on their way to the audit log; nil on PostgreSQL
 	logger   *slog.Logger
 	// dispatcher delivers webhooks (StartBackground).
 	dispatcher *webhooks.Dispatcher
@@ -220,7 +222,7 @@ func sqlitePath(cfg Config) (string, bool) {
 	return "", false
 }
 
-func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*Server, error) {
+func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (_ *Server, err error) {
 	v, err := vault.OpenWithOptions(ctx, kek, st, vault.Options{RotateAfter: cfg.DataKeyRotateAfter, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
@@ -243,7 +245,18 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	rec := events.NewRecorder(st, time.Now, cfg.Logger, events.ReadsConfig{Metrics: readMetrics(reg)})
+	jnl, err := openJournal(ctx, cfg, st, reg)
+	if err != nil {
+		return nil, err
+	}
+	if jnl != nil {
+		defer func() {
+			if err != nil {
+				jnl.Close(context.WithoutCancel(ctx))
+			}
+		}()
+	}
+	rec := events.NewRecorder(st, time.Now, cfg.Logger, events.ReadsConfig{Metrics: readMetrics(reg), Journal: jnl})
 	stateMetrics(reg, st, v)
 	tc := cfg.Tokens
 	if tc.Metrics == nil {
@@ -302,7 +315,7 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (*
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, Apps: as, Connect: links, recorder: rec, logger: cfg.Logger}
+	s := &Server{cfg: cfg, Store: st, Vault: v, Keys: km, API: a, UI: ui, Creds: cs, Apps: as, Connect: links, recorder: rec, journal: jnl, logger: cfg.Logger}
 	s.dispatcher = whd
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
@@ -455,6 +468,30 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.Creds.Close(ctx)
+	if s.journal != nil {
+		if err := s.journal.Close(ctx); err != nil {
+			s.logger.Error("audit journal: records not folded stay in the journal for the next start", "err", err)
+		}
+	}
 	s.Vault.Close()
 	return s.Store.Close()
 }
+
+// openJournal opens the audit journal of secret reads when the database
+// is SQLite: a file next to the database file, so the journal is as
+// durable as the database itself. On PostgreSQL reads commit to the
+// database directly: instances are disposable there, and reads kept on
+// one instance's disk would be missing from the audit log if it never
+// came back.
+func openJournal(ctx context.Context, cfg Config, st store.Store, reg *prometheus.Registry) (*journal.Journal, error) {
+	path, ok := sqlitePath(cfg)
+	if !ok {
+		return nil, nil
+	}
+	return journal.Open(ctx, journal.Config{Dir: path + journalSuffix, Store: st, Merge: events.MergeReads,
+		Metrics: journalMetrics(reg), Logger: cfg.Logger})
+}
+
+// journalSuffix names the audit journal's directory after the database
+// file it folds into.
+const journalSuffix = ".audit-journal"

@@ -103,6 +103,9 @@ func (u *UI) recentEvents(ctx context.Context, in store.Integration) ([]store.Ev
 // recentAudit returns the audit records about the integration (or one
 // of its credential versions), newest first.
 func (u *UI) recentAudit(ctx context.Context, in store.Integration) ([]store.AuditRecord, error) {
+	if err := u.cfg.Recorder.SettleReads(ctx); err != nil {
+		return nil, err
+	}
 	t := u.tails.auditTail(in.WorkspaceID)
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -1,0 +1,22 @@
+// Package journal makes audit records durable on local disk before they
+// reach the audit log, and folds them into it in bulk.
+//
+// Every answered secret read must be on record before the secret leaves
+// (issue 16). Committing a database transaction per read, or per group of
+// concurrent reads, costs the embedded SQLite store about 100 µs of CPU
+// each; writing the same records to an append-only file costs one
+// write(2). Once write(2) returns the records are in the kernel's page
+// cache: they survive the death of the process (SIGKILL, a panic, OOM),
+// though not of the machine — exactly what SQLite's WAL with
+// synchronous=NORMAL, Storm's setting, promises for its own commits, and
+// what Vault's file audit device promises.
+//
+// The journal is a directory of segment files. Appends go to the current
+// segment as framed, checksummed batches; a fold closes it, appends its
+// records to the audit log (merged as the caller says) in one
+// transaction that also marks the segment folded (store.FoldAudit), and
+// removes the file. Opening a journal folds the segments a crash left
+// behind; a segment already folded (a crash between the commit and the
+// removal of its file) is not counted twice, and a torn last batch (a
+// crash of the machine mid-write) is dropped, not misread.
+package journal

@@ -1,0 +1,312 @@
+package journal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// ErrFull means more records wait to be folded into the audit log than
+// the journal may hold (Config.MaxUnfolded): the audit log has been
+// failing for a while. Appends are refused until folds succeed again.
+var ErrFull = errors.New("the audit journal is full: its records cannot be folded into the audit log")
+
+// Defaults (Config).
+const (
+	DefaultInterval    = 200 * time.Millisecond
+	DefaultMaxUnfolded = 64 << 20
+	// foldAtBytes starts a fold before the interval ends when the
+	// current segment grows this large, keeping folds short.
+	foldAtBytes = 1 << 20
+)
+
+// Folder is where folded records go: store.Store's FoldAudit.
+type Folder interface {
+	FoldAudit(ctx context.Context, f store.AuditFold) (bool, error)
+}
+
+// Config says where the journal lives and where it folds to.
+type Config struct {
+	// Dir is the journal's directory, created (0700) if missing. One
+	// process at a time may use it.
+	Dir string
+	// Store receives the folded records.
+	Store Folder
+	// Merge, when set, turns a segment's records into the ones appended
+	// to the audit log (for example, identical reads into one record
+	// with a count). It must not keep or change its argument.
+	Merge func([]store.AuditRecord) []store.AuditRecord
+	// Interval is how often records are folded (0: DefaultInterval).
+	Interval time.Duration
+	// MaxUnfolded bounds the bytes waiting to be folded; beyond it,
+	// Append returns ErrFull (0: DefaultMaxUnfolded).
+	MaxUnfolded int64
+	// Metrics, when set, is told of every fold: records in, records
+	// appended, and the error.
+	Metrics func(in, out int, err error)
+	Logger  *slog.Logger
+}
+
+// Journal is an open journal. Append, Fold and Close are safe for
+// concurrent use.
+type Journal struct {
+	cfg Config
+
+	mu       sync.Mutex
+	cur      *segment   // being appended to; nil until the next Append
+	closed   []*segment // no longer appended to, not folded yet, oldest first
+	unfolded int64      // bytes in cur and closed
+	shut     bool
+
+	foldMu sync.Mutex // one fold at a time, so segments fold in order
+	forget []string   // folded segments whose files are gone
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// segment is one journal file and the records written to it.
+type segment struct {
+	name string
+	file *os.File // nil once closed
+	recs []store.AuditRecord
+	size int64
+}
+
+const suffix = ".seg"
+
+// Open opens the journal in cfg.Dir, folds the segments an earlier
+// process left there (a crash, or a fold that kept failing), and starts
+// folding every cfg.Interval until Close.
+func Open(ctx context.Context, cfg Config) (*Journal, error) {
+	if cfg.Dir == "" || cfg.Store == nil {
+		return nil, errors.New("journal: Dir and Store are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.MaxUnfolded <= 0 {
+		cfg.MaxUnfolded = DefaultMaxUnfolded
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit journal: %w", err)
+	}
+	j := &Journal{cfg: cfg, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	left, err := j.recover()
+	if err != nil {
+		return nil, err
+	}
+	j.closed = left
+	for _, s := range left {
+		j.unfolded += s.size
+	}
+	if err := j.Fold(ctx); err != nil {
+		return nil, fmt.Errorf("audit journal: fold what an earlier run left: %w", err)
+	}
+	go j.run()
+	return j, nil
+}
+
+// recover reads the segments in the directory, oldest first.
+func (j *Journal) recover() ([]*segment, error) {
+	entries, err := os.ReadDir(j.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit journal: %w", err)
+	}
+	var segs []*segment
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), suffix) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(j.cfg.Dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("audit journal: %w", err)
+		}
+		recs, good, err := decodeFrames(data)
+		if err != nil {
+			return nil, fmt.Errorf("audit journal %s: %w", e.Name(), err)
+		}
+		if good < len(data) {
+			j.cfg.Logger.Warn("audit journal: dropped a torn batch at the end of a segment (the machine stopped mid-write)",
+				"segment", e.Name(), "bytes", len(data)-good)
+		}
+		segs = append(segs, &segment{name: e.Name(), recs: recs, size: int64(len(data))})
+	}
+	// Names start with the creation time in fixed-width hex.
+	slices.SortFunc(segs, func(a, b *segment) int { return strings.Compare(a.name, b.name) })
+	return segs, nil
+}
+
+// Append writes recs to the journal as one batch and returns once the
+// write is done: from then on they survive the process. An error means
+// they are not in the journal.
+func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	frame, err := encodeFrame(recs)
+	if err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.shut {
+		return errors.New("audit journal: closed")
+	}
+	if j.unfolded+int64(len(frame)) > j.cfg.MaxUnfolded {
+		return ErrFull
+	}
+	if j.cur == nil {
+		if j.cur, err = j.create(); err != nil {
+			return fmt.Errorf("audit journal: %w", err)
+		}
+	}
+	s := j.cur
+	n, err := s.file.Write(frame)
+	s.size += int64(n)
+	j.unfolded += int64(n)
+	if err != nil {
+		// The segment may end in part of this batch; its readers stop
+		// there, so nothing may follow it: the next batch starts a new
+		// segment.
+		j.retire()
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	s.recs = append(s.recs, recs...)
+	if s.size >= foldAtBytes {
+		j.retire()
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// create starts a new segment file. Names sort by creation time.
+func (j *Journal) create() (*segment, error) {
+	var r [6]byte
+	rand.Read(r[:])
+	name := fmt.Sprintf("%016x-%s%s", time.Now().UnixNano(), hex.EncodeToString(r[:]), suffix)
+	f, err := os.OpenFile(filepath.Join(j.cfg.Dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &segment{name: name, file: f}, nil
+}
+
+// retire closes the current segment for appends; the next fold takes
+// it. j.mu is held.
+func (j *Journal) retire() {
+	if j.cur == nil {
+		return
+	}
+	if err := j.cur.file.Close(); err != nil {
+		j.cfg.Logger.Warn("audit journal: close segment", "segment", j.cur.name, "err", err)
+	}
+	j.cur.file = nil
+	j.closed = append(j.closed, j.cur)
+	j.cur = nil
+}
+
+// Fold appends everything appended so far to the audit log, a segment
+// per transaction, oldest first. It returns the first failure; the
+// segments not folded stay in the journal for the next fold.
+func (j *Journal) Fold(ctx context.Context) error {
+	j.foldMu.Lock()
+	defer j.foldMu.Unlock()
+	j.mu.Lock()
+	j.retire()
+	segs := slices.Clone(j.closed)
+	j.mu.Unlock()
+	for _, s := range segs {
+		recs := slices.Clone(s.recs)
+		if j.cfg.Merge != nil {
+			recs = j.cfg.Merge(recs)
+		}
+		_, err := j.cfg.Store.FoldAudit(ctx, store.AuditFold{Segment: s.name, Forget: j.forget, Records: recs})
+		if j.cfg.Metrics != nil {
+			j.cfg.Metrics(len(s.recs), len(recs), err)
+		}
+		if err != nil {
+			return err
+		}
+		j.forget = nil
+		// Folded (now or, after a crash, before): the file goes, and its
+		// mark with the next fold. A file that cannot be removed keeps
+		// its mark, so it is never folded twice.
+		if err := os.Remove(filepath.Join(j.cfg.Dir, s.name)); err == nil || errors.Is(err, fs.ErrNotExist) {
+			j.forget = []string{s.name}
+		} else {
+			j.cfg.Logger.Warn("audit journal: remove folded segment", "segment", s.name, "err", err)
+		}
+		j.mu.Lock()
+		j.closed = slices.DeleteFunc(j.closed, func(c *segment) bool { return c == s })
+		j.unfolded -= s.size
+		j.mu.Unlock()
+	}
+	return nil
+}
+
+// Unfolded reports the bytes appended and not yet folded.
+func (j *Journal) Unfolded() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.unfolded
+}
+
+// run folds every interval, and sooner when a segment fills up. A failing
+// fold is logged at most once a minute; its records stay in the journal.
+func (j *Journal) run() {
+	defer close(j.done)
+	t := time.NewTicker(j.cfg.Interval)
+	defer t.Stop()
+	var lastLogged time.Time
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-t.C:
+		case <-j.wake:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := j.Fold(ctx)
+		cancel()
+		if err != nil && time.Since(lastLogged) > time.Minute {
+			lastLogged = time.Now()
+			j.cfg.Logger.Error("audit journal: fold into the audit log failed; records stay in the journal", "unfolded_bytes", j.Unfolded(), "err", err)
+		}
+	}
+}
+
+// Close stops folding in the background, refuses further appends and
+// folds what is left. Records it cannot fold stay on disk for the next
+// Open.
+func (j *Journal) Close(ctx context.Context) error {
+	j.mu.Lock()
+	if j.shut {
+		j.mu.Unlock()
+		return nil
+	}
+	j.shut = true
+	j.mu.Unlock()
+	close(j.stop)
+	<-j.done
+	return j.Fold(ctx)
+}
