@@ -95,8 +95,8 @@ func New(workspaceID, integrationID, typ string, at time.Time, data map[string]a
 // use. Failing to write an audit record of a change is logged, never
 // hidden; failing to record a secret read refuses the read (Read).
 type Recorder struct {
-	store  store.Store
-	now    func() time.Time
+	store   store.Store
+	now     func() time.Time
 	logger  *slog.Logger
 	reads   *reads
 	journal *journal.Journal // nil: reads commit to the store directly
