@@ -429,6 +429,8 @@ func TestMergeReads(t *testing.T) {
 		rec("aud_5", "cnl_x", "int_1", `{"count":1,"link_created_by":"tok_a"}`, 1),
 		rec("aud_6", "cnl_x", "int_1", `{"count":1,"link_created_by":"tok_b"}`, 2),
 		rec("aud_7", "cnl_x", "int_1", `{"count":4,"link_created_by":"tok_a"}`, 2),
+		rec("aud_8", "tok_b", "int_1", `{ "count": 2 }`, 3), // not the form commit writes: still merged
+		rec("aud_9", "tok_b", "int_1", `{"count":0}`, 3),    // not a read's detail: kept as it is
 	})
 	var lines []string
 	for _, r := range got {
@@ -436,11 +438,12 @@ func TestMergeReads(t *testing.T) {
 	}
 	want := []string{
 		`aud_1 tok_a int_1 {"count":7} 0`,
-		`aud_2 tok_b int_1 {"count":1} 0`,
+		`aud_2 tok_b int_1 {"count":3} 0`,
 		`aud_o tok_a int_1 {"count":3} 0`,
 		`aud_4 tok_a int_2 {"count":1} 1`,
 		`aud_5 cnl_x int_1 {"count":5,"link_created_by":"tok_a"} 1`,
 		`aud_6 cnl_x int_1 {"count":1,"link_created_by":"tok_b"} 2`,
+		`aud_9 tok_b int_1 {"count":0} 3`,
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("merged:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

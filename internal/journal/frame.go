@@ -2,7 +2,6 @@ package journal
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -12,9 +11,11 @@ import (
 )
 
 // A frame is one appended batch: an 8-byte header (payload length and
-// its CRC-32C, both little-endian uint32) and the payload, the records
-// as a JSON array. A crash of the machine mid-write leaves a short or
-// mismatching last frame, which readers drop.
+// its CRC-32C, both little-endian uint32) and the payload: the number of
+// records, then each record's fields in a fixed order, strings as a
+// uvarint length and bytes, the time as varint Unix nanoseconds (UTC).
+// A crash of the machine mid-write leaves a short or mismatching last
+// frame, which readers drop. (JSON was half of an append's CPU.)
 const headerSize = 8
 
 // maxFrame bounds one frame's payload, so a corrupt length cannot make
@@ -23,36 +24,33 @@ const maxFrame = 16 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// wireRecord is an audit record as the journal stores it (before the
-// hash chain: the fold places it there).
-type wireRecord struct {
-	ID          string          `json:"id"`
-	WorkspaceID string          `json:"workspace_id,omitempty"`
-	Actor       string          `json:"actor"`
-	Action      string          `json:"action"`
-	Target      string          `json:"target,omitempty"`
-	At          time.Time       `json:"at"`
-	IP          string          `json:"ip,omitempty"`
-	Detail      json.RawMessage `json:"detail,omitempty"`
-}
-
 func encodeFrame(recs []store.AuditRecord) ([]byte, error) {
-	w := make([]wireRecord, len(recs))
-	for i, r := range recs {
-		w[i] = wireRecord{ID: r.ID, WorkspaceID: r.WorkspaceID, Actor: r.Actor, Action: r.Action, Target: r.Target,
-			At: r.At, IP: r.IP, Detail: r.Detail}
+	size := headerSize + binary.MaxVarintLen64
+	for _, r := range recs {
+		size += 8*binary.MaxVarintLen64 + len(r.ID) + len(r.WorkspaceID) + len(r.Actor) + len(r.Action) + len(r.Target) + len(r.IP) + len(r.Detail)
 	}
-	payload, err := json.Marshal(w)
-	if err != nil {
-		return nil, err
+	frame := make([]byte, headerSize, size)
+	frame = binary.AppendUvarint(frame, uint64(len(recs)))
+	for _, r := range recs {
+		for _, f := range []string{r.ID, r.WorkspaceID, r.Actor, r.Action, r.Target} {
+			frame = appendString(frame, f)
+		}
+		frame = binary.AppendVarint(frame, r.At.UnixNano())
+		frame = appendString(frame, r.IP)
+		frame = appendString(frame, string(r.Detail))
 	}
+	payload := frame[headerSize:]
 	if len(payload) > maxFrame {
 		return nil, fmt.Errorf("a batch of %d records is %d bytes, more than a frame holds", len(recs), len(payload))
 	}
-	frame := make([]byte, headerSize, headerSize+len(payload))
 	binary.LittleEndian.PutUint32(frame[0:4], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(frame[4:8], crc32.Checksum(payload, castagnoli))
-	return append(frame, payload...), nil
+	return frame, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // errTorn ends a segment's good frames: what follows was cut short or
@@ -69,13 +67,8 @@ func decodeFrames(data []byte) (recs []store.AuditRecord, good int, err error) {
 		if errors.Is(err, errTorn) {
 			return recs, good, nil
 		}
-		var w []wireRecord
-		if err := json.Unmarshal(payload, &w); err != nil {
+		if recs, err = decodePayload(recs, payload); err != nil {
 			return nil, 0, fmt.Errorf("frame at byte %d: %w", good, err)
-		}
-		for _, r := range w {
-			recs = append(recs, store.AuditRecord{ID: r.ID, WorkspaceID: r.WorkspaceID, Actor: r.Actor, Action: r.Action,
-				Target: r.Target, At: r.At, IP: r.IP, Detail: []byte(r.Detail)})
 		}
 		good += headerSize + len(payload)
 	}
@@ -95,4 +88,70 @@ func nextFrame(data []byte) ([]byte, error) {
 		return nil, errTorn
 	}
 	return payload, nil
+}
+
+var errBadPayload = errors.New("malformed batch")
+
+// decodePayload appends the records of one frame's payload to recs.
+func decodePayload(recs []store.AuditRecord, p []byte) ([]store.AuditRecord, error) {
+	d := decoder{p: p}
+	n := d.uvarint()
+	// Each record takes at least 8 bytes: a bound before allocating.
+	if d.err != nil || n > uint64(len(p)/8) {
+		return nil, errBadPayload
+	}
+	for range n {
+		var r store.AuditRecord
+		r.ID, r.WorkspaceID, r.Actor, r.Action, r.Target = d.str(), d.str(), d.str(), d.str(), d.str()
+		r.At = time.Unix(0, d.varint()).UTC()
+		r.IP = d.str()
+		if detail := d.str(); detail != "" {
+			r.Detail = []byte(detail)
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		recs = append(recs, r)
+	}
+	if len(d.p) != 0 {
+		return nil, errBadPayload
+	}
+	return recs, nil
+}
+
+// decoder reads a payload; the first error sticks.
+type decoder struct {
+	p   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.p)
+	if n <= 0 {
+		d.err, d.p = errBadPayload, nil
+		return 0
+	}
+	d.p = d.p[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.p)
+	if n <= 0 {
+		d.err, d.p = errBadPayload, nil
+		return 0
+	}
+	d.p = d.p[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.p)) {
+		d.err, d.p = errBadPayload, nil
+		return ""
+	}
+	s := string(d.p[:n])
+	d.p = d.p[n:]
+	return s
 }

@@ -27,7 +27,7 @@ type testDB struct {
 	path string
 }
 
-func newDB(t *testing.T) testDB {
+func newDB(t testing.TB) testDB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "storm.db")
 	st, err := sqlite.Open(t.Context(), path)
