@@ -230,9 +230,9 @@ func (r *reads) commit(batch []*readWaiter) error {
 	at := r.now().UTC()
 	recs := make([]store.AuditRecord, 0, len(order))
 	for _, k := range order {
-		d, _ := json.Marshal(readDetail{Count: counts[k], LinkCreatedBy: k.actor.CreatedBy})
-		recs = append(recs, store.AuditRecord{ID: store.NewID("aud"), WorkspaceID: k.workspace, Actor: k.actor.TokenID,
-			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: d})
+		// No id: the append (or the journal's fold) gives one.
+		recs = append(recs, store.AuditRecord{WorkspaceID: k.workspace, Actor: k.actor.TokenID,
+			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: readDetail{Count: counts[k], LinkCreatedBy: k.actor.CreatedBy}.encode()})
 	}
 	var err error
 	if r.cfg.Journal != nil {
@@ -290,6 +290,16 @@ func MergeReads(recs []store.AuditRecord) []store.AuditRecord {
 		out[i].Detail, _ = json.Marshal(counts[k])
 	}
 	return out
+}
+
+// encode writes d as JSON; a token's reads (no link) in the form
+// parseReadDetail reads without encoding/json.
+func (d readDetail) encode() []byte {
+	if d.LinkCreatedBy == "" {
+		return append(strconv.AppendInt([]byte(`{"count":`), int64(d.Count), 10), '}')
+	}
+	b, _ := json.Marshal(d)
+	return b
 }
 
 // parseReadDetail reads the detail of a read record. A fold parses one

@@ -449,3 +449,18 @@ func TestMergeReads(t *testing.T) {
 		t.Fatalf("merged:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestReadDetailEncoding: the hand-written form is what encoding/json
+// writes, and parseReadDetail reads both forms back.
+func TestReadDetailEncoding(t *testing.T) {
+	for _, d := range []readDetail{{Count: 1}, {Count: 256}, {Count: 3, LinkCreatedBy: "tok_x"}} {
+		want, _ := json.Marshal(d)
+		if got := d.encode(); string(got) != string(want) {
+			t.Errorf("encode(%+v) = %s, want %s", d, got, want)
+		}
+		back, ok := parseReadDetail(store.AuditRecord{Action: "credential.proxy", Detail: d.encode()})
+		if !ok || back != d {
+			t.Errorf("parse(encode(%+v)) = %+v, %v", d, back, ok)
+		}
+	}
+}

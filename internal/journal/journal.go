@@ -30,6 +30,9 @@ const (
 	// foldAtBytes starts a fold before the interval ends when the
 	// current segment grows this large, keeping folds short.
 	foldAtBytes = 1 << 20
+	// mergeEvery is how many records a segment collects before Merge
+	// first runs on them.
+	mergeEvery = 256
 )
 
 // Folder is where folded records go: store.Store's FoldAudit.
@@ -46,7 +49,8 @@ type Config struct {
 	Store Folder
 	// Merge, when set, turns a segment's records into the ones appended
 	// to the audit log (for example, identical reads into one record
-	// with a count). It must not keep or change its argument.
+	// with a count). It runs as records arrive too, so merging merged
+	// records must be right. It must not keep or change its argument.
 	Merge func([]store.AuditRecord) []store.AuditRecord
 	// Interval is how often records are folded (0: DefaultInterval).
 	Interval time.Duration
@@ -84,6 +88,8 @@ type segment struct {
 	file *os.File // nil once closed
 	recs []store.AuditRecord
 	size int64
+	// mergeAt is the length of recs at which Config.Merge runs next.
+	mergeAt int
 }
 
 const suffix = ".seg"
@@ -189,6 +195,12 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 		return fmt.Errorf("audit journal: %w", err)
 	}
 	s.recs = append(s.recs, recs...)
+	if j.cfg.Merge != nil && len(s.recs) >= s.mergeAt {
+		// Merging as records arrive keeps a segment's memory, and the
+		// fold's work, proportional to distinct records, not batches.
+		s.recs = j.cfg.Merge(s.recs)
+		s.mergeAt = max(mergeEvery, 2*len(s.recs))
+	}
 	if s.size >= foldAtBytes {
 		j.retire()
 		select {
@@ -208,7 +220,7 @@ func (j *Journal) create() (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &segment{name: name, file: f}, nil
+	return &segment{name: name, file: f, mergeAt: mergeEvery}, nil
 }
 
 // retire closes the current segment for appends; the next fold takes

@@ -355,3 +355,24 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestMergeAsRecordsArrive: a segment's records are merged as they
+// arrive, so memory follows distinct records, not appends; the counts
+// survive merging merged records.
+func TestMergeAsRecordsArrive(t *testing.T) {
+	db, dir := newDB(t), t.TempDir()
+	j := open(t, db, dir, Config{Merge: sumCounts})
+	for i := range 1000 {
+		must(t, j.Append(t.Context(), read(fmt.Sprint("int_", i%2), 1)))
+	}
+	j.mu.Lock()
+	held := len(j.cur.recs)
+	j.mu.Unlock()
+	if held > mergeEvery {
+		t.Fatalf("the segment holds %d records for 2 distinct reads", held)
+	}
+	must(t, j.Close(t.Context()))
+	if total, records := db.reads(t); total != 1000 || records != 2 {
+		t.Fatalf("%d reads in %d records, want 1000 in 2", total, records)
+	}
+}
