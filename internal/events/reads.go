@@ -193,8 +193,8 @@ func (r *reads) lead() {
 // while the queue keeps growing, a few times at most. It never sleeps, so
 // a read is never held back by a timer.
 func (r *reads) gather() {
-	if r.lastBatch.Load() < 2 {
-		return
+	if r.cfg.Journal != nil || r.lastBatch.Load() < 2 {
+		return // a journal write costs too little to wait for company
 	}
 	r.mu.Lock()
 	n := len(r.pending)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -336,18 +337,18 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 // already removed those listed in Connection), and Storm's own headers.
 func stripRequestHeaders(h http.Header) {
 	for k := range h {
-		lk := strings.ToLower(k)
-		switch lk {
-		case "authorization", "cookie", "cookie2", "proxy-authorization",
-			"forwarded", "host", "x-real-ip",
-			"connection", "keep-alive", "trailer", "transfer-encoding", "upgrade":
-			delete(h, k)
-			continue
-		}
-		if strings.HasPrefix(lk, "proxy-") || strings.HasPrefix(lk, "x-forwarded-") || strings.HasPrefix(lk, "storm-") {
+		// Canonical already for headers net/http parsed: no allocation.
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if strippedHeaders[ck] || strings.HasPrefix(ck, "Proxy-") || strings.HasPrefix(ck, "X-Forwarded-") || strings.HasPrefix(ck, "Storm-") {
 			delete(h, k)
 		}
 	}
+}
+
+var strippedHeaders = map[string]bool{
+	"Authorization": true, "Cookie": true, "Cookie2": true, "Proxy-Authorization": true,
+	"Forwarded": true, "Host": true, "X-Real-Ip": true,
+	"Connection": true, "Keep-Alive": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
 // RoundTrip sends the request with Active applied and, on a 401, once more
