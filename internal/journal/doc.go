@@ -18,5 +18,6 @@
 // removes the file. Opening a journal folds the segments a crash left
 // behind; a segment already folded (a crash between the commit and the
 // removal of its file) is not counted twice, and a torn last batch (a
-// crash of the machine mid-write) is dropped, not misread.
+// crash of the machine mid-write) is dropped, not misread. One process
+// at a time has a journal open (a lock file in the directory).
 package journal

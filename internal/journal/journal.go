@@ -23,6 +23,10 @@ import (
 // failing for a while. Appends are refused until folds succeed again.
 var ErrFull = errors.New("the audit journal is full: its records cannot be folded into the audit log")
 
+// ErrInUse means another process has the journal open: the segments
+// there are its own, still being written.
+var ErrInUse = errors.New("the audit journal is in use by another process")
+
 // Defaults (Config).
 const (
 	DefaultInterval    = 200 * time.Millisecond
@@ -66,7 +70,8 @@ type Config struct {
 // Journal is an open journal. Append, Fold and Close are safe for
 // concurrent use.
 type Journal struct {
-	cfg Config
+	cfg  Config
+	lock *os.File // held open: the directory's lock
 
 	mu       sync.Mutex
 	cur      *segment   // being appended to; nil until the next Append
@@ -113,9 +118,14 @@ func Open(ctx context.Context, cfg Config) (*Journal, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit journal: %w", err)
 	}
-	j := &Journal{cfg: cfg, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	lock, err := lockDir(filepath.Join(cfg.Dir, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("audit journal %s: %w", cfg.Dir, err)
+	}
+	j := &Journal{cfg: cfg, lock: lock, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	left, err := j.recover()
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	j.closed = left
@@ -123,6 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Journal, error) {
 		j.unfolded += s.size
 	}
 	if err := j.Fold(ctx); err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("audit journal: fold what an earlier run left: %w", err)
 	}
 	go j.run()
@@ -320,5 +331,7 @@ func (j *Journal) Close(ctx context.Context) error {
 	j.mu.Unlock()
 	close(j.stop)
 	<-j.done
-	return j.Fold(ctx)
+	err := j.Fold(ctx)
+	j.lock.Close()
+	return err
 }

@@ -118,6 +118,7 @@ func open(t *testing.T, db testDB, dir string, cfg Config) *Journal {
 // crash stops j as a killed process would: no fold, files left as they
 // are (every Append's write(2) already returned).
 func crash(j *Journal) {
+	defer j.lock.Close() // the kernel drops a dead process's locks
 	j.mu.Lock()
 	j.shut = true
 	if j.cur != nil {
@@ -136,7 +137,9 @@ func segments(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range es {
-		names = append(names, e.Name())
+		if strings.HasSuffix(e.Name(), suffix) {
+			names = append(names, e.Name())
+		}
 	}
 	return names
 }
@@ -374,5 +377,27 @@ func TestMergeAsRecordsArrive(t *testing.T) {
 	must(t, j.Close(t.Context()))
 	if total, records := db.reads(t); total != 1000 || records != 2 {
 		t.Fatalf("%d reads in %d records, want 1000 in 2", total, records)
+	}
+}
+
+// TestOneProcessAtATime: a second Open of a journal in use fails with
+// ErrInUse (its segments are someone else's, still being written) and
+// touches nothing; once the first closes, it opens.
+func TestOneProcessAtATime(t *testing.T) {
+	db, dir := newDB(t), t.TempDir()
+	j := open(t, db, dir, Config{})
+	must(t, j.Append(t.Context(), read("int_1", 1)))
+	if _, err := Open(t.Context(), Config{Dir: dir, Store: db}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open: %v, want ErrInUse", err)
+	}
+	if total, _ := db.reads(t); total != 0 {
+		t.Fatal("the refused Open folded the other's segment")
+	}
+	must(t, j.Append(t.Context(), read("int_1", 1)))
+	must(t, j.Close(t.Context()))
+	j2 := open(t, db, dir, Config{})
+	must(t, j2.Close(t.Context()))
+	if total, _ := db.reads(t); total != 2 {
+		t.Fatalf("%d reads, want 2", total)
 	}
 }

@@ -488,8 +488,15 @@ func openJournal(ctx context.Context, cfg Config, st store.Store, reg *prometheu
 	if !ok {
 		return nil, nil
 	}
-	return journal.Open(ctx, journal.Config{Dir: path + journalSuffix, Store: st, Merge: events.MergeReads,
+	j, err := journal.Open(ctx, journal.Config{Dir: path + journalSuffix, Store: st, Merge: events.MergeReads,
 		Metrics: journalMetrics(reg), Logger: cfg.Logger})
+	if errors.Is(err, journal.ErrInUse) {
+		// A second server on the same file: its reads commit to the
+		// database, which serialises both.
+		cfg.Logger.Warn("another storm process uses this database's audit journal; this one records secret reads in the database directly", "err", err)
+		return nil, nil
+	}
+	return j, err
 }
 
 // journalSuffix names the audit journal's directory after the database
