@@ -158,6 +158,40 @@ func TestLoneReadCommitsAtOnce(t *testing.T) {
 	}
 }
 
+// TestManyDistinctReadsInOneBatch: a batch of more distinct reads than
+// commit scans for (it indexes them) still makes one record per read
+// with its count.
+func TestManyDistinctReadsInOneBatch(t *testing.T) {
+	db := openAuditDB(t)
+	g := newGate(db.st.AppendAudit)
+	r := newReads(ReadsConfig{}, g.append, time.Now)
+	release := g.holdNext()
+	errs := make(chan error, 200)
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_first")) }()
+	<-g.entered
+	const distinct, each = 40, 3
+	for i := range distinct * each {
+		go func() { errs <- r.record(context.Background(), key("credential.proxy", fmt.Sprintf("int_%d", i%distinct))) }()
+	}
+	waitQueued(t, r, distinct*each)
+	release()
+	for range distinct*each + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, reads := g.calls()
+	if len(recs) != 2 || recs[1] != distinct || reads[1] != distinct*each {
+		t.Fatalf("commits held %v records for %v reads, want [1 %d] for [1 %d]", recs, reads, distinct, distinct*each)
+	}
+	c, _ := db.counts(t)
+	for i := range distinct {
+		if n := c[fmt.Sprintf("credential.proxy int_%d", i)]; n != each {
+			t.Fatalf("int_%d counted %d reads, want %d", i, n, each)
+		}
+	}
+}
+
 // TestReadsShareOneTransaction: reads that arrive while a commit is in
 // progress are committed together by the next one, identical reads as
 // one record counting them.
