@@ -14,6 +14,13 @@ import (
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if raw, ok := v.(json.RawMessage); ok {
+		// Encoded already, as below (the /access answers creds caches).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(raw)
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -1,6 +1,8 @@
 package creds
 
 import (
+	"bytes"
+	"encoding/json"
 	"context"
 	"net/http"
 	"sync"
@@ -251,5 +253,43 @@ func TestRefreshReplacesCachedTokenAtOnce(t *testing.T) {
 	}
 	if access() != ts.AccessToken.Reveal() {
 		t.Fatal("the cache still hands out the token this instance just replaced")
+	}
+}
+
+// TestAccessAnswerFollowsRotation: the /access answer of an API key is
+// encoded once per cache entry, exactly as the API would encode it
+// (no HTML escaping), and a new key is answered as soon as it is saved.
+func TestAccessAnswerFollowsRotation(t *testing.T) {
+	w := newWorld(t)
+	s := w.service(nil)
+	const first, second = "sk_first<&>key", "sk_second_key"
+	api := newKeyAPI(t, first, second)
+	in := w.create(s, "encoded answer", catalog.MethodAPIKey, apiKeyConfig(api.URL))
+	answer := func() map[string]any {
+		t.Helper()
+		a, err := s.Access(context.Background(), actor, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, ok := a.(json.RawMessage)
+		if !ok {
+			t.Fatalf("Access answered %T, want the encoded answer", a)
+		}
+		if !bytes.HasSuffix(raw, []byte("}\n")) || bytes.Contains(raw, []byte(`\u0026`)) {
+			t.Fatalf("answer %q is not encoded as the API writes JSON", raw)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	save(t, s, in, first)
+	if got := answer()["api_key"]; got != first {
+		t.Fatalf("api_key %v, want %s", got, first)
+	}
+	save(t, s, in, second)
+	if got := answer()["api_key"]; got != second {
+		t.Fatalf("after saving a new key, api_key %v, want %s", got, second)
 	}
 }

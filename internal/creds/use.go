@@ -1,6 +1,7 @@
 package creds
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,6 +59,9 @@ type usable struct {
 	// /access reveals of it.
 	oauth1       *oauth1.Signer
 	oauth1Access map[string]any
+	// answer is the /access answer encoded once, for versions whose
+	// answer does not change (not tokens); nil: encode each time.
+	answer json.RawMessage
 	// fromApp: part of the credential (an OAuth 1.0a consumer secret)
 	// is an app's, read when the entry was loaded; such entries are not
 	// cached, so a rotated or revoked app secret is not used again.
@@ -179,6 +183,10 @@ func (s *Service) load(ctx context.Context, id string) (*useEntry, error) {
 			e.previous = u
 		}
 	}
+	if e.active != nil && !e.active.tokenBased() {
+		// Fixed for the entry's life (tokens are not: they refresh).
+		e.active.answer = encodeAnswer(e.active.access())
+	}
 	if !(e.active != nil && e.active.fromApp) && !(e.previous != nil && e.previous.fromApp) {
 		s.cache.put(id, e)
 	}
@@ -287,26 +295,45 @@ func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.In
 	if err := s.used(ctx, actor, e, "credential.access"); err != nil {
 		return nil, err
 	}
-	u := e.active
+	if e.active.answer != nil {
+		return e.active.answer, nil
+	}
+	return e.active.access(), nil
+}
+
+// encodeAnswer encodes an /access answer as the API writes JSON (no
+// HTML escaping, a final newline).
+func encodeAnswer(v any) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return nil // answered unencoded, and the API reports the failure
+	}
+	return buf.Bytes()
+}
+
+// access is what /access reveals of u.
+func (u *usable) access() any {
 	switch {
 	case u.key != nil:
-		return u.key.Access(), nil
+		return u.key.Access()
 	case u.signer != nil:
-		return u.signer.Access(), nil
+		return u.signer.Access()
 	case u.proxy != nil:
-		return map[string]any{"type": "mtls", "cert_pem": u.sa.CertPEM, "key_pem": u.sa.KeyPEM, "expires_at": rfc3339(u.cred.ExpiresAt)}, nil
+		return map[string]any{"type": "mtls", "cert_pem": u.sa.CertPEM, "key_pem": u.sa.KeyPEM, "expires_at": rfc3339(u.cred.ExpiresAt)}
 	case u.basic != nil:
 		out := map[string]any{"type": "basic", "username": u.basic.username, "password": u.basic.password.Reveal()}
 		if len(u.headers) > 0 {
 			out["headers"] = u.headers
 		}
-		return out, nil
+		return out
 	case u.oauth1 != nil:
 		out := maps.Clone(u.oauth1Access)
 		if len(u.headers) > 0 {
 			out["headers"] = u.headers
 		}
-		return out, nil
+		return out
 	}
 	ts, p := u.tokens, u.placement
 	out := map[string]any{"type": "bearer", "access_token": ts.AccessToken.Reveal(), "expires_at": rfc3339(ts.Expiry), "header": p.Header, "prefix": p.Prefix}
@@ -327,7 +354,7 @@ func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.In
 			out["headers"] = u.headers
 		}
 	}
-	return out, nil
+	return out
 }
 
 func rfc3339(t time.Time) any {
