@@ -2,8 +2,8 @@ package creds
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"sync/atomic"

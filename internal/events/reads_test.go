@@ -171,7 +171,9 @@ func TestManyDistinctReadsInOneBatch(t *testing.T) {
 	<-g.entered
 	const distinct, each = 40, 3
 	for i := range distinct * each {
-		go func() { errs <- r.record(context.Background(), key("credential.proxy", fmt.Sprintf("int_%d", i%distinct))) }()
+		go func() {
+			errs <- r.record(context.Background(), key("credential.proxy", fmt.Sprintf("int_%d", i%distinct)))
+		}()
 	}
 	waitQueued(t, r, distinct*each)
 	release()
