@@ -98,6 +98,10 @@ type options struct {
 	appFail      int
 	legacy       bool
 	procs        int
+	sched        string
+	schedDue     int
+	schedRounds  int
+	schedChurn   float64
 }
 
 func main() {
@@ -122,11 +126,31 @@ func main() {
 	flag.BoolVar(&o.legacy, "legacy-material", false, "upgrade probe: seed credentials in the format before commit ba57f05 (a bare sealed token set, no {\"token\": …} material document)")
 	flag.IntVar(&o.appFail, "appfail", 0, "fault probe: SourceFor fails (as creds' source does when issuer discovery is down or a config is broken) for this many integrations, those due first; every other token must still be refreshed in time")
 	flag.IntVar(&o.procs, "procs", 0, "run the engines as this many separate worker processes (this program re-executed, one engine and store handle each, as `storm serve` instances), measuring each one's CPU and RSS; replaces -instances")
+	flag.StringVar(&o.sched, "sched", "", "scheduling-cost mode: comma-separated numbers of integrations (e.g. 10000,100000,1000000), each seeded in bulk in a fresh database with -sched-due of them due; measures ListDueCredentials + HoldLease + ReleaseLease per claimed refresh (see sched.go)")
+	flag.IntVar(&o.schedDue, "sched-due", 2000, "-sched: integrations due in each round")
+	flag.IntVar(&o.schedRounds, "sched-rounds", 5, "-sched: measured rounds per size (after one warm-up round)")
+	flag.Float64Var(&o.schedChurn, "sched-churn", 0.1, "-sched: share of the integrations refreshed since the last vacuum (PostgreSQL autovacuum's default trigger is 20% of the rows: 10% on average)")
 	flag.Parse()
 	if cfg := os.Getenv(workerEnv); cfg != "" {
 		if err := runWorker(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "refresh worker:", err)
 			os.Exit(2)
+		}
+		return
+	}
+	if o.sched != "" {
+		sizes, err := parseSizes(o.sched)
+		if err != nil || o.schedDue <= 0 || o.schedRounds <= 0 {
+			fmt.Fprintln(os.Stderr, "refresh:", err, "(-sched-due and -sched-rounds must be positive)")
+			os.Exit(2)
+		}
+		ok, err := runSched(o, schedOptions{sizes: sizes, due: o.schedDue, rounds: o.schedRounds, churn: o.schedChurn})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "refresh:", err)
+			os.Exit(2)
+		}
+		if !ok {
+			os.Exit(1)
 		}
 		return
 	}
@@ -764,7 +788,7 @@ func run(o options) (bool, error) {
 		}
 		if time.Since(lastReport) >= 10*time.Second {
 			lastReport = time.Now()
-			fmt.Printf("  t=%5.0fs after T0: refreshed %d/%d, committed %d, in flight %d, lease busy %d, heap %s\n",
+			fmt.Printf("  t=%5.0fs after T0: refreshed %d/%d, committed %d, in flight %d, lease busy %d (in-process engines), heap %s\n",
 				time.Since(t0).Seconds(), refreshed, o.n, commits, ep.inFlight.Load(), ss.leaseBusy.Load(), mib(samp.cur.Load().heapInuse.Load()))
 		}
 	}

@@ -84,13 +84,7 @@ func runWorker(cfgJSON string) error {
 		return fmt.Errorf("worker config: %w", err)
 	}
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	if strings.HasPrefix(wc.DB, "postgres") {
-		st, err = postgres.Open(ctx, wc.DB)
-	} else {
-		st, err = sqlite.Open(ctx, wc.DB)
-	}
+	st, err := openStore(ctx, wc.DB)
 	if err != nil {
 		return err
 	}
@@ -192,6 +186,14 @@ func runWorker(cfgJSON string) error {
 	defer outMu.Unlock()
 	fmt.Fprintf(out, "report %s\n", b)
 	return out.Flush()
+}
+
+// openStore opens a postgres:// URL or an SQLite path.
+func openStore(ctx context.Context, db string) (store.Store, error) {
+	if strings.HasPrefix(db, "postgres") {
+		return postgres.Open(ctx, db)
+	}
+	return sqlite.Open(ctx, db)
 }
 
 // backendCPU sums the CPU (utime + stime from /proc) of the PostgreSQL
@@ -435,7 +437,7 @@ func (r *workerReport) merge(ss *storeStats, logs *logCounter, outcomes *sync.Ma
 // instanceRows are the per-instance lines of the report.
 func instanceRows(ws []*worker) []string {
 	var out []string
-	out = append(out, "| instance | refreshes committed | leases held / busy | CPU user + sys (engine run) | **CPU per refresh** | PostgreSQL backend CPU (per refresh) | **peak RSS (VmHWM)** | peak heap / Go Sys | peak goroutines | whole-process CPU, maxrss (wait4) |",
+	out = append(out, "| instance | refreshes committed | leases held / busy | CPU user + sys (engine run) | **CPU per refresh** | PostgreSQL backend CPU (per refresh) | **peak RSS (VmHWM)** | peak heap / Go Sys | peak goroutines | whole-process CPU (wait4, start-up included) |",
 		"|---|---|---|---|---|---|---|---|---|---|")
 	for _, w := range ws {
 		r := w.report
@@ -453,7 +455,9 @@ func instanceRows(ws []*worker) []string {
 		}
 		whole := "–"
 		if ru := w.rusage; ru != nil {
-			whole = fmt.Sprintf("%.1fs, %s", time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), mib(uint64(ru.Maxrss)<<10))
+			// Not wait4's maxrss: Linux starts a child's at the parent's
+			// peak at fork, so it reports the seeding parent's RSS.
+			whole = fmt.Sprintf("%.1fs", time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
 		}
 		out = append(out, fmt.Sprintf("| %s | %d | %d / %d | %.1fs + %.1fs = %.1fs (%.2f cores avg) | %.2f ms | %s | %s | %s / %s | %d | %s |",
 			r.Owner, r.Commits, r.LeaseHeld, r.LeaseBusy, r.User.Seconds(), r.Sys.Seconds(), cpu, cpu/max(r.RunWall.Seconds(), 1e-9),
