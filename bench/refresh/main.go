@@ -30,6 +30,10 @@
 //	-legacy-material   seed credentials in the format before commit ba57f05
 //	-latency D         a slower token endpoint (the concurrency bound then caps throughput)
 //
+// -procs P runs the engines as P worker processes (this program
+// re-executed, see procs.go) instead of goroutines, and reports each
+// one's refreshes, CPU per refresh and peak RSS.
+//
 // Exit status 1 when any duplicate, late or missed refresh, endpoint or
 // verification error, or concurrency-bound violation was seen.
 package main
@@ -93,6 +97,11 @@ type options struct {
 	sharedHandle bool
 	appFail      int
 	legacy       bool
+	procs        int
+	sched        string
+	schedDue     int
+	schedRounds  int
+	schedChurn   float64
 }
 
 func main() {
@@ -116,7 +125,42 @@ func main() {
 	flag.BoolVar(&o.sharedHandle, "shared-handle", false, "all engines share one store handle instead of one each")
 	flag.BoolVar(&o.legacy, "legacy-material", false, "upgrade probe: seed credentials in the format before commit ba57f05 (a bare sealed token set, no {\"token\": …} material document)")
 	flag.IntVar(&o.appFail, "appfail", 0, "fault probe: SourceFor fails (as creds' source does when issuer discovery is down or a config is broken) for this many integrations, those due first; every other token must still be refreshed in time")
+	flag.IntVar(&o.procs, "procs", 0, "run the engines as this many separate worker processes (this program re-executed, one engine and store handle each, as `storm serve` instances), measuring each one's CPU and RSS; replaces -instances")
+	flag.StringVar(&o.sched, "sched", "", "scheduling-cost mode: comma-separated numbers of integrations (e.g. 10000,100000,1000000), each seeded in bulk in a fresh database with -sched-due of them due; measures ListDueCredentials + HoldLease + ReleaseLease per claimed refresh (see sched.go)")
+	flag.IntVar(&o.schedDue, "sched-due", 2000, "-sched: integrations due in each round")
+	flag.IntVar(&o.schedRounds, "sched-rounds", 5, "-sched: measured rounds per size (after one warm-up round)")
+	flag.Float64Var(&o.schedChurn, "sched-churn", 0.1, "-sched: share of the integrations refreshed since the last vacuum (PostgreSQL autovacuum's default trigger is 20% of the rows: 10% on average)")
 	flag.Parse()
+	if cfg := os.Getenv(workerEnv); cfg != "" {
+		if err := runWorker(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "refresh worker:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if o.sched != "" {
+		sizes, err := parseSizes(o.sched)
+		if err != nil || o.schedDue <= 0 || o.schedRounds <= 0 {
+			fmt.Fprintln(os.Stderr, "refresh:", err, "(-sched-due and -sched-rounds must be positive)")
+			os.Exit(2)
+		}
+		ok, err := runSched(o, schedOptions{sizes: sizes, due: o.schedDue, rounds: o.schedRounds, churn: o.schedChurn})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "refresh:", err)
+			os.Exit(2)
+		}
+		if !ok {
+			os.Exit(1)
+		}
+		return
+	}
+	if o.procs > 0 {
+		if o.appFail > 0 || o.stopAfter > 0 || o.sharedHandle || o.legacy {
+			fmt.Fprintln(os.Stderr, "refresh: -procs does not combine with -appfail, -stop-after, -shared-handle or -legacy-material")
+			os.Exit(2)
+		}
+		o.instances = o.procs
+	}
 	if o.n <= 0 || o.concurrency <= 0 || o.instances <= 0 || o.window < 0 {
 		fmt.Fprintln(os.Stderr, "refresh: -n, -concurrency and -instances must be positive, -window not negative")
 		os.Exit(2)
@@ -474,6 +518,7 @@ func (h countHandler) WithGroup(name string) slog.Handler {
 
 type database struct {
 	desc   string
+	dsn    string // what a worker process opens
 	open   func(ctx context.Context) (store.Store, error)
 	remove func()
 }
@@ -510,6 +555,7 @@ func openDatabase(ctx context.Context, o options, tmp string) (*database, error)
 		dsn := u.String()
 		return &database{
 			desc: "PostgreSQL (schema " + schema + ")",
+			dsn:  dsn,
 			open: func(ctx context.Context) (store.Store, error) { return postgres.Open(ctx, dsn) },
 			remove: func() {
 				if o.keep {
@@ -534,6 +580,7 @@ func openDatabase(ctx context.Context, o options, tmp string) (*database, error)
 	}
 	return &database{
 		desc:   "SQLite (" + path + ")",
+		dsn:    path,
 		open:   func(ctx context.Context) (store.Store, error) { return sqlite.Open(ctx, path) },
 		remove: func() {},
 	}, nil
@@ -581,17 +628,7 @@ func run(o options) (bool, error) {
 	srv.Config.ErrorLog = nil
 
 	// One App for all integrations: they share the client registration.
-	// The transport matches the proxy's guarded client (64 idle
-	// connections per host).
-	tr := &http.Transport{Proxy: nil, MaxIdleConns: 512, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
-	app := &oauth.App{
-		Def: catalog.OAuth2{
-			AuthorizeURL: srv.URL + "/authorize", TokenURL: srv.URL + "/token", AuthStyle: "basic", RotatesRefreshTokens: true,
-		},
-		ClientID: clientID, ClientSecret: secret.String(clientSecret), RedirectURL: "http://storm.invalid/oauth/callback",
-		Endpoints:  oauth.Endpoints{AuthorizeURL: srv.URL + "/authorize", TokenURL: srv.URL + "/token"},
-		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-	}
+	app := benchApp(srv.URL)
 	var badApp, failedApp atomic.Int64
 	var failing map[string]bool // set before the engines start; read-only after
 	sourceFor := func(_ context.Context, in store.Integration, _ tokens.Material) (tokens.Source, error) {
@@ -664,6 +701,9 @@ func run(o options) (bool, error) {
 	var handles []store.Store
 	var engines []*tokens.Engine
 	for k := range o.instances {
+		if o.procs > 0 {
+			break // separate processes, started below
+		}
 		var h store.Store = base
 		if !o.sharedHandle {
 			if h, err = db.open(ctx); err != nil {
@@ -709,6 +749,21 @@ func run(o options) (bool, error) {
 	for _, eng := range engines {
 		running.Go(func() { eng.Run(runCtx) })
 	}
+	var workers []*worker
+	if o.procs > 0 {
+		if workers, err = startWorkers(o, db.dsn, tmp, srv.URL); err != nil {
+			cancel()
+			stopWorkers(workers)
+			return false, err
+		}
+	}
+	committed := func() int64 {
+		n := ss.commits.Load()
+		for _, w := range workers {
+			n += w.commits.Load()
+		}
+		return n
+	}
 
 	// Wait until every grant is refreshed and committed, or the deadline.
 	lastExpiry := t0.Add(o.window + margin + margin/10)
@@ -719,7 +774,7 @@ func run(o options) (bool, error) {
 	for {
 		<-tick.C
 		refreshed := ep.refreshes.Load()
-		commits := ss.commits.Load()
+		commits := committed()
 		if o.stopAfter > 0 && commits >= int64(o.stopAfter) {
 			stopReason = fmt.Sprintf("-stop-after %d commits", o.stopAfter)
 			break
@@ -733,7 +788,7 @@ func run(o options) (bool, error) {
 		}
 		if time.Since(lastReport) >= 10*time.Second {
 			lastReport = time.Now()
-			fmt.Printf("  t=%5.0fs after T0: refreshed %d/%d, committed %d, in flight %d, lease busy %d, heap %s\n",
+			fmt.Printf("  t=%5.0fs after T0: refreshed %d/%d, committed %d, in flight %d, lease busy %d (in-process engines), heap %s\n",
 				time.Since(t0).Seconds(), refreshed, o.n, commits, ep.inFlight.Load(), ss.leaseBusy.Load(), mib(samp.cur.Load().heapInuse.Load()))
 		}
 	}
@@ -741,6 +796,14 @@ func run(o options) (bool, error) {
 	stopAt := time.Now()
 	cancel()
 	running.Wait()
+	if o.procs > 0 {
+		if err := stopWorkers(workers); err != nil {
+			return false, err
+		}
+		for _, w := range workers {
+			w.report.merge(&ss, &logs, &outcomes, &callLat)
+		}
+	}
 	runReturned := time.Now()
 	inFlightAtReturn := ep.inFlight.Load()
 	uncommittedAtReturn := ep.refreshes.Load() - ss.commits.Load()
@@ -862,7 +925,7 @@ func run(o options) (bool, error) {
 		{"refresh span (first → last refresh); seconds in it with tokens due yet no refresh", fmt.Sprintf("%s; %d", span.Round(time.Millisecond), idleWithBacklog)},
 		{"throughput avg over span / peak 1s", fmt.Sprintf("%.0f/s / %d/s (offered %.0f/s)", float64(len(lags))/max(span.Seconds(), 1e-9), peakPerSecond, offered(o))},
 		{"run wall (engine start → last commit)", runWall.Round(time.Millisecond).String()},
-		{"CPU user + sys during run (whole process: engine, store, endpoint)", fmt.Sprintf("%.1fs + %.1fs = %.1fs (%.2f cores avg; %.2f ms/refresh)", runCPU.user.Seconds(), runCPU.sys.Seconds(), runCPUs, runCPUs/runReturned.Sub(engineStart).Seconds(), 1000*runCPUs/max(float64(refreshes), 1))},
+		{map[bool]string{false: "CPU user + sys during run (whole process: engine, store, endpoint)", true: "CPU user + sys during run of the parent (token endpoint and bookkeeping; no engine)"}[o.procs > 0], fmt.Sprintf("%.1fs + %.1fs = %.1fs (%.2f cores avg; %.2f ms/refresh)", runCPU.user.Seconds(), runCPU.sys.Seconds(), runCPUs, runCPUs/runReturned.Sub(engineStart).Seconds(), 1000*runCPUs/max(float64(refreshes), 1))},
 		{"heap in use after GC: after seeding (baseline) / after run; peak heap in use during run", fmt.Sprintf("%s / %s; %s", mib(baseHeap), mib(endHeap), mib(runPeaks.heapInuse.Load()))},
 		{"peak Go Sys / peak RSS (VmHWM) during run", fmt.Sprintf("%s / %s%s", mib(runPeaks.sys.Load()), mib(runRSS), map[bool]string{false: " (could not reset after seeding: whole-process peak)", true: ""}[rssReset])},
 		{"peak goroutines during run", strconv.FormatUint(runPeaks.goroutines.Load(), 10)},
@@ -873,6 +936,27 @@ func run(o options) (bool, error) {
 		{"store: ListDueCredentials calls / rows / errors, p50 / p99", fmt.Sprintf("%d / %d / %d, %s / %s", ss.listDue.Load(), ss.listDueRows.Load(), ss.listErr.Load(), pctOf(&ss.listLat, 50), pctOf(&ss.listLat, 99))},
 		{"store: GetCredential / GetIntegration calls", fmt.Sprintf("%d / %d", ss.getCred.Load(), ss.getInteg.Load())},
 		{"engine log records", logSummary(&logs)},
+	}
+	if o.procs > 0 {
+		var cpu time.Duration
+		var pg time.Duration
+		pgKnown := true
+		var rss uint64
+		for _, w := range workers {
+			cpu += w.report.User + w.report.Sys
+			rss = max(rss, w.report.PeakRSS)
+			if w.report.PGCPU < 0 {
+				pgKnown = false
+			}
+			pg += w.report.PGCPU
+		}
+		total := fmt.Sprintf("%.1fs (%.2f ms/refresh)", cpu.Seconds(), 1000*cpu.Seconds()/max(float64(ss.commits.Load()), 1))
+		if pgKnown {
+			total += fmt.Sprintf("; their PostgreSQL backends %.1fs (%.2f ms/refresh)", pg.Seconds(), 1000*pg.Seconds()/max(float64(ss.commits.Load()), 1))
+		}
+		rows = append(rows,
+			row{"worker processes: CPU of all engines (user + sys, engine run)", total},
+			row{"worker processes: largest peak RSS (VmHWM)", mib(rss)})
 	}
 	if o.appFail > 0 {
 		rows = append(rows, row{"fault probe: integrations whose SourceFor fails / SourceFor failures", fmt.Sprintf("%d / %d", len(failing), failedApp.Load())})
@@ -899,6 +983,14 @@ func run(o options) (bool, error) {
 		fmt.Printf("| %s | %s |\n", r.k, strings.ReplaceAll(r.v, "|", "\\|"))
 	}
 	fmt.Println()
+	if o.procs > 0 {
+		fmt.Println("Per instance (separate processes):")
+		fmt.Println()
+		for _, l := range instanceRows(workers) {
+			fmt.Println(l)
+		}
+		fmt.Println()
+	}
 
 	var failures []string
 	check := func(bad bool, format string, args ...any) {
