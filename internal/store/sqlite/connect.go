@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -10,7 +9,7 @@ import (
 
 // CreateConnectLink stores l with revision 1.
 func (s *Store) CreateConnectLink(ctx context.Context, l store.ConnectLink) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO connect_links (`+store.ConnectLinkColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			l.ID, l.WorkspaceID, store.NullString(l.IntegrationID), store.ProvidersColumn(l.Providers), l.Name, l.Hash,
@@ -72,7 +71,7 @@ func (s *Store) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage) (
 func (s *Store) UpdateConnectLink(ctx context.Context, id string, fn func(store.ConnectLink) (store.ConnectLink, error)) (store.ConnectLink, error) {
 	var out store.ConnectLink
 	var fnErr error
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		old, err := getConnectLink(ctx, tx, "id", id)
 		if err != nil {
 			return dbErr(err)

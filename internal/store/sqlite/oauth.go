@@ -13,7 +13,7 @@ import (
 // CreateOAuthState stores a pending authorization; a taken hash is
 // ErrConflict.
 func (s *Store) CreateOAuthState(ctx context.Context, st store.OAuthState) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (`+store.OAuthStateColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			st.Hash, st.IntegrationID, st.WorkspaceID, st.Verifier, st.ReturnTo, st.Binding, st.Actor,
@@ -33,7 +33,7 @@ func (s *Store) CreateOAuthState(ctx context.Context, st store.OAuthState) error
 func (s *Store) ConsumeOAuthState(ctx context.Context, hash []byte) (store.OAuthState, error) {
 	var st store.OAuthState
 	var found error
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		st, found = scan.OAuthState(tx.QueryRowContext(ctx,
 			`DELETE FROM oauth_states WHERE hash = ? RETURNING `+store.OAuthStateColumns, hash))
 		if found != nil && !errors.Is(found, sql.ErrNoRows) {
@@ -62,7 +62,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, until, now
 		return false, fmt.Errorf("acquire lease %s: zero time", name)
 	}
 	var held bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
 			WHERE leases.expires_at <= ? OR leases.owner = excluded.owner`,
@@ -88,7 +88,7 @@ func (s *Store) HoldLease(ctx context.Context, name, owner string, ttl time.Dura
 		return false, fmt.Errorf("hold lease %s: ttl %v", name, ttl)
 	}
 	var held bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		// Read the clock inside the write lock: a holder's expiry is
 		// then always judged after it was written.
 		now := time.Now()
@@ -112,7 +112,7 @@ func (s *Store) HoldLease(ctx context.Context, name, owner string, ttl time.Dura
 // ReleaseLease frees the named lease if owner holds it; otherwise it does
 // nothing.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
 		return err
 	})

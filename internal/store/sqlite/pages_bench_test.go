@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 func fillIntegrations(b *testing.B, s *Store, ws string, n int) {
 	b.Helper()
 	now := time.Now()
-	err := s.write(context.Background(), func(tx *sql.Tx) error {
+	err := s.write(context.Background(), func(tx *prepTx) error {
 		for i := range n {
 			_, err := tx.Exec(`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, config, status,
 				status_reason, created_at, updated_at, revision) VALUES (?, ?, ?, 'github', 'api_key', '{}', 'pending', '', ?, ?, 1)`,

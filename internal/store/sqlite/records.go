@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 
 // CreateWorkspace stores w; a taken id or name is ErrConflict.
 func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)`,
 			w.ID, w.Name, dbTime(w.CreatedAt))
 		return dbErr(err)
@@ -45,7 +44,7 @@ func (s *Store) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
 
 // CreateAPIToken stores t; a taken id or hash is ErrConflict.
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, name, workspace_id, role, hash, created_at)
 			VALUES (?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.WorkspaceID, t.Role, t.Hash, dbTime(t.CreatedAt))
@@ -78,7 +77,7 @@ func (s *Store) GetAPIToken(ctx context.Context, id string) (store.APIToken, err
 
 // DeleteAPIToken removes a token; an unknown id is ErrNotFound.
 func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -95,7 +94,7 @@ func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
 // taken in the workspace, is ErrConflict; an unknown workspace is
 // ErrNotFound.
 func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO integrations (id, workspace_id, name, provider, auth_method,
 				config, secret_config, status, status_reason, created_at, updated_at, last_verified_at,
 				last_used_at, revision, app_id)
@@ -175,7 +174,7 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, fn func(store.
 
 // TouchIntegration sets LastUsedAt without a revision change.
 func (s *Store) TouchIntegration(ctx context.Context, id string, at time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE integrations SET last_used_at = ? WHERE id = ?`, dbTime(at), id)
 		if err != nil {
 			return err
@@ -191,7 +190,7 @@ func (s *Store) TouchIntegration(ctx context.Context, id string, at time.Time) e
 // DeleteIntegration removes the integration and, by foreign-key cascade,
 // its credentials. Events and audit records stay.
 func (s *Store) DeleteIntegration(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM integrations WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -24,7 +23,7 @@ func (s *Store) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.A
 
 // TouchAPIToken sets a token's LastUsedAt.
 func (s *Store) TouchAPIToken(ctx context.Context, id string, at time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, dbTime(at), id)
 		if err != nil {
 			return err
@@ -40,7 +39,7 @@ func (s *Store) TouchAPIToken(ctx context.Context, id string, at time.Time) erro
 // CreateUISession stores u, purging sessions that expired before it was
 // created.
 func (s *Store) CreateUISession(ctx context.Context, u store.UISession) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ui_sessions WHERE expires_at < ?`, dbTime(u.CreatedAt)); err != nil {
 			return err
 		}
@@ -66,7 +65,7 @@ func (s *Store) GetUISession(ctx context.Context, id string) (store.UISession, e
 
 // DeleteUISession removes a session.
 func (s *Store) DeleteUISession(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM ui_sessions WHERE id = ?`, id)
 		if err != nil {
 			return err

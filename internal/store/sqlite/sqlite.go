@@ -34,9 +34,11 @@ type Store struct {
 	// busy handler. Its transactions are BEGIN IMMEDIATE (_txlock), taking
 	// the write lock up front so they never fail upgrading a read lock.
 	rw *sql.DB
+	// rwStmts are the statements write transactions run, prepared on rw.
+	rwStmts stmtCache
 	// ro serves reads outside transactions; WAL lets them run alongside
 	// the writer. It is query_only so a mistaken write fails loudly.
-	ro *sql.DB
+	ro *pool
 	// auditStmts are the audit append's statements, prepared once on rw:
 	// every answered secret read commits one, and parsing SQL was most
 	// of such a small transaction's cost.
@@ -80,7 +82,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ro.SetMaxOpenConns(n)
 	ro.SetMaxIdleConns(n)
 
-	s := &Store{rw: rw, ro: ro}
+	s := &Store{rw: rw, ro: newPool(ro)}
+	s.rwStmts.db = rw
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -115,7 +118,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		err = s.write(ctx, func(tx *sql.Tx) error {
+		err = s.write(ctx, func(tx *prepTx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -127,7 +130,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 			if hook := afterMigration[version]; hook != nil {
-				if err := hook(ctx, tx); err != nil {
+				if err := hook(ctx, tx.Tx); err != nil {
 					return err
 				}
 			}
@@ -163,17 +166,25 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	return errors.Join(append(errs, s.ro.Close(), s.rw.Close())...)
+	return errors.Join(append(errs, s.rwStmts.close(), s.ro.Close(), s.rw.Close())...)
 }
 
 // write runs fn in a short immediate transaction and commits unless fn
 // fails. fn's error is returned as is so callers can pass theirs through.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+// Afterwards it prepares the statements the transaction ran unprepared,
+// which it could not while holding the one write connection.
+func (s *Store) write(ctx context.Context, fn func(*prepTx) error) error {
 	tx, err := s.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	ptx := &prepTx{Tx: tx, stmts: &s.rwStmts}
+	defer func() {
+		for _, q := range ptx.missing {
+			s.rwStmts.get(ctx, q)
+		}
+	}()
+	if err := fn(ptx); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -185,11 +196,11 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // txn is a write transaction as store.Tx. It is immediate, so it already
 // holds the database's write lock and LockIntegration and LockCredential are plain reads.
-type txn struct{ tx *sql.Tx }
+type txn struct{ tx *prepTx }
 
 // writeTx is write for store.Tx users.
 func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.write(ctx, func(tx *sql.Tx) error { return fn(txn{tx}) })
+	return s.write(ctx, func(tx *prepTx) error { return fn(txn{tx}) })
 }
 
 // dbErr translates driver errors into the store's sentinels, keeping the
@@ -269,8 +280,8 @@ func (s scanTime) Scan(v any) error {
 // scan reads records through scanTime.
 var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
 
-// querier is *sql.DB or *sql.Tx, so one loader serves plain reads and
-// reads inside a write transaction.
+// querier is the read pool or a write transaction, so one loader serves
+// plain reads and reads inside a write transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // after it has a larger seq.
 func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) (store.Webhook, error) {
 	var out store.Webhook
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		var err error
 		out, err = scan.Webhook(tx.QueryRowContext(ctx, `INSERT INTO webhooks (id, workspace_id, url, event_types,
 				secret, cursor_seq, failures, disabled, disabled_reason, deliveries, created_at)
@@ -59,7 +58,7 @@ func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]store.W
 
 // DeleteWebhook removes a webhook and its delivery log.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -77,7 +76,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 // every process sharing the file.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
 	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.write(ctx, func(tx *sql.Tx) error { return fn(txn{tx}) })
+		return s.write(ctx, func(tx *prepTx) error { return fn(txn{tx}) })
 	}, id, fn)
 }
 
