@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // CreateConnectLink stores l with revision 1.
@@ -58,9 +59,9 @@ func (s *Store) GetConnectLinkByHash(ctx context.Context, hash []byte) (store.Co
 
 // ListConnectLinks returns page p of the links not deleted, in id order.
 func (s *Store) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage) ([]store.ConnectLink, error) {
-	q, args := pageConnectLinksSQL, []any{p.WorkspaceID, p.After, store.ConnectLinkPageLimit(p)}
+	q, args := sqldb.PageConnectLinksSQL, []any{p.WorkspaceID, p.After, store.ConnectLinkPageLimit(p)}
 	if p.IntegrationID != "" {
-		q, args = pageIntegrationConnectLinksSQL, append([]any{p.IntegrationID}, args...)
+		q, args = sqldb.PageIntegrationConnectLinksSQL, append([]any{p.IntegrationID}, args...)
 	}
 	ls, err := queryAll(ctx, s, scan.ConnectLink, q, args...)
 	if err != nil {

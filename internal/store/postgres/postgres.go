@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -33,10 +34,24 @@ const (
 // instances. It is safe for concurrent use. The zero value is not usable:
 // call Open.
 type Store struct {
+	// queries are the queries shared with the SQLite store; their
+	// methods are the Store's too.
+	*queries
 	pool *pgxpool.Pool
 }
 
 var _ store.Store = (*Store)(nil)
+
+// queries names sqldb.Queries so that embedding it adds no exported field.
+type queries = sqldb.Queries
+
+// dialect is what the shared queries need to know of PostgreSQL.
+var dialect = sqldb.Dialect{
+	Scan:        scan,
+	Time:        dbTime,
+	Err:         dbErr,
+	InsertOrder: "seq",
+}
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // string, as pgx accepts; runtime parameters such as search_path are
@@ -59,7 +74,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{queries: sqldb.New(dialect, conn{pool}), pool: pool}, nil
 }
 
 // afterMigration holds Go steps of a migration that SQL cannot do (SHA-256
@@ -260,4 +275,27 @@ func collect[T any](rows pgx.Rows, scan func(store.Row) (T, error)) ([]T, error)
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// conn is the pool or a transaction as sqldb.Conn. pgx prepares each text
+// once per connection and keeps it (QueryExecModeCacheStatement, the
+// default), so the shared queries are fixed text.
+type conn struct {
+	q interface {
+		querier
+		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	}
+}
+
+func (c conn) Query(ctx context.Context, q string, args ...any) (sqldb.Rows, error) {
+	return c.q.Query(ctx, q, args...)
+}
+
+func (c conn) QueryRow(ctx context.Context, q string, args ...any) store.Row {
+	return c.q.QueryRow(ctx, q, args...)
+}
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
 }

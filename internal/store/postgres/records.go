@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // CreateWorkspace stores w; a taken id or name is ErrConflict.
@@ -98,7 +99,7 @@ func (s *Store) CreateIntegration(ctx context.Context, in store.Integration) err
 }
 
 func getIntegration(ctx context.Context, q querier, id string) (store.Integration, error) {
-	in, err := scan.Integration(q.QueryRow(ctx, getIntegrationSQL, id))
+	in, err := scan.Integration(q.QueryRow(ctx, sqldb.GetIntegrationSQL, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, dbErr(err))
 	}

@@ -8,13 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // ListAPITokens returns page p of the tokens, ordered by id.
 func (s *Store) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.APIToken, error) {
-	q, args := pageTokensSQL, []any{p.After, store.TokenPageLimit(p)}
+	q, args := sqldb.PageTokensSQL, []any{p.After, store.TokenPageLimit(p)}
 	if p.WorkspaceID != "" {
-		q, args = pageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
+		q, args = sqldb.PageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
 	}
 	ts, err := queryAll(ctx, s, scan.APIToken, q, args...)
 	if err != nil {

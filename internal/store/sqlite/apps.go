@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // CreateApp stores a and its first secrets in one transaction.
@@ -60,9 +61,9 @@ func (s *Store) GetRegisteredApp(ctx context.Context, workspaceID, issuer, redir
 
 // ListApps returns page p of the apps in id order.
 func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
-	q, args := pageAppsSQL, []any{p.After, store.AppPageLimit(p)}
+	q, args := sqldb.PageAppsSQL, []any{p.After, store.AppPageLimit(p)}
 	if p.WorkspaceID != "" {
-		q, args = pageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
+		q, args = sqldb.PageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
 	}
 	as, err := queryAll(ctx, s, scan.App, q, args...)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 func getCredential(ctx context.Context, q querier, id string) (store.Credential, error) {
@@ -16,7 +17,7 @@ func getCredential(ctx context.Context, q querier, id string) (store.Credential,
 }
 
 func listCredentials(ctx context.Context, q querier, integrationID string) ([]store.Credential, error) {
-	rows, err := q.QueryContext(ctx, listCredentialsSQL, integrationID)
+	rows, err := q.QueryContext(ctx, sqldb.ListCredentialsSQL, integrationID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", integrationID, err)
 	}

@@ -19,6 +19,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -29,6 +30,9 @@ var migrations embed.FS
 // waiting up to five seconds for the others. The zero value is not usable:
 // call Open.
 type Store struct {
+	// queries are the queries shared with the PostgreSQL store; their
+	// methods are the Store's too.
+	*queries
 	// rw holds a single connection that every write goes through, so
 	// writers in this process queue in Go instead of spinning on SQLite's
 	// busy handler. Its transactions are BEGIN IMMEDIATE (_txlock), taking
@@ -49,6 +53,17 @@ type Store struct {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// queries names sqldb.Queries so that embedding it adds no exported field.
+type queries = sqldb.Queries
+
+// dialect is what the shared queries need to know of SQLite.
+var dialect = sqldb.Dialect{
+	Scan:        scan,
+	Time:        func(t time.Time) any { return dbTime(t) },
+	Err:         dbErr,
+	InsertOrder: "rowid",
+}
 
 const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 
@@ -84,6 +99,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	s := &Store{rw: rw, ro: newPool(ro)}
 	s.rwStmts.db = rw
+	s.queries = sqldb.New(dialect, conn{s.ro})
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+
+	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // maxStmts bounds how many query texts a pool keeps prepared. The store's
@@ -190,3 +193,36 @@ func indexParam(q string) int {
 	}
 	return -1
 }
+
+// conn is the read pool or a write transaction as sqldb.Conn.
+type conn struct {
+	q interface {
+		querier
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	}
+}
+
+func (c conn) Query(ctx context.Context, q string, args ...any) (sqldb.Rows, error) {
+	rows, err := c.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (c conn) QueryRow(ctx context.Context, q string, args ...any) store.Row {
+	return c.q.QueryRowContext(ctx, q, args...)
+}
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.q.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// sqlRows is *sql.Rows as sqldb.Rows.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }

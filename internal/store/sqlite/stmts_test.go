@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 func TestRebind(t *testing.T) {
@@ -37,10 +38,10 @@ func TestStatementsPrepared(t *testing.T) {
 	if _, err := s.GetIntegration(ctx, in.ID); err != nil {
 		t.Fatal(err)
 	}
-	if s.ro.stmts.lookup(getIntegrationSQL) == nil {
+	if s.ro.stmts.lookup(sqldb.GetIntegrationSQL) == nil {
 		t.Error("GetIntegration's query is not prepared on the read pool")
 	}
-	if s.rwStmts.lookup(getIntegrationSQL) != nil {
+	if s.rwStmts.lookup(sqldb.GetIntegrationSQL) != nil {
 		t.Error("a read prepared its query on the write pool")
 	}
 	touch := func() {

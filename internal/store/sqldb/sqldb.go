@@ -1,0 +1,81 @@
+package sqldb
+
+import (
+	"context"
+	"time"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// Conn runs query text written with $n placeholders, on a backend's pool
+// or inside one of its transactions.
+type Conn interface {
+	Query(ctx context.Context, q string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) store.Row
+	// Exec runs a statement and returns how many rows it changed.
+	Exec(ctx context.Context, q string, args ...any) (int64, error)
+}
+
+// Rows is the result of Conn.Query (pgx.Rows fits as it is).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Dialect is what the shared queries need to know of a database.
+type Dialect struct {
+	// Scan reads stored times (store.Scanner).
+	Scan store.Scanner
+	// Time returns the argument that stores t: the zero time as NULL.
+	Time func(t time.Time) any
+	// Err translates a driver error into the store's sentinels,
+	// keeping it in the chain.
+	Err func(error) error
+	// InsertOrder is the column that orders a table's rows as inserted
+	// (rowid in SQLite, a seq column in PostgreSQL).
+	InsertOrder string
+}
+
+// Queries runs the shared queries of one backend. Its methods implement
+// part of store.Store; a backend embeds it and adds the rest. It is safe
+// for concurrent use if its Conn is. The zero value is not usable: call
+// New.
+type Queries struct {
+	d    Dialect
+	read Conn
+}
+
+// New returns the shared queries of a backend whose reads outside a
+// transaction go to read.
+func New(d Dialect, read Conn) *Queries {
+	return &Queries{d: d, read: read}
+}
+
+// queryAll runs q on c and scans every row it returns.
+func queryAll[T any](ctx context.Context, c Conn, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := c.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// affected returns none (ErrNotFound, or ErrConflict for a
+// compare-and-swap) when a statement touched no row.
+func affected(n int64, err error, none error) error {
+	if err == nil && n == 0 {
+		return none
+	}
+	return err
+}
