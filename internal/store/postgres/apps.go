@@ -22,7 +22,7 @@ func (s *Store) CreateApp(ctx context.Context, a store.App, secrets []store.AppS
 		if err != nil {
 			return dbErr(err)
 		}
-		t := txn{tx}
+		t := s.txn(tx)
 		for _, x := range secrets {
 			x.AppID, x.WorkspaceID = a.ID, a.WorkspaceID
 			if err := t.InsertAppSecret(ctx, x); err != nil {
@@ -78,7 +78,7 @@ func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, err
 // serialises it across all instances.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*store.AppChange) error) (store.AppChange, error) {
 	return store.RunUpdateApp(ctx, func(ctx context.Context, fn func(store.AppTx) error) error {
-		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
 	}, id, fn)
 }
 

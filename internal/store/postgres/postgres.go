@@ -74,7 +74,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{queries: sqldb.New(dialect, conn{pool}), pool: pool}, nil
+	read := conn{pool}
+	return &Store{queries: sqldb.New(dialect, read, read.Exec), pool: pool}, nil
 }
 
 // afterMigration holds Go steps of a migration that SQL cannot do (SHA-256
@@ -187,12 +188,19 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
-// txn is a transaction as store.Tx.
-type txn struct{ tx pgx.Tx }
+// txn is a transaction as store.Tx: the shared SQL, and this backend's
+// locking and event append.
+type txn struct {
+	sqldb.Tx
+	tx pgx.Tx
+}
+
+// txn returns tx as a txn.
+func (s *Store) txn(tx pgx.Tx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
 // writeTx is inTx for store.Tx users.
 func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
 }
 
 // dbErr translates driver errors into the store's sentinels, keeping the

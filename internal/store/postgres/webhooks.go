@@ -71,7 +71,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 // every instance.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
 	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
 	}, id, fn)
 }
 

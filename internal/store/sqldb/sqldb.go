@@ -45,12 +45,24 @@ type Dialect struct {
 type Queries struct {
 	d    Dialect
 	read Conn
+	exec Exec
+
+	listWorkspacesSQL, listIntegrationsSQL string
 }
 
+// Exec runs one write statement in a transaction of its own and returns
+// how many rows it changed.
+type Exec func(ctx context.Context, q string, args ...any) (int64, error)
+
 // New returns the shared queries of a backend whose reads outside a
-// transaction go to read.
-func New(d Dialect, read Conn) *Queries {
-	return &Queries{d: d, read: read}
+// transaction go to read and whose single-statement writes go to exec.
+func New(d Dialect, read Conn, exec Exec) *Queries {
+	return &Queries{
+		d: d, read: read, exec: exec,
+		listWorkspacesSQL: `SELECT ` + store.WorkspaceColumns + ` FROM workspaces ORDER BY ` + d.InsertOrder,
+		listIntegrationsSQL: `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE $1 = '' OR workspace_id = $1 ORDER BY ` + d.InsertOrder,
+	}
 }
 
 // queryAll runs q on c and scans every row it returns.

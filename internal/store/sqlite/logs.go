@@ -30,7 +30,7 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 // AppendEvent appends e to the event log, giving it an id when it has none.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
 	return s.write(ctx, func(tx *prepTx) error {
-		_, err := txn{tx}.AppendEvents(ctx, []store.Event{e})
+		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
 		return err
 	})
 }

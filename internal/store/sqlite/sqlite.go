@@ -99,7 +99,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	s := &Store{rw: rw, ro: newPool(ro)}
 	s.rwStmts.db = rw
-	s.queries = sqldb.New(dialect, conn{s.ro})
+	s.queries = sqldb.New(dialect, conn{s.ro}, s.exec)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -210,13 +210,32 @@ func (s *Store) write(ctx context.Context, fn func(*prepTx) error) error {
 	return nil
 }
 
-// txn is a write transaction as store.Tx. It is immediate, so it already
-// holds the database's write lock and LockIntegration and LockCredential are plain reads.
-type txn struct{ tx *prepTx }
+// exec runs one write statement in a transaction of its own (sqldb.Exec).
+func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *prepTx) error {
+		var err error
+		n, err = conn{tx}.Exec(ctx, q, args...)
+		return err
+	})
+	return n, err
+}
+
+// txn is a write transaction as store.Tx: the shared SQL, and this
+// backend's locking and event append. It is immediate, so it already
+// holds the database's write lock and LockIntegration and LockCredential
+// are plain reads.
+type txn struct {
+	sqldb.Tx
+	tx *prepTx
+}
+
+// txn returns tx as a txn.
+func (s *Store) txn(tx *prepTx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
 // writeTx is write for store.Tx users.
 func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.write(ctx, func(tx *prepTx) error { return fn(txn{tx}) })
+	return s.write(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
 }
 
 // dbErr translates driver errors into the store's sentinels, keeping the

@@ -76,7 +76,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 // every process sharing the file.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
 	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.write(ctx, func(tx *prepTx) error { return fn(txn{tx}) })
+		return s.write(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
 	}, id, fn)
 }
 
