@@ -74,8 +74,16 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	read := conn{pool}
-	return &Store{queries: sqldb.New(dialect, read, read.Exec), pool: pool}, nil
+	s := &Store{pool: pool}
+	s.queries = sqldb.New(sqldb.Backend{
+		Dialect: dialect,
+		Read:    conn{pool},
+		Exec:    conn{pool}.Exec,
+		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
+			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
+		},
+	})
+	return s, nil
 }
 
 // afterMigration holds Go steps of a migration that SQL cannot do (SHA-256

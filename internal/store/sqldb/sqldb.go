@@ -38,30 +38,39 @@ type Dialect struct {
 	InsertOrder string
 }
 
+// Backend is what a store gives the shared queries.
+type Backend struct {
+	Dialect
+	// Read runs reads outside a transaction.
+	Read Conn
+	// Exec runs one write statement in a transaction of its own and
+	// returns how many rows it changed.
+	Exec func(ctx context.Context, q string, args ...any) (int64, error)
+	// Write runs fn in one write transaction and commits unless fn
+	// fails; fn's error is returned as is.
+	Write func(ctx context.Context, fn func(Conn) error) error
+}
+
 // Queries runs the shared queries of one backend. Its methods implement
 // part of store.Store; a backend embeds it and adds the rest. It is safe
-// for concurrent use if its Conn is. The zero value is not usable: call
-// New.
+// for concurrent use if its Backend is. The zero value is not usable:
+// call New.
 type Queries struct {
-	d    Dialect
-	read Conn
-	exec Exec
+	d     Dialect
+	read  Conn
+	exec  func(ctx context.Context, q string, args ...any) (int64, error)
+	write func(ctx context.Context, fn func(Conn) error) error
 
 	listWorkspacesSQL, listIntegrationsSQL string
 }
 
-// Exec runs one write statement in a transaction of its own and returns
-// how many rows it changed.
-type Exec func(ctx context.Context, q string, args ...any) (int64, error)
-
-// New returns the shared queries of a backend whose reads outside a
-// transaction go to read and whose single-statement writes go to exec.
-func New(d Dialect, read Conn, exec Exec) *Queries {
+// New returns the shared queries of b, whose fields must all be set.
+func New(b Backend) *Queries {
 	return &Queries{
-		d: d, read: read, exec: exec,
-		listWorkspacesSQL: `SELECT ` + store.WorkspaceColumns + ` FROM workspaces ORDER BY ` + d.InsertOrder,
+		d: b.Dialect, read: b.Read, exec: b.Exec, write: b.Write,
+		listWorkspacesSQL: `SELECT ` + store.WorkspaceColumns + ` FROM workspaces ORDER BY ` + b.InsertOrder,
 		listIntegrationsSQL: `SELECT ` + store.IntegrationColumns + ` FROM integrations
-		WHERE $1 = '' OR workspace_id = $1 ORDER BY ` + d.InsertOrder,
+		WHERE $1 = '' OR workspace_id = $1 ORDER BY ` + b.InsertOrder,
 	}
 }
 

@@ -99,7 +99,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	s := &Store{rw: rw, ro: newPool(ro)}
 	s.rwStmts.db = rw
-	s.queries = sqldb.New(dialect, conn{s.ro}, s.exec)
+	s.queries = sqldb.New(sqldb.Backend{
+		Dialect: dialect,
+		Read:    conn{s.ro},
+		Exec:    s.exec,
+		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
+			return s.write(ctx, func(tx *prepTx) error { return fn(conn{tx}) })
+		},
+	})
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
