@@ -51,6 +51,8 @@ var dialect = sqldb.Dialect{
 	Time:        dbTime,
 	Err:         dbErr,
 	InsertOrder: "seq",
+	ForUpdate:   " FOR UPDATE",
+	SkipLocked:  " FOR UPDATE SKIP LOCKED",
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value

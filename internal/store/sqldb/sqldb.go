@@ -36,6 +36,14 @@ type Dialect struct {
 	// InsertOrder is the column that orders a table's rows as inserted
 	// (rowid in SQLite, a seq column in PostgreSQL).
 	InsertOrder string
+	// ForUpdate, appended to a SELECT in a write transaction, locks the
+	// rows read until it ends (" FOR UPDATE" in PostgreSQL; nothing in
+	// SQLite, whose write transaction holds the database's write lock).
+	ForUpdate string
+	// SkipLocked, appended to the SELECT of a purge, skips rows other
+	// transactions hold (" FOR UPDATE SKIP LOCKED" in PostgreSQL;
+	// nothing in SQLite).
+	SkipLocked string
 }
 
 // Backend is what a store gives the shared queries.
