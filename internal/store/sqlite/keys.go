@@ -12,7 +12,7 @@ import (
 // else ErrConflict, and returns it as stored.
 func (s *Store) PutJob(ctx context.Context, j store.Job) (store.Job, error) {
 	var out store.Job
-	err := s.write(ctx, func(tx *prepTx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		var res sql.Result
 		var err error
 		if j.Revision == 0 {
@@ -44,7 +44,7 @@ func (s *Store) PutJob(ctx context.Context, j store.Job) (store.Job, error) {
 // immediate transaction makes it atomic across processes.
 func (s *Store) AddKeyUsage(ctx context.Context, term uint32, n int64) (int64, error) {
 	var total int64
-	err := s.write(ctx, func(tx *prepTx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO key_usage (term, encryptions) VALUES (?, ?)
 			ON CONFLICT (term) DO UPDATE SET encryptions = key_usage.encryptions + excluded.encryptions
 			RETURNING encryptions`, int64(term), n).Scan(&total)

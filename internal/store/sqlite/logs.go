@@ -29,7 +29,7 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 
 // AppendEvent appends e to the event log, giving it an id when it has none.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	return s.write(ctx, func(tx *prepTx) error {
+	return s.writePrepared(ctx, func(tx *prepTx) error {
 		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
 		return err
 	})
@@ -53,7 +53,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) erro
 	if err != nil {
 		return fmt.Errorf("append %d audit records from %s: %w", len(recs), recs[0].ID, err)
 	}
-	err = s.write(ctx, func(tx *prepTx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		head, err := auditHeadFrom(tx.StmtContext(ctx, headStmt).QueryRowContext(ctx))
 		if err != nil {
 			return err

@@ -16,7 +16,7 @@ import (
 func (s *Store) ConsumeOAuthState(ctx context.Context, hash []byte) (store.OAuthState, error) {
 	var st store.OAuthState
 	var found error
-	err := s.write(ctx, func(tx *prepTx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		st, found = scan.OAuthState(tx.QueryRowContext(ctx,
 			`DELETE FROM oauth_states WHERE hash = ? RETURNING `+store.OAuthStateColumns, hash))
 		if found != nil && !errors.Is(found, sql.ErrNoRows) {
@@ -44,7 +44,7 @@ func (s *Store) HoldLease(ctx context.Context, name, owner string, ttl time.Dura
 		return false, fmt.Errorf("hold lease %s: ttl %v", name, ttl)
 	}
 	var held bool
-	err := s.write(ctx, func(tx *prepTx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		// Read the clock inside the write lock: a holder's expiry is
 		// then always judged after it was written.
 		now := time.Now()

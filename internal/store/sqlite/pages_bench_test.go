@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 func fillIntegrations(b *testing.B, s *Store, ws string, n int) {
 	b.Helper()
 	now := time.Now()
-	err := s.write(context.Background(), func(tx *prepTx) error {
+	err := s.write(context.Background(), func(tx *sql.Tx) error {
 		for i := range n {
 			_, err := tx.Exec(`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, config, status,
 				status_reason, created_at, updated_at, revision) VALUES (?, ?, ?, 'github', 'api_key', '{}', 'pending', '', ?, ?, 1)`,

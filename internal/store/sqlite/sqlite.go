@@ -104,7 +104,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		Read:    conn{s.ro},
 		Exec:    s.exec,
 		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
-			return s.write(ctx, func(tx *prepTx) error { return fn(conn{tx}) })
+			return s.writePrepared(ctx, func(tx *prepTx) error { return fn(conn{tx}) })
 		},
 	})
 	if err := s.migrate(ctx); err != nil {
@@ -141,7 +141,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		err = s.write(ctx, func(tx *prepTx) error {
+		err = s.write(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -153,7 +153,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 			if hook := afterMigration[version]; hook != nil {
-				if err := hook(ctx, tx.Tx); err != nil {
+				if err := hook(ctx, tx); err != nil {
 					return err
 				}
 			}
@@ -194,20 +194,12 @@ func (s *Store) Close() error {
 
 // write runs fn in a short immediate transaction and commits unless fn
 // fails. fn's error is returned as is so callers can pass theirs through.
-// Afterwards it prepares the statements the transaction ran unprepared,
-// which it could not while holding the one write connection.
-func (s *Store) write(ctx context.Context, fn func(*prepTx) error) error {
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	ptx := &prepTx{Tx: tx, stmts: &s.rwStmts}
-	defer func() {
-		for _, q := range ptx.missing {
-			s.rwStmts.get(ctx, q)
-		}
-	}()
-	if err := fn(ptx); err != nil {
+	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -217,10 +209,28 @@ func (s *Store) write(ctx context.Context, fn func(*prepTx) error) error {
 	return nil
 }
 
+// writePrepared is write with a transaction that runs its queries as
+// prepared statements. Afterwards it prepares the texts the transaction
+// ran unprepared, which it could not while holding the one write
+// connection.
+func (s *Store) writePrepared(ctx context.Context, fn func(*prepTx) error) error {
+	var ptx *prepTx
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ptx = &prepTx{Tx: tx, stmts: &s.rwStmts}
+		return fn(ptx)
+	})
+	if ptx != nil {
+		for _, q := range ptx.missing {
+			s.rwStmts.get(ctx, q)
+		}
+	}
+	return err
+}
+
 // exec runs one write statement in a transaction of its own (sqldb.Exec).
 func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx *prepTx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		var err error
 		n, err = conn{tx}.Exec(ctx, q, args...)
 		return err
@@ -242,7 +252,7 @@ func (s *Store) txn(tx *prepTx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
 // writeTx is write for store.Tx users.
 func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.write(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
+	return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
 }
 
 // dbErr translates driver errors into the store's sentinels, keeping the

@@ -121,7 +121,7 @@ func (p *pool) Close() error {
 // on the write pool. A statement cannot be prepared while the
 // transaction holds the pool's one connection, so a text not yet
 // prepared runs unprepared and is prepared once the transaction ends
-// (see Store.write).
+// (see Store.writePrepared).
 type prepTx struct {
 	*sql.Tx
 	stmts   *stmtCache

@@ -12,7 +12,7 @@ import (
 // after it has a larger seq.
 func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) (store.Webhook, error) {
 	var out store.Webhook
-	err := s.write(ctx, func(tx *prepTx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		var err error
 		out, err = scan.Webhook(tx.QueryRowContext(ctx, `INSERT INTO webhooks (id, workspace_id, url, event_types,
 				secret, cursor_seq, failures, disabled, disabled_reason, deliveries, created_at)
@@ -32,6 +32,6 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) (store.Webho
 // every process sharing the file.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
 	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.write(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
+		return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
 	}, id, fn)
 }
