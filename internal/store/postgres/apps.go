@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // CreateApp stores a and its first secrets in one transaction.
@@ -21,7 +22,7 @@ func (s *Store) CreateApp(ctx context.Context, a store.App, secrets []store.AppS
 		if err != nil {
 			return dbErr(err)
 		}
-		t := txn{tx}
+		t := s.txn(tx)
 		for _, x := range secrets {
 			x.AppID, x.WorkspaceID = a.ID, a.WorkspaceID
 			if err := t.InsertAppSecret(ctx, x); err != nil {
@@ -62,9 +63,9 @@ func (s *Store) GetRegisteredApp(ctx context.Context, workspaceID, issuer, redir
 
 // ListApps returns page p of the apps in id order.
 func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
-	q, args := pageAppsSQL, []any{p.After, store.AppPageLimit(p)}
+	q, args := sqldb.PageAppsSQL, []any{p.After, store.AppPageLimit(p)}
 	if p.WorkspaceID != "" {
-		q, args = pageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
+		q, args = sqldb.PageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
 	}
 	as, err := queryAll(ctx, s, scan.App, q, args...)
 	if err != nil {
@@ -77,7 +78,7 @@ func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, err
 // serialises it across all instances.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*store.AppChange) error) (store.AppChange, error) {
 	return store.RunUpdateApp(ctx, func(ctx context.Context, fn func(store.AppTx) error) error {
-		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
 	}, id, fn)
 }
 

@@ -10,3 +10,7 @@ import (
 func BenchmarkAudit(b *testing.B) {
 	storetest.BenchAudit(b, postgres.OpenTest(b))
 }
+
+func BenchmarkQueries(b *testing.B) {
+	storetest.BenchQueries(b, postgres.OpenTest(b))
+}

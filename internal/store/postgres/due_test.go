@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // ListDueCredentials runs every few seconds on every instance: with
@@ -40,7 +41,7 @@ func TestListDueCredentialsPlan(t *testing.T) {
 	}
 
 	for _, before := range []time.Time{base.Add(n / 2 * time.Second), base.Add(1000 * time.Hour)} {
-		rows, err := s.pool.Query(ctx, `EXPLAIN `+dueQuery, store.StateActive, dbTime(before), 100)
+		rows, err := s.pool.Query(ctx, `EXPLAIN `+sqldb.DueCredentialsSQL, store.StateActive, dbTime(before), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // planCase is one query whose plan must read an index range: want names
@@ -27,24 +28,24 @@ func listPlanCases() []planCase {
 		return `SELECT ` + store.EventColumns + ` FROM events` + clause, args
 	}
 	cases := []planCase{
-		{"PageWorkspaces", pageWorkspacesSQL, []any{"ws_a", 101}, "workspaces_pkey"},
-		{"PageIntegrations", pageIntegrationsSQL, []any{"int_a", 101}, "integrations_pkey"},
-		{"PageIntegrations(workspace)", pageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
-		{"PageWebhooks", pageWebhooksSQL, []any{"wh_a", 101}, "webhooks_pkey"},
-		{"PageWebhooks(workspace)", pageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
-		{"PageCredentials(cursor)", credentialVersionSQL, []any{"cred_a", "int_a"}, "credentials_pkey|credentials_integration_id_version_key"},
-		{"PageCredentials", pageCredentialsSQL, []any{"int_a", 3, 101}, "credentials_integration_id_version_key"},
-		{"ListWebhookDeliveries(cursor)", deliveryNumberSQL, []any{"whd_a", "wh_a"}, "webhook_deliveries_id_key"},
-		{"ListWebhookDeliveries", pageDeliveriesSQL, []any{"wh_a", 9, 101}, "webhook_deliveries_pkey"},
-		{"ListAPITokens", pageTokensSQL, []any{"tok_a", 101}, "api_tokens_pkey"},
-		{"ListAPITokens(workspace)", pageWorkspaceTokensSQL, []any{"ws_a", "tok_a", 101}, "api_tokens_workspace"},
-		{"ListApps", pageAppsSQL, []any{"app_a", 101}, "apps_pkey"},
-		{"ListApps(workspace)", pageWorkspaceAppsSQL, []any{"ws_a", "app_a", 101}, "apps_workspace"},
-		{"ListConnectLinks", pageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
-		{"ListConnectLinks(integration)", pageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
+		{"PageWorkspaces", sqldb.PageWorkspacesSQL, []any{"ws_a", 101}, "workspaces_pkey"},
+		{"PageIntegrations", sqldb.PageIntegrationsSQL, []any{"int_a", 101}, "integrations_pkey"},
+		{"PageIntegrations(workspace)", sqldb.PageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageWebhooks", sqldb.PageWebhooksSQL, []any{"wh_a", 101}, "webhooks_pkey"},
+		{"PageWebhooks(workspace)", sqldb.PageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
+		{"PageCredentials(cursor)", sqldb.CredentialVersionSQL, []any{"cred_a", "int_a"}, "credentials_pkey|credentials_integration_id_version_key"},
+		{"PageCredentials", sqldb.PageCredentialsSQL, []any{"int_a", 3, 101}, "credentials_integration_id_version_key"},
+		{"ListWebhookDeliveries(cursor)", sqldb.DeliveryNumberSQL, []any{"whd_a", "wh_a"}, "webhook_deliveries_id_key"},
+		{"ListWebhookDeliveries", sqldb.PageDeliveriesSQL, []any{"wh_a", 9, 101}, "webhook_deliveries_pkey"},
+		{"ListAPITokens", sqldb.PageTokensSQL, []any{"tok_a", 101}, "api_tokens_pkey"},
+		{"ListAPITokens(workspace)", sqldb.PageWorkspaceTokensSQL, []any{"ws_a", "tok_a", 101}, "api_tokens_workspace"},
+		{"ListApps", sqldb.PageAppsSQL, []any{"app_a", 101}, "apps_pkey"},
+		{"ListApps(workspace)", sqldb.PageWorkspaceAppsSQL, []any{"ws_a", "app_a", 101}, "apps_workspace"},
+		{"ListConnectLinks", sqldb.PageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
+		{"ListConnectLinks(integration)", sqldb.PageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
 		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = $1`, []any{"evt_a"}, "events_id_key"},
-		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
-		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
+		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
+		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}
 	cases = append(cases, planCase{"ListAudit(cursor)", `SELECT seq FROM audit WHERE id = $1`, []any{"aud_a"}, "audit_id_key"})
 	for _, c := range []struct {

@@ -10,63 +10,6 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 )
 
-// ScanCredentials returns up to limit credentials with an id after after,
-// ordered by id (one range scan of the primary key).
-func (s *Store) ScanCredentials(ctx context.Context, after string, limit int) ([]store.Credential, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.CredentialColumns+` FROM credentials
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, store.ScanLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("scan credentials: %w", err)
-	}
-	cs, err := collect(rows, scan.Credential)
-	if err != nil {
-		return nil, fmt.Errorf("scan credentials: %w", err)
-	}
-	return cs, nil
-}
-
-// ScanIntegrations returns up to limit integrations with an id after
-// after, ordered by id.
-func (s *Store) ScanIntegrations(ctx context.Context, after string, limit int) ([]store.Integration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.IntegrationColumns+` FROM integrations
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, store.ScanLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("scan integrations: %w", err)
-	}
-	ins, err := collect(rows, scan.Integration)
-	if err != nil {
-		return nil, fmt.Errorf("scan integrations: %w", err)
-	}
-	return ins, nil
-}
-
-// CountCredentials counts every credential version.
-func (s *Store) CountCredentials(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM credentials`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count credentials: %w", err)
-	}
-	return n, nil
-}
-
-// CountIntegrations counts every integration.
-func (s *Store) CountIntegrations(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM integrations`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count integrations: %w", err)
-	}
-	return n, nil
-}
-
-// GetJob returns the named job, or ErrNotFound.
-func (s *Store) GetJob(ctx context.Context, name string) (store.Job, error) {
-	j, err := scan.Job(s.pool.QueryRow(ctx, `SELECT `+store.JobColumns+` FROM jobs WHERE name = $1`, name))
-	if err != nil {
-		return store.Job{}, fmt.Errorf("get job %s: %w", name, dbErr(err))
-	}
-	return j, nil
-}
-
 // PutJob stores j if the stored revision is j.Revision (0: none yet),
 // else ErrConflict, and returns it as stored. Each form is one statement:
 // of two racing writers at the same revision exactly one wins.
@@ -104,25 +47,4 @@ func (s *Store) AddKeyUsage(ctx context.Context, term uint32, n int64) (int64, e
 		return 0, fmt.Errorf("add key usage of term %d: %w", term, dbErr(err))
 	}
 	return total, nil
-}
-
-// KeyUsage returns every counted term's total.
-func (s *Store) KeyUsage(ctx context.Context) (map[uint32]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT term, encryptions FROM key_usage`)
-	if err != nil {
-		return nil, fmt.Errorf("key usage: %w", err)
-	}
-	defer rows.Close()
-	out := map[uint32]int64{}
-	for rows.Next() {
-		var term, n int64
-		if err := rows.Scan(&term, &n); err != nil {
-			return nil, fmt.Errorf("key usage: %w", err)
-		}
-		out[uint32(term)] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("key usage: %w", err)
-	}
-	return out, nil
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
@@ -51,18 +49,9 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 // AppendEvent appends e to the event log, giving it an id when it has none.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := txn{tx}.AppendEvents(ctx, []store.Event{e})
+		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
 		return err
 	})
-}
-
-// ListEvents returns a page of the event log, oldest first.
-func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, error) {
-	es, err := listLog(ctx, s, "events", store.EventColumns, p, scan.Event)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return es, nil
 }
 
 // AppendAudit appends recs to the audit log in order, in one
@@ -190,65 +179,4 @@ func chainExisting(ctx context.Context, tx pgx.Tx) error {
 			}
 		}
 	}
-}
-
-// ListAudit returns a page of the audit log, oldest first. Page's
-// IntegrationID does not apply.
-func (s *Store) ListAudit(ctx context.Context, p store.Page) ([]store.AuditRecord, error) {
-	p.IntegrationID = ""
-	as, err := listLog(ctx, s, "audit", store.AuditColumns, p, scan.Audit)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	return as, nil
-}
-
-// listLog reads page p of a log table, looking up the After entry first
-// (see store.PageClause).
-func listLog[T any](ctx context.Context, s *Store, table, columns string, p store.Page, scan func(store.Row) (T, error)) ([]T, error) {
-	var seq int64
-	if p.After != "" {
-		if err := s.pool.QueryRow(ctx, `SELECT seq FROM `+table+` WHERE id = $1`, p.After).Scan(&seq); err != nil {
-			return nil, fmt.Errorf("after %s: %w", p.After, dbErr(err))
-		}
-	}
-	clause, args := store.PageClause(p, seq, func(n int) string { return "$" + strconv.Itoa(n) })
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+table+clause, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-// Keyring returns the wrapped vault keyring, or ErrNotFound.
-func (s *Store) Keyring(ctx context.Context) ([]byte, error) {
-	var data []byte
-	if err := s.pool.QueryRow(ctx, `SELECT data FROM keyring WHERE id = 1`).Scan(&data); err != nil {
-		return nil, fmt.Errorf("get keyring: %w", dbErr(err))
-	}
-	return data, nil
-}
-
-// PutKeyring stores next if the current keyring is prev (nil or empty: no
-// keyring yet), else returns ErrConflict.
-func (s *Store) PutKeyring(ctx context.Context, prev, next []byte) error {
-	if len(next) == 0 {
-		return errors.New("put keyring: empty keyring")
-	}
-	var tag pgconn.CommandTag
-	var err error
-	if len(prev) == 0 {
-		tag, err = s.pool.Exec(ctx, `INSERT INTO keyring (id, data) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, next)
-	} else {
-		// Under READ COMMITTED a concurrent swap makes this re-check the
-		// row it waited for, so only one of two racing swaps succeeds.
-		tag, err = s.pool.Exec(ctx, `UPDATE keyring SET data = $1 WHERE id = 1 AND data = $2`, next, prev)
-	}
-	if err == nil {
-		err = affected(tag, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("put keyring: %w", err)
-	}
-	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -33,10 +34,26 @@ const (
 // instances. It is safe for concurrent use. The zero value is not usable:
 // call Open.
 type Store struct {
+	// queries are the queries shared with the SQLite store; their
+	// methods are the Store's too.
+	*queries
 	pool *pgxpool.Pool
 }
 
 var _ store.Store = (*Store)(nil)
+
+// queries names sqldb.Queries so that embedding it adds no exported field.
+type queries = sqldb.Queries
+
+// dialect is what the shared queries need to know of PostgreSQL.
+var dialect = sqldb.Dialect{
+	Scan:        scan,
+	Time:        dbTime,
+	Err:         dbErr,
+	InsertOrder: "seq",
+	ForUpdate:   " FOR UPDATE",
+	SkipLocked:  " FOR UPDATE SKIP LOCKED",
+}
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // string, as pgx accepts; runtime parameters such as search_path are
@@ -59,7 +76,16 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.queries = sqldb.New(sqldb.Backend{
+		Dialect: dialect,
+		Read:    conn{pool},
+		Exec:    conn{pool}.Exec,
+		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
+			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
+		},
+	})
+	return s, nil
 }
 
 // afterMigration holds Go steps of a migration that SQL cannot do (SHA-256
@@ -172,12 +198,19 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
-// txn is a transaction as store.Tx.
-type txn struct{ tx pgx.Tx }
+// txn is a transaction as store.Tx: the shared SQL, and this backend's
+// locking and event append.
+type txn struct {
+	sqldb.Tx
+	tx pgx.Tx
+}
+
+// txn returns tx as a txn.
+func (s *Store) txn(tx pgx.Tx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
 // writeTx is inTx for store.Tx users.
 func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
 }
 
 // dbErr translates driver errors into the store's sentinels, keeping the
@@ -260,4 +293,27 @@ func collect[T any](rows pgx.Rows, scan func(store.Row) (T, error)) ([]T, error)
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// conn is the pool or a transaction as sqldb.Conn. pgx prepares each text
+// once per connection and keeps it (QueryExecModeCacheStatement, the
+// default), so the shared queries are fixed text.
+type conn struct {
+	q interface {
+		querier
+		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	}
+}
+
+func (c conn) Query(ctx context.Context, q string, args ...any) (sqldb.Rows, error) {
+	return c.q.Query(ctx, q, args...)
+}
+
+func (c conn) QueryRow(ctx context.Context, q string, args ...any) store.Row {
+	return c.q.QueryRow(ctx, q, args...)
+}
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
 }

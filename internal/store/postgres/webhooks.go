@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,135 +24,11 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) (store.Webho
 	return out, nil
 }
 
-func getWebhook(ctx context.Context, q querier, id, lock string) (store.Webhook, error) {
-	w, err := scan.Webhook(q.QueryRow(ctx, `SELECT `+store.WebhookColumns+` FROM webhooks WHERE id = $1`+lock, id))
-	if err != nil {
-		return store.Webhook{}, fmt.Errorf("get webhook %s: %w", id, dbErr(err))
-	}
-	return w, nil
-}
-
-// GetWebhook finds a webhook by id.
-func (s *Store) GetWebhook(ctx context.Context, id string) (store.Webhook, error) {
-	return getWebhook(ctx, s.pool, id, "")
-}
-
-// ListWebhooks lists a workspace's webhooks (all when workspaceID is
-// empty) in creation order.
-func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]store.Webhook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.WebhookColumns+` FROM webhooks
-		WHERE $1 = '' OR workspace_id = $1 ORDER BY seq`, workspaceID)
-	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
-	}
-	ws, err := collect(rows, scan.Webhook)
-	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
-	}
-	return ws, nil
-}
-
-// DeleteWebhook removes a webhook and its delivery log.
-func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
-	if err == nil {
-		err = affected(tag, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("delete webhook %s: %w", id, dbErr(err))
-	}
-	return nil
-}
-
 // UpdateWebhook is store.RunUpdateWebhook over a transaction that holds
 // the webhook's row lock, so updates of one webhook are serialised across
 // every instance.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
 	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(txn{tx}) })
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
 	}, id, fn)
-}
-
-// LockWebhook implements store.WebhookTx with a row lock.
-func (t txn) LockWebhook(ctx context.Context, id string) (store.Webhook, error) {
-	return getWebhook(ctx, t.tx, id, " FOR UPDATE")
-}
-
-// GetWebhook implements store.WebhookTx.
-func (t txn) GetWebhook(ctx context.Context, id string) (store.Webhook, error) {
-	return getWebhook(ctx, t.tx, id, "")
-}
-
-// UpdateWebhook implements store.WebhookTx.
-func (t txn) UpdateWebhook(ctx context.Context, w store.Webhook) error {
-	tag, err := t.tx.Exec(ctx, `UPDATE webhooks SET url = $1, event_types = $2, cursor_seq = $3,
-			failures = $4, failing_since = $5, next_attempt_at = $6, disabled = $7, disabled_reason = $8,
-			deliveries = $9, secret = $10
-		WHERE id = $11`,
-		w.URL, store.EncodeEventTypes(w.EventTypes), w.Cursor, w.Failures, dbTime(w.FailingSince),
-		dbTime(w.NextAttemptAt), w.Disabled, w.DisabledReason, w.Deliveries, w.Secret, w.ID)
-	if err == nil {
-		err = affected(tag, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("update webhook %s: %w", w.ID, dbErr(err))
-	}
-	return nil
-}
-
-// InsertWebhookDelivery implements store.WebhookTx.
-func (t txn) InsertWebhookDelivery(ctx context.Context, d store.WebhookDelivery) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO webhook_deliveries (`+store.WebhookDeliveryColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		d.ID, d.WebhookID, d.Number, d.EventID, d.EventType, d.Attempt, d.StatusCode, d.Error, d.DurationMS, dbTime(d.At))
-	if err == nil {
-		_, err = t.tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND number <= $2`,
-			d.WebhookID, d.Number-store.MaxWebhookDeliveries)
-	}
-	if err != nil {
-		return fmt.Errorf("log webhook delivery %s: %w", d.ID, dbErr(err))
-	}
-	return nil
-}
-
-// ListDueWebhooks returns enabled webhooks whose backoff has passed at now
-// and whose workspace has events after their cursor, in creation order, at
-// most limit.
-func (s *Store) ListDueWebhooks(ctx context.Context, now time.Time, limit int) ([]store.Webhook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.WebhookColumns+` FROM webhooks w
-		WHERE NOT w.disabled AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= $1)
-			AND EXISTS (SELECT 1 FROM events e WHERE e.workspace_id = w.workspace_id AND e.seq > w.cursor_seq)
-		ORDER BY w.seq LIMIT $2`, dbTime(now), store.DueLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list due webhooks: %w", err)
-	}
-	ws, err := collect(rows, scan.Webhook)
-	if err != nil {
-		return nil, fmt.Errorf("list due webhooks: %w", err)
-	}
-	return ws, nil
-}
-
-// ListWebhookEvents returns the events w is owed (see
-// store.WebhookEventsQuery) and the end of the log when it read them. It
-// reads the end first: every event up to it has committed, because
-// events commit in seq order.
-func (s *Store) ListWebhookEvents(ctx context.Context, w store.Webhook, limit int) ([]store.WebhookEvent, int64, error) {
-	var end int64
-	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM events`).Scan(&end); err != nil {
-		return nil, 0, fmt.Errorf("list webhook events: %w", dbErr(err))
-	}
-	if end <= w.Cursor {
-		return nil, end, nil
-	}
-	q, args := store.WebhookEventsQuery(w, end, limit, func(n int) string { return "$" + strconv.Itoa(n) })
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list webhook events: %w", err)
-	}
-	es, err := collect(rows, scan.WebhookEvent)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list webhook events: %w", err)
-	}
-	return es, end, nil
 }

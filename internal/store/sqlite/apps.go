@@ -2,16 +2,16 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // CreateApp stores a and its first secrets in one transaction.
 func (s *Store) CreateApp(ctx context.Context, a store.App, secrets []store.AppSecret) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO apps (id, workspace_id, name, provider, auth_method, config,
 				secret_config, origin, created_at, updated_at, revision, issuer, redirect_uri)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
@@ -20,7 +20,7 @@ func (s *Store) CreateApp(ctx context.Context, a store.App, secrets []store.AppS
 		if err != nil {
 			return dbErr(err)
 		}
-		t := txn{tx}
+		t := s.txn(tx)
 		for _, x := range secrets {
 			x.AppID, x.WorkspaceID = a.ID, a.WorkspaceID
 			if err := t.InsertAppSecret(ctx, x); err != nil {
@@ -61,9 +61,9 @@ func (s *Store) GetRegisteredApp(ctx context.Context, workspaceID, issuer, redir
 
 // ListApps returns page p of the apps in id order.
 func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
-	q, args := pageAppsSQL, []any{p.After, store.AppPageLimit(p)}
+	q, args := sqldb.PageAppsSQL, []any{p.After, store.AppPageLimit(p)}
 	if p.WorkspaceID != "" {
-		q, args = pageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
+		q, args = sqldb.PageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
 	}
 	as, err := queryAll(ctx, s, scan.App, q, args...)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Store) ListApps(ctx context.Context, p store.AppPage) ([]store.App, err
 // process sharing the file.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*store.AppChange) error) (store.AppChange, error) {
 	return store.RunUpdateApp(ctx, func(ctx context.Context, fn func(store.AppTx) error) error {
-		return s.write(ctx, func(tx *sql.Tx) error { return fn(txn{tx}) })
+		return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
 	}, id, fn)
 }
 
@@ -85,7 +85,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*store.AppChan
 // Writes are serialised, so no integration can start using it between
 // the count and the delete.
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM integrations WHERE app_id = ?`, id).Scan(&n); err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Store) ListAppSecrets(ctx context.Context, appID string) ([]store.AppSe
 
 // TouchAppSecret records the latest use or rejection of a secret.
 func (s *Store) TouchAppSecret(ctx context.Context, id string, used, rejected time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE app_secrets SET
 				last_used_at = CASE WHEN ?1 IS NOT NULL AND (last_used_at IS NULL OR last_used_at < ?1) THEN ?1 ELSE last_used_at END,
 				last_rejected_at = CASE WHEN ?2 IS NOT NULL AND (last_rejected_at IS NULL OR last_rejected_at < ?2) THEN ?2 ELSE last_rejected_at END

@@ -16,3 +16,12 @@ func BenchmarkAudit(b *testing.B) {
 	defer s.Close()
 	storetest.BenchAudit(b, s)
 }
+
+func BenchmarkQueries(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "storm.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchQueries(b, s)
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // ListDueCredentials runs every few seconds on every instance: with
@@ -48,7 +49,7 @@ func TestListDueCredentialsPlan(t *testing.T) {
 	}
 
 	for _, before := range []time.Time{base.Add(time.Duration(n/2) * time.Second), base.Add(1000 * time.Hour)} {
-		rows, err := s.ro.QueryContext(ctx, `EXPLAIN QUERY PLAN `+dueQuery, store.StateActive, dbTime(before), 100)
+		rows, err := s.ro.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqldb.DueCredentialsSQL, store.StateActive, dbTime(before), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

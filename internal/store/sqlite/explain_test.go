@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // planCase is one query whose plan must read an index range: want names
@@ -24,24 +25,24 @@ func listPlanCases() []planCase {
 		return `SELECT ` + store.EventColumns + ` FROM events` + clause, args
 	}
 	cases := []planCase{
-		{"PageWorkspaces", pageWorkspacesSQL, []any{"ws_a", 101}, "sqlite_autoindex_workspaces_1"},
-		{"PageIntegrations", pageIntegrationsSQL, []any{"int_a", 101}, "sqlite_autoindex_integrations_1"},
-		{"PageIntegrations(workspace)", pageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
-		{"PageWebhooks", pageWebhooksSQL, []any{"wh_a", 101}, "sqlite_autoindex_webhooks_1"},
-		{"PageWebhooks(workspace)", pageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
-		{"PageCredentials(cursor)", credentialVersionSQL, []any{"cred_a", "int_a"}, "sqlite_autoindex_credentials_1"},
-		{"PageCredentials", pageCredentialsSQL, []any{"int_a", 3, 101}, "sqlite_autoindex_credentials_2"},
-		{"ListWebhookDeliveries(cursor)", deliveryNumberSQL, []any{"whd_a", "wh_a"}, "sqlite_autoindex_webhook_deliveries_1"},
-		{"ListWebhookDeliveries", pageDeliveriesSQL, []any{"wh_a", 9, 101}, "sqlite_autoindex_webhook_deliveries_2"},
-		{"ListAPITokens", pageTokensSQL, []any{"tok_a", 101}, "sqlite_autoindex_api_tokens_1"},
-		{"ListAPITokens(workspace)", pageWorkspaceTokensSQL, []any{"ws_a", "tok_a", 101}, "api_tokens_workspace"},
-		{"ListApps", pageAppsSQL, []any{"app_a", 101}, "sqlite_autoindex_apps_1"},
-		{"ListApps(workspace)", pageWorkspaceAppsSQL, []any{"ws_a", "app_a", 101}, "apps_workspace"},
-		{"ListConnectLinks", pageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
-		{"ListConnectLinks(integration)", pageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
+		{"PageWorkspaces", sqldb.PageWorkspacesSQL, []any{"ws_a", 101}, "sqlite_autoindex_workspaces_1"},
+		{"PageIntegrations", sqldb.PageIntegrationsSQL, []any{"int_a", 101}, "sqlite_autoindex_integrations_1"},
+		{"PageIntegrations(workspace)", sqldb.PageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageWebhooks", sqldb.PageWebhooksSQL, []any{"wh_a", 101}, "sqlite_autoindex_webhooks_1"},
+		{"PageWebhooks(workspace)", sqldb.PageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
+		{"PageCredentials(cursor)", sqldb.CredentialVersionSQL, []any{"cred_a", "int_a"}, "sqlite_autoindex_credentials_1"},
+		{"PageCredentials", sqldb.PageCredentialsSQL, []any{"int_a", 3, 101}, "sqlite_autoindex_credentials_2"},
+		{"ListWebhookDeliveries(cursor)", sqldb.DeliveryNumberSQL, []any{"whd_a", "wh_a"}, "sqlite_autoindex_webhook_deliveries_1"},
+		{"ListWebhookDeliveries", sqldb.PageDeliveriesSQL, []any{"wh_a", 9, 101}, "sqlite_autoindex_webhook_deliveries_2"},
+		{"ListAPITokens", sqldb.PageTokensSQL, []any{"tok_a", 101}, "sqlite_autoindex_api_tokens_1"},
+		{"ListAPITokens(workspace)", sqldb.PageWorkspaceTokensSQL, []any{"ws_a", "tok_a", 101}, "api_tokens_workspace"},
+		{"ListApps", sqldb.PageAppsSQL, []any{"app_a", 101}, "sqlite_autoindex_apps_1"},
+		{"ListApps(workspace)", sqldb.PageWorkspaceAppsSQL, []any{"ws_a", "app_a", 101}, "apps_workspace"},
+		{"ListConnectLinks", sqldb.PageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
+		{"ListConnectLinks(integration)", sqldb.PageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
 		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = ?`, []any{"evt_a"}, "sqlite_autoindex_events_1"},
-		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
-		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
+		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
+		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 	}
 	cases = append(cases, planCase{"ListAudit(cursor)", `SELECT seq FROM audit WHERE id = ?`, []any{"aud_a"}, "sqlite_autoindex_audit_1"})
 	for _, c := range []struct {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 
 // Heartbeat records that instance id is alive and seals under term.
 func (s *Store) Heartbeat(ctx context.Context, id string, term uint32) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
 		// One file, one machine: its clock is the database's.
 		now := time.Now()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO instances (id, key_term, seen_at) VALUES (?, ?, ?)

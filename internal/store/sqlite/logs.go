@@ -31,19 +31,10 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 
 // AppendEvent appends e to the event log, giving it an id when it has none.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := txn{tx}.AppendEvents(ctx, []store.Event{e})
+	return s.writePrepared(ctx, func(tx *prepTx) error {
+		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
 		return err
 	})
-}
-
-// ListEvents returns a page of the event log, oldest first.
-func (s *Store) ListEvents(ctx context.Context, p store.Page) ([]store.Event, error) {
-	es, err := listLog(ctx, s, "events", store.EventColumns, p, scan.Event)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return es, nil
 }
 
 // AppendAudit appends recs to the audit log in order, in one
@@ -216,66 +207,4 @@ func chainExisting(ctx context.Context, tx *sql.Tx) error {
 			}
 		}
 	}
-}
-
-// ListAudit returns a page of the audit log, oldest first. Page's
-// IntegrationID does not apply.
-func (s *Store) ListAudit(ctx context.Context, p store.Page) ([]store.AuditRecord, error) {
-	p.IntegrationID = ""
-	as, err := listLog(ctx, s, "audit", store.AuditColumns, p, scan.Audit)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	return as, nil
-}
-
-// listLog reads page p of a log table, looking up the After entry first
-// (see store.PageClause).
-func listLog[T any](ctx context.Context, s *Store, table, columns string, p store.Page, scan func(store.Row) (T, error)) ([]T, error) {
-	var seq int64
-	if p.After != "" {
-		if err := s.ro.QueryRowContext(ctx, `SELECT seq FROM `+table+` WHERE id = ?`, p.After).Scan(&seq); err != nil {
-			return nil, fmt.Errorf("after %s: %w", p.After, dbErr(err))
-		}
-	}
-	clause, args := store.PageClause(p, seq, func(int) string { return "?" })
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+columns+` FROM `+table+clause, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-// Keyring returns the wrapped vault keyring, or ErrNotFound.
-func (s *Store) Keyring(ctx context.Context) ([]byte, error) {
-	var data []byte
-	if err := s.ro.QueryRowContext(ctx, `SELECT data FROM keyring WHERE id = 1`).Scan(&data); err != nil {
-		return nil, fmt.Errorf("get keyring: %w", dbErr(err))
-	}
-	return data, nil
-}
-
-// PutKeyring stores next if the current keyring is prev (nil or empty: no
-// keyring yet), else returns ErrConflict.
-func (s *Store) PutKeyring(ctx context.Context, prev, next []byte) error {
-	if len(next) == 0 {
-		return errors.New("put keyring: empty keyring")
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var res sql.Result
-		var err error
-		if len(prev) == 0 {
-			res, err = tx.ExecContext(ctx, `INSERT INTO keyring (id, data) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`, next)
-		} else {
-			res, err = tx.ExecContext(ctx, `UPDATE keyring SET data = ? WHERE id = 1 AND data = ?`, next, prev)
-		}
-		if err != nil {
-			return err
-		}
-		return affected(res, store.ErrConflict)
-	})
-	if err != nil {
-		return fmt.Errorf("put keyring: %w", err)
-	}
-	return nil
 }

@@ -18,6 +18,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 //go:embed migrations/*.sql
@@ -28,14 +29,19 @@ var migrations embed.FS
 // waiting up to five seconds for the others. The zero value is not usable:
 // call Open.
 type Store struct {
+	// queries are the queries shared with the PostgreSQL store; their
+	// methods are the Store's too.
+	*queries
 	// rw holds a single connection that every write goes through, so
 	// writers in this process queue in Go instead of spinning on SQLite's
 	// busy handler. Its transactions are BEGIN IMMEDIATE (_txlock), taking
 	// the write lock up front so they never fail upgrading a read lock.
 	rw *sql.DB
+	// rwStmts are the statements write transactions run, prepared on rw.
+	rwStmts stmtCache
 	// ro serves reads outside transactions; WAL lets them run alongside
 	// the writer. It is query_only so a mistaken write fails loudly.
-	ro *sql.DB
+	ro *pool
 	// auditStmts are the audit append's statements, prepared once on rw:
 	// every fold of read records commits one, and parsing SQL was most of
 	// such a small transaction's cost.
@@ -43,6 +49,17 @@ type Store struct {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// queries names sqldb.Queries so that embedding it adds no exported field.
+type queries = sqldb.Queries
+
+// dialect is what the shared queries need to know of SQLite.
+var dialect = sqldb.Dialect{
+	Scan:        scan,
+	Time:        func(t time.Time) any { return dbTime(t) },
+	Err:         dbErr,
+	InsertOrder: "rowid",
+}
 
 const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 
@@ -76,7 +93,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ro.SetMaxOpenConns(n)
 	ro.SetMaxIdleConns(n)
 
-	s := &Store{rw: rw, ro: ro}
+	s := &Store{rw: rw, ro: newPool(ro)}
+	s.rwStmts.db = rw
+	s.queries = sqldb.New(sqldb.Backend{
+		Dialect: dialect,
+		Read:    conn{s.ro},
+		Exec:    s.exec,
+		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
+			return s.writePrepared(ctx, func(tx *prepTx) error { return fn(conn{tx}) })
+		},
+	})
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -159,7 +185,7 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	return errors.Join(append(errs, s.ro.Close(), s.rw.Close())...)
+	return errors.Join(append(errs, s.rwStmts.close(), s.ro.Close(), s.rw.Close())...)
 }
 
 // write runs fn in a short immediate transaction and commits unless fn
@@ -179,13 +205,50 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// txn is a write transaction as store.Tx. It is immediate, so it already
-// holds the database's write lock and LockIntegration and LockCredential are plain reads.
-type txn struct{ tx *sql.Tx }
+// writePrepared is write with a transaction that runs its queries as
+// prepared statements. Afterwards it prepares the texts the transaction
+// ran unprepared, which it could not while holding the one write
+// connection.
+func (s *Store) writePrepared(ctx context.Context, fn func(*prepTx) error) error {
+	var ptx *prepTx
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ptx = &prepTx{Tx: tx, stmts: &s.rwStmts}
+		return fn(ptx)
+	})
+	if ptx != nil {
+		for _, q := range ptx.missing {
+			s.rwStmts.get(ctx, q)
+		}
+	}
+	return err
+}
+
+// exec runs one write statement in a transaction of its own (sqldb.Exec).
+func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := s.writePrepared(ctx, func(tx *prepTx) error {
+		var err error
+		n, err = conn{tx}.Exec(ctx, q, args...)
+		return err
+	})
+	return n, err
+}
+
+// txn is a write transaction as store.Tx: the shared SQL, and this
+// backend's locking and event append. It is immediate, so it already
+// holds the database's write lock and LockIntegration and LockCredential
+// are plain reads.
+type txn struct {
+	sqldb.Tx
+	tx *prepTx
+}
+
+// txn returns tx as a txn.
+func (s *Store) txn(tx *prepTx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
 // writeTx is write for store.Tx users.
 func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.write(ctx, func(tx *sql.Tx) error { return fn(txn{tx}) })
+	return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
 }
 
 // dbErr translates driver errors into the store's sentinels, keeping the
@@ -265,8 +328,8 @@ func (s scanTime) Scan(v any) error {
 // scan reads records through scanTime.
 var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
 
-// querier is *sql.DB or *sql.Tx, so one loader serves plain reads and
-// reads inside a write transaction.
+// querier is the read pool or a write transaction, so one loader serves
+// plain reads and reads inside a write transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

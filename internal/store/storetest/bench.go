@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -52,4 +53,106 @@ func BenchAudit(b *testing.B, s store.Store) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*n), "ns/entry")
 	})
+}
+
+// BenchQueries measures the store calls behind the hot requests, each on
+// its own: the lookups of an /access or proxied request whose cache
+// missed (GetAPITokenByHash, GetIntegration, ListCredentials), a first
+// page of a listing (PageIntegrations), and the transaction of
+// PUT …/credentials (Mutate writing the integration, a credential and an
+// event). Run it from two builds to compare them; it has no baseline of
+// its own. Besides ns/op each reports cpu-ns/op, the CPU time of this
+// process per call (a database server's own CPU is not in it), which
+// other work on the machine disturbs less than the wall clock.
+func BenchQueries(b *testing.B, s store.Store) {
+	ctx := b.Context()
+	at := time.Now()
+	ws := store.Workspace{ID: store.NewID("ws"), Name: "bench", CreatedAt: at}
+	if err := s.CreateWorkspace(ctx, ws); err != nil {
+		b.Fatal(err)
+	}
+	tok := store.APIToken{ID: store.NewID("tok"), Name: "bench", WorkspaceID: ws.ID, Role: "admin", Hash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: at}
+	if err := s.CreateAPIToken(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+	var in store.Integration
+	for i := range 50 {
+		in = integration(ws.ID, fmt.Sprint("bench ", i))
+		if err := s.CreateIntegration(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Three versions, as an integration rotated twice holds.
+	for i := range 3 {
+		if _, err := s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
+			rotate(set, []byte(fmt.Sprint("secret ", i)), at)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	b.Run("token-by-hash", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			if _, err := s.GetAPITokenByHash(ctx, tok.Hash); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get-integration", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			if _, err := s.GetIntegration(ctx, in.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("list-credentials", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			if cs, err := s.ListCredentials(ctx, in.ID); err != nil || len(cs) != 3 {
+				b.Fatal(len(cs), err)
+			}
+		}
+	})
+	b.Run("page-integrations", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			if list, err := s.PageIntegrations(ctx, store.ListPage{WorkspaceID: ws.ID, Limit: 21}); err != nil || len(list) != 21 {
+				b.Fatal(len(list), err)
+			}
+		}
+	})
+	b.Run("mutate", func(b *testing.B) {
+		defer reportCPU(b)()
+		n := 0
+		for b.Loop() {
+			n++
+			_, err := s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
+				// Replace the active version's secret in place, so the
+				// set does not grow with b.N.
+				for i := range set.Credentials {
+					if set.Credentials[i].State == store.StateActive {
+						set.Credentials[i].Secret = []byte(fmt.Sprint("secret ", n))
+					}
+				}
+				set.Integration.UpdatedAt = at
+				set.Events = append(set.Events, store.Event{Type: "credential.saved", At: at, Data: []byte(`{}`)})
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// reportCPU starts measuring b's CPU time; the function it returns
+// reports it as cpu-ns/op.
+func reportCPU(b *testing.B) func() {
+	cpu0 := cpuTime()
+	return func() {
+		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
 }

@@ -1,0 +1,117 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/stormcreds/storm/internal/store"
+)
+
+// The keyset queries behind listings (store.ListPage, store.VersionPage):
+// each reads one index range in the order it returns, so a page costs
+// the same however many rows the table holds. The explain tests of both
+// backends check their plans; keep every listing's SQL here.
+const (
+	PageWorkspacesSQL = `SELECT ` + store.WorkspaceColumns + ` FROM workspaces
+		WHERE id > $1 ORDER BY id LIMIT $2`
+	PageIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE id > $1 ORDER BY id LIMIT $2`
+	PageWorkspaceIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	PageWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
+		WHERE id > $1 ORDER BY id LIMIT $2`
+	PageWorkspaceWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
+		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	CredentialVersionSQL = `SELECT version FROM credentials WHERE id = $1 AND integration_id = $2`
+	PageCredentialsSQL   = `SELECT ` + store.CredentialColumns + ` FROM credentials
+		WHERE integration_id = $1 AND version > $2 ORDER BY version LIMIT $3`
+	DeliveryNumberSQL = `SELECT number FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2`
+	PageDeliveriesSQL = `SELECT ` + store.WebhookDeliveryColumns + ` FROM webhook_deliveries
+		WHERE webhook_id = $1 AND number < $2 ORDER BY number DESC LIMIT $3`
+	PageTokensSQL = `SELECT ` + store.APITokenColumns + ` FROM api_tokens
+		WHERE id > $1 ORDER BY id LIMIT $2`
+	PageWorkspaceTokensSQL = `SELECT ` + store.APITokenColumns + ` FROM api_tokens
+		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	PageAppsSQL = `SELECT ` + store.AppColumns + ` FROM apps
+		WHERE id > $1 ORDER BY id LIMIT $2`
+	PageWorkspaceAppsSQL = `SELECT ` + store.AppColumns + ` FROM apps
+		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	PageConnectLinksSQL = `SELECT ` + store.ConnectLinkColumns + ` FROM connect_links
+		WHERE workspace_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3`
+	PageIntegrationConnectLinksSQL = `SELECT ` + store.ConnectLinkColumns + ` FROM connect_links
+		WHERE integration_id = $1 AND workspace_id = $2 AND deleted_at IS NULL AND id > $3
+		ORDER BY id LIMIT $4`
+
+	// The lookups of every /access and proxied request (creds.Service.load).
+	GetIntegrationSQL  = `SELECT ` + store.IntegrationColumns + ` FROM integrations WHERE id = $1`
+	ListCredentialsSQL = `SELECT ` + store.CredentialColumns + ` FROM credentials
+		WHERE integration_id = $1 ORDER BY version`
+)
+
+// PageWorkspaces returns page p of the workspaces in id order.
+func (s *Queries) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store.Workspace, error) {
+	ws, err := queryAll(ctx, s.read, s.d.Scan.Workspace, PageWorkspacesSQL, p.After, store.ListPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("page workspaces: %w", err)
+	}
+	return ws, nil
+}
+
+// PageIntegrations returns page p of the integrations in id order.
+func (s *Queries) PageIntegrations(ctx context.Context, p store.ListPage) ([]store.Integration, error) {
+	q, args := PageIntegrationsSQL, []any{p.After, store.ListPageLimit(p)}
+	if p.WorkspaceID != "" {
+		q, args = PageWorkspaceIntegrationsSQL, append([]any{p.WorkspaceID}, args...)
+	}
+	ins, err := queryAll(ctx, s.read, s.d.Scan.Integration, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("page integrations: %w", err)
+	}
+	return ins, nil
+}
+
+// PageWebhooks returns page p of the webhooks in id order.
+func (s *Queries) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.Webhook, error) {
+	q, args := PageWebhooksSQL, []any{p.After, store.ListPageLimit(p)}
+	if p.WorkspaceID != "" {
+		q, args = PageWorkspaceWebhooksSQL, append([]any{p.WorkspaceID}, args...)
+	}
+	ws, err := queryAll(ctx, s.read, s.d.Scan.Webhook, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("page webhooks: %w", err)
+	}
+	return ws, nil
+}
+
+// PageCredentials returns page p of an integration's versions in
+// version order.
+func (s *Queries) PageCredentials(ctx context.Context, p store.VersionPage) ([]store.Credential, error) {
+	var after int64
+	if p.After != "" {
+		if err := s.read.QueryRow(ctx, CredentialVersionSQL, p.After, p.Parent).Scan(&after); err != nil {
+			return nil, fmt.Errorf("page credentials of %s after %s: %w", p.Parent, p.After, s.d.Err(err))
+		}
+	}
+	cs, err := queryAll(ctx, s.read, s.d.Scan.Credential, PageCredentialsSQL, p.Parent, after, store.VersionPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
+	}
+	return cs, nil
+}
+
+// ListWebhookDeliveries returns page p of a webhook's delivery log,
+// newest first.
+func (s *Queries) ListWebhookDeliveries(ctx context.Context, p store.VersionPage) ([]store.WebhookDelivery, error) {
+	before := int64(math.MaxInt64)
+	if p.After != "" {
+		if err := s.read.QueryRow(ctx, DeliveryNumberSQL, p.After, p.Parent).Scan(&before); err != nil {
+			return nil, fmt.Errorf("list webhook deliveries after %s: %w", p.After, s.d.Err(err))
+		}
+	}
+	ds, err := queryAll(ctx, s.read, s.d.Scan.WebhookDelivery, PageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("list webhook deliveries: %w", err)
+	}
+	return ds, nil
+}
