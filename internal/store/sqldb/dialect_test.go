@@ -123,6 +123,10 @@ func TestErrorMapping(t *testing.T) {
 		wantIs("GetConnectLink(missing)", err, store.ErrNotFound, false)
 		_, err = b.s.ListEvents(ctx, store.Page{After: "ev_none"})
 		wantIs("ListEvents(after missing)", err, store.ErrNotFound, false)
+		_, err = b.s.PageCredentials(ctx, store.VersionPage{Parent: "int_err", After: "cred_none"})
+		wantIs("PageCredentials(after missing)", err, store.ErrNotFound, false)
+		_, err = b.s.ListWebhookDeliveries(ctx, store.VersionPage{Parent: "wh_none", After: "dlv_none"})
+		wantIs("ListWebhookDeliveries(after missing)", err, store.ErrNotFound, false)
 		_, err = b.s.Keyring(ctx)
 		wantIs("Keyring(none yet)", err, store.ErrNotFound, false)
 
