@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -267,6 +268,60 @@ func TestInsertOrder(t *testing.T) {
 			}
 			if err := equalIDs(ids(whs, whID), filter.wh); err != nil {
 				t.Errorf("ListWebhooks(%q): %v", filter.workspace, err)
+			}
+		}
+	})
+}
+
+// TestRecordRoundTrip: every field sqldb writes positionally comes back
+// in its own field through Dialect.Scan, each time distinct so that two
+// swapped arguments show, and empty optional ids (NULL) as "".
+func TestRecordRoundTrip(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC) // kept exactly: whole microseconds, UTC
+		tn := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+		w := workspace(t, b, "ws_rt")
+
+		in := store.Integration{ID: "int_rt", WorkspaceID: w.ID, Name: "n", Provider: "p", AuthMethod: "oauth2",
+			Config: []byte(`{"a":1}`), SecretConfig: []byte("sealed"), Status: "active", StatusReason: "why",
+			CreatedAt: tn(1), UpdatedAt: tn(2), LastVerifiedAt: tn(3), LastUsedAt: tn(4)}
+		if err := b.s.CreateIntegration(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		in.Revision = 1
+		gotIn, err := b.s.GetIntegration(ctx, in.ID)
+		if err != nil || !reflect.DeepEqual(gotIn, in) {
+			t.Errorf("integration:\n got %+v, %v\nwant %+v", gotIn, err, in)
+		}
+
+		tok := store.APIToken{ID: "tok_rt", Name: "n", WorkspaceID: w.ID, Role: "admin", Hash: []byte("tok-hash"), CreatedAt: tn(5)}
+		if err := b.s.CreateAPIToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.s.TouchAPIToken(ctx, tok.ID, tn(6)); err != nil {
+			t.Fatal(err)
+		}
+		tok.LastUsedAt = tn(6)
+		gotTok, err := b.s.GetAPITokenByHash(ctx, tok.Hash)
+		if err != nil || !reflect.DeepEqual(gotTok, tok) {
+			t.Errorf("api token:\n got %+v, %v\nwant %+v", gotTok, err, tok)
+		}
+
+		for _, l := range []store.ConnectLink{
+			{ID: "cnl_rt1", WorkspaceID: w.ID, IntegrationID: in.ID, Name: "n", Hash: []byte("link-hash-1"),
+				ReturnURL: "https://example.test/back", CreatedBy: tok.ID, CreatedAt: tn(7), ExpiresAt: tn(8),
+				UsedAt: tn(9), DeletedAt: tn(10), LockedAt: tn(11), Failures: 3, ClaimedUntil: tn(12), LastError: "e"},
+			{ID: "cnl_rt2", WorkspaceID: w.ID, Providers: []string{"github", "slack"}, Name: "m", Hash: []byte("link-hash-2"),
+				CreatedBy: tok.ID, CreatedAt: tn(13), ExpiresAt: tn(14)},
+		} {
+			if err := b.s.CreateConnectLink(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+			l.Revision = 1
+			got, err := b.s.GetConnectLinkByHash(ctx, l.Hash)
+			if err != nil || !reflect.DeepEqual(got, l) {
+				t.Errorf("connect link:\n got %+v, %v\nwant %+v", got, err, l)
 			}
 		}
 	})
