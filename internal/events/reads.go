@@ -108,6 +108,12 @@ func newReads(cfg ReadsConfig, appendAudit func(context.Context, ...store.AuditR
 // a read given up on may still be recorded, which overstates, never
 // understates, what was answered).
 func (r *reads) record(ctx context.Context, k readKey) error {
+	if r.cfg.Journal != nil {
+		// A journal append is a write(2) under the journal's own lock:
+		// cheaper alone than handing reads between goroutines to share
+		// it. Identical reads merge when the journal folds.
+		return r.commit([]*readWaiter{{key: k}})
+	}
 	w := &readWaiter{key: k, result: make(chan readOutcome, 1)}
 	r.mu.Lock()
 	if len(r.pending) >= r.cfg.MaxQueue {
@@ -193,8 +199,8 @@ func (r *reads) lead() {
 // while the queue keeps growing, a few times at most. It never sleeps, so
 // a read is never held back by a timer.
 func (r *reads) gather() {
-	if r.cfg.Journal != nil || r.lastBatch.Load() < 2 {
-		return // a journal write costs too little to wait for company
+	if r.lastBatch.Load() < 2 {
+		return
 	}
 	r.mu.Lock()
 	n := len(r.pending)

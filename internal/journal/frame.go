@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -24,12 +25,13 @@ const maxFrame = 16 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func encodeFrame(recs []store.AuditRecord) ([]byte, error) {
+// encodeFrame appends recs' frame to buf[:0] (buf may be nil).
+func encodeFrame(buf []byte, recs []store.AuditRecord) ([]byte, error) {
 	size := headerSize + binary.MaxVarintLen64
 	for _, r := range recs {
 		size += 8*binary.MaxVarintLen64 + len(r.ID) + len(r.WorkspaceID) + len(r.Actor) + len(r.Action) + len(r.Target) + len(r.IP) + len(r.Detail)
 	}
-	frame := make([]byte, headerSize, size)
+	frame := slices.Grow(buf[:0], size)[:headerSize]
 	frame = binary.AppendUvarint(frame, uint64(len(recs)))
 	for _, r := range recs {
 		for _, f := range []string{r.ID, r.WorkspaceID, r.Actor, r.Action, r.Target} {

@@ -11,8 +11,8 @@ import (
 // damage, reading it never panics, never claims more bytes than it has,
 // and the bytes it accepts are exactly a run of whole frames.
 func FuzzDecodeFrames(f *testing.F) {
-	one, _ := encodeFrame(nil)
-	two, _ := encodeFrame([]store.AuditRecord{read("int_1", 1), read("int_2", 2)})
+	one, _ := encodeFrame(nil, nil)
+	two, _ := encodeFrame(nil, []store.AuditRecord{read("int_1", 1), read("int_2", 2)})
 	f.Add([]byte{})
 	f.Add(one)
 	f.Add(append(append([]byte{}, two...), two[:len(two)-3]...))

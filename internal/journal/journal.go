@@ -29,7 +29,7 @@ var ErrInUse = errors.New("the audit journal is in use by another process")
 
 // Defaults (Config).
 const (
-	DefaultInterval    = 200 * time.Millisecond
+	DefaultInterval    = time.Second
 	DefaultMaxUnfolded = 64 << 20
 	// foldAtBytes starts a fold before the interval ends when the
 	// current segment grows this large, keeping folds short.
@@ -37,6 +37,8 @@ const (
 	// mergeEvery is how many records a segment collects before Merge
 	// first runs on them.
 	mergeEvery = 256
+	// maxKeptBuffer bounds the frame buffer kept between appends.
+	maxKeptBuffer = 64 << 10
 )
 
 // Folder is where folded records go: store.Store's FoldAudit.
@@ -74,6 +76,7 @@ type Journal struct {
 	lock *os.File // held open: the directory's lock
 
 	mu       sync.Mutex
+	buf      []byte     // the last frame's bytes, reused for the next
 	cur      *segment   // being appended to; nil until the next Append
 	closed   []*segment // no longer appended to, not folded yet, oldest first
 	unfolded int64      // bytes in cur and closed
@@ -177,14 +180,17 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	frame, err := encodeFrame(recs)
-	if err != nil {
-		return fmt.Errorf("audit journal: %w", err)
-	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.shut {
 		return errors.New("audit journal: closed")
+	}
+	frame, err := encodeFrame(j.buf[:0], recs)
+	if err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	if cap(frame) <= maxKeptBuffer {
+		j.buf = frame // written before Append returns: reused by the next
 	}
 	if j.unfolded+int64(len(frame)) > j.cfg.MaxUnfolded {
 		return ErrFull

@@ -337,7 +337,7 @@ func TestConcurrentAppendsAndFolds(t *testing.T) {
 func TestFramesRoundTrip(t *testing.T) {
 	recs := []store.AuditRecord{read("int_1", 1), read("int_2", 3)}
 	recs[1].Detail = nil
-	frame, err := encodeFrame(recs)
+	frame, err := encodeFrame(nil, recs)
 	must(t, err)
 	got, good, err := decodeFrames(append(frame, frame...))
 	must(t, err)
