@@ -446,9 +446,9 @@ type readCloser struct {
 
 func (x *exchange) modifyResponse(res *http.Response) error {
 	for k := range res.Header {
-		switch strings.ToLower(k) {
-		case "set-cookie", "set-cookie2", // Storm is not the upstream's browser session
-			"alt-svc": // describes the upstream's origin, not Storm's
+		switch textproto.CanonicalMIMEHeaderKey(k) {
+		case "Set-Cookie", "Set-Cookie2", // Storm is not the upstream's browser session
+			"Alt-Svc": // describes the upstream's origin, not Storm's
 			delete(res.Header, k)
 		}
 	}
