@@ -66,18 +66,16 @@ func (s *Service) RunNotices(ctx context.Context, interval time.Duration) {
 
 // ScanNotices is one pass of RunNotices.
 func (s *Service) ScanNotices(ctx context.Context) {
-	integs, err := s.store.ListIntegrations(ctx, "")
-	if err != nil {
-		return
-	}
 	now := s.now()
-	for _, integ := range integs {
+	// A page of integrations at a time: at 100,000 integrations the
+	// whole list would hold ~100 MB for the length of the scan.
+	store.EachIntegration(ctx, s.store, "", func(integ store.Integration) error {
 		if integ.AuthMethod == catalog.MethodOAuth2 {
-			continue
+			return nil
 		}
 		creds, err := s.store.ListCredentials(ctx, integ.ID)
 		if err != nil {
-			continue
+			return nil
 		}
 		minted := s.mintsTokens(integ)
 		for _, c := range creds {
@@ -93,7 +91,8 @@ func (s *Service) ScanNotices(ctx context.Context) {
 					map[string]any{"credential": c.ID, "age_days": int(age.Hours() / 24), "hint": c.Hint}))
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // noticeOnce emits e unless the named marker exists: the marker is a

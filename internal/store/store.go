@@ -181,6 +181,10 @@ type Page struct {
 	IntegrationID string // empty: all integrations (events only)
 	After         string
 	Limit         int
+	// Newest reads the log backwards: newest first, and After then
+	// means older than that entry. A page that shows the latest entries
+	// reads only them, however long the log is.
+	Newest bool
 }
 
 // CredentialSet is an integration with all of its credential versions,

@@ -30,10 +30,12 @@ func listPlanCases() []planCase {
 		{"PageWorkspaces", pageWorkspacesSQL, []any{"ws_a", 101}, "workspaces_pkey"},
 		{"PageIntegrations", pageIntegrationsSQL, []any{"int_a", 101}, "integrations_pkey"},
 		{"PageIntegrations(workspace)", pageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageIntegrations(status)", pageStatusIntegrationsSQL, []any{"ws_a", "degraded", "int_a", 101}, "integrations_workspace_status"},
 		{"PageWebhooks", pageWebhooksSQL, []any{"wh_a", 101}, "webhooks_pkey"},
 		{"PageWebhooks(workspace)", pageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
 		{"PageCredentials(cursor)", credentialVersionSQL, []any{"cred_a", "int_a"}, "credentials_pkey|credentials_integration_id_version_key"},
 		{"PageCredentials", pageCredentialsSQL, []any{"int_a", 3, 101}, "credentials_integration_id_version_key"},
+		{"PageCredentials(newest)", pageCredentialsNewestSQL, []any{"int_a", 1<<31 - 1, 21}, "credentials_integration_id_version_key"},
 		{"ListWebhookDeliveries(cursor)", deliveryNumberSQL, []any{"whd_a", "wh_a"}, "webhook_deliveries_id_key"},
 		{"ListWebhookDeliveries", pageDeliveriesSQL, []any{"wh_a", 9, 101}, "webhook_deliveries_pkey"},
 		{"ListAPITokens", pageTokensSQL, []any{"tok_a", 101}, "api_tokens_pkey"},
@@ -54,6 +56,8 @@ func listPlanCases() []planCase {
 	}{
 		{"ListAudit", store.Page{After: "aud_a", Limit: 101}, "audit_pkey"},
 		{"ListAudit(workspace)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Limit: 101}, "audit_workspace"},
+		{"ListAudit(workspace, newest)", store.Page{WorkspaceID: "ws_a", Newest: true, Limit: 500}, "audit_workspace"},
+		{"ListAudit(workspace, newest, after)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Newest: true, Limit: 500}, "audit_workspace"},
 	} {
 		clause, args := store.PageClause(c.p, 7, func(n int) string { return "$" + strconv.Itoa(n) })
 		cases = append(cases, planCase{c.name, `SELECT ` + store.AuditColumns + ` FROM audit` + clause, args, c.want})
@@ -67,6 +71,8 @@ func listPlanCases() []planCase {
 		{"ListEvents(workspace)", store.Page{WorkspaceID: "ws_a", After: "evt_a", Limit: 101}, "events_workspace"},
 		{"ListEvents(integration)", store.Page{IntegrationID: "int_a", After: "evt_a", Limit: 101}, "events_integration"},
 		{"ListEvents(first page)", store.Page{WorkspaceID: "ws_a", Limit: 101}, "events_workspace"},
+		{"ListEvents(workspace, integration)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Limit: 11}, "events_integration"},
+		{"ListEvents(workspace, integration, newest)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Newest: true, Limit: 20}, "events_integration"},
 	} {
 		sql, args := logPage(c.p)
 		cases = append(cases, planCase{c.name, sql, args, c.want})

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -19,6 +20,8 @@ const (
 		WHERE id > $1 ORDER BY id LIMIT $2`
 	pageWorkspaceIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
 		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	pageStatusIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE workspace_id = $1 AND status = $2 AND id > $3 ORDER BY id LIMIT $4`
 	pageWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
 		WHERE id > $1 ORDER BY id LIMIT $2`
 	pageWorkspaceWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
@@ -26,6 +29,8 @@ const (
 	credentialVersionSQL = `SELECT version FROM credentials WHERE id = $1 AND integration_id = $2`
 	pageCredentialsSQL   = `SELECT ` + store.CredentialColumns + ` FROM credentials
 		WHERE integration_id = $1 AND version > $2 ORDER BY version LIMIT $3`
+	pageCredentialsNewestSQL = `SELECT ` + store.CredentialColumns + ` FROM credentials
+		WHERE integration_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3`
 	deliveryNumberSQL = `SELECT number FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2`
 	pageDeliveriesSQL = `SELECT ` + store.WebhookDeliveryColumns + ` FROM webhook_deliveries
 		WHERE webhook_id = $1 AND number < $2 ORDER BY number DESC LIMIT $3`
@@ -58,10 +63,16 @@ func (s *Store) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store.W
 	return ws, nil
 }
 
-// PageIntegrations returns page p of the integrations in id order.
+// PageIntegrations returns page p of the integrations in id order (of
+// one status when p.Status is set).
 func (s *Store) PageIntegrations(ctx context.Context, p store.ListPage) ([]store.Integration, error) {
 	q, args := pageIntegrationsSQL, []any{p.After, store.ListPageLimit(p)}
-	if p.WorkspaceID != "" {
+	switch {
+	case p.Status != "" && p.WorkspaceID == "":
+		return nil, errors.New("page integrations: a status filter needs a workspace")
+	case p.Status != "":
+		q, args = pageStatusIntegrationsSQL, append([]any{p.WorkspaceID, p.Status}, args...)
+	case p.WorkspaceID != "":
 		q, args = pageWorkspaceIntegrationsSQL, append([]any{p.WorkspaceID}, args...)
 	}
 	ins, err := queryAll(ctx, s, scan.Integration, q, args...)
@@ -85,15 +96,19 @@ func (s *Store) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.Web
 }
 
 // PageCredentials returns page p of an integration's versions in
-// version order.
+// version order, or newest first when p.Newest.
 func (s *Store) PageCredentials(ctx context.Context, p store.VersionPage) ([]store.Credential, error) {
 	var after int64
+	q := pageCredentialsSQL
+	if p.Newest {
+		after, q = math.MaxInt32, pageCredentialsNewestSQL
+	}
 	if p.After != "" {
 		if err := s.pool.QueryRow(ctx, credentialVersionSQL, p.After, p.Parent).Scan(&after); err != nil {
 			return nil, fmt.Errorf("page credentials of %s after %s: %w", p.Parent, p.After, dbErr(err))
 		}
 	}
-	cs, err := queryAll(ctx, s, scan.Credential, pageCredentialsSQL, p.Parent, after, store.VersionPageLimit(p))
+	cs, err := queryAll(ctx, s, scan.Credential, q, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
 	}

@@ -27,10 +27,12 @@ func listPlanCases() []planCase {
 		{"PageWorkspaces", pageWorkspacesSQL, []any{"ws_a", 101}, "sqlite_autoindex_workspaces_1"},
 		{"PageIntegrations", pageIntegrationsSQL, []any{"int_a", 101}, "sqlite_autoindex_integrations_1"},
 		{"PageIntegrations(workspace)", pageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageIntegrations(status)", pageStatusIntegrationsSQL, []any{"ws_a", "degraded", "int_a", 101}, "integrations_workspace_status"},
 		{"PageWebhooks", pageWebhooksSQL, []any{"wh_a", 101}, "sqlite_autoindex_webhooks_1"},
 		{"PageWebhooks(workspace)", pageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
 		{"PageCredentials(cursor)", credentialVersionSQL, []any{"cred_a", "int_a"}, "sqlite_autoindex_credentials_1"},
 		{"PageCredentials", pageCredentialsSQL, []any{"int_a", 3, 101}, "sqlite_autoindex_credentials_2"},
+		{"PageCredentials(newest)", pageCredentialsNewestSQL, []any{"int_a", 1<<31 - 1, 21}, "sqlite_autoindex_credentials_2"},
 		{"ListWebhookDeliveries(cursor)", deliveryNumberSQL, []any{"whd_a", "wh_a"}, "sqlite_autoindex_webhook_deliveries_1"},
 		{"ListWebhookDeliveries", pageDeliveriesSQL, []any{"wh_a", 9, 101}, "sqlite_autoindex_webhook_deliveries_2"},
 		{"ListAPITokens", pageTokensSQL, []any{"tok_a", 101}, "sqlite_autoindex_api_tokens_1"},
@@ -51,6 +53,8 @@ func listPlanCases() []planCase {
 	}{
 		{"ListAudit", store.Page{After: "aud_a", Limit: 101}, "INTEGER PRIMARY KEY"},
 		{"ListAudit(workspace)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Limit: 101}, "audit_workspace"},
+		{"ListAudit(workspace, newest)", store.Page{WorkspaceID: "ws_a", Newest: true, Limit: 500}, "audit_workspace"},
+		{"ListAudit(workspace, newest, after)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Newest: true, Limit: 500}, "audit_workspace"},
 	} {
 		clause, args := store.PageClause(c.p, 7, func(int) string { return "?" })
 		cases = append(cases, planCase{c.name, `SELECT ` + store.AuditColumns + ` FROM audit` + clause, args, c.want})
@@ -64,6 +68,8 @@ func listPlanCases() []planCase {
 		{"ListEvents(workspace)", store.Page{WorkspaceID: "ws_a", After: "evt_a", Limit: 101}, "events_workspace"},
 		{"ListEvents(integration)", store.Page{IntegrationID: "int_a", After: "evt_a", Limit: 101}, "events_"},
 		{"ListEvents(first page)", store.Page{WorkspaceID: "ws_a", Limit: 101}, "events_workspace"},
+		{"ListEvents(workspace, integration)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Limit: 11}, "events_integration"},
+		{"ListEvents(workspace, integration, newest)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Newest: true, Limit: 20}, "events_integration"},
 	} {
 		sql, args := logPage(c.p)
 		cases = append(cases, planCase{c.name, sql, args, c.want})
