@@ -1,7 +1,7 @@
 // Command scale measures whether Storm's cost grows with its data (issue
 // 14 parts 3 and 5): the first page of every list (API, CLI, UI),
 // /access and saving a credential, at a small database (100 integrations,
-// ~100 credential versions, 100 events, 100 audit entries) and at a large
+// 120 credential versions, 100 events, 100 audit entries) and at a large
 // one (100,000 integrations, 1,000,000 versions, 10,000,000 events and
 // audit entries by default), on SQLite and PostgreSQL; and the time from
 // exec to ready and the resident memory of `storm serve` at both.
@@ -37,6 +37,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,29 +57,33 @@ type options struct {
 	soak       time.Duration
 	work       string
 	keep       bool
+	reuse      bool
 	bin        string
 	token      string
 	only       string
+	upstream   string
 }
 
 func main() {
 	var o options
 	db := flag.String("db", "sqlite", "comma-separated stores: sqlite and/or a postgres:// URL (a fresh schema is made in it)")
-	flag.IntVar(&o.large.integrations, "integrations", 100_000, "integrations at the large size")
-	flag.IntVar(&o.large.versions, "versions", 1_000_000, "credential versions at the large size")
-	flag.IntVar(&o.large.events, "events", 10_000_000, "events at the large size")
-	flag.IntVar(&o.large.audit, "audit", 10_000_000, "audit entries at the large size")
-	flag.IntVar(&o.large.heavy, "heavy", 10_000, "versions of the most-versioned integration at the large size")
+	flag.IntVar(&o.large.Integrations, "integrations", 100_000, "integrations at the large size")
+	flag.IntVar(&o.large.Versions, "versions", 1_000_000, "credential versions at the large size")
+	flag.IntVar(&o.large.Events, "events", 10_000_000, "events at the large size")
+	flag.IntVar(&o.large.Audit, "audit", 10_000_000, "audit entries at the large size")
+	flag.IntVar(&o.large.Heavy, "heavy", 10_000, "versions of the most-versioned integration at the large size")
 	flag.IntVar(&o.reps, "reps", 40, "measured runs of each operation at each size")
 	flag.IntVar(&o.warm, "warm", 5, "unmeasured runs first")
 	flag.IntVar(&o.starts, "starts", 3, "starts of storm serve whose time to ready is measured (median)")
 	flag.DurationVar(&o.soak, "soak", time.Minute, "load after the measurements, before memory is read again")
 	flag.StringVar(&o.work, "work", "", "directory for the data dirs (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dirs and PostgreSQL schemas")
+	flag.BoolVar(&o.reuse, "reuse", false, "measure the databases a run with -keep left in -work (same sizes) instead of seeding new ones")
 	flag.StringVar(&o.bin, "storm", "", "storm binary (default: built from this tree)")
+	flag.StringVar(&o.upstream, "upstream", "127.0.0.1:18089", "address of the fake API every integration points at (fixed, so -reuse finds it again)")
 	flag.StringVar(&o.only, "only", "", "measure only operations whose name contains this")
 	flag.Parse()
-	o.large.name = "large"
+	o.large.Name = "large"
 	for _, d := range strings.Split(*db, ",") {
 		switch {
 		case d == "sqlite":
@@ -104,8 +109,12 @@ func main() {
 
 // upstream is the API every integration points at: it accepts any
 // Bearer key that starts with sk-.
-func upstream() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func upstream(addr string) (*httptest.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/me" && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer sk-") {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"ok":true}`))
@@ -113,6 +122,10 @@ func upstream() *httptest.Server {
 		}
 		http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
 	}))
+	s.Listener.Close()
+	s.Listener = ln
+	s.Start()
+	return s, nil
 }
 
 func run(ctx context.Context, o options) (bool, error) {
@@ -134,13 +147,16 @@ func run(ctx context.Context, o options) (bool, error) {
 		o.bin = bin
 	}
 	o.token = "storm-scale-admin-" + newKey()
-	up := upstream()
+	up, err := upstream(o.upstream)
+	if err != nil {
+		return false, err
+	}
 	defer up.Close()
-	small := size{name: "small", integrations: 100, versions: 100, events: 100, audit: 100, heavy: 25}
+	small := size{Name: "small", Integrations: 100, Versions: 120, Events: 100, Audit: 100, Heavy: 25}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("# storm scale benchmark %s, load average at start %s", time.Now().UTC().Format(time.RFC3339), load)
 	fmt.Printf("# large: %d integrations, %d credential versions (%d on one), %d events, %d audit entries\n",
-		o.large.integrations, o.large.versions, o.large.heavy, o.large.events, o.large.audit)
+		o.large.Integrations, o.large.Versions, o.large.Heavy, o.large.Events, o.large.Audit)
 	allOK := true
 	for _, kind := range o.dbs {
 		ok, err := runStore(ctx, o, kind, []size{small, o.large}, up.URL)
@@ -167,19 +183,24 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 	var fxs []*fixture
 	defer func() {
 		for _, fx := range fxs {
-			if fx.schema != "" && !o.keep {
-				pgAdmin(context.Background(), o.pgURL, "DROP SCHEMA "+fx.schema+" CASCADE")
+			if fx.Schema != "" && !o.keep {
+				pgAdmin(context.Background(), o.pgURL, "DROP SCHEMA "+fx.Schema+" CASCADE")
 			}
 		}
 	}()
 	for _, sz := range sizes {
-		fmt.Fprintf(os.Stderr, "%s/%s: seeding\n", kind, sz.name)
-		fx, err := prepare(ctx, o, kind, sz, up)
+		fx, err := loadFixture(o, kind, sz)
 		if err != nil {
 			return false, err
 		}
+		if fx == nil {
+			fmt.Fprintf(os.Stderr, "%s/%s: seeding\n", kind, sz.Name)
+			if fx, err = prepare(ctx, o, kind, sz, up); err != nil {
+				return false, err
+			}
+		}
 		fxs = append(fxs, fx)
-		fmt.Fprintf(os.Stderr, "%s/%s: seeded in %s (data dir %s)\n", kind, sz.name, fx.seedTime.Round(time.Second), fx.dataDir)
+		fmt.Fprintf(os.Stderr, "%s/%s: seeded in %s (data dir %s)\n", kind, sz.Name, fx.SeedTime.Round(time.Second), fx.DataDir)
 	}
 
 	// Starts: the median time to ready of o.starts starts, and memory
@@ -197,7 +218,7 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 	for k, fx := range fxs {
 		var times []time.Duration
 		for i := range max(1, o.starts) {
-			in, err := startStorm(o.bin, fx.dataDir, fx.database, o.token)
+			in, err := startStorm(o.bin, fx.DataDir, fx.Database, o.token)
 			if err != nil {
 				return false, err
 			}
@@ -212,26 +233,35 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 		}
 		slices.Sort(times)
 		readyTime[k] = times[len(times)/2]
-		fmt.Fprintf(os.Stderr, "%s/%s: ready in %v (starts: %v)\n", kind, fx.size.name, readyTime[k].Round(time.Millisecond), times)
+		fmt.Fprintf(os.Stderr, "%s/%s: ready in %v (starts: %v)\n", kind, fx.Size.Name, readyTime[k].Round(time.Millisecond), times)
 		if err := ts[k].signIn(ctx); err != nil {
 			return false, err
 		}
 	}
+	// Background work that starts with the server (the notices scan
+	// walks every integration) runs before requests are measured; how
+	// long it keeps a server busy is reported on its own.
+	settle := make([]time.Duration, len(ts))
+	settleCPU := make([]time.Duration, len(ts))
+	for k, t := range ts {
+		settle[k], settleCPU[k] = t.in.settle(ctx, 3*time.Minute)
+		fmt.Fprintf(os.Stderr, "%s/%s: start-up background work settled after %s (%s CPU)\n", kind, t.fx.Size.Name, settle[k].Round(time.Millisecond), settleCPU[k])
+	}
 
 	var rows []row
 	for _, op := range ops() {
-		if o.only != "" && !strings.Contains(op.name, o.only) {
+		if o.only != "" && !strings.Contains(op.Name, o.only) {
 			continue
 		}
 		ss, err := measure(ctx, op, ts, o.reps, o.warm)
 		if err != nil {
 			return false, err
 		}
-		r := ratioRow(op.name+" (p50)", ss[0].median, ss[1].median, 1.5)
+		r := ratioRow(op.Name+" (p50)", ss[0].median, ss[1].median, 1.5)
 		rows = append(rows, r)
-		rows = append(rows, row{metric: op.name + " (server CPU/op, info)", small: fmtDur(ss[0].cpu), large: fmtDur(ss[1].cpu),
+		rows = append(rows, row{metric: op.Name + " (server CPU/op, info)", small: fmtDur(ss[0].cpu), large: fmtDur(ss[1].cpu),
 			ratio: fmtRatio(ss[0].cpu, ss[1].cpu), target: "-", pass: true})
-		fmt.Fprintf(os.Stderr, "%s: %s | %s | %s\n", op.name, r.small, r.large, r.ratio)
+		fmt.Fprintf(os.Stderr, "%s: %s | %s | %s\n", op.Name, r.small, r.large, r.ratio)
 	}
 
 	// Soak: every operation in turn against both servers for o.soak,
@@ -258,6 +288,8 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 
 	const mib = 1 << 20
 	rows = append(rows,
+		row{metric: "server CPU from ready until idle (start-up background work, info)", small: fmtDur(settleCPU[0]), large: fmtDur(settleCPU[1]),
+			ratio: fmtRatio(settleCPU[0], settleCPU[1]), target: "-", pass: true},
 		row{metric: "time to ready (exec → /readyz 200, median)", small: fmtDur(readyTime[0]), large: fmtDur(readyTime[1]),
 			ratio: fmtRatio(readyTime[0], readyTime[1]), target: "≤ 1 s at large", pass: readyTime[1] <= time.Second},
 		memRow("RSS after ready (VmRSS)", readyMem[0].rss, readyMem[1].rss, 300*mib),
@@ -280,7 +312,7 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.metric, r.small, r.large, r.ratio, r.target, verdict)
 	}
 	for _, fx := range fxs {
-		fmt.Printf("\n%s/%s: seeded in %s\n", kind, fx.size.name, fx.seedTime.Round(time.Second))
+		fmt.Printf("\n%s/%s: seeded in %s\n", kind, fx.Size.Name, fx.SeedTime.Round(time.Second))
 	}
 	return ok, nil
 }

@@ -104,7 +104,7 @@ func (t *target) signIn(ctx context.Context) error {
 
 // op is one measured operation: run does it once against t.
 type op struct {
-	name string
+	Name string
 	run  func(ctx context.Context, t *target) error
 }
 
@@ -157,14 +157,14 @@ func ops() []op {
 		{"API integrations, first page", get(fixed("/v1/integrations"), "integrations")},
 		{"API integrations ?status=degraded&limit=10, first page", get(fixed("/v1/integrations?status=degraded&limit=10"), "integrations")},
 		{"API credential versions of the most-versioned integration, limit=20", get(func(t *target) string {
-			return "/v1/integrations/" + t.fx.heavy + "/credentials?limit=20"
+			return "/v1/integrations/" + t.fx.Heavy + "/credentials?limit=20"
 		}, "credentials")},
 		{"API events, first page", get(fixed("/v1/events"), "events")},
-		{"API events of one integration, limit=10", get(func(t *target) string { return "/v1/events?limit=10&integration=" + t.fx.heavy }, "events")},
+		{"API events of one integration, limit=10", get(func(t *target) string { return "/v1/events?limit=10&integration=" + t.fx.Heavy }, "events")},
 		{"API audit, first page", get(fixed("/v1/audit"), "audit")},
 		{"UI integrations list", page(fixed("/integrations"), "bulk 0")},
 		{"UI integrations ?status=degraded", page(fixed("/integrations?status=degraded"), "bulk 0")},
-		{"UI integration page (most-versioned)", page(func(t *target) string { return "/integrations/" + t.fx.heavy }, "bulk 0000000")},
+		{"UI integration page (most-versioned)", page(func(t *target) string { return "/integrations/" + t.fx.Heavy }, "bulk 0000000")},
 		{"CLI storm integrations list --limit 100", func(ctx context.Context, t *target) error {
 			cmd := exec.CommandContext(ctx, t.bin, "--server", t.in.url, "--token", t.tok, "integrations", "list", "--limit", "100")
 			out, err := cmd.CombinedOutput()
@@ -173,10 +173,10 @@ func ops() []op {
 			}
 			return nil
 		}},
-		{"GET /access (real integration)", get(func(t *target) string { return "/v1/integrations/" + t.fx.real[1] + "/access" }, "")},
-		{"GET /access (most-versioned integration)", get(func(t *target) string { return "/v1/integrations/" + t.fx.heavy + "/access" }, "")},
+		{"GET /access (real integration)", get(func(t *target) string { return "/v1/integrations/" + t.fx.Real[1] + "/access" }, "")},
+		{"GET /access (most-versioned integration)", get(func(t *target) string { return "/v1/integrations/" + t.fx.Heavy + "/access" }, "")},
 		{"PUT credentials, save (verified upstream)", func(ctx context.Context, t *target) error {
-			_, err := t.api.call(ctx, "PUT", "/v1/integrations/"+t.fx.real[0]+"/credentials", map[string]any{"api_key": newKey()}, 200)
+			_, err := t.api.call(ctx, "PUT", "/v1/integrations/"+t.fx.Real[0]+"/credentials", map[string]any{"api_key": newKey()}, 200)
 			return err
 		}},
 	}
@@ -201,7 +201,7 @@ func measure(ctx context.Context, o op, ts []*target, reps, warm int) ([]sample,
 			c0 := t.in.cpu()
 			t0 := time.Now()
 			if err := o.run(ctx, t); err != nil {
-				return nil, fmt.Errorf("%s on %s/%s: %w", o.name, t.fx.kind, t.fx.size.name, err)
+				return nil, fmt.Errorf("%s on %s/%s: %w", o.Name, t.fx.Kind, t.fx.Size.Name, err)
 			}
 			d := time.Since(t0)
 			if i >= warm {

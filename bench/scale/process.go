@@ -159,3 +159,18 @@ func buildStorm(ctx context.Context, dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// settle waits until the process uses less than a tenth of a CPU over
+// a second (or max passes) and returns how long that took and the CPU
+// it used meanwhile.
+func (in *instance) settle(ctx context.Context, max time.Duration) (time.Duration, time.Duration) {
+	t0, c0 := time.Now(), in.cpu()
+	for time.Since(t0) < max && ctx.Err() == nil {
+		c := in.cpu()
+		time.Sleep(time.Second)
+		if in.cpu()-c < 100*time.Millisecond {
+			break
+		}
+	}
+	return time.Since(t0), in.cpu() - c0
+}

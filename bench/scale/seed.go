@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -24,25 +27,25 @@ import (
 
 // size is how much data one database gets.
 type size struct {
-	name         string
-	integrations int
-	versions     int // credential versions in all
-	events       int
-	audit        int
-	heavy        int // versions of the integration with the most
+	Name         string
+	Integrations int
+	Versions     int // credential versions in all
+	Events       int
+	Audit        int
+	Heavy        int // versions of the integration with the most
 }
 
 // fixture is what the measurements need to know about a seeded database.
 type fixture struct {
-	kind     string // "sqlite" or "postgres"
-	size     size
-	dataDir  string
-	database string // postgres URL with the benchmark's search_path; "" for SQLite
-	schema   string // postgres schema, dropped at the end unless -keep
-	ws       string // the default workspace's id
-	real     []string
-	heavy    string // the bulk integration with the most versions
-	seedTime time.Duration
+	Kind     string // "sqlite" or "postgres"
+	Size     size
+	DataDir  string
+	Database string // postgres URL with the benchmark's search_path; "" for SQLite
+	Schema   string // postgres schema, dropped at the end unless -keep
+	WS       string // the default workspace's id
+	Real     []string
+	Heavy    string // the bulk integration with the most versions
+	SeedTime time.Duration
 }
 
 // realIntegrations is how many integrations are made through the API
@@ -54,21 +57,21 @@ const realIntegrations = 3
 // storm serve once so the real migrations and bootstrap run, creates the
 // real integrations through the API, stops it, and adds the bulk rows.
 func prepare(ctx context.Context, o options, kind string, sz size, upstream string) (*fixture, error) {
-	fx := &fixture{kind: kind, size: sz, dataDir: filepath.Join(o.work, kind+"-"+sz.name)}
-	if err := os.MkdirAll(fx.dataDir, 0o700); err != nil {
+	fx := &fixture{Kind: kind, Size: sz, DataDir: filepath.Join(o.work, kind+"-"+sz.Name)}
+	if err := os.MkdirAll(fx.DataDir, 0o700); err != nil {
 		return nil, err
 	}
 	if kind == "postgres" {
 		var b [6]byte
 		crand.Read(b[:])
-		fx.schema = "scale_" + sz.name + "_" + hex.EncodeToString(b[:])
-		if err := pgAdmin(ctx, o.pgURL, "CREATE SCHEMA "+fx.schema); err != nil {
+		fx.Schema = "scale_" + sz.Name + "_" + hex.EncodeToString(b[:])
+		if err := pgAdmin(ctx, o.pgURL, "CREATE SCHEMA "+fx.Schema); err != nil {
 			return nil, err
 		}
-		fx.database = withSearchPath(o.pgURL, fx.schema)
+		fx.Database = withSearchPath(o.pgURL, fx.Schema)
 	}
 	t0 := time.Now()
-	in, err := startStorm(o.bin, fx.dataDir, fx.database, o.token)
+	in, err := startStorm(o.bin, fx.DataDir, fx.Database, o.token)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +90,8 @@ func prepare(ctx context.Context, o options, kind string, sz size, upstream stri
 			return nil, err
 		}
 		id := out["id"].(string)
-		fx.ws = out["workspace"].(string)
-		fx.real = append(fx.real, id)
+		fx.WS = out["workspace"].(string)
+		fx.Real = append(fx.Real, id)
 		for range 2 { // an active and a previous version
 			if _, err := api.call(ctx, "PUT", "/v1/integrations/"+id+"/credentials", map[string]any{"api_key": newKey()}, 200); err != nil {
 				in.stop()
@@ -100,8 +103,36 @@ func prepare(ctx context.Context, o options, kind string, sz size, upstream stri
 	if err := seedBulk(ctx, fx); err != nil {
 		return nil, err
 	}
-	fx.seedTime = time.Since(t0)
-	return fx, nil
+	fx.SeedTime = time.Since(t0)
+	b, err := json.Marshal(fx)
+	if err != nil {
+		return nil, err
+	}
+	return fx, os.WriteFile(filepath.Join(fx.DataDir, "fixture.json"), b, 0o600)
+}
+
+// loadFixture returns the fixture a run with -keep left for kind and sz
+// when -reuse is set and one is there with the same sizes, else nil.
+func loadFixture(o options, kind string, sz size) (*fixture, error) {
+	if !o.reuse {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(o.work, kind+"-"+sz.Name, "fixture.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var fx fixture
+	if err := json.Unmarshal(b, &fx); err != nil {
+		return nil, err
+	}
+	if fx.Size != sz {
+		return nil, fmt.Errorf("%s: seeded with %+v, not %+v", o.work, fx.Size, sz)
+	}
+	fx.SeedTime = 0
+	return &fx, nil
 }
 
 // newKey is a fresh API key the upstream accepts.
@@ -141,25 +172,28 @@ func withSearchPath(conn, schema string) string {
 func seedBulk(ctx context.Context, fx *fixture) error {
 	var st store.Store
 	var err error
-	if fx.kind == "postgres" {
-		st, err = postgres.Open(ctx, fx.database)
+	if fx.Kind == "postgres" {
+		st, err = postgres.Open(ctx, fx.Database)
 	} else {
-		st, err = sqlite.Open(ctx, filepath.Join(fx.dataDir, "storm.db"))
+		st, err = sqlite.Open(ctx, filepath.Join(fx.DataDir, "storm.db"))
 	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	kek, err := vault.OpenKEK(ctx, "", fx.dataDir)
+	kek, err := vault.OpenKEK(ctx, "", fx.DataDir)
 	if err != nil {
 		return err
 	}
-	v, err := vault.Open(ctx, kek, st)
+	// The keyring alone, not the usage counter: counting a million seals
+	// would contend with the bulk writer for SQLite's write lock, and
+	// they are far below any rotation threshold.
+	v, err := vault.Open(ctx, kek, keyringOnly{st})
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	model, err := st.GetIntegration(ctx, fx.real[0])
+	model, err := st.GetIntegration(ctx, fx.Real[0])
 	if err != nil {
 		return err
 	}
@@ -180,25 +214,25 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 	}
 
 	var b bulk
-	if fx.kind == "postgres" {
-		b, err = openPGBulk(ctx, fx.database)
+	if fx.Kind == "postgres" {
+		b, err = openPGBulk(ctx, fx.Database)
 	} else {
-		b, err = openSQLiteBulk(filepath.Join(fx.dataDir, "storm.db"))
+		b, err = openSQLiteBulk(filepath.Join(fx.DataDir, "storm.db"))
 	}
 	if err != nil {
 		return err
 	}
 	defer b.close()
 
-	sz := fx.size
+	sz := fx.Size
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	// Integrations: 70% connected, 10% degraded, 10% pending (no
 	// credential), 5% reconnect_required, 5% disabled; verified within
 	// the last 70 minutes, so the hourly verification schedule has work.
-	ids := make([]string, sz.integrations)
-	statuses := make([]string, sz.integrations)
+	ids := make([]string, sz.Integrations)
+	statuses := make([]string, sz.Integrations)
 	for i := range ids {
 		ids[i] = store.NewID("int")
 		switch i % 20 {
@@ -214,11 +248,11 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 			statuses[i] = store.StatusConnected
 		}
 	}
-	fx.heavy = ids[0] // connected
+	fx.Heavy = ids[0] // connected
 	integCols := []string{"id", "workspace_id", "name", "provider", "auth_method", "config", "secret_config", "status",
 		"status_reason", "created_at", "updated_at", "last_verified_at", "last_used_at", "revision"}
 	t := time.Now()
-	err = b.insert(ctx, "integrations", integCols, sz.integrations, func(i int, d []any) {
+	err = b.insert(ctx, "integrations", integCols, sz.Integrations, func(i int, d []any) {
 		var verified time.Time
 		if statuses[i] != store.StatusPending {
 			verified = now.Add(-time.Duration(rng.Int64N(int64(70 * time.Minute))))
@@ -226,25 +260,25 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 		var sc any
 		if model.SecretConfig != nil {
 			in := model
-			in.ID, in.WorkspaceID = ids[i], fx.ws
+			in.ID, in.WorkspaceID = ids[i], fx.WS
 			ct, err := v.Seal(mustOpen(v, model.SecretConfig, vault.ConfigAD(model)), vault.ConfigAD(in))
 			if err != nil {
 				panic(err)
 			}
 			sc = ct
 		}
-		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = ids[i], fx.ws, fmt.Sprintf("bulk %07d", i), model.Provider, model.AuthMethod, model.Config, sc, statuses[i]
+		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = ids[i], fx.WS, fmt.Sprintf("bulk %07d", i), model.Provider, model.AuthMethod, model.Config, sc, statuses[i]
 		d[8], d[9], d[10], d[11], d[12], d[13] = "seeded", now.Add(-30*24*time.Hour), now, verified, time.Time{}, int64(1)
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "  %s/%s: %d integrations in %s\n", fx.kind, sz.name, sz.integrations, time.Since(t).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "  %s/%s: %d integrations in %s\n", fx.Kind, sz.Name, sz.Integrations, time.Since(t).Round(time.Millisecond))
 
 	// Versions: one (active) for every integration with a credential,
 	// sz.heavy for the first, 1000 for each of the next 99 when there is
 	// room, the rest spread at random.
-	counts := make([]int, sz.integrations)
+	counts := make([]int, sz.Integrations)
 	var with []int
 	total := 0
 	for i, s := range statuses {
@@ -254,13 +288,13 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 			total++
 		}
 	}
-	extra := max(0, sz.versions-total)
+	extra := max(0, sz.Versions-total)
 	give := func(i, n int) {
 		n = min(n, extra)
 		counts[i] += n
 		extra -= n
 	}
-	give(0, sz.heavy-1)
+	give(0, sz.Heavy-1)
 	for k := 1; k < 100 && k < len(with) && extra > 1000*(100-k); k++ {
 		give(with[k], 999)
 	}
@@ -275,12 +309,12 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 		"created_at", "verified_at", "expires_at", "revoked_at", "refresh_at", "failures", "revision"}
 	j, ver := 0, 0 // the integration and version the next row is
 	t = time.Now()
-	err = b.insert(ctx, "credentials", credCols, versions, func(_ int, d []any) {
+	err = b.insert(ctx, "credentials", credCols, versions, func(i int, d []any) {
 		for ver == counts[j] {
 			j, ver = j+1, 0
 		}
 		ver++
-		c := store.Credential{ID: store.NewID("cred"), IntegrationID: ids[j], WorkspaceID: fx.ws, Version: ver}
+		c := store.Credential{ID: orderedID("cred", i), IntegrationID: ids[j], WorkspaceID: fx.WS, Version: ver}
 		created := now.Add(-time.Duration(counts[j]-ver+1) * time.Hour)
 		var secret any
 		var revoked time.Time
@@ -305,25 +339,25 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "  %s/%s: %d credential versions (%d on %s) in %s\n", fx.kind, sz.name, versions, counts[0], fx.heavy, time.Since(t).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "  %s/%s: %d credential versions (%d on %s) in %s\n", fx.Kind, sz.Name, versions, counts[0], fx.Heavy, time.Since(t).Round(time.Millisecond))
 
 	// Events: the heavy integration has 10%, the rest are spread at
 	// random; a minute apart up to now.
 	types := []string{events.CredentialSaved, events.VerificationSucceeded, events.CredentialRevoked, events.IntegrationDegraded}
 	eventCols := []string{"id", "workspace_id", "integration_id", "type", "at", "data"}
 	t = time.Now()
-	err = b.insert(ctx, "events", eventCols, sz.events, func(i int, d []any) {
+	err = b.insert(ctx, "events", eventCols, sz.Events, func(i int, d []any) {
 		integ := ids[0]
 		if i%10 != 0 {
 			integ = ids[rng.IntN(len(ids))]
 		}
 		data, _ := json.Marshal(map[string]any{"credential": "cred_seeded", "version": i % 7, "hint": "sk-s…0001"})
-		d[0], d[1], d[2], d[3], d[4], d[5] = store.NewID("evt"), fx.ws, integ, types[i%len(types)], now.Add(-time.Duration(sz.events-i)*time.Second), data
+		d[0], d[1], d[2], d[3], d[4], d[5] = orderedID("evt", i), fx.WS, integ, types[i%len(types)], now.Add(-time.Duration(sz.Events-i)*time.Second), data
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "  %s/%s: %d events in %s\n", fx.kind, sz.name, sz.events, time.Since(t).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "  %s/%s: %d events in %s\n", fx.Kind, sz.Name, sz.Events, time.Since(t).Round(time.Millisecond))
 
 	// Audit: chained after the entries the API wrote, so the log still
 	// verifies.
@@ -334,10 +368,10 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 	auditCols := []string{"id", "workspace_id", "actor", "action", "target", "at", "ip", "detail", "chain_seq", "prev_hash", "hash"}
 	recs := make([]store.AuditRecord, 1)
 	t = time.Now()
-	err = b.insert(ctx, "audit", auditCols, sz.audit, func(i int, d []any) {
+	err = b.insert(ctx, "audit", auditCols, sz.Audit, func(i int, d []any) {
 		r := &recs[0]
-		*r = store.AuditRecord{ID: store.NewID("aud"), WorkspaceID: fx.ws, Actor: "tok_seeded", Action: "credential.read",
-			Target: ids[rng.IntN(len(ids))], At: now.Add(-time.Duration(sz.audit-i) * time.Second), IP: "127.0.0.1",
+		*r = store.AuditRecord{ID: orderedID("aud", i), WorkspaceID: fx.WS, Actor: "tok_seeded", Action: "credential.read",
+			Target: ids[rng.IntN(len(ids))], At: now.Add(-time.Duration(sz.Audit-i) * time.Second), IP: "127.0.0.1",
 			Detail: []byte(`{"integration":"seeded"}`)}
 		head = audit.Link(head, recs)
 		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10] = r.ID, r.WorkspaceID, r.Actor, r.Action, r.Target, r.At, r.IP, r.Detail, r.Seq, r.PrevHash, r.Hash
@@ -345,8 +379,8 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "  %s/%s: %d audit entries in %s\n", fx.kind, sz.name, sz.audit, time.Since(t).Round(time.Millisecond))
-	if fx.kind == "postgres" {
+	fmt.Fprintf(os.Stderr, "  %s/%s: %d audit entries in %s\n", fx.Kind, sz.Name, sz.Audit, time.Since(t).Round(time.Millisecond))
+	if fx.Kind == "postgres" {
 		// What autovacuum would have done by the time a table grew this
 		// large.
 		if err := b.exec(ctx, "ANALYZE"); err != nil {
@@ -363,3 +397,20 @@ func mustOpen(v *vault.Vault, ct []byte, ad vault.AD) []byte {
 	}
 	return pt
 }
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// orderedID is an id shaped like store.NewID's (prefix, 26 base32
+// characters, 128 bits) whose first 64 bits count up with i, so bulk rows
+// append to their id index instead of inserting all over it: seeding
+// 10,000,000 events goes several times faster. The rest is random, so
+// two databases never share ids. Lookups by id cost the same either way.
+func orderedID(prefix string, i int) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(i)+1<<62)
+	crand.Read(b[8:])
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// keyringOnly hides every method of a store but the keyring's.
+type keyringOnly struct{ vault.KeyringStore }
