@@ -264,6 +264,11 @@ type Store interface {
 	// PageCredentials returns page p of integration p.Parent's versions,
 	// ordered by Version; an After that is not one of them is ErrNotFound.
 	PageCredentials(ctx context.Context, p VersionPage) ([]Credential, error)
+	// ActiveCredentials returns the active versions of the integrations
+	// whose ids sort after after and up to through, in integration id
+	// order (at most one each): with a page of PageIntegrations, one
+	// query for the whole page instead of one per integration.
+	ActiveCredentials(ctx context.Context, after, through string) ([]Credential, error)
 	// Mutate is the one path for changing credentials: it loads the
 	// integration and its credentials, locked against every other Mutate
 	// or UpdateIntegration of the same integration, applies fn, and stores

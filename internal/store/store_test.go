@@ -56,3 +56,25 @@ func TestEncodeEventTypes(t *testing.T) {
 		t.Errorf("→ %q", got)
 	}
 }
+
+// TestPageClauseNewest: Newest reads backwards from the cursor, so an
+// integration page's latest entries are one short index range.
+func TestPageClauseNewest(t *testing.T) {
+	q := func(int) string { return "?" }
+	cases := []struct {
+		p    Page
+		want string
+		args int
+	}{
+		{Page{WorkspaceID: "ws", Limit: 20}, " WHERE workspace_id = ? ORDER BY seq LIMIT ?", 2},
+		{Page{WorkspaceID: "ws", Newest: true, Limit: 20}, " WHERE workspace_id = ? ORDER BY seq DESC LIMIT ?", 2},
+		{Page{WorkspaceID: "ws", IntegrationID: "int", After: "evt", Newest: true}, " WHERE seq < ? AND workspace_id = ? AND integration_id = ? ORDER BY seq DESC LIMIT ?", 4},
+		{Page{After: "evt"}, " WHERE seq > ? ORDER BY seq LIMIT ?", 2},
+	}
+	for _, c := range cases {
+		got, args := PageClause(c.p, 7, q)
+		if got != c.want || len(args) != c.args {
+			t.Errorf("PageClause(%+v) = %q, %v; want %q with %d arguments", c.p, got, args, c.want, c.args)
+		}
+	}
+}

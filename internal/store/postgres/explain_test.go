@@ -45,6 +45,7 @@ func listPlanCases() []planCase {
 		{"ListConnectLinks", pageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
 		{"ListConnectLinks(integration)", pageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
 		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = $1`, []any{"evt_a"}, "events_id_key"},
+		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
 		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
 		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}

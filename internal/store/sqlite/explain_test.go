@@ -42,6 +42,7 @@ func listPlanCases() []planCase {
 		{"ListConnectLinks", pageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
 		{"ListConnectLinks(integration)", pageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
 		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = ?`, []any{"evt_a"}, "sqlite_autoindex_events_1"},
+		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
 		{"access: integration by id", getIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
 		{"access: credentials of an integration", listCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 	}
