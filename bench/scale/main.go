@@ -58,6 +58,7 @@ type options struct {
 	work       string
 	keep       bool
 	reuse      bool
+	seedOnly   bool
 	bin        string
 	token      string
 	only       string
@@ -78,6 +79,7 @@ func main() {
 	flag.DurationVar(&o.soak, "soak", time.Minute, "load after the measurements, before memory is read again")
 	flag.StringVar(&o.work, "work", "", "directory for the data dirs (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dirs and PostgreSQL schemas")
+	flag.BoolVar(&o.seedOnly, "seed-only", false, "seed the databases and stop (with -keep, for a later -reuse)")
 	flag.BoolVar(&o.reuse, "reuse", false, "measure the databases a run with -keep left in -work (same sizes) instead of seeding new ones")
 	flag.StringVar(&o.bin, "storm", "", "storm binary (default: built from this tree)")
 	flag.StringVar(&o.upstream, "upstream", "127.0.0.1:18089", "address of the fake API every integration points at (fixed, so -reuse finds it again)")
@@ -201,6 +203,10 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 		}
 		fxs = append(fxs, fx)
 		fmt.Fprintf(os.Stderr, "%s/%s: seeded in %s (data dir %s)\n", kind, sz.Name, fx.SeedTime.Round(time.Second), fx.DataDir)
+	}
+
+	if o.seedOnly {
+		return true, nil
 	}
 
 	// Starts: the median time to ready of o.starts starts, and memory
