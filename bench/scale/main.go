@@ -20,15 +20,25 @@
 // and the background jobs work on them; the audit rows extend the hash
 // chain.
 //
-// Then both sizes are served at once by `storm serve` processes and every
-// operation is run -reps times against each, alternating, so machine
-// load drifts hit both alike. The table gives the median latency (and the
+// Then both sizes are served at once by `storm serve` processes. Each
+// is left to finish the work it starts with (the CPU that took is
+// reported), then both sit idle for -idle (their background CPU per
+// minute is reported), and then every operation is run -reps times
+// against each, alternating, so machine load drifts hit both alike. Bulk
+// event, audit and version ids count up (see orderedID) so that seeding
+// appends to their indexes. The table gives the median latency (and the
 // server's CPU per operation, background work included) at each size and
 // their ratio; the target is ≤ 1.5. Time to ready (median of -starts
 // starts) must be ≤ 1 s and the resident memory (VmRSS, VmHWM) ≤ 300 MiB
 // at the large size, after ready and after -soak of load during which
 // the background jobs (verification schedule, notices, token engine,
 // webhooks, key polling) run as in production.
+//
+// Seeding the large size takes minutes (about 7 on SQLite on a busy
+// 2-core machine), so it can be done once and measured again:
+//
+//	go run ./bench/scale -seed-only -keep -work /tmp/scale
+//	go run ./bench/scale -reuse -keep -work /tmp/scale
 //
 // Exit status 1 when any target is missed, 2 on error.
 package main
@@ -55,6 +65,7 @@ type options struct {
 	reps, warm int
 	starts     int
 	soak       time.Duration
+	idle       time.Duration
 	work       string
 	keep       bool
 	reuse      bool
@@ -76,6 +87,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 40, "measured runs of each operation at each size")
 	flag.IntVar(&o.warm, "warm", 5, "unmeasured runs first")
 	flag.IntVar(&o.starts, "starts", 3, "starts of storm serve whose time to ready is measured (median)")
+	flag.DurationVar(&o.idle, "idle", time.Minute, "time both servers sit idle, to measure their background CPU (0: skip)")
 	flag.DurationVar(&o.soak, "soak", time.Minute, "load after the measurements, before memory is read again")
 	flag.StringVar(&o.work, "work", "", "directory for the data dirs (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dirs and PostgreSQL schemas")
@@ -254,6 +266,20 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 		fmt.Fprintf(os.Stderr, "%s/%s: start-up background work settled after %s (%s CPU)\n", kind, t.fx.Size.Name, settle[k].Round(time.Millisecond), settleCPU[k])
 	}
 
+	// Background work while idle (the verification schedule scans every
+	// integration each minute), both servers over the same interval.
+	idleCPU := make([]time.Duration, len(ts))
+	if o.idle > 0 {
+		fmt.Fprintf(os.Stderr, "%s: idle for %s\n", kind, o.idle)
+		for k, t := range ts {
+			idleCPU[k] = t.in.cpu()
+		}
+		time.Sleep(o.idle)
+		for k, t := range ts {
+			idleCPU[k] = (t.in.cpu() - idleCPU[k]) * time.Duration(time.Minute) / o.idle
+		}
+	}
+
 	var rows []row
 	for _, op := range ops() {
 		if o.only != "" && !strings.Contains(op.Name, o.only) {
@@ -296,6 +322,8 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 	rows = append(rows,
 		row{metric: "server CPU from ready until idle (start-up background work, info)", small: fmtDur(settleCPU[0]), large: fmtDur(settleCPU[1]),
 			ratio: fmtRatio(settleCPU[0], settleCPU[1]), target: "-", pass: true},
+		row{metric: "server CPU per minute while idle (background work, info)", small: fmtDur(idleCPU[0]), large: fmtDur(idleCPU[1]),
+			ratio: fmtRatio(idleCPU[0], idleCPU[1]), target: "-", pass: true},
 		row{metric: "time to ready (exec → /readyz 200, median)", small: fmtDur(readyTime[0]), large: fmtDur(readyTime[1]),
 			ratio: fmtRatio(readyTime[0], readyTime[1]), target: "≤ 1 s at large", pass: readyTime[1] <= time.Second},
 		memRow("RSS after ready (VmRSS)", readyMem[0].rss, readyMem[1].rss, 300*mib),
