@@ -151,7 +151,8 @@ func fixed(p string) func(*target) string { return func(*target) string { return
 // list asks for a page that is full at the small size too (the small
 // database has 10 degraded integrations, 25 versions and 10 events on its
 // most-versioned integration, 100-odd integrations, events and audit
-// entries), so both sizes answer the same number of items.
+// entries, 70 connected integrations), so both sizes answer the same
+// number of items: the UI's pages show 25.
 func ops() []op {
 	return []op{
 		{"API integrations, first page", get(fixed("/v1/integrations"), "integrations")},
@@ -163,7 +164,7 @@ func ops() []op {
 		{"API events of one integration, limit=10", get(func(t *target) string { return "/v1/events?limit=10&integration=" + t.fx.Heavy }, "events")},
 		{"API audit, first page", get(fixed("/v1/audit"), "audit")},
 		{"UI integrations list", page(fixed("/integrations"), "bulk 0")},
-		{"UI integrations ?status=degraded", page(fixed("/integrations?status=degraded"), "bulk 0")},
+		{"UI integrations ?status=connected", page(fixed("/integrations?status=connected"), "bulk 0")},
 		{"UI integration page (most-versioned)", page(func(t *target) string { return "/integrations/" + t.fx.Heavy }, "bulk 0000000")},
 		{"CLI storm integrations list --limit 100", func(ctx context.Context, t *target) error {
 			cmd := exec.CommandContext(ctx, t.bin, "--server", t.in.url, "--token", t.tok, "integrations", "list", "--limit", "100")
