@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -44,7 +45,13 @@ func (u *UI) recentAudit(ctx context.Context, in store.Integration) ([]store.Aud
 		if err != nil {
 			return nil, err
 		}
+		id := []byte(in.ID)
 		for _, a := range page {
+			// Most entries are about other integrations: a byte search
+			// rules them out without decoding their detail.
+			if a.Target != in.ID && !bytes.Contains(a.Detail, id) {
+				continue
+			}
 			if auditIntegration(a) == in.ID && len(out) < recentKeep {
 				out = append(out, a)
 			}
