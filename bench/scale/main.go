@@ -276,7 +276,7 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 		}
 		time.Sleep(o.idle)
 		for k, t := range ts {
-			idleCPU[k] = (t.in.cpu() - idleCPU[k]) * time.Duration(time.Minute) / o.idle
+			idleCPU[k] = time.Duration(float64(t.in.cpu()-idleCPU[k]) * float64(time.Minute) / float64(o.idle))
 		}
 	}
 
@@ -346,7 +346,9 @@ func runStore(ctx context.Context, o options, kind string, sizes []size, up stri
 		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.metric, r.small, r.large, r.ratio, r.target, verdict)
 	}
 	for _, fx := range fxs {
-		fmt.Printf("\n%s/%s: seeded in %s\n", kind, fx.Size.Name, fx.SeedTime.Round(time.Second))
+		if fx.SeedTime > 0 {
+			fmt.Printf("\n%s/%s: seeded in %s\n", kind, fx.Size.Name, fx.SeedTime.Round(time.Second))
+		}
 	}
 	return ok, nil
 }
