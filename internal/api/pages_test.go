@@ -280,7 +280,8 @@ func TestOpenAPIListsArePaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/v1/workspaces", "/v1/tokens", "/v1/integrations", "/v1/integrations/{id}/credentials",
-		"/v1/events", "/v1/webhooks", "/v1/webhooks/{id}/deliveries", "/v1/apps", "/v1/connect", "/v1/integrations/{id}/connect", "/v1/audit"} {
+		"/v1/events", "/v1/webhooks", "/v1/webhooks/{id}/deliveries", "/v1/apps", "/v1/connect", "/v1/integrations/{id}/connect", "/v1/audit",
+		"/v1/apps/{id}/integrations", "/v1/apps/{id}/secrets"} {
 		node, ok := spec.Paths[path]["get"]
 		var op operation
 		if !ok || node.Decode(&op) != nil {

@@ -16,6 +16,9 @@ type ListPage struct {
 	// Status, when set, keeps only integrations of that status
 	// (PageIntegrations only; it needs WorkspaceID).
 	Status string
+	// AppID, when set, keeps only the integrations that use that app
+	// (PageIntegrations only; WorkspaceID and Status are then ignored).
+	AppID string
 }
 
 // ListPageLimit is the limit the Page methods use.

@@ -409,6 +409,9 @@ type Store interface {
 	DeleteApp(ctx context.Context, id string) error
 	// ListAppSecrets returns an app's secret versions ordered by Version.
 	ListAppSecrets(ctx context.Context, appID string) ([]AppSecret, error)
+	// PageAppSecrets returns page p of app p.Parent's secret versions,
+	// ordered by Version; an After that is not one of them is ErrNotFound.
+	PageAppSecrets(ctx context.Context, p VersionPage) ([]AppSecret, error)
 	// TouchAppSecret records that the provider accepted (used) or
 	// refused (rejected) the secret: each non-zero time is stored unless
 	// a later one already is. No revision change; callers throttle it.

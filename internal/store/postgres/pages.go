@@ -22,6 +22,11 @@ const (
 		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
 	pageStatusIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
 		WHERE workspace_id = $1 AND status = $2 AND id > $3 ORDER BY id LIMIT $4`
+	pageAppIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	appSecretVersionSQL = `SELECT version FROM app_secrets WHERE id = $1 AND app_id = $2`
+	pageAppSecretsSQL   = `SELECT ` + store.AppSecretColumns + ` FROM app_secrets
+		WHERE app_id = $1 AND version > $2 ORDER BY version LIMIT $3`
 	pageWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
 		WHERE id > $1 ORDER BY id LIMIT $2`
 	pageWorkspaceWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
@@ -68,6 +73,8 @@ func (s *Store) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store.W
 func (s *Store) PageIntegrations(ctx context.Context, p store.ListPage) ([]store.Integration, error) {
 	q, args := pageIntegrationsSQL, []any{p.After, store.ListPageLimit(p)}
 	switch {
+	case p.AppID != "":
+		q, args = pageAppIntegrationsSQL, append([]any{p.AppID}, args...)
 	case p.Status != "" && p.WorkspaceID == "":
 		return nil, errors.New("page integrations: a status filter needs a workspace")
 	case p.Status != "":
@@ -129,4 +136,20 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, p store.VersionPage) 
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
 	return ds, nil
+}
+
+// PageAppSecrets returns page p of an app's secret versions in version
+// order.
+func (s *Store) PageAppSecrets(ctx context.Context, p store.VersionPage) ([]store.AppSecret, error) {
+	var after int64
+	if p.After != "" {
+		if err := s.pool.QueryRow(ctx, appSecretVersionSQL, p.After, p.Parent).Scan(&after); err != nil {
+			return nil, fmt.Errorf("page secrets of app %s after %s: %w", p.Parent, p.After, dbErr(err))
+		}
+	}
+	xs, err := queryAll(ctx, s, scan.AppSecret, pageAppSecretsSQL, p.Parent, after, store.VersionPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("page secrets of app %s: %w", p.Parent, err)
+	}
+	return xs, nil
 }
