@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 )
@@ -165,21 +163,20 @@ func (c *Client) DeleteApp(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, p, nil, nil, nil)
 }
 
-// AppSecrets lists an app's client secret versions.
-func (c *Client) AppSecrets(ctx context.Context, id string) ([]AppSecret, error) {
+// AppSecretPage returns one page of an app's client secret versions,
+// oldest first (f.Workspace does not apply).
+func (c *Client) AppSecretPage(ctx context.Context, id string, f ListFilter) (*Page[AppSecret], error) {
 	p, err := appPath(id)
 	if err != nil {
 		return nil, err
 	}
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, p+"/secrets", nil, nil, &raw); err != nil {
-		return nil, err
-	}
-	var list []AppSecret
-	if err := decodeList(raw, &list, "secrets"); err != nil {
-		return nil, fmt.Errorf("client: decoding app secrets: %w", err)
-	}
-	return list, nil
+	return getPage[AppSecret](ctx, c, p+"/secrets", pageQuery("", f.After, f.Limit), "secrets")
+}
+
+// AppSecrets lists an app's client secret versions, following every
+// page.
+func (c *Client) AppSecrets(ctx context.Context, id string) ([]AppSecret, error) {
+	return follow(ListFilter{}, func(f ListFilter) (*Page[AppSecret], error) { return c.AppSecretPage(ctx, id, f) })
 }
 
 // AddAppSecret adds a client secret to an app: it becomes the newest,
@@ -236,19 +233,18 @@ func (c *Client) AdoptIntoApp(ctx context.Context, id string, integrations []str
 	return &out, nil
 }
 
-// AppIntegrations lists the integrations that use an app.
-func (c *Client) AppIntegrations(ctx context.Context, id string) ([]Integration, error) {
+// AppIntegrationPage returns one page of the integrations that use an
+// app, in id order (f.Workspace does not apply).
+func (c *Client) AppIntegrationPage(ctx context.Context, id string, f ListFilter) (*Page[Integration], error) {
 	p, err := appPath(id)
 	if err != nil {
 		return nil, err
 	}
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, p+"/integrations", nil, nil, &raw); err != nil {
-		return nil, err
-	}
-	var list []Integration
-	if err := decodeList(raw, &list, "integrations"); err != nil {
-		return nil, fmt.Errorf("client: decoding integrations: %w", err)
-	}
-	return list, nil
+	return getPage[Integration](ctx, c, p+"/integrations", pageQuery("", f.After, f.Limit), "integrations")
+}
+
+// AppIntegrations lists the integrations that use an app, following
+// every page.
+func (c *Client) AppIntegrations(ctx context.Context, id string) ([]Integration, error) {
+	return follow(ListFilter{}, func(f ListFilter) (*Page[Integration], error) { return c.AppIntegrationPage(ctx, id, f) })
 }

@@ -67,7 +67,7 @@ func commands() []*command {
 			{"delete", "ID", "Deletes an API token.", (*cli).tokensDelete},
 		}},
 		{name: "integrations", summary: "list, show, create, update or delete integrations", def: "list", subs: []subcommand{
-			{"list", "[--workspace W] [--json]", "Lists integrations (default: the token's workspace).", (*cli).integrationsList},
+			{"list", "[--workspace W] [--limit N] [--after ID] [--json]", "Lists integrations (default: the token's workspace): every page, or one page with --limit or --after.", (*cli).integrationsList},
 			{"show", "ID [--json]", "Shows one integration; secrets in its config are masked.", (*cli).integrationsShow},
 			{"create", "--provider P --name N [--auth-method M] [--config KEY=VALUE ...] [--config-json JSON|@FILE|-] [--workspace W] [--json]",
 				"Creates an integration. Without --auth-method the provider's only auth method is used.\n" +

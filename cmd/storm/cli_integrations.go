@@ -13,19 +13,31 @@ import (
 )
 
 func (c *cli) integrationsList(ctx context.Context, f *flags, args []string) error {
-	var workspace string
-	f.FlagSet.StringVar(&workspace, "workspace", "", "workspace `name or id` (default: the token's)")
-	_, cl, err := c.start(f, args)
+	var filter client.ListFilter
+	cl, err := c.startPaged(f, args, "integrations", &filter.Workspace, &filter.After, &filter.Limit)
 	if err != nil {
 		return err
 	}
-	list, err := cl.Integrations(ctx, workspace)
-	if err != nil {
+	// Every page by default; --limit or --after show one page (what a
+	// workspace of 100,000 integrations needs) and say how to read on.
+	var list []client.Integration
+	next := ""
+	if filter.Limit > 0 || filter.After != "" {
+		p, err := cl.IntegrationPage(ctx, filter)
+		if err != nil {
+			return err
+		}
+		list, next = p.Items, p.Next
+	} else if list, err = cl.Integrations(ctx, filter.Workspace); err != nil {
 		return err
 	}
-	return printList(c, "integrations", list, []string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "STATUS", "WORKSPACE"}, func(in client.Integration) []string {
+	if err := printList(c, "integrations", list, []string{"ID", "NAME", "PROVIDER", "AUTH METHOD", "STATUS", "WORKSPACE"}, func(in client.Integration) []string {
 		return []string{in.ID, in.Name, in.Provider, in.AuthMethod, in.Status, firstNonEmpty(in.WorkspaceName, in.Workspace)}
-	})
+	}); err != nil {
+		return err
+	}
+	c.moreHint(next)
+	return nil
 }
 
 func (c *cli) integrationsShow(ctx context.Context, f *flags, args []string) error {

@@ -11,7 +11,8 @@ import (
 	"github.com/stormcreds/storm/internal/server/servertest"
 )
 
-// TestListCommandsPage: "storm integrations" shows every integration;
+// TestListCommandsPage: "storm integrations" shows every integration,
+// "storm integrations list --limit" one page;
 // "storm events --limit" shows one page and says on stderr how to read
 // the next, which --after then reads.
 func TestListCommandsPage(t *testing.T) {
@@ -35,9 +36,18 @@ func TestListCommandsPage(t *testing.T) {
 			t.Errorf("storm integrations lacks %s:\n%s", id, out)
 		}
 	}
+	// One page of integrations, and the next with --after.
+	out, errOut := run("integrations", "list", "--limit", "2")
+	first := env.Must(http.StatusOK, "GET", "/v1/integrations?limit=2", "", nil)
+	if !strings.Contains(errOut, "--after "+first["next"].(string)) || strings.Count(out, "int_") != 2 {
+		t.Fatalf("storm integrations list --limit 2: stdout\n%s\nstderr %q", out, errOut)
+	}
+	if out, _ = run("integrations", "list", "--limit", "3", "--after", first["next"].(string)); strings.Count(out, "int_") != 3 || strings.Contains(out, first["next"].(string)) {
+		t.Errorf("storm integrations list --after: %s", out)
+	}
 	page := env.Must(http.StatusOK, "GET", "/v1/events?limit=2", "", nil)
 	next := page["next"].(string)
-	out, errOut := run("events", "--limit", "2")
+	out, errOut = run("events", "--limit", "2")
 	if !strings.Contains(errOut, "--after "+next) || strings.Count(out, "evt_") != 2 {
 		t.Fatalf("storm events --limit 2: stdout\n%s\nstderr %q", out, errOut)
 	}

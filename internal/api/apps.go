@@ -181,16 +181,27 @@ func (s *Server) listAppSecrets(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	secrets, err := s.cfg.Store.ListAppSecrets(r.Context(), a.ID)
+	limit, after, err := pageParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	secrets, err := s.cfg.Store.PageAppSecrets(r.Context(), store.VersionPage{Parent: a.ID, After: after, Limit: limit + 1})
+	if errors.Is(err, store.ErrNotFound) {
+		err = problem.Field("after", "no such secret of this app")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page := map[string]any{}
+	secrets = trimPage(secrets, limit, func(x store.AppSecret) string { return x.ID }, page)
 	out := make([]map[string]any, 0, len(secrets))
 	for _, x := range secrets {
 		out = append(out, appSecretView(x))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"secrets": out})
+	page["secrets"] = out
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (s *Server) addAppSecret(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +302,12 @@ func (s *Server) listAppIntegrations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.cfg.Store.ListAppIntegrations(r.Context(), a.ID)
+	limit, after, err := pageParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.cfg.Store.PageIntegrations(r.Context(), store.ListPage{AppID: a.ID, After: after, Limit: limit + 1})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -300,11 +316,14 @@ func (s *Server) listAppIntegrations(w http.ResponseWriter, r *http.Request) {
 	if ws, err := s.cfg.Store.GetWorkspace(r.Context(), a.WorkspaceID); err == nil {
 		name = ws.Name
 	}
+	page := map[string]any{}
+	list = trimPage(list, limit, func(in store.Integration) string { return in.ID }, page)
 	out := make([]map[string]any, 0, len(list))
 	for _, in := range list {
 		out = append(out, integrationView(in, name))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"integrations": out})
+	page["integrations"] = out
+	writeJSON(w, http.StatusOK, page)
 }
 
 // appView is an app as answers show it: its config with the secret

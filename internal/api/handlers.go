@@ -171,6 +171,9 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 
 // listIntegrations answers GET /v1/integrations[?workspace=&limit=&after=]
 // in pages in id order.
+// integrationStatuses are the values of GET /v1/integrations?status=.
+var integrationStatuses = []string{store.StatusConnected, store.StatusDegraded, store.StatusReconnectRequired, store.StatusPending, store.StatusDisabled}
+
 func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) {
 	limit, after, err := pageParams(r)
 	if err != nil {
@@ -182,7 +185,12 @@ func (s *Server) listIntegrations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.cfg.Store.PageIntegrations(r.Context(), store.ListPage{WorkspaceID: ws.ID, After: after, Limit: limit + 1})
+	status := r.URL.Query().Get("status")
+	if status != "" && !slices.Contains(integrationStatuses, status) {
+		s.writeError(w, r, problem.Field("status", "must be one of "+strings.Join(integrationStatuses, ", ")))
+		return
+	}
+	list, err := s.cfg.Store.PageIntegrations(r.Context(), store.ListPage{WorkspaceID: ws.ID, Status: status, After: after, Limit: limit + 1})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

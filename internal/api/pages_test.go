@@ -146,6 +146,7 @@ func TestListPagination(t *testing.T) {
 		{"/v1/workspaces", "workspaces", 6, true},
 		{"/v1/integrations", "integrations", 7, true},
 		{"/v1/integrations?workspace=acme", "integrations", 1, true},
+		{"/v1/integrations?status=pending", "integrations", 6, true},
 		{"/v1/integrations/" + integ + "/credentials", "credentials", 5, false},
 		{"/v1/webhooks", "webhooks", 5, true},
 		{"/v1/webhooks/" + hooks[0] + "/deliveries", "deliveries", 7, false},
@@ -174,6 +175,35 @@ func TestListPagination(t *testing.T) {
 			}
 			wantLimitErrors(t, env, c.path)
 		})
+	}
+}
+
+// TestListIntegrationsByStatus: ?status= keeps the integrations of that
+// status only (read from their own index, so a rare status still fills
+// a page at 100,000 integrations); an unknown status is a 400 naming it.
+func TestListIntegrationsByStatus(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	up := servertest.NewUpstream(t)
+	var connected []string
+	for i := range 5 {
+		id := env.CustomIntegration(fmt.Sprintf("Status %d", i), up)
+		if i%2 == 0 {
+			env.Must(200, "PUT", "/v1/integrations/"+id+"/credentials?verify=false", "", map[string]any{"api_key": fmt.Sprintf("status-key-%d-aaaaaaaaaaaa", i)})
+			connected = append(connected, id)
+		}
+	}
+	for status, want := range map[string]int{"connected": 3, "pending": 2, "disabled": 0} {
+		got := allPages(t, env, "/v1/integrations?status="+status, "integrations")
+		if len(got) != want {
+			t.Errorf("status=%s: %d integrations, want %d", status, len(got), want)
+		}
+		if status == "connected" && !slices.Equal(got, slices.Sorted(slices.Values(connected))) {
+			t.Errorf("status=connected: %v, want %v", got, connected)
+		}
+	}
+	r := env.Do(http.MethodGet, "/v1/integrations?status=broken", "", nil)
+	if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "status") {
+		t.Errorf("status=broken: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -250,7 +280,8 @@ func TestOpenAPIListsArePaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/v1/workspaces", "/v1/tokens", "/v1/integrations", "/v1/integrations/{id}/credentials",
-		"/v1/events", "/v1/webhooks", "/v1/webhooks/{id}/deliveries", "/v1/apps", "/v1/connect", "/v1/integrations/{id}/connect", "/v1/audit"} {
+		"/v1/events", "/v1/webhooks", "/v1/webhooks/{id}/deliveries", "/v1/apps", "/v1/connect", "/v1/integrations/{id}/connect", "/v1/audit",
+		"/v1/apps/{id}/integrations", "/v1/apps/{id}/secrets"} {
 		node, ok := spec.Paths[path]["get"]
 		var op operation
 		if !ok || node.Decode(&op) != nil {

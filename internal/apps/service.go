@@ -602,18 +602,19 @@ func (s *Service) Adopt(ctx context.Context, actor events.Actor, a store.App, id
 		return AdoptResult{}, err
 	}
 	if len(ids) == 0 {
-		list, err := s.cfg.Store.ListIntegrations(ctx, a.WorkspaceID)
-		if err != nil {
-			return AdoptResult{}, err
-		}
-		for _, in := range list {
-			cfg, err := Decode(in.Config)
-			if err != nil || in.AppID != "" || in.Provider != a.Provider || in.AuthMethod != a.AuthMethod {
-				continue
+		// A page at a time: the workspace may have 100,000 integrations.
+		err := store.EachIntegration(ctx, s.cfg.Store, a.WorkspaceID, func(in store.Integration) error {
+			if in.AppID != "" || in.Provider != a.Provider || in.AuthMethod != a.AuthMethod {
+				return nil
 			}
-			if ClientID(a.AuthMethod, Own(in.Provider, in.AuthMethod, cfg, nil)) == ClientID(a.AuthMethod, appCfg) {
+			cfg, err := Decode(in.Config)
+			if err == nil && ClientID(a.AuthMethod, Own(in.Provider, in.AuthMethod, cfg, nil)) == ClientID(a.AuthMethod, appCfg) {
 				ids = append(ids, in.ID)
 			}
+			return nil
+		})
+		if err != nil {
+			return AdoptResult{}, err
 		}
 	}
 	var res AdoptResult

@@ -55,34 +55,30 @@ func (s *Service) RunVerifySchedule(ctx context.Context, cfg VerifySchedule) {
 }
 
 func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *providerLimits) {
-	integs, err := s.store.ListIntegrations(ctx, "")
-	if err != nil {
-		if ctx.Err() == nil {
-			s.logger.Warn("list integrations for scheduled verification", "err", err)
-		}
-		return
-	}
 	now := s.now()
-	for _, integ := range integs {
-		if ctx.Err() != nil {
-			return
-		}
+	// A page of integrations at a time, so a scan of 100,000 holds one
+	// page in memory, not the whole table.
+	err := store.EachIntegration(ctx, s.store, "", func(integ store.Integration) error {
 		// Pending (no credential) and disabled integrations have
 		// nothing to verify; the rest are due after an interval.
 		if integ.Status == store.StatusPending || integ.Status == store.StatusDisabled || now.Sub(integ.LastVerifiedAt) < cfg.Interval {
-			continue
+			return nil
 		}
 		if !limits.take(budgetKey(integ)) {
-			continue // next scan
+			return nil // next scan
 		}
 		period := cfg.Interval - cfg.Interval/10 + time.Duration(rand.Int64N(int64(cfg.Interval/5)+1))
 		ok, err := s.store.AcquireLease(ctx, "verify:"+integ.ID, store.NewID("verify"), now.Add(period), now)
 		if err != nil || !ok {
-			continue // another instance has this turn
+			return nil // another instance has this turn
 		}
 		if _, err := s.Verify(ctx, events.System, integ); err != nil && ctx.Err() == nil {
 			s.logger.Info("scheduled verification", "integration", integ.ID, "err", err)
 		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		s.logger.Warn("list integrations for scheduled verification", "err", err)
 	}
 }
 

@@ -31,23 +31,21 @@ func (r CheckReport) String() string {
 // returned with the object it concerns, never with key material.
 func CheckDecrypts(ctx context.Context, st store.Store, v *vault.Vault) (CheckReport, error) {
 	var rep CheckReport
-	integs, err := st.ListIntegrations(ctx, "")
-	if err != nil {
-		return rep, err
-	}
-	for _, in := range integs {
+	// A page of integrations at a time: a check of 100,000 must not hold
+	// them all.
+	err := store.EachIntegration(ctx, st, "", func(in store.Integration) error {
 		rep.Integrations++
 		if len(in.SecretConfig) > 0 {
 			pt, err := v.Open(in.SecretConfig, vault.ConfigAD(in))
 			if err != nil {
-				return rep, fmt.Errorf("integration %s: sealed config: %w", in.ID, err)
+				return fmt.Errorf("integration %s: sealed config: %w", in.ID, err)
 			}
 			clear(pt)
 			rep.Configs++
 		}
 		creds, err := st.ListCredentials(ctx, in.ID)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		for _, c := range creds {
 			if len(c.Secret) == 0 {
@@ -55,13 +53,14 @@ func CheckDecrypts(ctx context.Context, st store.Store, v *vault.Vault) (CheckRe
 			}
 			pt, err := v.Open(c.Secret, vault.CredentialAD(c))
 			if err != nil {
-				return rep, fmt.Errorf("credential %s: %w", c.ID, err)
+				return fmt.Errorf("credential %s: %w", c.ID, err)
 			}
 			clear(pt)
 			rep.Credentials++
 		}
-	}
-	return rep, nil
+		return nil
+	})
+	return rep, err
 }
 
 // Backup writes a consistent copy of the SQLite database of cfg's data

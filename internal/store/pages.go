@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // ListPage selects a page of a list ordered by id: the records of
 // WorkspaceID (every workspace when empty) whose id sorts after After
 // (from the first when empty), at most Limit (DefaultPageLimit when not
@@ -11,6 +13,12 @@ type ListPage struct {
 	WorkspaceID string
 	After       string
 	Limit       int
+	// Status, when set, keeps only integrations of that status
+	// (PageIntegrations only; it needs WorkspaceID).
+	Status string
+	// AppID, when set, keeps only the integrations that use that app
+	// (PageIntegrations only; WorkspaceID and Status are then ignored).
+	AppID string
 }
 
 // ListPageLimit is the limit the Page methods use.
@@ -26,8 +34,48 @@ type VersionPage struct {
 	Parent string
 	After  string
 	Limit  int
+	// Newest reads newest first (PageCredentials only): After then
+	// means older than that record.
+	Newest bool
 }
 
 // VersionPageLimit is the limit PageCredentials and
 // ListWebhookDeliveries use.
 func VersionPageLimit(p VersionPage) int { return DueLimit(p.Limit) }
+
+// IntegrationPager is the part of a Store that EachIntegration needs.
+type IntegrationPager interface {
+	PageIntegrations(ctx context.Context, p ListPage) ([]Integration, error)
+}
+
+// EachIntegrationPage is how many integrations EachIntegration reads at
+// a time.
+const EachIntegrationPage = 500
+
+// EachIntegration calls fn with every integration of workspace (every
+// workspace when empty), in id order, reading them a page at a time so
+// that a walk over 100,000 integrations holds only one page in memory
+// and no read transaction for long. It stops at fn's first error, or
+// when ctx ends, and returns that error. Integrations created or deleted
+// during the walk may or may not be seen.
+func EachIntegration(ctx context.Context, st IntegrationPager, workspace string, fn func(Integration) error) error {
+	p := ListPage{WorkspaceID: workspace, Limit: EachIntegrationPage}
+	for {
+		page, err := st.PageIntegrations(ctx, p)
+		if err != nil {
+			return err
+		}
+		for _, in := range page {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		if len(page) < p.Limit {
+			return nil
+		}
+		p.After = page[len(page)-1].ID
+	}
+}

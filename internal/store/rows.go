@@ -130,10 +130,10 @@ func (s Scanner) Audit(r Row) (AuditRecord, error) {
 const DefaultPageLimit = 100
 
 // PageClause returns the clauses, with a leading space, that select page p
-// of a log table (WHERE, ORDER BY seq, LIMIT) and their arguments. afterSeq
-// is the seq of the entry p.After, which the backend looks up first so that
-// an unknown id is ErrNotFound rather than an empty page; it is unused when
-// After is empty. p.IntegrationID applies as given: callers clear it for
+// of a log table (WHERE, ORDER BY seq, descending when p.Newest, and
+// LIMIT) and their arguments. afterSeq is the seq of the entry p.After,
+// which the backend looks up first so that an unknown id is ErrNotFound
+// rather than an empty page; it is unused when After is empty. p.IntegrationID applies as given: callers clear it for
 // a log without integrations. param returns the placeholder of the nth
 // argument, counting from 1.
 func PageClause(p Page, afterSeq int64, param func(n int) string) (string, []any) {
@@ -143,8 +143,16 @@ func PageClause(p Page, afterSeq int64, param func(n int) string) (string, []any
 		args = append(args, arg)
 		conds = append(conds, cond+" "+param(len(args)))
 	}
+	order := " ORDER BY seq LIMIT "
 	if p.After != "" {
-		add("seq >", afterSeq)
+		if p.Newest {
+			add("seq <", afterSeq)
+		} else {
+			add("seq >", afterSeq)
+		}
+	}
+	if p.Newest {
+		order = " ORDER BY seq DESC LIMIT "
 	}
 	if p.WorkspaceID != "" {
 		add("workspace_id =", p.WorkspaceID)
@@ -161,5 +169,5 @@ func PageClause(p Page, afterSeq int64, param func(n int) string) (string, []any
 		limit = DefaultPageLimit
 	}
 	args = append(args, limit)
-	return where + " ORDER BY seq LIMIT " + param(len(args)), args
+	return where + order + param(len(args)), args
 }

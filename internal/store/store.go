@@ -194,6 +194,10 @@ type Page struct {
 	IntegrationID string // empty: all integrations (events only)
 	After         string
 	Limit         int
+	// Newest reads the log backwards: newest first, and After then
+	// means older than that entry. A page that shows the latest entries
+	// reads only them, however long the log is.
+	Newest bool
 }
 
 // CredentialSet is an integration with all of its credential versions,
@@ -273,6 +277,11 @@ type Store interface {
 	// PageCredentials returns page p of integration p.Parent's versions,
 	// ordered by Version; an After that is not one of them is ErrNotFound.
 	PageCredentials(ctx context.Context, p VersionPage) ([]Credential, error)
+	// ActiveCredentials returns the active versions of the integrations
+	// whose ids sort after after and up to through, in integration id
+	// order (at most one each): with a page of PageIntegrations, one
+	// query for the whole page instead of one per integration.
+	ActiveCredentials(ctx context.Context, after, through string) ([]Credential, error)
 	// Mutate is the one path for changing credentials: it loads the
 	// integration and its credentials, locked against every other Mutate
 	// or UpdateIntegration of the same integration, applies fn, and stores
@@ -418,6 +427,9 @@ type Store interface {
 	DeleteApp(ctx context.Context, id string) error
 	// ListAppSecrets returns an app's secret versions ordered by Version.
 	ListAppSecrets(ctx context.Context, appID string) ([]AppSecret, error)
+	// PageAppSecrets returns page p of app p.Parent's secret versions,
+	// ordered by Version; an After that is not one of them is ErrNotFound.
+	PageAppSecrets(ctx context.Context, p VersionPage) ([]AppSecret, error)
 	// TouchAppSecret records that the provider accepted (used) or
 	// refused (rejected) the secret: each non-zero time is stored unless
 	// a later one already is. No revision change; callers throttle it.

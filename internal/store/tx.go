@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -58,10 +60,13 @@ func RunMutate(ctx context.Context, inTx InTx, integrationID string, fn func(*Cr
 			return err
 		}
 		revisions := make(map[string]int64, len(creds))
+		loaded := make(map[string]Credential, len(creds))
 		for _, c := range creds {
 			revisions[c.ID] = c.Revision
+			c.Secret = bytes.Clone(c.Secret) // fn may not reach the copy kept
+			loaded[c.ID] = c
 		}
-		set := CredentialSet{Integration: in, Credentials: creds}
+		set := CredentialSet{Integration: in, Credentials: slices.Clone(creds)}
 		if err := fn(&set); err != nil {
 			fnErr = err
 			return err
@@ -77,6 +82,12 @@ func RunMutate(ctx context.Context, inTx InTx, integrationID string, fn func(*Cr
 			}
 			c.IntegrationID, c.WorkspaceID = in.ID, in.WorkspaceID
 			if rev, ok := revisions[c.ID]; ok {
+				// Only versions fn changed are written: a save on an
+				// integration with 10,000 versions rewrote all of them
+				// (446 ms instead of 4 ms, bench/scale).
+				if sameCredential(c, loaded[c.ID]) {
+					continue
+				}
 				err = tx.UpdateCredential(ctx, c, rev)
 			} else {
 				err = tx.InsertCredential(ctx, c)
@@ -191,4 +202,15 @@ func RunUpdateCredential(ctx context.Context, inTx InTx, id string, fn func(Cred
 		return Credential{}, err
 	}
 	return out, nil
+}
+
+// sameCredential reports whether a and b hold the same stored values
+// (times compared as instants). TestSameCredentialComparesEveryField
+// fails when a field is added to Credential and not here.
+func sameCredential(a, b Credential) bool {
+	return a.ID == b.ID && a.IntegrationID == b.IntegrationID && a.WorkspaceID == b.WorkspaceID &&
+		a.Version == b.Version && a.State == b.State && a.Hint == b.Hint && a.Fingerprint == b.Fingerprint &&
+		bytes.Equal(a.Secret, b.Secret) && a.CreatedAt.Equal(b.CreatedAt) && a.VerifiedAt.Equal(b.VerifiedAt) &&
+		a.ExpiresAt.Equal(b.ExpiresAt) && a.RevokedAt.Equal(b.RevokedAt) && a.RefreshAt.Equal(b.RefreshAt) &&
+		a.Failures == b.Failures && a.Revision == b.Revision
 }

@@ -1,130 +1,72 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 
 	"github.com/stormcreds/storm/internal/store"
 )
 
-// The store pages its logs oldest first, and the audit log can only be
-// filtered by workspace. An integration page wants the newest few
-// entries of one integration, so the UI follows each log it has shown
-// with a cursor and keeps the last entries per integration: the first
-// view reads the log once, later views only what was appended since.
+// An integration page shows the newest few entries of its logs. Events
+// are read newest first by integration, one short index range. The audit
+// log can only be filtered by workspace, so the page reads the
+// workspace's newest auditScan entries and keeps the integration's: its
+// cost does not grow with the log, and older activity is in the audit
+// log itself (GET /v1/audit, storm audit).
 
 // recentKeep is how many entries per integration a page shows.
 const recentKeep = 20
 
-// logPage is the page size when reading a log.
-const logPage = 500
-
-// maxTails bounds the followed logs; past it they are dropped and
-// rebuilt on demand.
-const maxTails = 4096
-
-type tails struct {
-	mu     sync.Mutex
-	events map[string]*eventTail // by integration id
-	audit  map[string]*auditTail // by workspace id
-}
-
-type eventTail struct {
-	mu     sync.Mutex
-	after  string
-	recent []store.Event // oldest first, at most recentKeep
-}
-
-type auditTail struct {
-	mu     sync.Mutex
-	after  string
-	recent map[string][]store.AuditRecord // by integration id, oldest first
-}
-
-func (t *tails) eventTail(integID string) *eventTail {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.events == nil || len(t.events) > maxTails {
-		t.events = map[string]*eventTail{}
-	}
-	e := t.events[integID]
-	if e == nil {
-		e = &eventTail{}
-		t.events[integID] = e
-	}
-	return e
-}
-
-func (t *tails) auditTail(wsID string) *auditTail {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.audit == nil || len(t.audit) > maxTails {
-		t.audit = map[string]*auditTail{}
-	}
-	a := t.audit[wsID]
-	if a == nil {
-		a = &auditTail{recent: map[string][]store.AuditRecord{}}
-		t.audit[wsID] = a
-	}
-	return a
-}
-
-func keepLast[T any](list []T, v T) []T {
-	list = append(list, v)
-	if len(list) > recentKeep {
-		list = append(list[:0:0], list[len(list)-recentKeep:]...)
-	}
-	return list
-}
+// auditScan bounds how many of a workspace's newest audit entries an
+// integration page reads, in pages of auditPage. One page: at 2000 the
+// page of an integration with little recent activity cost 3.7× that of
+// a small workspace (bench/scale), where the whole log is shorter. Where
+// reads are audited too, a busy workspace's newest 500 entries may hold
+// none of this integration's; the audit log itself has them all.
+const (
+	auditScan = 500
+	auditPage = 500
+)
 
 // recentEvents returns the integration's newest events, newest first.
 func (u *UI) recentEvents(ctx context.Context, in store.Integration) ([]store.Event, error) {
-	t := u.tails.eventTail(in.ID)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for {
-		page, err := u.cfg.Store.ListEvents(ctx, store.Page{WorkspaceID: in.WorkspaceID, IntegrationID: in.ID, After: t.after, Limit: logPage})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range page {
-			t.recent = keepLast(t.recent, e)
-			t.after = e.ID
-		}
-		if len(page) < logPage {
-			break
-		}
-	}
-	return reversed(t.recent), nil
+	return u.cfg.Store.ListEvents(ctx, store.Page{WorkspaceID: in.WorkspaceID, IntegrationID: in.ID, Newest: true, Limit: recentKeep})
 }
 
-// recentAudit returns the audit records about the integration (or one
-// of its credential versions), newest first.
+// recentAudit returns the integration's entries among its workspace's
+// newest auditScan, at most recentKeep, newest first.
 func (u *UI) recentAudit(ctx context.Context, in store.Integration) ([]store.AuditRecord, error) {
+	// Answered secret reads still in the journal first.
 	if err := u.cfg.Recorder.SettleReads(ctx); err != nil {
 		return nil, err
 	}
-	t := u.tails.auditTail(in.WorkspaceID)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for {
-		page, err := u.cfg.Store.ListAudit(ctx, store.Page{WorkspaceID: in.WorkspaceID, After: t.after, Limit: logPage})
+	var out []store.AuditRecord
+	p := store.Page{WorkspaceID: in.WorkspaceID, Newest: true, Limit: auditPage}
+	for read := 0; read < auditScan && len(out) < recentKeep; {
+		page, err := u.cfg.Store.ListAudit(ctx, p)
 		if err != nil {
 			return nil, err
 		}
+		id := []byte(in.ID)
 		for _, a := range page {
-			if id := auditIntegration(a); id != "" {
-				t.recent[id] = keepLast(t.recent[id], a)
+			// Most entries are about other integrations: a byte search
+			// rules them out without decoding their detail.
+			if a.Target != in.ID && !bytes.Contains(a.Detail, id) {
+				continue
 			}
-			t.after = a.ID
+			if auditIntegration(a) == in.ID && len(out) < recentKeep {
+				out = append(out, a)
+			}
 		}
-		if len(page) < logPage {
+		read += len(page)
+		if len(page) < p.Limit {
 			break
 		}
+		p.After = page[len(page)-1].ID
 	}
-	return reversed(t.recent[in.ID]), nil
+	return out, nil
 }
 
 // auditIntegration names the integration an audit record is about: its
@@ -140,12 +82,4 @@ func auditIntegration(a store.AuditRecord) string {
 		return d.Integration
 	}
 	return ""
-}
-
-func reversed[T any](list []T) []T {
-	out := make([]T, len(list))
-	for i, v := range list {
-		out[len(list)-1-i] = v
-	}
-	return out
 }

@@ -156,14 +156,20 @@ type listData struct {
 	After   string // the chunk's start, kept by the search form
 }
 
+// shownVersions is how many credential versions, newest first, an
+// integration's page shows.
+const shownVersions = 20
+
 // listPageSize is how many integrations one page of the list shows.
 const listPageSize = 25
 
 // listChunk bounds what one request of the list reads from the store,
 // so a page costs the same however many integrations a workspace has;
-// beyond it the list offers a "more" link to the next chunk. A variable
-// so tests can make chunks small.
-var listChunk = 1000
+// beyond it the list offers a "more" link to the next chunk. It is the
+// API's page size: a chunk of 1000 made the first page of a large
+// workspace cost 6× that of a workspace of 100 (bench/scale). A
+// variable so tests can make chunks small.
+var listChunk = 100
 
 // statusOrder is the status filter's order.
 var statusOrder = []string{store.StatusConnected, store.StatusDegraded, store.StatusReconnectRequired, store.StatusPending, store.StatusDisabled}
@@ -207,17 +213,26 @@ func (u *UI) listPage(c *reqCtx) error {
 	for _, st := range statusOrder {
 		d.Statuses = append(d.Statuses, option{Value: st, Label: fmt.Sprintf("%s (%d)", statusLabels[st], d.Counts[st]), Selected: d.Status == st})
 	}
+	// A status filter reads its own chunk, of that status only (one
+	// index range), so its pages are full however rare the status is.
+	if d.Status != "" {
+		if list, err = u.cfg.Store.PageIntegrations(c.r.Context(), store.ListPage{WorkspaceID: ws.ID, Status: d.Status, After: after, Limit: listChunk + 1}); err != nil {
+			return err
+		}
+		if more = len(list) > listChunk; more {
+			list = list[:listChunk]
+		}
+	}
 	needle := strings.ToLower(d.Query)
-	var matches []integrationView
-	for _, in := range list {
-		if d.Status != "" && in.Status != d.Status {
-			continue
+	matches := list
+	if needle != "" {
+		matches = nil
+		for _, in := range list {
+			v := u.integrationView(in, ws.Name)
+			if strings.Contains(strings.ToLower(strings.Join([]string{v.Name, v.ID, v.Provider, v.ProviderName, v.MethodLabel}, " ")), needle) {
+				matches = append(matches, in)
+			}
 		}
-		v := u.integrationView(in, ws.Name)
-		if needle != "" && !strings.Contains(strings.ToLower(strings.Join([]string{v.Name, v.ID, v.Provider, v.ProviderName, v.MethodLabel}, " ")), needle) {
-			continue
-		}
-		matches = append(matches, v)
 	}
 	d.Matches, d.Filtered = len(matches), d.Query != "" || d.Status != ""
 	pages := max(1, (len(matches)+listPageSize-1)/listPageSize)
@@ -225,7 +240,9 @@ func (u *UI) listPage(c *reqCtx) error {
 	page = min(max(page, 1), pages)
 	from := (page - 1) * listPageSize
 	to := min(from+listPageSize, len(matches))
-	d.Integrations = matches[from:to]
+	for _, in := range matches[from:to] {
+		d.Integrations = append(d.Integrations, u.integrationView(in, ws.Name))
+	}
 	if len(matches) > 0 {
 		d.First, d.Last = from+1, to
 	}
@@ -536,15 +553,17 @@ type rotationStep struct {
 type integrationData struct {
 	Base
 	controls
-	I        integrationView
-	DocsURL  string
-	Creds    []credView
-	Active   *credView
-	Previous *credView
-	Rotation []rotationStep
-	Events   []eventView
-	Audit    []auditView
-	Disabled bool
+	I       integrationView
+	DocsURL string
+	Creds   []credView
+	// OlderVersions: Creds are the newest shownVersions of more.
+	OlderVersions bool
+	Active        *credView
+	Previous      *credView
+	Rotation      []rotationStep
+	Events        []eventView
+	Audit         []auditView
+	Disabled      bool
 	// Warnings are what an operator should know about the integration's
 	// settings (an endpoint the egress guard blocks, keys saved unchecked).
 	Warnings []string
@@ -611,10 +630,16 @@ func (u *UI) integrationData(c *reqCtx, in store.Integration) (integrationData, 
 		}
 		d.Links = links
 	}
-	list, err := u.cfg.Creds.Credentials(ctx, in)
+	// The newest versions only: an integration rotated every hour for a
+	// year has 10,000, and the page must cost the same either way.
+	list, err := u.cfg.Store.PageCredentials(ctx, store.VersionPage{Parent: in.ID, Newest: true, Limit: shownVersions + 1})
 	if err != nil {
 		return d, err
 	}
+	if len(list) > shownVersions {
+		list, d.OlderVersions = list[:shownVersions], true
+	}
+	slices.Reverse(list)
 	for i := len(list) - 1; i >= 0; i-- { // newest first
 		cv := u.credView(in, list[i])
 		d.Creds = append(d.Creds, cv)

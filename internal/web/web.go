@@ -62,7 +62,6 @@ type UI struct {
 	now         func() time.Time
 	httpsPublic bool
 	publicURL   string
-	tails       tails
 }
 
 // New validates cfg and builds the UI.

@@ -31,10 +31,12 @@ func listPlanCases() []planCase {
 		{"PageWorkspaces", sqldb.PageWorkspacesSQL, []any{"ws_a", 101}, "workspaces_pkey"},
 		{"PageIntegrations", sqldb.PageIntegrationsSQL, []any{"int_a", 101}, "integrations_pkey"},
 		{"PageIntegrations(workspace)", sqldb.PageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageIntegrations(status)", sqldb.PageStatusIntegrationsSQL, []any{"ws_a", "degraded", "int_a", 101}, "integrations_workspace_status"},
 		{"PageWebhooks", sqldb.PageWebhooksSQL, []any{"wh_a", 101}, "webhooks_pkey"},
 		{"PageWebhooks(workspace)", sqldb.PageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
 		{"PageCredentials(cursor)", sqldb.CredentialVersionSQL, []any{"cred_a", "int_a"}, "credentials_pkey|credentials_integration_id_version_key"},
 		{"PageCredentials", sqldb.PageCredentialsSQL, []any{"int_a", 3, 101}, "credentials_integration_id_version_key"},
+		{"PageCredentials(newest)", sqldb.PageCredentialsNewestSQL, []any{"int_a", 1<<31 - 1, 21}, "credentials_integration_id_version_key"},
 		{"ListWebhookDeliveries(cursor)", sqldb.DeliveryNumberSQL, []any{"whd_a", "wh_a"}, "webhook_deliveries_id_key"},
 		{"ListWebhookDeliveries", sqldb.PageDeliveriesSQL, []any{"wh_a", 9, 101}, "webhook_deliveries_pkey"},
 		{"ListAPITokens", sqldb.PageTokensSQL, []any{"tok_a", 101}, "api_tokens_pkey"},
@@ -44,6 +46,10 @@ func listPlanCases() []planCase {
 		{"ListConnectLinks", sqldb.PageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
 		{"ListConnectLinks(integration)", sqldb.PageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
 		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = $1`, []any{"evt_a"}, "events_id_key"},
+		{"PageIntegrations(app)", sqldb.PageAppIntegrationsSQL, []any{"app_a", "int_a", 101}, "integrations_app_id"},
+		{"PageAppSecrets(cursor)", sqldb.AppSecretVersionSQL, []any{"aps_a", "app_a"}, "app_secrets_pkey|app_secrets_app_id_version_key"},
+		{"PageAppSecrets", sqldb.PageAppSecretsSQL, []any{"app_a", 3, 101}, "app_secrets_app_id_version_key"},
+		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}
@@ -55,6 +61,8 @@ func listPlanCases() []planCase {
 	}{
 		{"ListAudit", store.Page{After: "aud_a", Limit: 101}, "audit_pkey"},
 		{"ListAudit(workspace)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Limit: 101}, "audit_workspace"},
+		{"ListAudit(workspace, newest)", store.Page{WorkspaceID: "ws_a", Newest: true, Limit: 500}, "audit_workspace"},
+		{"ListAudit(workspace, newest, after)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Newest: true, Limit: 500}, "audit_workspace"},
 	} {
 		clause, args := store.PageClause(c.p, 7, func(n int) string { return "$" + strconv.Itoa(n) })
 		cases = append(cases, planCase{c.name, `SELECT ` + store.AuditColumns + ` FROM audit` + clause, args, c.want})
@@ -68,6 +76,8 @@ func listPlanCases() []planCase {
 		{"ListEvents(workspace)", store.Page{WorkspaceID: "ws_a", After: "evt_a", Limit: 101}, "events_workspace"},
 		{"ListEvents(integration)", store.Page{IntegrationID: "int_a", After: "evt_a", Limit: 101}, "events_integration"},
 		{"ListEvents(first page)", store.Page{WorkspaceID: "ws_a", Limit: 101}, "events_workspace"},
+		{"ListEvents(workspace, integration)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Limit: 11}, "events_integration"},
+		{"ListEvents(workspace, integration, newest)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Newest: true, Limit: 20}, "events_integration"},
 	} {
 		sql, args := logPage(c.p)
 		cases = append(cases, planCase{c.name, sql, args, c.want})

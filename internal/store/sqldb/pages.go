@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -19,6 +20,13 @@ const (
 		WHERE id > $1 ORDER BY id LIMIT $2`
 	PageWorkspaceIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
 		WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	PageStatusIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE workspace_id = $1 AND status = $2 AND id > $3 ORDER BY id LIMIT $4`
+	PageAppIntegrationsSQL = `SELECT ` + store.IntegrationColumns + ` FROM integrations
+		WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	AppSecretVersionSQL = `SELECT version FROM app_secrets WHERE id = $1 AND app_id = $2`
+	PageAppSecretsSQL   = `SELECT ` + store.AppSecretColumns + ` FROM app_secrets
+		WHERE app_id = $1 AND version > $2 ORDER BY version LIMIT $3`
 	PageWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
 		WHERE id > $1 ORDER BY id LIMIT $2`
 	PageWorkspaceWebhooksSQL = `SELECT ` + store.WebhookColumns + ` FROM webhooks
@@ -26,6 +34,8 @@ const (
 	CredentialVersionSQL = `SELECT version FROM credentials WHERE id = $1 AND integration_id = $2`
 	PageCredentialsSQL   = `SELECT ` + store.CredentialColumns + ` FROM credentials
 		WHERE integration_id = $1 AND version > $2 ORDER BY version LIMIT $3`
+	PageCredentialsNewestSQL = `SELECT ` + store.CredentialColumns + ` FROM credentials
+		WHERE integration_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3`
 	DeliveryNumberSQL = `SELECT number FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2`
 	PageDeliveriesSQL = `SELECT ` + store.WebhookDeliveryColumns + ` FROM webhook_deliveries
 		WHERE webhook_id = $1 AND number < $2 ORDER BY number DESC LIMIT $3`
@@ -58,10 +68,18 @@ func (s *Queries) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store
 	return ws, nil
 }
 
-// PageIntegrations returns page p of the integrations in id order.
+// PageIntegrations returns page p of the integrations in id order (of
+// one status when p.Status is set, of one app when p.AppID is).
 func (s *Queries) PageIntegrations(ctx context.Context, p store.ListPage) ([]store.Integration, error) {
 	q, args := PageIntegrationsSQL, []any{p.After, store.ListPageLimit(p)}
-	if p.WorkspaceID != "" {
+	switch {
+	case p.AppID != "":
+		q, args = PageAppIntegrationsSQL, append([]any{p.AppID}, args...)
+	case p.Status != "" && p.WorkspaceID == "":
+		return nil, errors.New("page integrations: a status filter needs a workspace")
+	case p.Status != "":
+		q, args = PageStatusIntegrationsSQL, append([]any{p.WorkspaceID, p.Status}, args...)
+	case p.WorkspaceID != "":
 		q, args = PageWorkspaceIntegrationsSQL, append([]any{p.WorkspaceID}, args...)
 	}
 	ins, err := queryAll(ctx, s.read, s.d.Scan.Integration, q, args...)
@@ -85,15 +103,19 @@ func (s *Queries) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.W
 }
 
 // PageCredentials returns page p of an integration's versions in
-// version order.
+// version order, or newest first when p.Newest.
 func (s *Queries) PageCredentials(ctx context.Context, p store.VersionPage) ([]store.Credential, error) {
 	var after int64
+	q := PageCredentialsSQL
+	if p.Newest {
+		after, q = math.MaxInt32, PageCredentialsNewestSQL
+	}
 	if p.After != "" {
 		if err := s.read.QueryRow(ctx, CredentialVersionSQL, p.After, p.Parent).Scan(&after); err != nil {
 			return nil, fmt.Errorf("page credentials of %s after %s: %w", p.Parent, p.After, s.d.Err(err))
 		}
 	}
-	cs, err := queryAll(ctx, s.read, s.d.Scan.Credential, PageCredentialsSQL, p.Parent, after, store.VersionPageLimit(p))
+	cs, err := queryAll(ctx, s.read, s.d.Scan.Credential, q, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
 	}
@@ -114,4 +136,20 @@ func (s *Queries) ListWebhookDeliveries(ctx context.Context, p store.VersionPage
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
 	return ds, nil
+}
+
+// PageAppSecrets returns page p of an app's secret versions in version
+// order.
+func (s *Queries) PageAppSecrets(ctx context.Context, p store.VersionPage) ([]store.AppSecret, error) {
+	var after int64
+	if p.After != "" {
+		if err := s.read.QueryRow(ctx, AppSecretVersionSQL, p.After, p.Parent).Scan(&after); err != nil {
+			return nil, fmt.Errorf("page secrets of app %s after %s: %w", p.Parent, p.After, s.d.Err(err))
+		}
+	}
+	xs, err := queryAll(ctx, s.read, s.d.Scan.AppSecret, PageAppSecretsSQL, p.Parent, after, store.VersionPageLimit(p))
+	if err != nil {
+		return nil, fmt.Errorf("page secrets of app %s: %w", p.Parent, err)
+	}
+	return xs, nil
 }

@@ -225,7 +225,8 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 	"listLog: columns, table, clause": func(map[string]string) []map[string]string {
 		var out []map[string]string
 		for _, log := range []struct{ table, columns string }{{"events", store.EventColumns}, {"audit", store.AuditColumns}} {
-			for _, p := range []store.Page{{}, {WorkspaceID: "ws", After: "ev", Limit: 5}, {IntegrationID: "in", Limit: 1}} {
+			for _, p := range []store.Page{{}, {WorkspaceID: "ws", After: "ev", Limit: 5}, {IntegrationID: "in", Limit: 1},
+				{WorkspaceID: "ws", Newest: true, Limit: 5}, {After: "ev", Newest: true, Limit: 5}} {
 				if log.table == "audit" {
 					p.IntegrationID = "" // ListAudit clears it
 				}
@@ -242,7 +243,11 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 		return []map[string]string{{"text": sqldb.PageTokensSQL}, {"text": sqldb.PageWorkspaceTokensSQL}}
 	},
 	"Queries.PageIntegrations: q": func(map[string]string) []map[string]string {
-		return []map[string]string{{"q": sqldb.PageIntegrationsSQL}, {"q": sqldb.PageWorkspaceIntegrationsSQL}}
+		return []map[string]string{{"q": sqldb.PageIntegrationsSQL}, {"q": sqldb.PageWorkspaceIntegrationsSQL},
+			{"q": sqldb.PageStatusIntegrationsSQL}, {"q": sqldb.PageAppIntegrationsSQL}}
+	},
+	"Queries.PageCredentials: q": func(map[string]string) []map[string]string {
+		return []map[string]string{{"q": sqldb.PageCredentialsSQL}, {"q": sqldb.PageCredentialsNewestSQL}}
 	},
 	"Queries.PageWebhooks: q": func(map[string]string) []map[string]string {
 		return []map[string]string{{"q": sqldb.PageWebhooksSQL}, {"q": sqldb.PageWorkspaceWebhooksSQL}}

@@ -28,10 +28,12 @@ func listPlanCases() []planCase {
 		{"PageWorkspaces", sqldb.PageWorkspacesSQL, []any{"ws_a", 101}, "sqlite_autoindex_workspaces_1"},
 		{"PageIntegrations", sqldb.PageIntegrationsSQL, []any{"int_a", 101}, "sqlite_autoindex_integrations_1"},
 		{"PageIntegrations(workspace)", sqldb.PageWorkspaceIntegrationsSQL, []any{"ws_a", "int_a", 101}, "integrations_workspace_id"},
+		{"PageIntegrations(status)", sqldb.PageStatusIntegrationsSQL, []any{"ws_a", "degraded", "int_a", 101}, "integrations_workspace_status"},
 		{"PageWebhooks", sqldb.PageWebhooksSQL, []any{"wh_a", 101}, "sqlite_autoindex_webhooks_1"},
 		{"PageWebhooks(workspace)", sqldb.PageWorkspaceWebhooksSQL, []any{"ws_a", "wh_a", 101}, "webhooks_workspace_id"},
 		{"PageCredentials(cursor)", sqldb.CredentialVersionSQL, []any{"cred_a", "int_a"}, "sqlite_autoindex_credentials_1"},
 		{"PageCredentials", sqldb.PageCredentialsSQL, []any{"int_a", 3, 101}, "sqlite_autoindex_credentials_2"},
+		{"PageCredentials(newest)", sqldb.PageCredentialsNewestSQL, []any{"int_a", 1<<31 - 1, 21}, "sqlite_autoindex_credentials_2"},
 		{"ListWebhookDeliveries(cursor)", sqldb.DeliveryNumberSQL, []any{"whd_a", "wh_a"}, "sqlite_autoindex_webhook_deliveries_1"},
 		{"ListWebhookDeliveries", sqldb.PageDeliveriesSQL, []any{"wh_a", 9, 101}, "sqlite_autoindex_webhook_deliveries_2"},
 		{"ListAPITokens", sqldb.PageTokensSQL, []any{"tok_a", 101}, "sqlite_autoindex_api_tokens_1"},
@@ -41,6 +43,10 @@ func listPlanCases() []planCase {
 		{"ListConnectLinks", sqldb.PageConnectLinksSQL, []any{"ws_a", "cnl_a", 101}, "connect_links_workspace"},
 		{"ListConnectLinks(integration)", sqldb.PageIntegrationConnectLinksSQL, []any{"int_a", "ws_a", "cnl_a", 101}, "connect_links_integration"},
 		{"ListEvents(cursor)", `SELECT seq FROM events WHERE id = ?`, []any{"evt_a"}, "sqlite_autoindex_events_1"},
+		{"PageIntegrations(app)", sqldb.PageAppIntegrationsSQL, []any{"app_a", "int_a", 101}, "integrations_app_id"},
+		{"PageAppSecrets(cursor)", sqldb.AppSecretVersionSQL, []any{"aps_a", "app_a"}, "sqlite_autoindex_app_secrets_1"},
+		{"PageAppSecrets", sqldb.PageAppSecretsSQL, []any{"app_a", 3, 101}, "sqlite_autoindex_app_secrets_2"},
+		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 	}
@@ -52,6 +58,8 @@ func listPlanCases() []planCase {
 	}{
 		{"ListAudit", store.Page{After: "aud_a", Limit: 101}, "INTEGER PRIMARY KEY"},
 		{"ListAudit(workspace)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Limit: 101}, "audit_workspace"},
+		{"ListAudit(workspace, newest)", store.Page{WorkspaceID: "ws_a", Newest: true, Limit: 500}, "audit_workspace"},
+		{"ListAudit(workspace, newest, after)", store.Page{WorkspaceID: "ws_a", After: "aud_a", Newest: true, Limit: 500}, "audit_workspace"},
 	} {
 		clause, args := store.PageClause(c.p, 7, func(int) string { return "?" })
 		cases = append(cases, planCase{c.name, `SELECT ` + store.AuditColumns + ` FROM audit` + clause, args, c.want})
@@ -65,6 +73,8 @@ func listPlanCases() []planCase {
 		{"ListEvents(workspace)", store.Page{WorkspaceID: "ws_a", After: "evt_a", Limit: 101}, "events_workspace"},
 		{"ListEvents(integration)", store.Page{IntegrationID: "int_a", After: "evt_a", Limit: 101}, "events_"},
 		{"ListEvents(first page)", store.Page{WorkspaceID: "ws_a", Limit: 101}, "events_workspace"},
+		{"ListEvents(workspace, integration)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Limit: 11}, "events_integration"},
+		{"ListEvents(workspace, integration, newest)", store.Page{WorkspaceID: "ws_a", IntegrationID: "int_a", Newest: true, Limit: 20}, "events_integration"},
 	} {
 		sql, args := logPage(c.p)
 		cases = append(cases, planCase{c.name, sql, args, c.want})

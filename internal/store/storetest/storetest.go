@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PageLists", testPageLists},
 		{"PageCursorDeleted", testPageCursorDeleted},
 		{"PageVersions", testPageVersions},
+		{"ScaleReads", testScaleReads},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
