@@ -225,44 +225,20 @@ func (r *reads) commit(batch []*readWaiter) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	// Distinct reads in first-seen order. A batch usually holds a few,
-	// found by a scan; an index is built only for many.
-	type tally struct {
-		key readKey
-		n   int
-	}
-	var distinct []tally
-	var index map[readKey]int
+	counts := map[readKey]int{}
+	var order []readKey
 	for _, w := range batch {
-		i := -1
-		if index != nil {
-			if j, ok := index[w.key]; ok {
-				i = j
-			}
-		} else {
-			i = slices.IndexFunc(distinct, func(t tally) bool { return t.key == w.key })
+		if counts[w.key] == 0 {
+			order = append(order, w.key)
 		}
-		if i >= 0 {
-			distinct[i].n++
-			continue
-		}
-		distinct = append(distinct, tally{w.key, 1})
-		if index != nil {
-			index[w.key] = len(distinct) - 1
-		} else if len(distinct) == 16 {
-			index = make(map[readKey]int, len(batch))
-			for j, t := range distinct {
-				index[t.key] = j
-			}
-		}
+		counts[w.key]++
 	}
 	at := r.now().UTC()
-	recs := make([]store.AuditRecord, 0, len(distinct))
-	for _, d := range distinct {
-		k := d.key
+	recs := make([]store.AuditRecord, 0, len(order))
+	for _, k := range order {
 		// No id: the append (or the journal's fold) gives one.
 		recs = append(recs, store.AuditRecord{WorkspaceID: k.workspace, Actor: k.actor.TokenID,
-			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: readDetail{Count: d.n, LinkCreatedBy: k.actor.CreatedBy}.encode()})
+			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: readDetail{Count: counts[k], LinkCreatedBy: k.actor.CreatedBy}.encode()})
 	}
 	var err error
 	if r.cfg.Journal != nil {
