@@ -71,7 +71,7 @@ for part in $PARTS; do
 		fi
 		if [ -n "$QUICK" ]; then
 			run "refresh, 3 processes" go run ./bench/refresh -n 5000 -window 30s -procs 3 -db "$PG_URL"
-			run "scheduling cost" go run ./bench/refresh -sched 1000,10000,100000 -db "$PG_URL"
+			run "scheduling cost" go run ./bench/refresh -sched 10000,30000,100000 -db "$PG_URL"
 		else
 			run "refresh, 3 processes" go run ./bench/refresh -n 100000 -window 300s -procs 3 -seed-workers 16 -db "$PG_URL"
 			run "scheduling cost, PostgreSQL" go run ./bench/refresh -sched 10000,100000,1000000 -db "$PG_URL"
