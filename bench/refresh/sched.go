@@ -335,6 +335,11 @@ func (sd *schedDB) redue(ctx context.Context, ids []string, now time.Time) error
 
 func schedOne(ctx context.Context, o options, so schedOptions, n int) (schedResult, error) {
 	r := schedResult{n: n}
+	if n < 2*so.due {
+		// The seeding spaces the due credentials n/due apart; fewer than
+		// two per due one leaves no room for the others it seeds.
+		return r, fmt.Errorf("-sched size %d is too small for -sched-due %d: use sizes of at least %d", n, so.due, 2*so.due)
+	}
 	sd, err := openSchedDB(ctx, o, n)
 	if err != nil {
 		return r, err
