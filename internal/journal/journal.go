@@ -265,9 +265,14 @@ func (j *Journal) Fold(ctx context.Context) error {
 	segs := slices.Clone(j.closed)
 	j.mu.Unlock()
 	for _, s := range segs {
-		recs := slices.Clone(s.recs)
+		// The store gives the records ids and chain places in place: they
+		// go in a copy (Merge makes one), so a failed fold retries from
+		// the segment as written.
+		var recs []store.AuditRecord
 		if j.cfg.Merge != nil {
-			recs = j.cfg.Merge(recs)
+			recs = j.cfg.Merge(s.recs)
+		} else {
+			recs = slices.Clone(s.recs)
 		}
 		_, err := j.cfg.Store.FoldAudit(ctx, store.AuditFold{Segment: s.name, Forget: j.forget, Records: recs})
 		if j.cfg.Metrics != nil {
