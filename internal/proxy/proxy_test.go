@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -152,24 +154,26 @@ func pattern(seed uint64, n int64) io.Reader {
 	return io.LimitReader(rand.NewChaCha8(s), n)
 }
 
-func sum(r io.Reader) (string, int64) {
+// sum reads r to its end: its SHA-256, its length, and why it stopped
+// early (nil at io.EOF).
+func sum(r io.Reader) (string, int64, error) {
 	h := sha256.New()
-	n, _ := io.Copy(h, r)
-	return hex.EncodeToString(h.Sum(nil)), n
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
 // TestLargeBodies: 10 MiB up and 10 MiB down pass intact, with or without a
 // fallback, with known or unknown length.
 func TestLargeBodies(t *testing.T) {
 	const size = 10 << 20
-	wantDown, _ := sum(pattern(2, size))
+	wantDown, _, _ := sum(pattern(2, size))
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		s, n := sum(r.Body)
+		s, n, _ := sum(r.Body)
 		w.Header().Set("X-Up-Sum", s)
 		w.Header().Set("X-Up-Len", strconv.FormatInt(n, 10))
 		io.Copy(w, pattern(2, size))
 	})
-	p, _ := newTestProxy(t, Config{AllowPrivate: true})
+	p, logs := newTestProxy(t, Config{AllowPrivate: true})
 	for _, c := range []struct {
 		name     string
 		fallback bool
@@ -191,7 +195,7 @@ func TestLargeBodies(t *testing.T) {
 			if c.chunked {
 				body = io.MultiReader(body) // hides the length
 			}
-			wantUp, _ := sum(pattern(1, size))
+			wantUp, _, _ := sum(pattern(1, size))
 			req, _ := http.NewRequest(http.MethodPut, fs.URL+"/proxy/blob", body)
 			if !c.chunked {
 				req.ContentLength = size
@@ -201,14 +205,62 @@ func TestLargeBodies(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer res.Body.Close()
-			gotDown, n := sum(res.Body)
+			gotDown, n, err := sum(res.Body)
 			if res.StatusCode != http.StatusOK || n != size || gotDown != wantDown {
-				t.Fatalf("download: status %d, %d bytes, sum match %v", res.StatusCode, n, gotDown == wantDown)
+				t.Fatalf("download: status %d, %d bytes, sum match %v, err %v; logs %s", res.StatusCode, n, gotDown == wantDown, err, logs)
 			}
 			if res.Header.Get("X-Up-Len") != strconv.Itoa(size) || res.Header.Get("X-Up-Sum") != wantUp {
 				t.Fatalf("upload: upstream got %s bytes, sum match %v", res.Header.Get("X-Up-Len"), res.Header.Get("X-Up-Sum") == wantUp)
 			}
 		})
+	}
+}
+
+// closingBody is a caller's request body as net/http's server hands it
+// over once the response headers have gone out: everything was read, and
+// the server has since closed it, so any further read fails.
+type closingBody struct {
+	r     io.Reader
+	ended bool
+}
+
+func (b *closingBody) Read(p []byte) (int, error) {
+	if b.ended {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.ended = true
+	}
+	return n, err
+}
+
+func (b *closingBody) Close() error { return nil }
+
+// TestBodyReadAfterItEnded: the transport's extra read past Content-Length
+// happens after the body ended; if it reached the caller's body, which the
+// server may have closed by then, the upstream exchange would fail (in a
+// real server: the response would be cut off midway, golang/go#40747).
+func TestBodyReadAfterItEnded(t *testing.T) {
+	up := newUpstream(t, nil)
+	p, _ := newTestProxy(t, Config{AllowPrivate: true})
+	for _, fallback := range []bool{false, true} {
+		payload := strings.Repeat("x", DefaultMaxRetryBody+1)
+		r := httptest.NewRequest(http.MethodPut, "http://storm.test/proxy/x", nil)
+		r.Body = &closingBody{r: iotest.DataErrReader(strings.NewReader(payload))}
+		r.ContentLength = int64(len(payload))
+		tg := Target{Base: up.base(t, ""), Active: bearer("k")}
+		if fallback {
+			tg.Fallback = bearer("old") // the body is too big to buffer: it streams
+		}
+		w := httptest.NewRecorder()
+		p.ServeTarget(w, r, tg)
+		if w.Code != http.StatusOK || w.Body.String() != "ok" {
+			t.Fatalf("fallback %v: status %d, body %q", fallback, w.Code, w.Body)
+		}
+		if got := up.last(t).Body; string(got) != payload {
+			t.Fatalf("fallback %v: upstream got %d bytes, want %d", fallback, len(got), len(payload))
+		}
 	}
 }
 
