@@ -326,7 +326,7 @@ type exchange struct {
 	// first attempt applies Active to the request itself, not a copy; a
 	// retry copies it and puts back what before holds.
 	before    []headerValues
-	beforeBuf [16]headerValues
+	beforeBuf [8]headerValues // room for a usual request's header, in the exchange's own allocation
 }
 
 // headerValues is one header's value slice. A credential's Header.Set or
