@@ -76,8 +76,8 @@ type gatedStore struct {
 	release chan struct{}
 }
 
-func (g *gatedStore) ListCredentials(ctx context.Context, id string) ([]store.Credential, error) {
-	cs, err := g.Store.ListCredentials(ctx, id)
+func (g *gatedStore) LiveCredentials(ctx context.Context, id string) ([]store.Credential, error) {
+	cs, err := g.Store.LiveCredentials(ctx, id)
 	if g.armed.CompareAndSwap(true, false) {
 		close(g.reached)
 		<-g.release

@@ -579,14 +579,12 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 // Storm; the user revokes them there.
 func (s *Service) DeleteIntegration(ctx context.Context, actor events.Actor, integ store.Integration) error {
 	if integ.AuthMethod == catalog.MethodOAuth2 {
-		creds, err := s.store.ListCredentials(ctx, integ.ID)
+		live, err := s.store.LiveCredentials(ctx, integ.ID)
 		if err != nil {
 			return err
 		}
-		for _, c := range creds {
-			if c.State != store.StateRevoked {
-				s.revokeAtProvider(ctx, integ, c)
-			}
+		for _, c := range live {
+			s.revokeAtProvider(ctx, integ, c)
 		}
 	}
 	if err := s.store.DeleteIntegration(ctx, integ.ID); err != nil {

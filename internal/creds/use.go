@@ -161,7 +161,7 @@ func (s *Service) load(ctx context.Context, id string) (*useEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds, err := s.store.ListCredentials(ctx, id)
+	creds, err := s.store.LiveCredentials(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -514,11 +514,6 @@ func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, act
 		s.logger.Error("touch integration", "integration", e.integ.ID, "err", err)
 	}
 	return nil
-}
-
-// Credentials lists integ's versions.
-func (s *Service) Credentials(ctx context.Context, integ store.Integration) ([]store.Credential, error) {
-	return s.store.ListCredentials(ctx, integ.ID)
 }
 
 func decodeConfig(b []byte) (map[string]any, error) {

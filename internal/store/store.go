@@ -285,6 +285,10 @@ type Store interface {
 	GetCredential(ctx context.Context, id string) (Credential, error)
 	// ListCredentials returns an integration's versions ordered by Version.
 	ListCredentials(ctx context.Context, integrationID string) ([]Credential, error)
+	// LiveCredentials returns an integration's active and previous
+	// versions ordered by Version: one short index range, however many
+	// revoked versions it has.
+	LiveCredentials(ctx context.Context, integrationID string) ([]Credential, error)
 	// PageCredentials returns page p of integration p.Parent's versions,
 	// ordered by Version; an After that is not one of them is ErrNotFound.
 	PageCredentials(ctx context.Context, p VersionPage) ([]Credential, error)

@@ -334,7 +334,7 @@ func (u *UI) linkData(c *linkCtx) (connectData, error) {
 	d.LogoURL, d.MethodLabel = u.logoURL(integ.Provider), methodLabel(integ.AuthMethod)
 	if !l.Creates() {
 		d.Name = integ.Name
-		if list, err := u.cfg.Store.ListCredentials(ctx, integ.ID); err == nil {
+		if list, err := u.cfg.Store.LiveCredentials(ctx, integ.ID); err == nil {
 			for _, cr := range list {
 				d.HasActive = d.HasActive || cr.State == store.StateActive
 			}

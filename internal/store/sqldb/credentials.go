@@ -63,13 +63,22 @@ const (
 	MaxVersionSQL = `SELECT version FROM credentials WHERE integration_id = $1 ORDER BY version DESC LIMIT 1`
 )
 
-// LiveCredentials implements store.Tx.
-func (t Tx) LiveCredentials(ctx context.Context, integrationID string) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, t.conn, t.q.d.Scan.Credential, LiveCredentialsSQL, integrationID)
+func (q *Queries) liveCredentials(ctx context.Context, c Conn, integrationID string) ([]store.Credential, error) {
+	cs, err := queryAll(ctx, c, q.d.Scan.Credential, LiveCredentialsSQL, integrationID)
 	if err != nil {
-		return nil, fmt.Errorf("live credentials of %s: %w", integrationID, t.q.d.Err(err))
+		return nil, fmt.Errorf("live credentials of %s: %w", integrationID, q.d.Err(err))
 	}
 	return cs, nil
+}
+
+// LiveCredentials implements store.Store.
+func (q *Queries) LiveCredentials(ctx context.Context, integrationID string) ([]store.Credential, error) {
+	return q.liveCredentials(ctx, q.read, integrationID)
+}
+
+// LiveCredentials implements store.Tx.
+func (t Tx) LiveCredentials(ctx context.Context, integrationID string) ([]store.Credential, error) {
+	return t.q.liveCredentials(ctx, t.conn, integrationID)
 }
 
 // MaxVersion implements store.Tx.

@@ -573,6 +573,9 @@ func testMutateLiveVersions(t *testing.T, s store.Store) {
 		t.Fatalf("20 rotations left %d versions: %+v", len(all), all)
 	}
 	revoked := all[:18]
+	live, err := s.LiveCredentials(ctx, in.ID)
+	must(t, err, "LiveCredentials")
+	wantEqual(t, live, all[18:], "LiveCredentials (the previous and active versions)")
 
 	// Revoke the active version (20) and roll back to the previous (19):
 	// the highest version is now a revoked one.
@@ -615,6 +618,9 @@ func testMutateLiveVersions(t *testing.T, s store.Store) {
 		versions = append(versions, c.Version)
 	}
 	wantEqual(t, versions, []int{19, 21}, "versions after rotating")
+	live, err = s.LiveCredentials(ctx, in.ID)
+	must(t, err, "LiveCredentials")
+	wantEqual(t, live, set.Credentials, "LiveCredentials after rotating")
 	if set.MaxVersion != 21 || set.Credentials[1].State != store.StateActive {
 		t.Errorf("rotation returned MaxVersion %d, new version %+v", set.MaxVersion, set.Credentials[1])
 	}
