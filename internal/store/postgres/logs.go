@@ -9,6 +9,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // lockLog takes a log's append lock until the transaction ends. Identity
@@ -154,17 +155,13 @@ func chainExisting(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	for {
-		rows, err := tx.Query(ctx, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
-		if err != nil {
-			return fmt.Errorf("chain existing audit: %w", err)
-		}
 		var seqs []int64
-		recs, err := collect(rows, func(r store.Row) (store.AuditRecord, error) {
+		recs, err := sqldb.QueryAll(ctx, conn{tx}, func(r store.Row) (store.AuditRecord, error) {
 			var seq int64
 			a, err := scan.Audit(store.Leading{Row: r, First: &seq})
 			seqs = append(seqs, seq)
 			return a, err
-		})
+		}, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
 		if err != nil {
 			return fmt.Errorf("chain existing audit: %w", err)
 		}

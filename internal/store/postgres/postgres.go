@@ -232,15 +232,6 @@ func dbErr(err error) error {
 	return err
 }
 
-// affected returns none (ErrNotFound, or ErrConflict for a
-// compare-and-swap) when a statement touched no row.
-func affected(tag pgconn.CommandTag, none error) error {
-	if tag.RowsAffected() == 0 {
-		return none
-	}
-	return nil
-}
-
 // dbTime writes a time truncated to microseconds (what timestamptz keeps)
 // and the zero time as NULL.
 func dbTime(t time.Time) any {
@@ -265,42 +256,13 @@ func (s scanTime) ScanTimestamptz(v pgtype.Timestamptz) error {
 // scan reads records through scanTime.
 var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
 
-// querier is a pool or a transaction, so one loader serves plain reads
-// and reads inside a write transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// queryAll runs q on the pool and scans every row it returns.
-func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-// collect scans every row with scan.
-func collect[T any](rows pgx.Rows, scan func(store.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // conn is the pool or a transaction as sqldb.Conn. pgx prepares each text
 // once per connection and keeps it (QueryExecModeCacheStatement, the
 // default), so the shared queries are fixed text.
 type conn struct {
 	q interface {
-		querier
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	}
 }

@@ -27,7 +27,7 @@ func (q *Queries) getCredential(ctx context.Context, c Conn, id string) (store.C
 }
 
 func (q *Queries) listCredentials(ctx context.Context, c Conn, integrationID string) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, c, q.d.Scan.Credential, ListCredentialsSQL, integrationID)
+	cs, err := QueryAll(ctx, c, q.d.Scan.Credential, ListCredentialsSQL, integrationID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", integrationID, err)
 	}

@@ -43,7 +43,7 @@ func listLog[T any](ctx context.Context, q *Queries, table, columns string, p st
 		}
 	}
 	clause, args := store.PageClause(p, seq, func(n int) string { return "$" + strconv.Itoa(n) })
-	return queryAll(ctx, q.read, scan, `SELECT `+columns+` FROM `+table+clause, args...)
+	return QueryAll(ctx, q.read, scan, `SELECT `+columns+` FROM `+table+clause, args...)
 }
 
 // Keyring returns the wrapped vault keyring, or ErrNotFound.

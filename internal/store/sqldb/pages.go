@@ -61,7 +61,7 @@ const (
 
 // PageWorkspaces returns page p of the workspaces in id order.
 func (s *Queries) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store.Workspace, error) {
-	ws, err := queryAll(ctx, s.read, s.d.Scan.Workspace, PageWorkspacesSQL, p.After, store.ListPageLimit(p))
+	ws, err := QueryAll(ctx, s.read, s.d.Scan.Workspace, PageWorkspacesSQL, p.After, store.ListPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page workspaces: %w", err)
 	}
@@ -82,7 +82,7 @@ func (s *Queries) PageIntegrations(ctx context.Context, p store.ListPage) ([]sto
 	case p.WorkspaceID != "":
 		q, args = PageWorkspaceIntegrationsSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	ins, err := queryAll(ctx, s.read, s.d.Scan.Integration, q, args...)
+	ins, err := QueryAll(ctx, s.read, s.d.Scan.Integration, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("page integrations: %w", err)
 	}
@@ -95,7 +95,7 @@ func (s *Queries) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.W
 	if p.WorkspaceID != "" {
 		q, args = PageWorkspaceWebhooksSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	ws, err := queryAll(ctx, s.read, s.d.Scan.Webhook, q, args...)
+	ws, err := QueryAll(ctx, s.read, s.d.Scan.Webhook, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("page webhooks: %w", err)
 	}
@@ -115,7 +115,7 @@ func (s *Queries) PageCredentials(ctx context.Context, p store.VersionPage) ([]s
 			return nil, fmt.Errorf("page credentials of %s after %s: %w", p.Parent, p.After, s.d.Err(err))
 		}
 	}
-	cs, err := queryAll(ctx, s.read, s.d.Scan.Credential, q, p.Parent, after, store.VersionPageLimit(p))
+	cs, err := QueryAll(ctx, s.read, s.d.Scan.Credential, q, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
 	}
@@ -131,7 +131,7 @@ func (s *Queries) ListWebhookDeliveries(ctx context.Context, p store.VersionPage
 			return nil, fmt.Errorf("list webhook deliveries after %s: %w", p.After, s.d.Err(err))
 		}
 	}
-	ds, err := queryAll(ctx, s.read, s.d.Scan.WebhookDelivery, PageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
+	ds, err := QueryAll(ctx, s.read, s.d.Scan.WebhookDelivery, PageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
@@ -147,7 +147,7 @@ func (s *Queries) PageAppSecrets(ctx context.Context, p store.VersionPage) ([]st
 			return nil, fmt.Errorf("page secrets of app %s after %s: %w", p.Parent, p.After, s.d.Err(err))
 		}
 	}
-	xs, err := queryAll(ctx, s.read, s.d.Scan.AppSecret, PageAppSecretsSQL, p.Parent, after, store.VersionPageLimit(p))
+	xs, err := QueryAll(ctx, s.read, s.d.Scan.AppSecret, PageAppSecretsSQL, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page secrets of app %s: %w", p.Parent, err)
 	}

@@ -201,7 +201,7 @@ func (s *source) exportedConsts(t *testing.T) []queryText {
 
 // queryArg maps the functions that run query text to the index of their
 // text argument.
-var queryArg = map[string]int{"Exec": 1, "Query": 1, "QueryRow": 1, "exec": 1, "queryAll": 3}
+var queryArg = map[string]int{"Exec": 1, "Query": 1, "QueryRow": 1, "exec": 1, "QueryAll": 3}
 
 // dynamicSites are the calls whose text is built at run time, keyed by
 // function and the identifiers the text is built from, with every set of
@@ -209,7 +209,7 @@ var queryArg = map[string]int{"Exec": 1, "Query": 1, "QueryRow": 1, "exec": 1, "
 // pass-through helper), checked at the callers' sites instead: the helper
 // must then be in queryArg.
 var dynamicSites = map[string]func(d map[string]string) []map[string]string{
-	"queryAll: q": nil,
+	"QueryAll: q": nil,
 	"Queries.getConnectLink: where, lock": func(d map[string]string) []map[string]string {
 		return []map[string]string{
 			{"where": "id", "lock": ""}, {"where": "id", "lock": d["ForUpdate"]},
@@ -217,6 +217,9 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 		}
 	},
 	"Queries.getWebhook: lock": func(d map[string]string) []map[string]string {
+		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
+	},
+	"Queries.getApp: lock": func(d map[string]string) []map[string]string {
 		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
 	},
 	"listLog: table": func(map[string]string) []map[string]string {
@@ -241,6 +244,9 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 	},
 	"Queries.ListAPITokens: text": func(map[string]string) []map[string]string {
 		return []map[string]string{{"text": sqldb.PageTokensSQL}, {"text": sqldb.PageWorkspaceTokensSQL}}
+	},
+	"Queries.ListApps: text": func(map[string]string) []map[string]string {
+		return []map[string]string{{"text": sqldb.PageAppsSQL}, {"text": sqldb.PageWorkspaceAppsSQL}}
 	},
 	"Queries.PageIntegrations: q": func(map[string]string) []map[string]string {
 		return []map[string]string{{"q": sqldb.PageIntegrationsSQL}, {"q": sqldb.PageWorkspaceIntegrationsSQL},

@@ -31,7 +31,7 @@ func (q *Queries) GetWorkspace(ctx context.Context, idOrName string) (store.Work
 
 // ListWorkspaces lists every workspace in creation order.
 func (q *Queries) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
-	ws, err := queryAll(ctx, q.read, q.d.Scan.Workspace, q.listWorkspacesSQL)
+	ws, err := QueryAll(ctx, q.read, q.d.Scan.Workspace, q.listWorkspacesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
@@ -116,7 +116,7 @@ func (t Tx) GetIntegration(ctx context.Context, id string) (store.Integration, e
 // ListIntegrations lists a workspace's integrations (all when workspaceID
 // is empty) in creation order.
 func (q *Queries) ListIntegrations(ctx context.Context, workspaceID string) ([]store.Integration, error) {
-	ins, err := queryAll(ctx, q.read, q.d.Scan.Integration, q.listIntegrationsSQL, workspaceID)
+	ins, err := QueryAll(ctx, q.read, q.d.Scan.Integration, q.listIntegrationsSQL, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}

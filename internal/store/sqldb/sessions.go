@@ -14,7 +14,7 @@ func (q *Queries) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store
 	if p.WorkspaceID != "" {
 		text, args = PageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	ts, err := queryAll(ctx, q.read, q.d.Scan.APIToken, text, args...)
+	ts, err := QueryAll(ctx, q.read, q.d.Scan.APIToken, text, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}

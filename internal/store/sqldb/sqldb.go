@@ -82,8 +82,9 @@ func New(b Backend) *Queries {
 	}
 }
 
-// queryAll runs q on c and scans every row it returns.
-func queryAll[T any](ctx context.Context, c Conn, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
+// QueryAll runs q on c and scans every row it returns with scan. The
+// backends use it too, for the queries they keep.
+func QueryAll[T any](ctx context.Context, c Conn, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

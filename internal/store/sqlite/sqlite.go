@@ -327,33 +327,3 @@ func (s scanTime) Scan(v any) error {
 
 // scan reads records through scanTime.
 var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
-
-// querier is the read pool or a write transaction, so one loader serves
-// plain reads and reads inside a write transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// queryAll runs q on the read pool and scans every row it returns.
-func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.ro.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-// collect scans every row with scan.
-func collect[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
