@@ -63,11 +63,8 @@ func (q *Queries) GetRegisteredApp(ctx context.Context, workspaceID, issuer, red
 
 // ListApps returns page p of the apps in id order.
 func (q *Queries) ListApps(ctx context.Context, p store.AppPage) ([]store.App, error) {
-	text, args := PageAppsSQL, []any{p.After, store.AppPageLimit(p)}
-	if p.WorkspaceID != "" {
-		text, args = PageWorkspaceAppsSQL, append([]any{p.WorkspaceID}, args...)
-	}
-	as, err := QueryAll(ctx, q.read, q.d.Scan.App, text, args...)
+	as, err := pageByWorkspace(ctx, q, q.d.Scan.App, PageAppsSQL, PageWorkspaceAppsSQL,
+		p.WorkspaceID, p.After, store.AppPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
@@ -179,10 +176,7 @@ func (t Tx) UpdateApp(ctx context.Context, a store.App, old int64) error {
 			secret_config = $5, origin = $6, updated_at = $7, revision = revision + 1
 		WHERE id = $8 AND revision = $9`,
 		a.Name, a.Provider, a.AuthMethod, a.Config, a.SecretConfig, a.Origin, t.q.d.Time(a.UpdatedAt), a.ID, old)
-	if err != nil {
-		return fmt.Errorf("update app %s: %w", a.ID, t.q.d.Err(err))
-	}
-	if err := affected(n, nil, store.ErrConflict); err != nil {
+	if err := affected(n, t.q.d.Err(err), store.ErrConflict); err != nil {
 		return fmt.Errorf("update app %s: %w", a.ID, err)
 	}
 	return nil
@@ -215,10 +209,7 @@ func (t Tx) UpdateAppSecret(ctx context.Context, x store.AppSecret, old int64) e
 		WHERE id = $9 AND revision = $10`,
 		x.Version, x.State, x.Hint, x.Fingerprint, x.Secret, tm(x.RevokedAt),
 		tm(x.LastUsedAt), tm(x.LastRejectedAt), x.ID, old)
-	if err != nil {
-		return fmt.Errorf("update app secret %s: %w", x.ID, t.q.d.Err(err))
-	}
-	if err := affected(n, nil, store.ErrConflict); err != nil {
+	if err := affected(n, t.q.d.Err(err), store.ErrConflict); err != nil {
 		return fmt.Errorf("update app secret %s: %w", x.ID, err)
 	}
 	return nil

@@ -80,10 +80,7 @@ func (t Tx) UpdateCredential(ctx context.Context, c store.Credential, old int64)
 		WHERE id = $11 AND revision = $12`,
 		c.Version, c.State, c.Hint, c.Fingerprint, c.Secret, tm(c.VerifiedAt), tm(c.ExpiresAt),
 		tm(c.RevokedAt), tm(c.RefreshAt), c.Failures, c.ID, old)
-	if err != nil {
-		return fmt.Errorf("update credential %s: %w", c.ID, t.q.d.Err(err))
-	}
-	if err := affected(n, nil, store.ErrConflict); err != nil {
+	if err := affected(n, t.q.d.Err(err), store.ErrConflict); err != nil {
 		return fmt.Errorf("update credential %s: %w", c.ID, err)
 	}
 	return nil

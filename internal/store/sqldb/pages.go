@@ -91,15 +91,22 @@ func (s *Queries) PageIntegrations(ctx context.Context, p store.ListPage) ([]sto
 
 // PageWebhooks returns page p of the webhooks in id order.
 func (s *Queries) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.Webhook, error) {
-	q, args := PageWebhooksSQL, []any{p.After, store.ListPageLimit(p)}
-	if p.WorkspaceID != "" {
-		q, args = PageWorkspaceWebhooksSQL, append([]any{p.WorkspaceID}, args...)
-	}
-	ws, err := QueryAll(ctx, s.read, s.d.Scan.Webhook, q, args...)
+	ws, err := pageByWorkspace(ctx, s, s.d.Scan.Webhook, PageWebhooksSQL, PageWorkspaceWebhooksSQL,
+		p.WorkspaceID, p.After, store.ListPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page webhooks: %w", err)
 	}
 	return ws, nil
+}
+
+// pageByWorkspace reads the keyset page all (after, limit), or
+// inWorkspace (workspaceID, after, limit) when workspaceID is set.
+func pageByWorkspace[T any](ctx context.Context, q *Queries, scan func(store.Row) (T, error),
+	all, inWorkspace, workspaceID, after string, limit int) ([]T, error) {
+	if workspaceID == "" {
+		return QueryAll(ctx, q.read, scan, all, after, limit)
+	}
+	return QueryAll(ctx, q.read, scan, inWorkspace, workspaceID, after, limit)
 }
 
 // PageCredentials returns page p of an integration's versions in

@@ -133,10 +133,7 @@ func (t Tx) UpdateIntegration(ctx context.Context, in store.Integration, old int
 		WHERE id = $12 AND revision = $13`,
 		in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig, in.Status, in.StatusReason,
 		tm(in.UpdatedAt), tm(in.LastVerifiedAt), tm(in.LastUsedAt), store.NullString(in.AppID), in.ID, old)
-	if err != nil {
-		return fmt.Errorf("update integration %s: %w", in.ID, t.q.d.Err(err))
-	}
-	if err := affected(n, nil, store.ErrConflict); err != nil {
+	if err := affected(n, t.q.d.Err(err), store.ErrConflict); err != nil {
 		return fmt.Errorf("update integration %s: %w", in.ID, err)
 	}
 	return nil

@@ -21,16 +21,23 @@ func TestRebind(t *testing.T) {
 	}
 }
 
+// openWithWorkspace opens a test store holding one workspace.
+func openWithWorkspace(t *testing.T) (*Store, store.Workspace) {
+	t.Helper()
+	s := OpenTest(t)
+	ws := store.Workspace{ID: store.NewID("ws"), Name: "prep"}
+	if err := s.CreateWorkspace(t.Context(), ws); err != nil {
+		t.Fatal(err)
+	}
+	return s, ws
+}
+
 // TestStatementsPrepared: reads prepare their text on the read pool at
 // once; a write transaction's texts are prepared when it ends and reused
 // by the next one.
 func TestStatementsPrepared(t *testing.T) {
-	s := OpenTest(t)
+	s, ws := openWithWorkspace(t)
 	ctx := t.Context()
-	ws := store.Workspace{ID: store.NewID("ws"), Name: "prep"}
-	if err := s.CreateWorkspace(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
 	in := store.Integration{ID: store.NewID("int"), WorkspaceID: ws.ID, Name: "x", Provider: "github",
 		AuthMethod: "api_key", Config: []byte(`{}`), Status: store.StatusPending}
 	if err := s.CreateIntegration(ctx, in); err != nil {
@@ -68,12 +75,8 @@ func TestStatementsPrepared(t *testing.T) {
 // calls prepares their texts on each pool; a second round prepares
 // nothing new.
 func TestSharedAppStatementsPrepared(t *testing.T) {
-	s := OpenTest(t)
+	s, ws := openWithWorkspace(t)
 	ctx := t.Context()
-	ws := store.Workspace{ID: store.NewID("ws"), Name: "prep"}
-	if err := s.CreateWorkspace(ctx, ws); err != nil {
-		t.Fatal(err)
-	}
 	a := store.App{ID: store.NewID("app"), WorkspaceID: ws.ID, Name: "app", Provider: "github",
 		AuthMethod: "oauth2", Config: []byte(`{}`), Origin: store.AppOriginManual}
 	x := store.AppSecret{ID: store.NewID("asec"), Version: 1, State: store.StateActive, Secret: []byte("sealed")}
