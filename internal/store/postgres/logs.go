@@ -47,14 +47,6 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 	return es, nil
 }
 
-// AppendEvent appends e to the event log, giving it an id when it has none.
-func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
-		return err
-	})
-}
-
 // AppendAudit appends recs to the audit log in order, in one
 // transaction (appendAudit).
 func (s *Store) AppendAudit(ctx context.Context, recs ...store.AuditRecord) error {

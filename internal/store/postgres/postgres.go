@@ -84,6 +84,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
 			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
 		},
+		WriteTx: func(ctx context.Context, fn func(sqldb.StoreTx) error) error {
+			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
+		},
 	})
 	return s, nil
 }
@@ -198,8 +201,8 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
-// txn is a transaction as store.Tx: the shared SQL, and this backend's
-// locking and event append.
+// txn is a transaction as sqldb.StoreTx: the shared SQL, and this
+// backend's LockCredential and event append.
 type txn struct {
 	sqldb.Tx
 	tx pgx.Tx
@@ -207,11 +210,6 @@ type txn struct {
 
 // txn returns tx as a txn.
 func (s *Store) txn(tx pgx.Tx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
-
-// writeTx is inTx for store.Tx users.
-func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
-}
 
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs. PostgreSQL messages name the

@@ -7,9 +7,10 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 )
 
-// Tx is the part of store.Tx whose SQL both backends share, on one of
-// their write transactions. A backend's Tx embeds it and adds the
-// locking and the event append.
+// Tx is the part of store.Tx (and store.AppTx, store.WebhookTx) whose
+// SQL both backends share, on one of their write transactions. A
+// backend's transaction embeds it and adds LockCredential and the event
+// append (StoreTx).
 type Tx struct {
 	q    *Queries
 	conn Conn

@@ -104,6 +104,15 @@ func TestLockedRowMakesUpdateWait(t *testing.T) {
 				return err
 			}
 		}
+		integrationUpdate := func(id string) update {
+			return func(ctx context.Context, inside func()) error {
+				_, err := b.s.UpdateIntegration(ctx, id, func(in store.Integration) (store.Integration, error) {
+					inside()
+					return in, nil
+				})
+				return err
+			}
+		}
 		for _, id := range []string{"cnl_1", "cnl_2"} {
 			connectLink(t, b, w.ID, id, at.Add(time.Hour))
 		}
@@ -119,6 +128,12 @@ func TestLockedRowMakesUpdateWait(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		for _, id := range []string{"int_1", "int_2"} {
+			if err := b.s.CreateIntegration(ctx, store.Integration{ID: id, WorkspaceID: w.ID, Name: id, Provider: "github",
+				AuthMethod: "api_key", Config: []byte(`{}`), Status: store.StatusPending, CreatedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		rows := []lockedRow{{"connect link", linkUpdate("cnl_1"), linkUpdate("cnl_2"), func() (int, error) {
 			l, err := b.s.GetConnectLink(ctx, "cnl_1")
 			return l.Failures, err
@@ -128,6 +143,9 @@ func TestLockedRowMakesUpdateWait(t *testing.T) {
 		}}, {"app", appUpdate("app_1"), appUpdate("app_2"), func() (int, error) {
 			a, err := b.s.GetApp(ctx, "app_1")
 			return int(a.Revision - 1), err // every update adds one
+		}}, {"integration", integrationUpdate("int_1"), integrationUpdate("int_2"), func() (int, error) {
+			in, err := b.s.GetIntegration(ctx, "int_1")
+			return int(in.Revision - 1), err
 		}}}
 
 		for _, row := range rows {

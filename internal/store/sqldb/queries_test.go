@@ -225,6 +225,9 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 	"Queries.getApp: lock": func(d map[string]string) []map[string]string {
 		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
 	},
+	"Queries.getIntegration: lock": func(d map[string]string) []map[string]string {
+		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
+	},
 	"listLog: table": func(map[string]string) []map[string]string {
 		return []map[string]string{{"table": "events"}, {"table": "audit"}}
 	},

@@ -95,8 +95,10 @@ func (q *Queries) CreateIntegration(ctx context.Context, in store.Integration) e
 	return nil
 }
 
-func (q *Queries) getIntegration(ctx context.Context, c Conn, id string) (store.Integration, error) {
-	in, err := q.d.Scan.Integration(c.QueryRow(ctx, GetIntegrationSQL, id))
+// getIntegration reads an integration; lock is appended to the query
+// (ForUpdate or nothing).
+func (q *Queries) getIntegration(ctx context.Context, c Conn, id, lock string) (store.Integration, error) {
+	in, err := q.d.Scan.Integration(c.QueryRow(ctx, GetIntegrationSQL+lock, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, q.d.Err(err))
 	}
@@ -105,12 +107,20 @@ func (q *Queries) getIntegration(ctx context.Context, c Conn, id string) (store.
 
 // GetIntegration finds an integration by id.
 func (q *Queries) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
-	return q.getIntegration(ctx, q.read, id)
+	return q.getIntegration(ctx, q.read, id, "")
 }
 
 // GetIntegration implements store.Tx.
 func (t Tx) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
-	return t.q.getIntegration(ctx, t.conn, id)
+	return t.q.getIntegration(ctx, t.conn, id, "")
+}
+
+// LockIntegration implements store.Tx with the dialect's row lock
+// (SQLite's write transaction holds the database's write lock already).
+// Every Mutate, UpdateIntegration and UpdateCredential of the
+// integration takes this lock first.
+func (t Tx) LockIntegration(ctx context.Context, id string) (store.Integration, error) {
+	return t.q.getIntegration(ctx, t.conn, id, t.q.d.ForUpdate)
 }
 
 // ListIntegrations lists a workspace's integrations (all when workspaceID

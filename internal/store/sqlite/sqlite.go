@@ -102,6 +102,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
 			return s.writePrepared(ctx, func(tx *prepTx) error { return fn(conn{tx}) })
 		},
+		WriteTx: func(ctx context.Context, fn func(sqldb.StoreTx) error) error {
+			return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
+		},
 	})
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -234,10 +237,9 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) 
 	return n, err
 }
 
-// txn is a write transaction as store.Tx: the shared SQL, and this
-// backend's locking and event append. It is immediate, so it already
-// holds the database's write lock and LockIntegration and LockCredential
-// are plain reads.
+// txn is a write transaction as sqldb.StoreTx: the shared SQL, and this
+// backend's LockCredential and event append. It is immediate, so it
+// already holds the database's write lock and its locks are plain reads.
 type txn struct {
 	sqldb.Tx
 	tx *prepTx
@@ -245,11 +247,6 @@ type txn struct {
 
 // txn returns tx as a txn.
 func (s *Store) txn(tx *prepTx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
-
-// writeTx is write for store.Tx users.
-func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
-}
 
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs.
