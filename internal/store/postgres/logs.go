@@ -32,19 +32,7 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 			return nil, err
 		}
 	}
-	for i := range es {
-		e := &es[i]
-		if e.ID == "" {
-			e.ID = store.NewID("evt")
-		}
-		_, err := t.tx.Exec(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
-			VALUES ($1, $2, $3, $4, $5, $6)`,
-			e.ID, e.WorkspaceID, e.IntegrationID, e.Type, dbTime(e.At), e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("append event %s: %w", e.ID, dbErr(err))
-		}
-	}
-	return es, nil
+	return t.InsertEvents(ctx, es)
 }
 
 // AppendAudit appends recs to the audit log in order, in one

@@ -12,21 +12,10 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 )
 
-// AppendEvents implements store.Tx.
+// AppendEvents implements store.Tx. The immediate transaction holds the
+// database's write lock, so events commit in seq order.
 func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event, error) {
-	for i := range es {
-		e := &es[i]
-		if e.ID == "" {
-			e.ID = store.NewID("evt")
-		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, e.WorkspaceID, e.IntegrationID, e.Type, dbTime(e.At), e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("append event %s: %w", e.ID, dbErr(err))
-		}
-	}
-	return es, nil
+	return t.InsertEvents(ctx, es)
 }
 
 // AppendAudit appends recs to the audit log in order, in one
