@@ -10,6 +10,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // AppendEvents implements store.Tx. The immediate transaction holds the
@@ -159,22 +160,14 @@ func chainExisting(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for {
-		rows, err := tx.QueryContext(ctx, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
-		if err != nil {
-			return fmt.Errorf("chain existing audit: %w", err)
-		}
 		var seqs []int64
-		var recs []store.AuditRecord
-		for rows.Next() {
+		recs, err := sqldb.QueryAll(ctx, conn{tx}, func(r store.Row) (store.AuditRecord, error) {
 			var seq int64
-			a, err := scan.Audit(store.Leading{Row: rows, First: &seq})
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("chain existing audit: %w", err)
-			}
-			seqs, recs = append(seqs, seq), append(recs, a)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			a, err := scan.Audit(store.Leading{Row: r, First: &seq})
+			seqs = append(seqs, seq)
+			return a, err
+		}, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
+		if err != nil {
 			return fmt.Errorf("chain existing audit: %w", err)
 		}
 		if len(recs) == 0 {
