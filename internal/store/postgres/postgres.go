@@ -215,6 +215,9 @@ func (s *Store) txn(tx pgx.Tx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 // driver error in the chain for logs. PostgreSQL messages name the
 // constraint, never the values.
 func dbErr(err error) error {
+	if err == nil {
+		return nil // without the errors.As below, whose target escapes
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
 	}

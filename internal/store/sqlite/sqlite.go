@@ -251,6 +251,9 @@ func (s *Store) txn(tx *prepTx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs.
 func dbErr(err error) error {
+	if err == nil {
+		return nil // without the errors.As below, whose target escapes
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
