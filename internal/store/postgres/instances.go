@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // Heartbeat records, at the database's clock, that instance id is alive
@@ -26,14 +27,10 @@ func (s *Store) Heartbeat(ctx context.Context, id string, term uint32) error {
 // LiveInstances returns the instances seen within the last within, by
 // the database's clock.
 func (s *Store) LiveInstances(ctx context.Context, within time.Duration) ([]store.Instance, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+store.InstanceColumns+` FROM instances
+	list, err := sqldb.QueryAll(ctx, conn{s.pool}, scan.Instance, `SELECT `+store.InstanceColumns+` FROM instances
 		WHERE seen_at >= clock_timestamp() - make_interval(secs => $1) ORDER BY id`, within.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("live instances: %w", dbErr(err))
-	}
-	list, err := collect(rows, scan.Instance)
-	if err != nil {
-		return nil, fmt.Errorf("live instances: %w", err)
 	}
 	return list, nil
 }

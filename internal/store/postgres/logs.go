@@ -9,6 +9,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // lockLog takes a log's append lock until the transaction ends. Identity
@@ -31,27 +32,7 @@ func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event,
 			return nil, err
 		}
 	}
-	for i := range es {
-		e := &es[i]
-		if e.ID == "" {
-			e.ID = store.NewID("evt")
-		}
-		_, err := t.tx.Exec(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
-			VALUES ($1, $2, $3, $4, $5, $6)`,
-			e.ID, e.WorkspaceID, e.IntegrationID, e.Type, dbTime(e.At), e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("append event %s: %w", e.ID, dbErr(err))
-		}
-	}
-	return es, nil
-}
-
-// AppendEvent appends e to the event log, giving it an id when it has none.
-func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
-		return err
-	})
+	return t.InsertEvents(ctx, es)
 }
 
 // AppendAudit appends recs to the audit log in order, in one
@@ -154,17 +135,13 @@ func chainExisting(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	for {
-		rows, err := tx.Query(ctx, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
-		if err != nil {
-			return fmt.Errorf("chain existing audit: %w", err)
-		}
 		var seqs []int64
-		recs, err := collect(rows, func(r store.Row) (store.AuditRecord, error) {
+		recs, err := sqldb.QueryAll(ctx, conn{tx}, func(r store.Row) (store.AuditRecord, error) {
 			var seq int64
 			a, err := scan.Audit(store.Leading{Row: r, First: &seq})
 			seqs = append(seqs, seq)
 			return a, err
-		})
+		}, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
 		if err != nil {
 			return fmt.Errorf("chain existing audit: %w", err)
 		}

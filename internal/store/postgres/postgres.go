@@ -84,6 +84,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
 			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
 		},
+		WriteTx: func(ctx context.Context, fn func(sqldb.StoreTx) error) error {
+			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
+		},
 	})
 	return s, nil
 }
@@ -198,8 +201,8 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
-// txn is a transaction as store.Tx: the shared SQL, and this backend's
-// locking and event append.
+// txn is a transaction as sqldb.StoreTx: the shared SQL, and this
+// backend's LockCredential and event append.
 type txn struct {
 	sqldb.Tx
 	tx pgx.Tx
@@ -208,15 +211,13 @@ type txn struct {
 // txn returns tx as a txn.
 func (s *Store) txn(tx pgx.Tx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
-// writeTx is inTx for store.Tx users.
-func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
-}
-
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs. PostgreSQL messages name the
 // constraint, never the values.
 func dbErr(err error) error {
+	if err == nil {
+		return nil // without the errors.As below, whose target escapes
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -230,15 +231,6 @@ func dbErr(err error) error {
 		}
 	}
 	return err
-}
-
-// affected returns none (ErrNotFound, or ErrConflict for a
-// compare-and-swap) when a statement touched no row.
-func affected(tag pgconn.CommandTag, none error) error {
-	if tag.RowsAffected() == 0 {
-		return none
-	}
-	return nil
 }
 
 // dbTime writes a time truncated to microseconds (what timestamptz keeps)
@@ -265,42 +257,13 @@ func (s scanTime) ScanTimestamptz(v pgtype.Timestamptz) error {
 // scan reads records through scanTime.
 var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
 
-// querier is a pool or a transaction, so one loader serves plain reads
-// and reads inside a write transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// queryAll runs q on the pool and scans every row it returns.
-func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-// collect scans every row with scan.
-func collect[T any](rows pgx.Rows, scan func(store.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // conn is the pool or a transaction as sqldb.Conn. pgx prepares each text
 // once per connection and keeps it (QueryExecModeCacheStatement, the
 // default), so the shared queries are fixed text.
 type conn struct {
 	q interface {
-		querier
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -22,13 +20,4 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) (store.Webho
 		return store.Webhook{}, fmt.Errorf("create webhook %s: %w", w.ID, dbErr(err))
 	}
 	return out, nil
-}
-
-// UpdateWebhook is store.RunUpdateWebhook over a transaction that holds
-// the webhook's row lock, so updates of one webhook are serialised across
-// every instance.
-func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
-	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(s.txn(tx)) })
-	}, id, fn)
 }

@@ -64,7 +64,7 @@ func (q *Queries) ListConnectLinks(ctx context.Context, p store.ConnectLinkPage)
 	if p.IntegrationID != "" {
 		text, args = PageIntegrationConnectLinksSQL, append([]any{p.IntegrationID}, args...)
 	}
-	ls, err := queryAll(ctx, q.read, q.d.Scan.ConnectLink, text, args...)
+	ls, err := QueryAll(ctx, q.read, q.d.Scan.ConnectLink, text, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list connect links: %w", err)
 	}

@@ -8,9 +8,10 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 )
 
-// Tx is the part of store.Tx whose SQL both backends share, on one of
-// their write transactions. A backend's Tx embeds it and adds the
-// locking and the event append.
+// Tx is the part of store.Tx (and store.AppTx, store.WebhookTx) whose
+// SQL both backends share, on one of their write transactions. A
+// backend's transaction embeds it and adds LockCredential and the event
+// append (StoreTx).
 type Tx struct {
 	q    *Queries
 	conn Conn
@@ -28,7 +29,7 @@ func (q *Queries) getCredential(ctx context.Context, c Conn, id string) (store.C
 }
 
 func (q *Queries) listCredentials(ctx context.Context, c Conn, integrationID string) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, c, q.d.Scan.Credential, ListCredentialsSQL, integrationID)
+	cs, err := QueryAll(ctx, c, q.d.Scan.Credential, ListCredentialsSQL, integrationID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", integrationID, err)
 	}
@@ -119,10 +120,7 @@ func (t Tx) UpdateCredential(ctx context.Context, c store.Credential, old int64)
 		WHERE id = $11 AND revision = $12`,
 		c.Version, c.State, c.Hint, c.Fingerprint, c.Secret, tm(c.VerifiedAt), tm(c.ExpiresAt),
 		tm(c.RevokedAt), tm(c.RefreshAt), c.Failures, c.ID, old)
-	if err != nil {
-		return fmt.Errorf("update credential %s: %w", c.ID, t.q.d.Err(err))
-	}
-	if err := affected(n, nil, store.ErrConflict); err != nil {
+	if err := affected(n, t.q.d.Err(err), store.ErrConflict); err != nil {
 		return fmt.Errorf("update credential %s: %w", c.ID, err)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 // ScanCredentials returns up to limit credentials with an id after after,
 // ordered by id (one range scan of the primary key).
 func (q *Queries) ScanCredentials(ctx context.Context, after string, limit int) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, q.read, q.d.Scan.Credential, `SELECT `+store.CredentialColumns+` FROM credentials
+	cs, err := QueryAll(ctx, q.read, q.d.Scan.Credential, `SELECT `+store.CredentialColumns+` FROM credentials
 		WHERE id > $1 ORDER BY id LIMIT $2`, after, store.ScanLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan credentials: %w", err)
@@ -21,7 +21,7 @@ func (q *Queries) ScanCredentials(ctx context.Context, after string, limit int) 
 // ScanIntegrations returns up to limit integrations with an id after
 // after, ordered by id.
 func (q *Queries) ScanIntegrations(ctx context.Context, after string, limit int) ([]store.Integration, error) {
-	ins, err := queryAll(ctx, q.read, q.d.Scan.Integration, `SELECT `+store.IntegrationColumns+` FROM integrations
+	ins, err := QueryAll(ctx, q.read, q.d.Scan.Integration, `SELECT `+store.IntegrationColumns+` FROM integrations
 		WHERE id > $1 ORDER BY id LIMIT $2`, after, store.ScanLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan integrations: %w", err)

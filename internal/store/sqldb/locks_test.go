@@ -57,7 +57,8 @@ func hold(t *testing.T, u update) (release func() error) {
 }
 
 // lockedRow is a row of one kind, updated with held and read back with
-// heldFailures, and another row of the same table, updated with other.
+// heldFailures (how many updates it took), and another row of the same
+// table, updated with other.
 type lockedRow struct {
 	name         string
 	held, other  update
@@ -94,6 +95,24 @@ func TestLockedRowMakesUpdateWait(t *testing.T) {
 				return err
 			}
 		}
+		appUpdate := func(id string) update {
+			return func(ctx context.Context, inside func()) error {
+				_, err := b.s.UpdateApp(ctx, id, func(*store.AppChange) error {
+					inside()
+					return nil
+				})
+				return err
+			}
+		}
+		integrationUpdate := func(id string) update {
+			return func(ctx context.Context, inside func()) error {
+				_, err := b.s.UpdateIntegration(ctx, id, func(in store.Integration) (store.Integration, error) {
+					inside()
+					return in, nil
+				})
+				return err
+			}
+		}
 		for _, id := range []string{"cnl_1", "cnl_2"} {
 			connectLink(t, b, w.ID, id, at.Add(time.Hour))
 		}
@@ -103,12 +122,30 @@ func TestLockedRowMakesUpdateWait(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		for _, id := range []string{"app_1", "app_2"} {
+			if err := b.s.CreateApp(ctx, store.App{ID: id, WorkspaceID: w.ID, Name: id, Provider: "github",
+				AuthMethod: "oauth2", Config: []byte(`{}`), Origin: store.AppOriginManual, CreatedAt: at}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"int_1", "int_2"} {
+			if err := b.s.CreateIntegration(ctx, store.Integration{ID: id, WorkspaceID: w.ID, Name: id, Provider: "github",
+				AuthMethod: "api_key", Config: []byte(`{}`), Status: store.StatusPending, CreatedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		rows := []lockedRow{{"connect link", linkUpdate("cnl_1"), linkUpdate("cnl_2"), func() (int, error) {
 			l, err := b.s.GetConnectLink(ctx, "cnl_1")
 			return l.Failures, err
 		}}, {"webhook", webhookUpdate("wh_1"), webhookUpdate("wh_2"), func() (int, error) {
 			w, err := b.s.GetWebhook(ctx, "wh_1")
 			return w.Failures, err
+		}}, {"app", appUpdate("app_1"), appUpdate("app_2"), func() (int, error) {
+			a, err := b.s.GetApp(ctx, "app_1")
+			return int(a.Revision - 1), err // every update adds one
+		}}, {"integration", integrationUpdate("int_1"), integrationUpdate("int_2"), func() (int, error) {
+			in, err := b.s.GetIntegration(ctx, "int_1")
+			return int(in.Revision - 1), err
 		}}}
 
 		for _, row := range rows {

@@ -11,7 +11,27 @@ import (
 
 // The appends to the event and audit logs stay in each backend: they
 // serialise on different locks (SQLite's write lock, PostgreSQL's
-// advisory locks) and the audit append prepares its own statements.
+// advisory locks) and SQLite's audit append prepares its own statements.
+// The event insert is shared (InsertEvents).
+
+// InsertEvents inserts es in order, giving each an id when it has none,
+// and returns them as stored. It takes no lock: a backend's AppendEvents
+// makes events commit in seq order first.
+func (t Tx) InsertEvents(ctx context.Context, es []store.Event) ([]store.Event, error) {
+	for i := range es {
+		e := &es[i]
+		if e.ID == "" {
+			e.ID = store.NewID("evt")
+		}
+		_, err := t.conn.Exec(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+			e.ID, e.WorkspaceID, e.IntegrationID, e.Type, t.q.d.Time(e.At), e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("append event %s: %w", e.ID, t.q.d.Err(err))
+		}
+	}
+	return es, nil
+}
 
 // ListEvents returns a page of the event log, oldest first.
 func (q *Queries) ListEvents(ctx context.Context, p store.Page) ([]store.Event, error) {
@@ -43,7 +63,7 @@ func listLog[T any](ctx context.Context, q *Queries, table, columns string, p st
 		}
 	}
 	clause, args := store.PageClause(p, seq, func(n int) string { return "$" + strconv.Itoa(n) })
-	return queryAll(ctx, q.read, scan, `SELECT `+columns+` FROM `+table+clause, args...)
+	return QueryAll(ctx, q.read, scan, `SELECT `+columns+` FROM `+table+clause, args...)
 }
 
 // Keyring returns the wrapped vault keyring, or ErrNotFound.

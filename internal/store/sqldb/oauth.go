@@ -62,7 +62,7 @@ const DueCredentialsSQL = `SELECT ` + store.CredentialColumns + ` FROM credentia
 // (store.DefaultPageLimit when not positive). It is one range scan of the
 // credentials_due index.
 func (q *Queries) ListDueCredentials(ctx context.Context, before time.Time, limit int) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, q.read, q.d.Scan.Credential, DueCredentialsSQL, store.StateActive, q.d.Time(before), store.DueLimit(limit))
+	cs, err := QueryAll(ctx, q.read, q.d.Scan.Credential, DueCredentialsSQL, store.StateActive, q.d.Time(before), store.DueLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list due credentials: %w", err)
 	}

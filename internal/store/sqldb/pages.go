@@ -61,7 +61,7 @@ const (
 
 // PageWorkspaces returns page p of the workspaces in id order.
 func (s *Queries) PageWorkspaces(ctx context.Context, p store.ListPage) ([]store.Workspace, error) {
-	ws, err := queryAll(ctx, s.read, s.d.Scan.Workspace, PageWorkspacesSQL, p.After, store.ListPageLimit(p))
+	ws, err := QueryAll(ctx, s.read, s.d.Scan.Workspace, PageWorkspacesSQL, p.After, store.ListPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page workspaces: %w", err)
 	}
@@ -82,7 +82,7 @@ func (s *Queries) PageIntegrations(ctx context.Context, p store.ListPage) ([]sto
 	case p.WorkspaceID != "":
 		q, args = PageWorkspaceIntegrationsSQL, append([]any{p.WorkspaceID}, args...)
 	}
-	ins, err := queryAll(ctx, s.read, s.d.Scan.Integration, q, args...)
+	ins, err := QueryAll(ctx, s.read, s.d.Scan.Integration, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("page integrations: %w", err)
 	}
@@ -91,15 +91,22 @@ func (s *Queries) PageIntegrations(ctx context.Context, p store.ListPage) ([]sto
 
 // PageWebhooks returns page p of the webhooks in id order.
 func (s *Queries) PageWebhooks(ctx context.Context, p store.ListPage) ([]store.Webhook, error) {
-	q, args := PageWebhooksSQL, []any{p.After, store.ListPageLimit(p)}
-	if p.WorkspaceID != "" {
-		q, args = PageWorkspaceWebhooksSQL, append([]any{p.WorkspaceID}, args...)
-	}
-	ws, err := queryAll(ctx, s.read, s.d.Scan.Webhook, q, args...)
+	ws, err := pageByWorkspace(ctx, s, s.d.Scan.Webhook, PageWebhooksSQL, PageWorkspaceWebhooksSQL,
+		p.WorkspaceID, p.After, store.ListPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page webhooks: %w", err)
 	}
 	return ws, nil
+}
+
+// pageByWorkspace reads the keyset page all (after, limit), or
+// inWorkspace (workspaceID, after, limit) when workspaceID is set.
+func pageByWorkspace[T any](ctx context.Context, q *Queries, scan func(store.Row) (T, error),
+	all, inWorkspace, workspaceID, after string, limit int) ([]T, error) {
+	if workspaceID == "" {
+		return QueryAll(ctx, q.read, scan, all, after, limit)
+	}
+	return QueryAll(ctx, q.read, scan, inWorkspace, workspaceID, after, limit)
 }
 
 // PageCredentials returns page p of an integration's versions in
@@ -115,7 +122,7 @@ func (s *Queries) PageCredentials(ctx context.Context, p store.VersionPage) ([]s
 			return nil, fmt.Errorf("page credentials of %s after %s: %w", p.Parent, p.After, s.d.Err(err))
 		}
 	}
-	cs, err := queryAll(ctx, s.read, s.d.Scan.Credential, q, p.Parent, after, store.VersionPageLimit(p))
+	cs, err := QueryAll(ctx, s.read, s.d.Scan.Credential, q, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page credentials of %s: %w", p.Parent, err)
 	}
@@ -131,7 +138,7 @@ func (s *Queries) ListWebhookDeliveries(ctx context.Context, p store.VersionPage
 			return nil, fmt.Errorf("list webhook deliveries after %s: %w", p.After, s.d.Err(err))
 		}
 	}
-	ds, err := queryAll(ctx, s.read, s.d.Scan.WebhookDelivery, PageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
+	ds, err := QueryAll(ctx, s.read, s.d.Scan.WebhookDelivery, PageDeliveriesSQL, p.Parent, before, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
@@ -147,7 +154,7 @@ func (s *Queries) PageAppSecrets(ctx context.Context, p store.VersionPage) ([]st
 			return nil, fmt.Errorf("page secrets of app %s after %s: %w", p.Parent, p.After, s.d.Err(err))
 		}
 	}
-	xs, err := queryAll(ctx, s.read, s.d.Scan.AppSecret, PageAppSecretsSQL, p.Parent, after, store.VersionPageLimit(p))
+	xs, err := QueryAll(ctx, s.read, s.d.Scan.AppSecret, PageAppSecretsSQL, p.Parent, after, store.VersionPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("page secrets of app %s: %w", p.Parent, err)
 	}

@@ -199,9 +199,10 @@ func (s *source) exportedConsts(t *testing.T) []queryText {
 	return out
 }
 
-// queryArg maps the functions that run query text to the index of their
-// text argument.
-var queryArg = map[string]int{"Exec": 1, "Query": 1, "QueryRow": 1, "exec": 1, "queryAll": 3}
+// queryArg maps the functions that run query text to the indexes of
+// their text arguments.
+var queryArg = map[string][]int{"Exec": {1}, "Query": {1}, "QueryRow": {1}, "exec": {1}, "QueryAll": {3},
+	"pageByWorkspace": {3, 4}}
 
 // dynamicSites are the calls whose text is built at run time, keyed by
 // function and the identifiers the text is built from, with every set of
@@ -209,7 +210,9 @@ var queryArg = map[string]int{"Exec": 1, "Query": 1, "QueryRow": 1, "exec": 1, "
 // pass-through helper), checked at the callers' sites instead: the helper
 // must then be in queryArg.
 var dynamicSites = map[string]func(d map[string]string) []map[string]string{
-	"queryAll: q": nil,
+	"QueryAll: q":                  nil,
+	"pageByWorkspace: all":         nil,
+	"pageByWorkspace: inWorkspace": nil,
 	"Queries.getConnectLink: where, lock": func(d map[string]string) []map[string]string {
 		return []map[string]string{
 			{"where": "id", "lock": ""}, {"where": "id", "lock": d["ForUpdate"]},
@@ -217,6 +220,12 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 		}
 	},
 	"Queries.getWebhook: lock": func(d map[string]string) []map[string]string {
+		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
+	},
+	"Queries.getApp: lock": func(d map[string]string) []map[string]string {
+		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
+	},
+	"Queries.getIntegration: lock": func(d map[string]string) []map[string]string {
 		return []map[string]string{{"lock": ""}, {"lock": d["ForUpdate"]}}
 	},
 	"listLog: table": func(map[string]string) []map[string]string {
@@ -239,18 +248,12 @@ var dynamicSites = map[string]func(d map[string]string) []map[string]string{
 	"Queries.ListConnectLinks: text": func(map[string]string) []map[string]string {
 		return []map[string]string{{"text": sqldb.PageConnectLinksSQL}, {"text": sqldb.PageIntegrationConnectLinksSQL}}
 	},
-	"Queries.ListAPITokens: text": func(map[string]string) []map[string]string {
-		return []map[string]string{{"text": sqldb.PageTokensSQL}, {"text": sqldb.PageWorkspaceTokensSQL}}
-	},
 	"Queries.PageIntegrations: q": func(map[string]string) []map[string]string {
 		return []map[string]string{{"q": sqldb.PageIntegrationsSQL}, {"q": sqldb.PageWorkspaceIntegrationsSQL},
 			{"q": sqldb.PageStatusIntegrationsSQL}, {"q": sqldb.PageAppIntegrationsSQL}}
 	},
 	"Queries.PageCredentials: q": func(map[string]string) []map[string]string {
 		return []map[string]string{{"q": sqldb.PageCredentialsSQL}, {"q": sqldb.PageCredentialsNewestSQL}}
-	},
-	"Queries.PageWebhooks: q": func(map[string]string) []map[string]string {
-		return []map[string]string{{"q": sqldb.PageWebhooksSQL}, {"q": sqldb.PageWorkspaceWebhooksSQL}}
 	},
 	"Queries.ListWebhookEvents: text": func(map[string]string) []map[string]string {
 		var out []map[string]string
@@ -280,34 +283,27 @@ func (s *source) callSites(t *testing.T, d map[string]string) []queryText {
 			if fn.Recv != nil {
 				name = recvName(fn.Recv.List[0].Type) + "." + name
 			}
-			ast.Inspect(fn.Body, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok {
-					return true
-				}
-				i, ok := queryArg[calleeName(call.Fun)]
-				if !ok || i >= len(call.Args) {
-					return true
-				}
-				arg := call.Args[i]
+			// check collects the text arg, or the texts dynamicSites lists
+			// for it.
+			check := func(arg ast.Expr) {
 				where := s.fset.Position(arg.Pos()).String()
 				text, unresolved := s.eval(arg, d, nil)
 				if unresolved == nil {
 					out = append(out, queryText{where, text})
-					return true
+					return
 				}
 				key := name + ": " + strings.Join(unresolved, ", ")
 				bindings, listed := dynamicSites[key]
 				if !listed {
 					t.Errorf("%s: query text built at run time from %v; list its values in dynamicSites[%q]", where, unresolved, key)
-					return true
+					return
 				}
 				seen[key] = true
 				if bindings == nil {
 					if _, ok := queryArg[fn.Name.Name]; !ok {
 						t.Errorf("%s: %s passes query text through; add it to queryArg so its callers' texts are checked", where, fn.Name.Name)
 					}
-					return true
+					return
 				}
 				for _, env := range bindings(d) {
 					text, unresolved := s.eval(arg, d, env)
@@ -316,6 +312,17 @@ func (s *source) callSites(t *testing.T, d map[string]string) []queryText {
 						continue
 					}
 					out = append(out, queryText{where + " " + strings.TrimSpace(mapString(env)), text})
+				}
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				for _, i := range queryArg[calleeName(call.Fun)] {
+					if i < len(call.Args) {
+						check(call.Args[i])
+					}
 				}
 				return true
 			})

@@ -31,7 +31,7 @@ func (q *Queries) GetWorkspace(ctx context.Context, idOrName string) (store.Work
 
 // ListWorkspaces lists every workspace in creation order.
 func (q *Queries) ListWorkspaces(ctx context.Context) ([]store.Workspace, error) {
-	ws, err := queryAll(ctx, q.read, q.d.Scan.Workspace, q.listWorkspacesSQL)
+	ws, err := QueryAll(ctx, q.read, q.d.Scan.Workspace, q.listWorkspacesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
@@ -95,8 +95,10 @@ func (q *Queries) CreateIntegration(ctx context.Context, in store.Integration) e
 	return nil
 }
 
-func (q *Queries) getIntegration(ctx context.Context, c Conn, id string) (store.Integration, error) {
-	in, err := q.d.Scan.Integration(c.QueryRow(ctx, GetIntegrationSQL, id))
+// getIntegration reads an integration; lock is appended to the query
+// (ForUpdate or nothing).
+func (q *Queries) getIntegration(ctx context.Context, c Conn, id, lock string) (store.Integration, error) {
+	in, err := q.d.Scan.Integration(c.QueryRow(ctx, GetIntegrationSQL+lock, id))
 	if err != nil {
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, q.d.Err(err))
 	}
@@ -105,18 +107,26 @@ func (q *Queries) getIntegration(ctx context.Context, c Conn, id string) (store.
 
 // GetIntegration finds an integration by id.
 func (q *Queries) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
-	return q.getIntegration(ctx, q.read, id)
+	return q.getIntegration(ctx, q.read, id, "")
 }
 
 // GetIntegration implements store.Tx.
 func (t Tx) GetIntegration(ctx context.Context, id string) (store.Integration, error) {
-	return t.q.getIntegration(ctx, t.conn, id)
+	return t.q.getIntegration(ctx, t.conn, id, "")
+}
+
+// LockIntegration implements store.Tx with the dialect's row lock
+// (SQLite's write transaction holds the database's write lock already).
+// Every Mutate, UpdateIntegration and UpdateCredential of the
+// integration takes this lock first.
+func (t Tx) LockIntegration(ctx context.Context, id string) (store.Integration, error) {
+	return t.q.getIntegration(ctx, t.conn, id, t.q.d.ForUpdate)
 }
 
 // ListIntegrations lists a workspace's integrations (all when workspaceID
 // is empty) in creation order.
 func (q *Queries) ListIntegrations(ctx context.Context, workspaceID string) ([]store.Integration, error) {
-	ins, err := queryAll(ctx, q.read, q.d.Scan.Integration, q.listIntegrationsSQL, workspaceID)
+	ins, err := QueryAll(ctx, q.read, q.d.Scan.Integration, q.listIntegrationsSQL, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
@@ -133,10 +143,7 @@ func (t Tx) UpdateIntegration(ctx context.Context, in store.Integration, old int
 		WHERE id = $12 AND revision = $13`,
 		in.Name, in.Provider, in.AuthMethod, in.Config, in.SecretConfig, in.Status, in.StatusReason,
 		tm(in.UpdatedAt), tm(in.LastVerifiedAt), tm(in.LastUsedAt), store.NullString(in.AppID), in.ID, old)
-	if err != nil {
-		return fmt.Errorf("update integration %s: %w", in.ID, t.q.d.Err(err))
-	}
-	if err := affected(n, nil, store.ErrConflict); err != nil {
+	if err := affected(n, t.q.d.Err(err), store.ErrConflict); err != nil {
 		return fmt.Errorf("update integration %s: %w", in.ID, err)
 	}
 	return nil

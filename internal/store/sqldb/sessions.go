@@ -10,11 +10,8 @@ import (
 
 // ListAPITokens returns page p of the tokens, ordered by id.
 func (q *Queries) ListAPITokens(ctx context.Context, p store.TokenPage) ([]store.APIToken, error) {
-	text, args := PageTokensSQL, []any{p.After, store.TokenPageLimit(p)}
-	if p.WorkspaceID != "" {
-		text, args = PageWorkspaceTokensSQL, append([]any{p.WorkspaceID}, args...)
-	}
-	ts, err := queryAll(ctx, q.read, q.d.Scan.APIToken, text, args...)
+	ts, err := pageByWorkspace(ctx, q, q.d.Scan.APIToken, PageTokensSQL, PageWorkspaceTokensSQL,
+		p.WorkspaceID, p.After, store.TokenPageLimit(p))
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}

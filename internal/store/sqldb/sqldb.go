@@ -57,6 +57,17 @@ type Backend struct {
 	// Write runs fn in one write transaction and commits unless fn
 	// fails; fn's error is returned as is.
 	Write func(ctx context.Context, fn func(Conn) error) error
+	// WriteTx is Write with the transaction as the backend's StoreTx.
+	WriteTx func(ctx context.Context, fn func(StoreTx) error) error
+}
+
+// StoreTx is a backend's write transaction as the store's Run functions
+// take it: a Tx of these queries, with the backend's LockCredential and
+// AppendEvents.
+type StoreTx interface {
+	store.Tx
+	store.AppTx
+	store.WebhookTx
 }
 
 // Queries runs the shared queries of one backend. Its methods implement
@@ -64,10 +75,11 @@ type Backend struct {
 // for concurrent use if its Backend is. The zero value is not usable:
 // call New.
 type Queries struct {
-	d     Dialect
-	read  Conn
-	exec  func(ctx context.Context, q string, args ...any) (int64, error)
-	write func(ctx context.Context, fn func(Conn) error) error
+	d       Dialect
+	read    Conn
+	exec    func(ctx context.Context, q string, args ...any) (int64, error)
+	write   func(ctx context.Context, fn func(Conn) error) error
+	writeTx func(ctx context.Context, fn func(StoreTx) error) error
 
 	listWorkspacesSQL, listIntegrationsSQL string
 }
@@ -75,15 +87,16 @@ type Queries struct {
 // New returns the shared queries of b, whose fields must all be set.
 func New(b Backend) *Queries {
 	return &Queries{
-		d: b.Dialect, read: b.Read, exec: b.Exec, write: b.Write,
+		d: b.Dialect, read: b.Read, exec: b.Exec, write: b.Write, writeTx: b.WriteTx,
 		listWorkspacesSQL: `SELECT ` + store.WorkspaceColumns + ` FROM workspaces ORDER BY ` + b.InsertOrder,
 		listIntegrationsSQL: `SELECT ` + store.IntegrationColumns + ` FROM integrations
 		WHERE $1 = '' OR workspace_id = $1 ORDER BY ` + b.InsertOrder,
 	}
 }
 
-// queryAll runs q on c and scans every row it returns.
-func queryAll[T any](ctx context.Context, c Conn, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
+// QueryAll runs q on c and scans every row it returns with scan. The
+// backends use it too, for the queries they keep.
+func QueryAll[T any](ctx context.Context, c Conn, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

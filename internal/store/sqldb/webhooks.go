@@ -27,7 +27,7 @@ func (q *Queries) GetWebhook(ctx context.Context, id string) (store.Webhook, err
 // ListWebhooks lists a workspace's webhooks (all when workspaceID is
 // empty) in creation order.
 func (q *Queries) ListWebhooks(ctx context.Context, workspaceID string) ([]store.Webhook, error) {
-	ws, err := queryAll(ctx, q.read, q.d.Scan.Webhook, `SELECT `+store.WebhookColumns+` FROM webhooks
+	ws, err := QueryAll(ctx, q.read, q.d.Scan.Webhook, `SELECT `+store.WebhookColumns+` FROM webhooks
 		WHERE $1 = '' OR workspace_id = $1 ORDER BY `+q.d.InsertOrder, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
@@ -93,7 +93,7 @@ func (t Tx) InsertWebhookDelivery(ctx context.Context, d store.WebhookDelivery) 
 // and whose workspace has events after their cursor, in creation order, at
 // most limit.
 func (q *Queries) ListDueWebhooks(ctx context.Context, now time.Time, limit int) ([]store.Webhook, error) {
-	ws, err := queryAll(ctx, q.read, q.d.Scan.Webhook, `SELECT `+store.WebhookColumns+` FROM webhooks w
+	ws, err := QueryAll(ctx, q.read, q.d.Scan.Webhook, `SELECT `+store.WebhookColumns+` FROM webhooks w
 		WHERE NOT w.disabled AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= $1)
 			AND EXISTS (SELECT 1 FROM events e WHERE e.workspace_id = w.workspace_id AND e.seq > w.cursor_seq)
 		ORDER BY w.`+q.d.InsertOrder+` LIMIT $2`, q.d.Time(now), store.DueLimit(limit))
@@ -117,7 +117,7 @@ func (q *Queries) ListWebhookEvents(ctx context.Context, w store.Webhook, limit 
 		return nil, end, nil
 	}
 	text, args := store.WebhookEventsQuery(w, end, limit, func(n int) string { return "$" + strconv.Itoa(n) })
-	es, err := queryAll(ctx, q.read, q.d.Scan.WebhookEvent, text, args...)
+	es, err := QueryAll(ctx, q.read, q.d.Scan.WebhookEvent, text, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list webhook events: %w", err)
 	}

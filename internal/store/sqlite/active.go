@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // activeCredentialsSQL reads the partial index credentials_one_active
@@ -18,7 +19,7 @@ const activeCredentialsSQL = `SELECT ` + store.CredentialColumns + ` FROM creden
 // ActiveCredentials returns the active versions of the integrations whose
 // ids sort in (after, through], in integration id order.
 func (s *Store) ActiveCredentials(ctx context.Context, after, through string) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, s, scan.Credential, activeCredentialsSQL, after, through)
+	cs, err := sqldb.QueryAll(ctx, conn{s.ro}, scan.Credential, activeCredentialsSQL, after, through)
 	if err != nil {
 		return nil, fmt.Errorf("active credentials after %s: %w", after, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
 // Heartbeat records that instance id is alive and seals under term.
@@ -29,12 +30,8 @@ func (s *Store) Heartbeat(ctx context.Context, id string, term uint32) error {
 
 // LiveInstances returns the instances seen within the last within.
 func (s *Store) LiveInstances(ctx context.Context, within time.Duration) ([]store.Instance, error) {
-	rows, err := s.ro.QueryContext(ctx, `SELECT `+store.InstanceColumns+` FROM instances WHERE seen_at >= ? ORDER BY id`,
-		dbTime(time.Now().Add(-within)))
-	if err != nil {
-		return nil, fmt.Errorf("live instances: %w", err)
-	}
-	list, err := collect(rows, scan.Instance)
+	list, err := sqldb.QueryAll(ctx, conn{s.ro}, scan.Instance, `SELECT `+store.InstanceColumns+` FROM instances
+		WHERE seen_at >= ? ORDER BY id`, dbTime(time.Now().Add(-within)))
 	if err != nil {
 		return nil, fmt.Errorf("live instances: %w", err)
 	}

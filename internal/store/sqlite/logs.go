@@ -10,31 +10,13 @@ import (
 
 	"github.com/stormcreds/storm/internal/audit"
 	"github.com/stormcreds/storm/internal/store"
+	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
-// AppendEvents implements store.Tx.
+// AppendEvents implements store.Tx. The immediate transaction holds the
+// database's write lock, so events commit in seq order.
 func (t txn) AppendEvents(ctx context.Context, es []store.Event) ([]store.Event, error) {
-	for i := range es {
-		e := &es[i]
-		if e.ID == "" {
-			e.ID = store.NewID("evt")
-		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, workspace_id, integration_id, type, at, data)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, e.WorkspaceID, e.IntegrationID, e.Type, dbTime(e.At), e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("append event %s: %w", e.ID, dbErr(err))
-		}
-	}
-	return es, nil
-}
-
-// AppendEvent appends e to the event log, giving it an id when it has none.
-func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	return s.writePrepared(ctx, func(tx *prepTx) error {
-		_, err := s.txn(tx).AppendEvents(ctx, []store.Event{e})
-		return err
-	})
+	return t.InsertEvents(ctx, es)
 }
 
 // AppendAudit appends recs to the audit log in order, in one
@@ -178,22 +160,14 @@ func chainExisting(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for {
-		rows, err := tx.QueryContext(ctx, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
-		if err != nil {
-			return fmt.Errorf("chain existing audit: %w", err)
-		}
 		var seqs []int64
-		var recs []store.AuditRecord
-		for rows.Next() {
+		recs, err := sqldb.QueryAll(ctx, conn{tx}, func(r store.Row) (store.AuditRecord, error) {
 			var seq int64
-			a, err := scan.Audit(store.Leading{Row: rows, First: &seq})
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("chain existing audit: %w", err)
-			}
-			seqs, recs = append(seqs, seq), append(recs, a)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			a, err := scan.Audit(store.Leading{Row: r, First: &seq})
+			seqs = append(seqs, seq)
+			return a, err
+		}, `SELECT seq, `+store.AuditColumns+` FROM audit WHERE hash = '' ORDER BY seq LIMIT 500`)
+		if err != nil {
 			return fmt.Errorf("chain existing audit: %w", err)
 		}
 		if len(recs) == 0 {

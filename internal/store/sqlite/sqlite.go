@@ -102,6 +102,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		Write: func(ctx context.Context, fn func(sqldb.Conn) error) error {
 			return s.writePrepared(ctx, func(tx *prepTx) error { return fn(conn{tx}) })
 		},
+		WriteTx: func(ctx context.Context, fn func(sqldb.StoreTx) error) error {
+			return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
+		},
 	})
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -234,10 +237,9 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) 
 	return n, err
 }
 
-// txn is a write transaction as store.Tx: the shared SQL, and this
-// backend's locking and event append. It is immediate, so it already
-// holds the database's write lock and LockIntegration and LockCredential
-// are plain reads.
+// txn is a write transaction as sqldb.StoreTx: the shared SQL, and this
+// backend's LockCredential and event append. It is immediate, so it
+// already holds the database's write lock and its locks are plain reads.
 type txn struct {
 	sqldb.Tx
 	tx *prepTx
@@ -246,14 +248,12 @@ type txn struct {
 // txn returns tx as a txn.
 func (s *Store) txn(tx *prepTx) txn { return txn{s.queries.Tx(conn{tx}), tx} }
 
-// writeTx is write for store.Tx users.
-func (s *Store) writeTx(ctx context.Context, fn func(store.Tx) error) error {
-	return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
-}
-
 // dbErr translates driver errors into the store's sentinels, keeping the
 // driver error in the chain for logs.
 func dbErr(err error) error {
+	if err == nil {
+		return nil // without the errors.As below, whose target escapes
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -327,33 +327,3 @@ func (s scanTime) Scan(v any) error {
 
 // scan reads records through scanTime.
 var scan = store.Scanner{Time: func(t *time.Time) any { return scanTime{t} }}
-
-// querier is the read pool or a write transaction, so one loader serves
-// plain reads and reads inside a write transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// queryAll runs q on the read pool and scans every row it returns.
-func queryAll[T any](ctx context.Context, s *Store, scan func(store.Row) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.ro.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, scan)
-}
-
-// collect scans every row with scan.
-func collect[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}

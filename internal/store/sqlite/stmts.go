@@ -197,7 +197,8 @@ func indexParam(q string) int {
 // conn is the read pool or a write transaction as sqldb.Conn.
 type conn struct {
 	q interface {
-		querier
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	}
 }

@@ -26,12 +26,3 @@ func (s *Store) CreateWebhook(ctx context.Context, w store.Webhook) (store.Webho
 	}
 	return out, nil
 }
-
-// UpdateWebhook is store.RunUpdateWebhook over an immediate transaction,
-// which holds the database's write lock: updates are serialised across
-// every process sharing the file.
-func (s *Store) UpdateWebhook(ctx context.Context, id string, fn func(*store.WebhookChange) error) (store.Webhook, error) {
-	return store.RunUpdateWebhook(ctx, func(ctx context.Context, fn func(store.WebhookTx) error) error {
-		return s.writePrepared(ctx, func(tx *prepTx) error { return fn(s.txn(tx)) })
-	}, id, fn)
-}

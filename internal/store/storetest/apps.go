@@ -278,13 +278,15 @@ func testTouchAppSecret(t *testing.T, s store.Store) {
 	// An update made from a read before the touch does not undo it.
 	must(t, s.TouchAppSecret(ctx, id, t2, time.Time{}), "TouchAppSecret")
 	_, err = s.UpdateApp(ctx, a.ID, func(ch *store.AppChange) error {
-		ch.Secrets[0].LastUsedAt = t1 // as read before the touch
+		ch.Secrets[0].LastUsedAt = t1              // as read before the touch
+		ch.Secrets[0].LastRejectedAt = time.Time{} // as read before the rejection
 		ch.Secrets[0].Hint = "changed"
 		return nil
 	})
 	must(t, err, "UpdateApp")
 	xs, _ = s.ListAppSecrets(ctx, a.ID)
 	wantEqual(t, xs[0].LastUsedAt, t2, "last_used_at after an update")
+	wantEqual(t, xs[0].LastRejectedAt, t0, "last_rejected_at after an update and a touch without one")
 	wantErr(t, s.TouchAppSecret(ctx, "asec_missing", t0, time.Time{}), store.ErrNotFound, "TouchAppSecret of an unknown secret")
 
 	// The scan visits every app's secrets in id order.
