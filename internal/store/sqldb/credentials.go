@@ -65,7 +65,7 @@ const (
 )
 
 func (q *Queries) liveCredentials(ctx context.Context, c Conn, integrationID string) ([]store.Credential, error) {
-	cs, err := queryAll(ctx, c, q.d.Scan.Credential, LiveCredentialsSQL, integrationID)
+	cs, err := QueryAll(ctx, c, q.d.Scan.Credential, LiveCredentialsSQL, integrationID)
 	if err != nil {
 		return nil, fmt.Errorf("live credentials of %s: %w", integrationID, q.d.Err(err))
 	}
