@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/sqldb"
@@ -50,6 +51,8 @@ func listPlanCases() []planCase {
 		{"PageAppSecrets(cursor)", sqldb.AppSecretVersionSQL, []any{"aps_a", "app_a"}, "app_secrets_pkey|app_secrets_app_id_version_key"},
 		{"PageAppSecrets", sqldb.PageAppSecretsSQL, []any{"app_a", 3, 101}, "app_secrets_app_id_version_key"},
 		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
+		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), 501}, "integrations_verify_due"},
+		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), dbTime(time.Unix(1_600_000_000, 0)), "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}

@@ -37,14 +37,6 @@ func (q *Queries) ListDueVerifications(ctx context.Context, now time.Time, after
 	if now.IsZero() {
 		return nil, fmt.Errorf("list due verifications: zero time")
 	}
-	text, args := DueVerificationsSQL, []any{q.d.Time(now), store.DueLimit(limit)}
-	if after.ID != "" {
-		at := after.At
-		if at.IsZero() {
-			at = neverScheduled
-		}
-		text, args = DueVerificationsAfterSQL, []any{q.d.Time(now), q.d.Time(at), after.ID, store.DueLimit(limit)}
-	}
 	scan := func(r store.Row) (store.DueVerification, error) {
 		var d store.DueVerification
 		in, err := q.d.Scan.Integration(store.Leading{Row: r, First: q.d.Scan.Time(&d.NextVerifyAt)})
@@ -54,7 +46,17 @@ func (q *Queries) ListDueVerifications(ctx context.Context, now time.Time, after
 		d.Integration = in
 		return d, err
 	}
-	due, err := queryAll(ctx, q.read, scan, text, args...)
+	var due []store.DueVerification
+	var err error
+	if after.ID == "" {
+		due, err = queryAll(ctx, q.read, scan, DueVerificationsSQL, q.d.Time(now), store.DueLimit(limit))
+	} else {
+		at := after.At
+		if at.IsZero() {
+			at = neverScheduled
+		}
+		due, err = queryAll(ctx, q.read, scan, DueVerificationsAfterSQL, q.d.Time(now), q.d.Time(at), after.ID, store.DueLimit(limit))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list due verifications: %w", q.d.Err(err))
 	}
