@@ -57,7 +57,7 @@ type scheduleWorld struct {
 	s     *Service
 }
 
-func newScheduleWorld(t *testing.T, start time.Time) *scheduleWorld {
+func newScheduleWorld(t testing.TB, start time.Time) *scheduleWorld {
 	w := &scheduleWorld{world: newWorld(t), clock: &testClock{t: start}}
 	w.api = newKeyAPI(t)
 	w.s = w.service(func(c *Config) { c.Now = w.clock.now })
