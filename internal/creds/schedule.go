@@ -60,10 +60,10 @@ const duePage = 500
 
 // verifyDue takes the turns that are due. It reads only those (one index
 // range a page), so a scan costs the same however many integrations are
-// not due; turns it skips for the provider's budget stay due for the
-// next scan, and the cursor moves past them meanwhile.
+// not due.
 func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *providerLimits) {
 	now := s.now()
+	held := map[string]int{} // turns held back this scan, by budget key
 	var after store.VerifyCursor
 	for {
 		due, err := s.store.ListDueVerifications(ctx, now, after, duePage)
@@ -74,7 +74,7 @@ func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *pro
 			return
 		}
 		for _, d := range due {
-			if err := s.takeTurn(ctx, cfg, limits, d.Integration); err != nil {
+			if err := s.takeTurn(ctx, cfg, limits, held, d.Integration); err != nil {
 				if ctx.Err() == nil {
 					s.logger.Warn("schedule verification", "integration", d.Integration.ID, "err", err)
 				}
@@ -93,14 +93,21 @@ func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *pro
 // Interval (by hand, or when its credential was saved), its turn moves to
 // an interval after that verification instead: half, because a turn the
 // schedule took itself comes at least 0.9 Interval after the last one.
-func (s *Service) takeTurn(ctx context.Context, cfg VerifySchedule, limits *providerLimits, integ store.Integration) error {
+// Over the budget, the turn moves to the first minute with room left,
+// counting the turns held back before it this scan (held): a backlog is
+// read again when its minute comes, not by every scan until then.
+func (s *Service) takeTurn(ctx context.Context, cfg VerifySchedule, limits *providerLimits, held map[string]int, integ store.Integration) error {
 	now := s.now()
 	if now.Sub(integ.LastVerifiedAt) < cfg.Interval/2 {
 		_, err := s.store.ScheduleVerification(ctx, integ.ID, integ.LastVerifiedAt.Add(cfg.period()), now)
 		return err
 	}
-	if !limits.take(budgetKey(integ)) {
-		return nil // next scan
+	key := budgetKey(integ)
+	if !limits.take(key) {
+		minutes := held[key]/cfg.PerProviderPerMinute + 1
+		held[key]++
+		_, err := s.store.ScheduleVerification(ctx, integ.ID, now.Add(time.Duration(minutes)*time.Minute), now)
+		return err
 	}
 	took, err := s.store.ScheduleVerification(ctx, integ.ID, now.Add(cfg.period()), now)
 	if err != nil || !took {

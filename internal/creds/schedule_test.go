@@ -2,6 +2,7 @@ package creds
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -177,14 +178,20 @@ func TestVerifyScheduleOneInstancePerTurn(t *testing.T) {
 	}
 }
 
-// TestVerifyScheduleBudget: turns over the provider's budget stay due
-// and are taken by a scan in a later minute.
+// TestVerifyScheduleBudget: turns over the provider's budget move to the
+// minutes the budget has room in, in the order they were due, and are
+// taken then.
 func TestVerifyScheduleBudget(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	w := newScheduleWorld(t, now)
-	keys := []string{"key-one-00000000001", "key-two-00000000002", "key-three-000000003"}
-	for _, key := range keys {
-		w.connected(key[:8], key, now.Add(-2*time.Hour))
+	var ids []string
+	for i := range 5 {
+		in := w.connected(fmt.Sprint("budget ", i), fmt.Sprintf("key-budget-%09d", i), now.Add(-2*time.Hour))
+		// Due one after another, in the order made.
+		if ok, err := w.st.ScheduleVerification(t.Context(), in.ID, now.Add(time.Duration(i-10)*time.Minute), now); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		ids = append(ids, in.ID)
 	}
 	w.clock.set(now)
 	cfg := VerifySchedule{Interval: time.Hour, PerProviderPerMinute: 2}
@@ -194,12 +201,21 @@ func TestVerifyScheduleBudget(t *testing.T) {
 	if n := w.api.requests() - sent; n != 2 {
 		t.Fatalf("%d verifications with a budget of 2 a minute, want 2", n)
 	}
-	if n := len(w.turns(now)); n != 1 {
-		t.Fatalf("%d turns still due, want the one over budget", n)
+	// The first two were verified.
+	turns := w.turns(now.Add(3 * time.Minute))
+	for i, want := range map[int]time.Time{2: now.Add(time.Minute), 3: now.Add(time.Minute), 4: now.Add(2 * time.Minute)} {
+		if got := turns[ids[i]]; !got.Equal(want) {
+			t.Errorf("held-back turn %d moved to %v, want %v", i, got, want)
+		}
 	}
-	w.clock.set(now.Add(time.Minute))
-	w.s.verifyDue(t.Context(), cfg, limits)
-	if n := w.api.requests() - sent; n != 3 {
-		t.Errorf("%d verifications after the next minute's scan, want 3", n)
+	if n := len(w.turns(now)); n != 0 {
+		t.Errorf("%d turns still due after the scan, want none", n)
+	}
+	for minute, want := range []int{4, 5} {
+		w.clock.set(now.Add(time.Duration(minute+1) * time.Minute))
+		w.s.verifyDue(t.Context(), cfg, limits)
+		if n := w.api.requests() - sent; n != want {
+			t.Errorf("%d verifications after minute %d's scan, want %d", n, minute+1, want)
+		}
 	}
 }
