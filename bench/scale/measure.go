@@ -180,7 +180,7 @@ func ops() []op {
 			_, err := t.api.call(ctx, "PUT", "/v1/integrations/"+t.fx.Real[0]+"/credentials", map[string]any{"api_key": newKey()}, 200)
 			return err
 		}},
-		// Mutate loads every version of the integration it changes.
+		// Mutate reads only the live versions (10,000 revoked ones here).
 		{"PUT credentials on the most-versioned integration", func(ctx context.Context, t *target) error {
 			_, err := t.api.call(ctx, "PUT", "/v1/integrations/"+t.fx.Heavy+"/credentials", map[string]any{"api_key": newKey()}, 200)
 			return err

@@ -107,8 +107,13 @@ func bearerToken(header string) (string, bool) {
 type principalKey struct{}
 
 func principalFrom(ctx context.Context) principal {
-	p, _ := ctx.Value(principalKey{}).(principal)
-	return p
+	if p, ok := ctx.Value(principalKey{}).(principal); ok {
+		return p
+	}
+	if sc := scopeFrom(ctx); sc != nil && sc.admitted {
+		return sc.principal
+	}
+	return principal{}
 }
 
 // authenticate admits requests with a valid bearer token of at least
@@ -136,7 +141,13 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 			problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal{token: tok, ip: clientIP(r)})))
+		p := principal{token: tok, ip: clientIP(r)}
+		if sc := scopeFrom(r.Context()); sc != nil && !sc.admitted {
+			sc.principal, sc.admitted = p, true // before any reader: next has not run
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
 

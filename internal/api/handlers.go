@@ -506,11 +506,11 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 	t.Exact = !strings.Contains(r.URL.EscapedPath(), "/proxy/")
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
-	defer func() {
-		s.metrics.proxied.WithLabelValues(integ.AuthMethod, integ.Provider, strconv.Itoa(rec.code/100)+"xx").Inc()
-		s.metrics.proxyLatency.WithLabelValues(integ.AuthMethod, integ.Provider).Observe(time.Since(start).Seconds())
-	}()
+	rec, ok := w.(*statusRecorder) // instrument's, for every route
+	if !ok {
+		rec = &statusRecorder{ResponseWriter: w}
+	}
+	defer func() { s.metrics.observeProxied(integ.AuthMethod, integ.Provider, rec.code, time.Since(start)) }()
 	via.ServeTarget(rec, r, t)
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,21 @@ type metrics struct {
 	// (auth method and provider, bounded by the catalog) and status.
 	proxied      *prometheus.CounterVec
 	proxyLatency *prometheus.HistogramVec
+	// proxySeries keeps the series of proxied and proxyLatency once
+	// looked up: WithLabelValues hashes every label on every call.
+	proxyMu     sync.RWMutex
+	proxySeries map[proxyKey]proxySeries
+}
+
+// proxyKey names one integration class and status class.
+type proxyKey struct {
+	authMethod, provider string
+	class                int
+}
+
+type proxySeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -39,12 +55,33 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		Name: "storm_proxy_request_duration_seconds", Help: "Proxied request latency by auth method and provider.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"auth_method", "provider"})
+	m.proxySeries = map[proxyKey]proxySeries{}
 	reg.MustRegister(m.requests, m.latency, m.verifications, m.proxied, m.proxyLatency)
 	// Process and Go metrics; ignore "already registered" when several
 	// servers share a registry in tests.
 	reg.Register(collectors.NewGoCollector())
 	reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// observeProxied counts and times one proxied request that ended with
+// status code.
+func (m *metrics) observeProxied(authMethod, provider string, code int, d time.Duration) {
+	k := proxyKey{authMethod, provider, code / 100}
+	m.proxyMu.RLock()
+	s, ok := m.proxySeries[k]
+	m.proxyMu.RUnlock()
+	if !ok {
+		s = proxySeries{
+			count:   m.proxied.WithLabelValues(authMethod, provider, strconv.Itoa(k.class)+"xx"),
+			latency: m.proxyLatency.WithLabelValues(authMethod, provider),
+		}
+		m.proxyMu.Lock()
+		m.proxySeries[k] = s
+		m.proxyMu.Unlock()
+	}
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 type statusRecorder struct {
@@ -82,13 +119,15 @@ func (s *statusRecorder) Flush() {
 func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	requests := m.requests.MustCurryWith(prometheus.Labels{"route": route})
 	latency := m.latency.WithLabelValues(route)
+	ok := requests.WithLabelValues("200") // the usual answer, looked up once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		latency.Observe(time.Since(start).Seconds())
-		if rec.code == 0 {
-			rec.code = http.StatusOK
+		if rec.code == 0 || rec.code == http.StatusOK {
+			ok.Inc()
+			return
 		}
 		requests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
 	})

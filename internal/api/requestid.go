@@ -13,6 +13,21 @@ const RequestIDHeader = "X-Request-Id"
 
 type requestIDKey struct{}
 
+// requestScope is what WithRequestID puts in a request's context: its id
+// and, once authenticate admits the request, who sent it. One context
+// value and one copy of the request, instead of one of each per
+// middleware, on every request.
+type requestScope struct {
+	id        string
+	principal principal
+	admitted  bool // principal is set; it never changes after
+}
+
+func scopeFrom(ctx context.Context) *requestScope {
+	sc, _ := ctx.Value(requestIDKey{}).(*requestScope)
+	return sc
+}
+
 // WithRequestID gives every request an id: the caller's X-Request-Id when
 // it is short and plain, else a new one. It is echoed in the response and
 // available to handlers via RequestID.
@@ -25,14 +40,16 @@ func WithRequestID(next http.Handler) http.Handler {
 			id = "req_" + hex.EncodeToString(b[:])
 		}
 		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestScope{id: id})))
 	})
 }
 
 // RequestID returns the request's id ("" outside WithRequestID).
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if sc := scopeFrom(ctx); sc != nil {
+		return sc.id
+	}
+	return ""
 }
 
 // plainID accepts ids that are safe to log and echo.

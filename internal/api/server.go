@@ -79,6 +79,7 @@ type Server struct {
 	metrics *metrics
 	logger  *slog.Logger
 	now     func() time.Time
+	hot     hotRoutes
 }
 
 // New validates cfg and builds the API.
@@ -142,8 +143,8 @@ func (s *Server) register() {
 	s.handle("POST /v1/integrations/{id}/authorize", store.RoleEditor, s.authorize)
 	s.handle("GET /oauth/callback", "", s.callback)
 
-	s.handle("GET /v1/integrations/{id}/access", store.RoleWorker, s.access)
-	s.handle("/v1/integrations/{id}/proxy/{path...}", store.RoleWorker, s.proxy)
+	s.hot.access = s.handle(accessPattern, store.RoleWorker, s.access)
+	s.hot.proxy = s.handle(proxyPattern, store.RoleWorker, s.proxy)
 	// The base URL itself, without a "/" added: a remote MCP server's
 	// endpoint is its URL.
 	s.handle("/v1/integrations/{id}/proxy", store.RoleWorker, s.proxy)
@@ -202,15 +203,17 @@ func Serves(path string) bool {
 }
 
 // handle registers h for pattern, behind authentication when role is
-// set, and records the route.
-func (s *Server) handle(pattern, role string, h func(http.ResponseWriter, *http.Request)) {
+// set, records the route and returns the handler registered.
+func (s *Server) handle(pattern, role string, h func(http.ResponseWriter, *http.Request)) http.Handler {
 	method, path := splitPattern(pattern)
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Role: role})
 	var handler http.Handler = http.HandlerFunc(h)
 	if role != "" {
 		handler = s.authenticate(role, handler)
 	}
-	s.mux.Handle(pattern, s.metrics.instrument(path, handler))
+	handler = s.metrics.instrument(path, handler)
+	s.mux.Handle(pattern, handler)
+	return handler
 }
 
 func splitPattern(p string) (method, path string) {
@@ -238,6 +241,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if h := s.hot.route(r); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

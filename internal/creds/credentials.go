@@ -207,16 +207,6 @@ func (s *Service) save(ctx context.Context, actor events.Actor, integ store.Inte
 	case u.tokenBased() || exchanged:
 		verifiedAt = now // minting or exchanging a token was the verification
 	}
-	// Saving the active secret again is verified like any save, and then
-	// changes nothing: no new version, and above all no revocation of the
-	// version kept as the rotation fallback.
-	if same, err := s.activeWithFingerprint(ctx, integ, cred.Fingerprint); !create && (err != nil || same != nil) {
-		if same != nil {
-			s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", same.ID, map[string]any{"integration": integ.ID, "version": same.Version, "unchanged": true})
-			return *same, nil
-		}
-		return store.Credential{}, err
-	}
 	cred.VerifiedAt = verifiedAt
 	if cred.Secret, err = s.tokens.Seal(cred, doc); err != nil {
 		return store.Credential{}, err
@@ -227,15 +217,22 @@ func (s *Service) save(ctx context.Context, actor events.Actor, integ store.Inte
 		}
 	}
 	var gone []revoked
+	var same store.Credential
 	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		gone = gone[:0]
 		if err := s.sameEndpoints(integ, set.Integration); err != nil {
 			return err
 		}
-		cred.Version = 1
+		// Saving the active secret again is verified like any save, and
+		// then changes nothing: no new version, and above all no
+		// revocation of the version kept as the rotation fallback.
+		if a := activeOf(set.Credentials); a != nil && cred.Fingerprint != "" && a.Fingerprint == cred.Fingerprint {
+			same = *a
+			return errUnchanged
+		}
+		cred.Version = set.MaxVersion + 1
 		for i := range set.Credentials {
 			c := &set.Credentials[i]
-			cred.Version = max(cred.Version, c.Version+1)
 			switch c.State {
 			case store.StatePrevious:
 				gone = append(gone, retire(set, c, now, revokedBySave, map[string]any{"replaced_by": cred.ID}))
@@ -263,6 +260,10 @@ func (s *Service) save(ctx context.Context, actor events.Actor, integ store.Inte
 		}
 		return nil
 	})
+	if errors.Is(err, errUnchanged) {
+		s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", same.ID, map[string]any{"integration": integ.ID, "version": same.Version, "unchanged": true})
+		return same, nil
+	}
 	if err != nil {
 		if create {
 			s.undoCreate(ctx, actor, integ)
@@ -274,19 +275,6 @@ func (s *Service) save(ctx context.Context, actor events.Actor, integ store.Inte
 	s.recorder.Audit(ctx, actor, integ.WorkspaceID, "credential.save", saved.ID, map[string]any{"integration": integ.ID, "version": saved.Version, "verified": !verifiedAt.IsZero()})
 	s.auditRevoked(ctx, actor, integ, gone)
 	return saved, nil
-}
-
-// activeWithFingerprint returns integ's active version when its secret
-// has fingerprint, else nil.
-func (s *Service) activeWithFingerprint(ctx context.Context, integ store.Integration, fingerprint string) (*store.Credential, error) {
-	existing, err := s.store.ListCredentials(ctx, integ.ID)
-	if err != nil {
-		return nil, err
-	}
-	if a := activeOf(existing); a != nil && fingerprint != "" && a.Fingerprint == fingerprint {
-		return a, nil
-	}
-	return nil, nil
 }
 
 // rejected records a Save whose new credential did not work.
@@ -369,10 +357,8 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 		}
 	}
 	now := s.now().UTC()
-	var out store.Credential
-	var already bool
 	var gone revoked
-	_, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
+	set, err := s.store.Mutate(ctx, integ.ID, func(set *store.CredentialSet) error {
 		var target *store.Credential
 		for i := range set.Credentials {
 			if set.Credentials[i].ID == credID {
@@ -380,11 +366,7 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 			}
 		}
 		if target == nil {
-			return problem.NotFound("credential", credID)
-		}
-		if target.State == store.StateRevoked {
-			already, out = true, *target
-			return nil
+			return errNotLive
 		}
 		wasActive := target.State == store.StateActive
 		gone = retire(set, target, now, revokedByUser, map[string]any{"provider_revoked": providerRevoked})
@@ -397,17 +379,41 @@ func (s *Service) Revoke(ctx context.Context, actor events.Actor, integ store.In
 				in.Status, in.StatusReason = store.StatusPending, "the active credential was revoked"
 			}
 		}
-		out = *target
 		return nil
 	})
+	if errors.Is(err, errNotLive) {
+		return s.revokedVersion(ctx, integ, credID)
+	}
 	if err != nil {
 		return store.Credential{}, err
 	}
-	if !already {
-		s.cache.invalidate(integ.ID)
-		s.auditRevoked(ctx, actor, integ, []revoked{gone})
+	s.cache.invalidate(integ.ID)
+	s.auditRevoked(ctx, actor, integ, []revoked{gone})
+	var out store.Credential
+	for _, c := range set.Credentials {
+		if c.ID == credID {
+			out = c // as stored
+		}
 	}
 	return out, nil
+}
+
+// errNotLive says that the version a mutation names is not among the
+// integration's live ones (store.CredentialSet).
+var errNotLive = errors.New("not a live credential version")
+
+// revokedVersion answers Revoke for a version that was not live when the
+// revocation held the integration: integ's version credID if it is
+// revoked (revocation is final, so it still is), else not found.
+func (s *Service) revokedVersion(ctx context.Context, integ store.Integration, credID string) (store.Credential, error) {
+	c, err := s.store.GetCredential(ctx, credID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Credential{}, err
+	}
+	if err != nil || c.IntegrationID != integ.ID || c.State != store.StateRevoked {
+		return store.Credential{}, problem.NotFound("credential", credID)
+	}
+	return c, nil
 }
 
 // Verify sends the provider's verification request with the active

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"testing"
 
 	"github.com/stormcreds/storm/internal/catalog"
@@ -102,6 +103,46 @@ func TestEveryRevocationIsRecorded(t *testing.T) {
 	}
 	if revokedEvents[one.ID] != revokedBySave || revokedEvents[two.ID] != revokedByUser {
 		t.Errorf("reasons %v", revokedEvents)
+	}
+}
+
+// TestRevokeNamesOneVersion: Mutate hands Revoke only the live
+// versions, so a revoked or unknown version is answered after it. Revoking
+// a revoked version answers it and records nothing; a version of another
+// integration, or none, is not found, and changes nothing.
+func TestRevokeNamesOneVersion(t *testing.T) {
+	w := newWorld(t)
+	s := w.service(nil)
+	api := newKeyAPI(t, "key-one-0000000001", "key-two-0000000002", "key-elsewhere-0003")
+	in := w.create(s, "revoke one", catalog.MethodAPIKey, apiKeyConfig(api.URL))
+	elsewhere := w.create(s, "revoke elsewhere", catalog.MethodAPIKey, apiKeyConfig(api.URL))
+	one := save(t, s, in, "key-one-0000000001")
+	save(t, s, in, "key-two-0000000002")
+	other := save(t, s, elsewhere, "key-elsewhere-0003")
+	first, err := s.Revoke(context.Background(), actor, in, one.ID)
+	if err != nil || first.State != store.StateRevoked {
+		t.Fatalf("revoke: %+v, %v", first, err)
+	}
+	if _, err := s.Revoke(context.Background(), actor, elsewhere, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	before, eventsBefore, auditBefore := w.credentials(in.ID), len(w.events(in.ID)), len(w.audit("credential.revoke"))
+
+	again, err := s.Revoke(context.Background(), actor, in, one.ID)
+	if err != nil || !reflect.DeepEqual(again, first) {
+		t.Errorf("revoking it again = %+v, %v; want %+v", again, err, first)
+	}
+	for _, id := range []string{other.ID, "cred_unknown"} {
+		_, err := s.Revoke(context.Background(), actor, in, id)
+		if p, ok := problem.As(err); !ok || p.Status != http.StatusNotFound {
+			t.Errorf("revoking %s through another integration: %v, want 404", id, err)
+		}
+	}
+	if after := w.credentials(in.ID); !reflect.DeepEqual(after, before) {
+		t.Errorf("versions changed:\n%+v\nwant %+v", after, before)
+	}
+	if n, m := len(w.events(in.ID)), len(w.audit("credential.revoke")); n != eventsBefore || m != auditBefore {
+		t.Errorf("%d events and %d revocation audit records, want %d and %d", n, m, eventsBefore, auditBefore)
 	}
 }
 

@@ -227,7 +227,8 @@ func (s *Service) checkReturnTo(returnTo string) error {
 	return bad
 }
 
-// errUnchanged leaves an integration as it is in UpdateIntegration.
+// errUnchanged ends a mutation that would change nothing (an
+// UpdateIntegration, a Save of the active secret): nothing is stored.
 var errUnchanged = errors.New("unchanged")
 
 // noteAuthorizationFailed puts a failed authorization in the status
@@ -487,14 +488,11 @@ func (s *Service) storeAuthorized(ctx context.Context, actor events.Actor, integ
 		if err := s.sameEndpoints(integ, set.Integration); err != nil {
 			return err
 		}
-		cred.Version = 1
-		for i := range set.Credentials {
+		cred.Version = set.MaxVersion + 1
+		for i := range set.Credentials { // the live versions
 			c := &set.Credentials[i]
-			cred.Version = max(cred.Version, c.Version+1)
-			if c.State != store.StateRevoked {
-				retired = append(retired, *c)
-				gone = append(gone, retire(set, c, now, revokedByAuthorize, map[string]any{"replaced_by": cred.ID}))
-			}
+			retired = append(retired, *c)
+			gone = append(gone, retire(set, c, now, revokedByAuthorize, map[string]any{"replaced_by": cred.ID}))
 		}
 		set.Credentials = append(set.Credentials, cred)
 		in := &set.Integration

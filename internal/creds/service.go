@@ -516,11 +516,10 @@ func (s *Service) UpdateIntegration(ctx context.Context, actor events.Actor, id 
 					return errSecretBound(masked[0], moved)
 				}
 				changed = append(changed, "endpoints")
-				for i := range set.Credentials {
-					if c := &set.Credentials[i]; c.State != store.StateRevoked {
-						retired = append(retired, *c)
-						gone = append(gone, retire(set, c, now, revokedByEndpoint, nil))
-					}
+				for i := range set.Credentials { // the live versions
+					c := &set.Credentials[i]
+					retired = append(retired, *c)
+					gone = append(gone, retire(set, c, now, revokedByEndpoint, nil))
 				}
 				if len(retired) > 0 && cur.Status != store.StatusDisabled {
 					status, reason := store.StatusPending, "the integration's endpoints changed: save the credential again"

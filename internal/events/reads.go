@@ -225,20 +225,28 @@ func (r *reads) commit(batch []*readWaiter) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	counts := map[readKey]int{}
-	var order []readKey
-	for _, w := range batch {
-		if counts[w.key] == 0 {
-			order = append(order, w.key)
-		}
-		counts[w.key]++
-	}
 	at := r.now().UTC()
-	recs := make([]store.AuditRecord, 0, len(order))
-	for _, k := range order {
-		// No id: the append (or the journal's fold) gives one.
-		recs = append(recs, store.AuditRecord{WorkspaceID: k.workspace, Actor: k.actor.TokenID,
-			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: readDetail{Count: counts[k], LinkCreatedBy: k.actor.CreatedBy}.encode()})
+	// No id: the append (or the journal's fold) gives one.
+	record := func(k readKey, count int) store.AuditRecord {
+		return store.AuditRecord{WorkspaceID: k.workspace, Actor: k.actor.TokenID,
+			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: readDetail{Count: count, LinkCreatedBy: k.actor.CreatedBy}.encode()}
+	}
+	var recs []store.AuditRecord
+	if len(batch) == 1 { // every read, with a journal: no merging to do
+		recs = []store.AuditRecord{record(batch[0].key, 1)}
+	} else {
+		counts := map[readKey]int{}
+		var order []readKey
+		for _, w := range batch {
+			if counts[w.key] == 0 {
+				order = append(order, w.key)
+			}
+			counts[w.key]++
+		}
+		recs = make([]store.AuditRecord, 0, len(order))
+		for _, k := range order {
+			recs = append(recs, record(k, counts[k]))
+		}
 	}
 	var err error
 	if r.cfg.Journal != nil {

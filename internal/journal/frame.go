@@ -82,7 +82,10 @@ func nextFrame(data []byte) ([]byte, error) {
 		return nil, errTorn
 	}
 	n := binary.LittleEndian.Uint32(data[0:4])
-	if n > maxFrame || int(n) > len(data)-headerSize {
+	// No frame is empty (its payload counts its records): a zero length
+	// is the unused room of a mapped segment, whose zero checksum would
+	// match.
+	if n == 0 || n > maxFrame || int(n) > len(data)-headerSize {
 		return nil, errTorn
 	}
 	payload := data[headerSize : headerSize+int(n)]

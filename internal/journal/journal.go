@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ const (
 	mergeEvery = 256
 	// maxKeptBuffer bounds the frame buffer kept between appends.
 	maxKeptBuffer = 64 << 10
+	// segmentRoom is the space a mapped segment reserves: it is retired
+	// at foldAtBytes, so it rarely needs more.
+	segmentRoom = 2 * foldAtBytes
 )
 
 // Folder is where folded records go: store.Store's FoldAudit.
@@ -67,6 +71,10 @@ type Config struct {
 	// appended, and the error.
 	Metrics func(in, out int, err error)
 	Logger  *slog.Logger
+
+	// writeOnly appends with write(2) even where segments can be mapped
+	// (tests of that path).
+	writeOnly bool
 }
 
 // Journal is an open journal. Append, Fold and Close are safe for
@@ -94,8 +102,11 @@ type Journal struct {
 type segment struct {
 	name string
 	file *os.File // nil once closed
+	// mem is the file mapped, when it could be: appends copy into it.
+	// Its bytes past size are zeros.
+	mem  []byte
 	recs []store.AuditRecord
-	size int64
+	size int64 // bytes of frames written
 	// mergeAt is the length of recs at which Config.Merge runs next.
 	mergeAt int
 }
@@ -162,11 +173,12 @@ func (j *Journal) recover() ([]*segment, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit journal %s: %w", e.Name(), err)
 		}
-		if good < len(data) {
+		// A mapped segment ends in the zeros of its unused room.
+		if tail := data[good:]; slices.ContainsFunc(tail, func(b byte) bool { return b != 0 }) {
 			j.cfg.Logger.Warn("audit journal: dropped a torn batch at the end of a segment (the machine stopped mid-write)",
-				"segment", e.Name(), "bytes", len(data)-good)
+				"segment", e.Name(), "bytes", len(tail))
 		}
-		segs = append(segs, &segment{name: e.Name(), recs: recs, size: int64(len(data))})
+		segs = append(segs, &segment{name: e.Name(), recs: recs, size: int64(good)})
 	}
 	// Names start with the creation time in fixed-width hex.
 	slices.SortFunc(segs, func(a, b *segment) int { return strings.Compare(a.name, b.name) })
@@ -195,13 +207,16 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 	if j.unfolded+int64(len(frame)) > j.cfg.MaxUnfolded {
 		return ErrFull
 	}
+	if j.cur != nil && !j.cur.fits(len(frame)) {
+		j.retire()
+	}
 	if j.cur == nil {
-		if j.cur, err = j.create(); err != nil {
+		if j.cur, err = j.create(len(frame)); err != nil {
 			return fmt.Errorf("audit journal: %w", err)
 		}
 	}
 	s := j.cur
-	n, err := s.file.Write(frame)
+	n, err := s.write(frame)
 	s.size += int64(n)
 	j.unfolded += int64(n)
 	if err != nil {
@@ -228,29 +243,73 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 	return nil
 }
 
-// create starts a new segment file. Names sort by creation time.
-func (j *Journal) create() (*segment, error) {
+// create starts a new segment file with room for a first frame of need
+// bytes, mapped where it can be. Names sort by creation time.
+func (j *Journal) create(need int) (*segment, error) {
 	var r [6]byte
 	rand.Read(r[:])
 	name := fmt.Sprintf("%016x-%s%s", time.Now().UnixNano(), hex.EncodeToString(r[:]), suffix)
-	f, err := os.OpenFile(filepath.Join(j.cfg.Dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(filepath.Join(j.cfg.Dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &segment{name: name, file: f, mergeAt: mergeEvery}, nil
+	s := &segment{name: name, file: f, mergeAt: mergeEvery}
+	if !j.cfg.writeOnly {
+		if s.mem, err = mapSegment(f, max(segmentRoom, need)); err != nil {
+			j.cfg.Logger.Debug("audit journal: segment not mapped; appending with write(2)", "segment", name, "err", err)
+		}
+	}
+	return s, nil
+}
+
+// fits reports whether a frame of n bytes can be appended to s.
+func (s *segment) fits(n int) bool {
+	return s.mem == nil || int64(len(s.mem))-s.size >= int64(n)
+}
+
+// write appends frame to s, which has room for it, and returns how many
+// bytes it wrote.
+func (s *segment) write(frame []byte) (int, error) {
+	if s.mem == nil {
+		return s.file.Write(frame)
+	}
+	if err := copyFaultless(s.mem[s.size:], frame); err != nil {
+		return 0, err
+	}
+	return len(frame), nil
+}
+
+// copyFaultless copies src into mapped memory, turning a fault (the file
+// cut short behind the journal's back, a disk that cannot back the page)
+// into an error instead of the death of the process.
+func copyFaultless(dst, src []byte) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write to the mapped segment: %v", r)
+		}
+	}()
+	copy(dst, src)
+	return nil
 }
 
 // retire closes the current segment for appends; the next fold takes
-// it. j.mu is held.
+// it. A mapped segment is cut to the frames written. j.mu is held.
 func (j *Journal) retire() {
-	if j.cur == nil {
+	s := j.cur
+	if s == nil {
 		return
 	}
-	if err := j.cur.file.Close(); err != nil {
-		j.cfg.Logger.Warn("audit journal: close segment", "segment", j.cur.name, "err", err)
+	var errs []error
+	if s.mem != nil {
+		errs = append(errs, unmapSegment(s.mem), s.file.Truncate(s.size))
+		s.mem = nil
 	}
-	j.cur.file = nil
-	j.closed = append(j.closed, j.cur)
+	if err := errors.Join(append(errs, s.file.Close())...); err != nil {
+		j.cfg.Logger.Warn("audit journal: close segment", "segment", s.name, "err", err)
+	}
+	s.file = nil
+	j.closed = append(j.closed, s)
 	j.cur = nil
 }
 

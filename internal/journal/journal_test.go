@@ -1,11 +1,13 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,12 +118,16 @@ func open(t *testing.T, db testDB, dir string, cfg Config) *Journal {
 }
 
 // crash stops j as a killed process would: no fold, files left as they
-// are (every Append's write(2) already returned).
+// are (every Append's write(2) or copy to the mapping already returned;
+// a mapped segment keeps its zeroed room).
 func crash(j *Journal) {
 	defer j.lock.Close() // the kernel drops a dead process's locks
 	j.mu.Lock()
 	j.shut = true
 	if j.cur != nil {
+		if j.cur.mem != nil {
+			unmapSegment(j.cur.mem)
+		}
 		j.cur.file.Close()
 	}
 	j.mu.Unlock()
@@ -180,9 +186,18 @@ func TestFoldMergesAndEmptiesTheJournal(t *testing.T) {
 // TestCrashedJournalIsFoldedAtOpen: records appended by a process that
 // died before folding reach the audit log when the journal is opened
 // again, each once.
-func TestCrashedJournalIsFoldedAtOpen(t *testing.T) {
+// appendModes runs test once with segments mapped (where the platform
+// can) and once written with write(2).
+func appendModes(t *testing.T, test func(t *testing.T, cfg Config)) {
+	t.Run("mapped", func(t *testing.T) { test(t, Config{}) })
+	t.Run("write", func(t *testing.T) { test(t, Config{writeOnly: true}) })
+}
+
+func TestCrashedJournalIsFoldedAtOpen(t *testing.T) { appendModes(t, testCrashedJournalIsFoldedAtOpen) }
+
+func testCrashedJournalIsFoldedAtOpen(t *testing.T, cfg Config) {
 	db, dir := newDB(t), t.TempDir()
-	j := open(t, db, dir, Config{})
+	j := open(t, db, dir, cfg)
 	for i := range 50 {
 		must(t, j.Append(t.Context(), read(fmt.Sprint("int_", i), 1)))
 		if i == 20 {
@@ -193,7 +208,11 @@ func TestCrashedJournalIsFoldedAtOpen(t *testing.T) {
 	if total, _ := db.reads(t); total != 21 {
 		t.Fatalf("%d reads folded before the crash, want 21", total)
 	}
-	j2 := open(t, db, dir, Config{})
+	logs := &strings.Builder{}
+	j2 := open(t, db, dir, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if strings.Contains(logs.String(), "torn") {
+		t.Fatalf("a whole segment was read as torn: %s", logs)
+	}
 	if total, records := db.reads(t); total != 50 || records != 50 {
 		t.Fatalf("after reopening: %d reads in %d records, want 50 in 50", total, records)
 	}
@@ -232,11 +251,15 @@ func TestSegmentFoldedBeforeCrashIsNotCountedTwice(t *testing.T) {
 // TestTornLastBatchIsDropped: a machine crash mid-write leaves part of
 // the last batch; opening keeps every whole batch before it and drops
 // the torn one, whether cut short or garbled.
-func TestTornLastBatchIsDropped(t *testing.T) {
-	for _, damage := range []string{"cut", "garbled"} {
+func TestTornLastBatchIsDropped(t *testing.T) { appendModes(t, testTornLastBatchIsDropped) }
+
+func testTornLastBatchIsDropped(t *testing.T, cfg Config) {
+	// cut: write(2) stopped short; zeroed: the last pages of a mapping
+	// never reached the disk; garbled: a page half written.
+	for _, damage := range []string{"cut", "zeroed", "garbled"} {
 		t.Run(damage, func(t *testing.T) {
 			db, dir := newDB(t), t.TempDir()
-			j := open(t, db, dir, Config{})
+			j := open(t, db, dir, cfg)
 			for i := range 3 {
 				must(t, j.Append(t.Context(), read(fmt.Sprint("int_", i), 1), read(fmt.Sprint("int_", i), 1)))
 			}
@@ -244,10 +267,14 @@ func TestTornLastBatchIsDropped(t *testing.T) {
 			path := filepath.Join(dir, segments(t, dir)[0])
 			data, err := os.ReadFile(path)
 			must(t, err)
-			if damage == "cut" {
-				data = data[:len(data)-5]
-			} else {
-				data[len(data)-3] ^= 0xff
+			end := len(bytes.TrimRight(data, "\x00")) // the frames, without a mapping's room
+			switch damage {
+			case "cut":
+				data = data[:end-5]
+			case "zeroed":
+				clear(data[end-5 : end])
+			case "garbled":
+				data[end-3] ^= 0xff
 			}
 			must(t, os.WriteFile(path, data, 0o600))
 			j2 := open(t, db, dir, Config{})
@@ -399,5 +426,67 @@ func TestOneProcessAtATime(t *testing.T) {
 	must(t, j2.Close(t.Context()))
 	if total, _ := db.reads(t); total != 2 {
 		t.Fatalf("%d reads, want 2", total)
+	}
+}
+
+// TestMappedSegmentRoom: a frame larger than a mapped segment's room gets
+// a segment of its own size, and one that no longer fits in the current
+// segment starts the next; after a crash every record is folded, in
+// order, and the room's zeros are not taken for a torn batch. (With
+// write(2), int_b would join int_a's segment: 3 segments.)
+func TestMappedSegmentRoom(t *testing.T) {
+	db, dir := newDB(t), t.TempDir()
+	j := open(t, db, dir, Config{})
+	big := func(target string, size int) store.AuditRecord {
+		r := read(target, 1)
+		r.IP = strings.Repeat("x", size) // ballast; the count stays in Detail
+		return r
+	}
+	j.foldMu.Lock()                                                 // no fold removes a segment while they are counted
+	must(t, j.Append(t.Context(), big("int_huge", segmentRoom+10))) // bigger than the room
+	must(t, j.Append(t.Context(), big("int_a", foldAtBytes*9/10)))  // under foldAtBytes: stays current
+	must(t, j.Append(t.Context(), big("int_b", foldAtBytes*12/10))) // does not fit what is left
+	must(t, j.Append(t.Context(), read("int_c", 1)))
+	if n := len(segments(t, dir)); n != 4 {
+		t.Fatalf("%d segments, want 4: int_b's frame did not fit after int_a's", n)
+	}
+	j.foldMu.Unlock()
+	crash(j)
+	logs := &strings.Builder{}
+	j2 := open(t, db, dir, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	defer j2.Close(t.Context())
+	if strings.Contains(logs.String(), "torn") {
+		t.Fatalf("a whole segment was read as torn: %s", logs)
+	}
+	var targets []string
+	page, err := db.ListAudit(t.Context(), store.Page{Limit: 10})
+	must(t, err)
+	for _, a := range page {
+		targets = append(targets, a.Target)
+	}
+	if strings.Join(targets, " ") != "int_huge int_a int_b int_c" {
+		t.Fatalf("folded %v, want the four records in order", targets)
+	}
+}
+
+// TestMappedSegmentFault: if the segment file is cut short under a mapped
+// append (another program truncating it), the append fails with an error
+// instead of killing the process, and the next append goes to a new
+// segment and is folded with the records kept in memory.
+func TestMappedSegmentFault(t *testing.T) {
+	db, dir := newDB(t), t.TempDir()
+	j := open(t, db, dir, Config{})
+	must(t, j.Append(t.Context(), read("int_1", 1)))
+	if j.cur.mem == nil {
+		t.Skip("segments are not mapped on this platform")
+	}
+	must(t, os.Truncate(filepath.Join(dir, j.cur.name), 0))
+	if err := j.Append(t.Context(), read("int_2", 1)); err == nil || !strings.Contains(err.Error(), "mapped segment") {
+		t.Fatalf("append to a cut mapping: %v, want an error", err)
+	}
+	must(t, j.Append(t.Context(), read("int_3", 1)))
+	must(t, j.Close(t.Context()))
+	if total, _ := db.reads(t); total != 2 {
+		t.Fatalf("%d reads folded, want 2 (int_1 from memory, int_3)", total)
 	}
 }

@@ -321,8 +321,58 @@ type exchange struct {
 	t      *Target
 	target *url.URL      // where the request goes, before any credential
 	prefix string        // Base's escaped path prefix, no trailing slash
-	before *http.Request // the outbound request before any credential
 	sent   *http.Request // the last request sent, credential applied
+	// before is the outbound request's header before any credential. The
+	// first attempt applies Active to the request itself, not a copy; a
+	// retry copies it and puts back what before holds.
+	before    []headerValues
+	beforeBuf [8]headerValues // room for a usual request's header, in the exchange's own allocation
+}
+
+// headerValues is one header's value slice. A credential's Header.Set or
+// Add replaces or extends the slice, never changes its elements, so the
+// slice kept still holds the values as they were.
+type headerValues struct {
+	key  string
+	vals []string
+}
+
+// markHeader records h as it is before any credential.
+func (x *exchange) markHeader(h http.Header) {
+	x.before = x.beforeBuf[:0]
+	for k, vs := range h {
+		x.before = append(x.before, headerValues{k, vs})
+	}
+}
+
+// credentialSet reports whether header k's values vs were set by a
+// credential: added, replaced or extended since markHeader.
+func (x *exchange) credentialSet(k string, vs []string) bool {
+	for _, b := range x.before {
+		if b.key == k {
+			return len(b.vals) != len(vs) || len(vs) > 0 && &b.vals[0] != &vs[0]
+		}
+	}
+	return true
+}
+
+// unapply returns a copy of sent without the credential applied to it:
+// the header, URL and Host as they were before.
+func (x *exchange) unapply(sent *http.Request) *http.Request {
+	out := sent.Clone(sent.Context())
+	for k, vs := range out.Header {
+		if x.credentialSet(k, vs) {
+			delete(out.Header, k)
+		}
+	}
+	for _, b := range x.before {
+		if _, ok := out.Header[b.key]; !ok {
+			out.Header[b.key] = b.vals
+		}
+	}
+	u := *x.target
+	out.URL, out.Host = &u, ""
+	return out
 }
 
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
@@ -354,7 +404,7 @@ var strippedHeaders = map[string]bool{
 // RoundTrip sends the request with Active applied and, on a 401, once more
 // with Fallback applied if the body can be replayed.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
-	x.before = req
+	x.markHeader(req.Header)
 	body := req.Body
 	var buf []byte
 	buffered := false
@@ -376,8 +426,9 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = &endedBody{ReadCloser: body}
 	}
 
-	prepare := func(c Credential) (*http.Request, error) {
-		out := req.Clone(req.Context())
+	// prepare applies c to out, the request itself the first time (no
+	// one else holds it: httputil.ReverseProxy made it for this exchange).
+	prepare := func(out *http.Request, c Credential) (*http.Request, error) {
 		switch {
 		case buffered && len(buf) == 0:
 			out.Body, out.GetBody, out.ContentLength = http.NoBody, nil, 0
@@ -404,7 +455,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		return x.p.transport.RoundTrip(out)
 	}
 
-	first, err := prepare(x.t.Active)
+	first, err := prepare(req, x.t.Active)
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +463,8 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || res.StatusCode != http.StatusUnauthorized || x.t.Fallback == nil || !rewindable {
 		return res, err
 	}
-	retry, err := prepare(x.t.Fallback)
+	// The transport may hold first until res.Body is closed: a copy.
+	retry, err := prepare(x.unapply(first), x.t.Fallback)
 	if errors.Is(err, ErrNoFallback) {
 		return res, nil
 	}
@@ -544,7 +596,7 @@ func (x *exchange) credentialParams() map[string]bool {
 // secretValues returns the values the credential put in the last request
 // sent (changed query parameters and headers), to scrub from log lines.
 func (x *exchange) secretValues() []string {
-	if x.sent == nil || x.before == nil {
+	if x.sent == nil {
 		return nil
 	}
 	var vals []string
@@ -553,7 +605,7 @@ func (x *exchange) secretValues() []string {
 		vals = append(vals, after[k]...)
 	}
 	for k, vs := range x.sent.Header {
-		if !slices.Equal(vs, x.before.Header[k]) {
+		if x.credentialSet(k, vs) {
 			for _, v := range vs {
 				vals = append(vals, v)
 				vals = append(vals, strings.Fields(v)...) // "Bearer <token>" → token

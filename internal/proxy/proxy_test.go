@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -448,6 +449,53 @@ func TestFallbackRetry(t *testing.T) {
 				t.Fatalf("OnFallback called %d times, want %d", n, c.wantCallbacks)
 			}
 		})
+	}
+}
+
+// TestRetryStartsFromTheCallersRequest: the fallback is applied to the
+// request as it was before the active credential changed it — headers the
+// credential set, extended or removed, and its query parameter, are as the
+// caller sent them — and the active credential's values are not in it.
+func TestRetryStartsFromTheCallersRequest(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer fallback" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	active := CredentialFunc(func(r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer active")
+		r.Header.Set("X-Over", "active")
+		r.Header.Add("X-Keep", "active")
+		r.Header.Del("X-Gone")
+		r.Header.Set("X-New", "active")
+		q := r.URL.Query()
+		q.Set("key", "active")
+		r.URL.RawQuery = q.Encode()
+		return nil
+	})
+	p, _ := newTestProxy(t, Config{AllowPrivate: true})
+	hdr := http.Header{"X-Keep": {"caller"}, "X-Over": {"caller"}, "X-Gone": {"caller"}}
+	w := serve(p, http.MethodGet, nil, hdr, Target{Base: up.base(t, ""), Path: "items", RawQuery: "a=1", Active: active, Fallback: bearer("fallback")})
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d", w.Code)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.reqs) != 2 {
+		t.Fatalf("%d attempts, want 2", len(up.reqs))
+	}
+	first, retry := up.reqs[0], up.reqs[1]
+	if first.Header.Get("X-New") != "active" || first.RequestURI != "/items?a=1&key=active" || len(first.Header["X-Keep"]) != 2 {
+		t.Fatalf("first attempt %v %v: the active credential was not applied", first.RequestURI, first.Header)
+	}
+	want := map[string][]string{"X-Keep": {"caller"}, "X-Over": {"caller"}, "X-Gone": {"caller"}, "X-New": nil, "Authorization": {"Bearer fallback"}}
+	for k, vs := range want {
+		if !slices.Equal(retry.Header[k], vs) {
+			t.Errorf("retry %s = %q, want %q", k, retry.Header[k], vs)
+		}
+	}
+	if retry.RequestURI != "/items?a=1" {
+		t.Errorf("retry went to %q, want /items?a=1", retry.RequestURI)
 	}
 }
 

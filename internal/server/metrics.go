@@ -98,15 +98,13 @@ func readMetrics(reg *prometheus.Registry) func(reads, records int, err error) {
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 	})
 	reg.MustRegister(recorded, batch)
-	for _, o := range []string{"ok", "failed"} {
-		recorded.WithLabelValues(o)
-	}
+	ok, failed := recorded.WithLabelValues("ok"), recorded.WithLabelValues("failed")
 	return func(reads, _ int, err error) {
-		outcome := "ok"
+		c := ok
 		if err != nil {
-			outcome = "failed"
+			c = failed
 		}
-		recorded.WithLabelValues(outcome).Add(float64(reads))
+		c.Add(float64(reads))
 		batch.Observe(float64(reads))
 	}
 }

@@ -200,11 +200,22 @@ type Page struct {
 	Newest bool
 }
 
-// CredentialSet is an integration with all of its credential versions,
-// as handed to a Mutate function.
+// CredentialSet is an integration with the credential versions a
+// mutation can change, as handed to a Mutate function and returned by it.
 type CredentialSet struct {
 	Integration Integration
-	Credentials []Credential // ordered by Version
+	// Credentials, handed to fn, are the integration's live versions
+	// (active and previous) ordered by Version. Revoked versions are
+	// final and never in it, however many there are: read them with
+	// ListCredentials, PageCredentials or GetCredential. A version added
+	// with the id of one not loaded is inserted, and fails as a taken id
+	// (ErrConflict). Returned by Mutate, they are the versions fn left in
+	// the set, as stored (those fn revoked included), ordered by Version.
+	Credentials []Credential
+	// MaxVersion is the highest Version the integration has, revoked
+	// versions included (0 when it has none): a new version is numbered
+	// MaxVersion+1. Mutate ignores changes fn makes to it.
+	MaxVersion int
 	// Events are appended in the same transaction as the mutation.
 	Events []Event
 }
@@ -283,11 +294,13 @@ type Store interface {
 	// query for the whole page instead of one per integration.
 	ActiveCredentials(ctx context.Context, after, through string) ([]Credential, error)
 	// Mutate is the one path for changing credentials: it loads the
-	// integration and its credentials, locked against every other Mutate
-	// or UpdateIntegration of the same integration, applies fn, and stores
-	// the integration, every credential in the set (new ones are
-	// inserted) and the set's Events in one transaction. If fn fails
-	// nothing is stored.
+	// integration, its live versions and its highest version number
+	// (CredentialSet), locked against every other Mutate or
+	// UpdateIntegration of the same integration, applies fn, and stores
+	// the integration, the credentials fn changed (new ones are inserted)
+	// and the set's Events in one transaction (RunMutate). If fn fails
+	// nothing is stored. Its cost does not grow with the number of
+	// revoked versions.
 	Mutate(ctx context.Context, integrationID string, fn func(*CredentialSet) error) (CredentialSet, error)
 	// UpdateCredential is a compare-and-swap of one credential (for
 	// example a refreshed token set written over the current one).

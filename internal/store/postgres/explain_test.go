@@ -21,8 +21,8 @@ type planCase struct {
 	want string
 }
 
-// listPlanCases are every listing's queries, the log pages included, and
-// the lookups each /access request makes.
+// listPlanCases are every listing's queries (the log pages included), the
+// lookups each /access request makes and the reads of every Mutate.
 func listPlanCases() []planCase {
 	logPage := func(p store.Page) (string, []any) {
 		clause, args := store.PageClause(p, 7, func(n int) string { return "$" + strconv.Itoa(n) })
@@ -51,6 +51,8 @@ func listPlanCases() []planCase {
 		{"PageAppSecrets(cursor)", sqldb.AppSecretVersionSQL, []any{"aps_a", "app_a"}, "app_secrets_pkey|app_secrets_app_id_version_key"},
 		{"PageAppSecrets", sqldb.PageAppSecretsSQL, []any{"app_a", 3, 101}, "app_secrets_app_id_version_key"},
 		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
+		{"Mutate: live versions", sqldb.LiveCredentialsSQL, []any{"int_a"}, "credentials_live"},
+		{"Mutate: highest version", sqldb.MaxVersionSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), 501}, "integrations_verify_due"},
 		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), dbTime(time.Unix(1_600_000_000, 0)), "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "integrations_pkey"},

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -50,9 +51,38 @@ func (t Tx) GetCredential(ctx context.Context, id string) (store.Credential, err
 	return t.q.getCredential(ctx, t.conn, id)
 }
 
-// ListCredentials implements store.Tx.
-func (t Tx) ListCredentials(ctx context.Context, integrationID string) ([]store.Credential, error) {
-	return t.q.listCredentials(ctx, t.conn, integrationID)
+// The reads of a Mutate (store.RunMutate): each one short index range
+// however many versions the integration has (explain_test.go).
+const (
+	// LiveCredentialsSQL reads the partial index credentials_live; its
+	// state term must stay as the index's WHERE is written, or the
+	// databases cannot use the index.
+	LiveCredentialsSQL = `SELECT ` + store.CredentialColumns + ` FROM credentials
+		WHERE integration_id = $1 AND state IN ('active', 'previous') ORDER BY version`
+	// MaxVersionSQL reads the last entry of (integration_id, version).
+	MaxVersionSQL = `SELECT version FROM credentials WHERE integration_id = $1 ORDER BY version DESC LIMIT 1`
+)
+
+// LiveCredentials implements store.Tx.
+func (t Tx) LiveCredentials(ctx context.Context, integrationID string) ([]store.Credential, error) {
+	cs, err := queryAll(ctx, t.conn, t.q.d.Scan.Credential, LiveCredentialsSQL, integrationID)
+	if err != nil {
+		return nil, fmt.Errorf("live credentials of %s: %w", integrationID, t.q.d.Err(err))
+	}
+	return cs, nil
+}
+
+// MaxVersion implements store.Tx.
+func (t Tx) MaxVersion(ctx context.Context, integrationID string) (int, error) {
+	var v int
+	err := t.conn.QueryRow(ctx, MaxVersionSQL, integrationID).Scan(&v)
+	if err = t.q.d.Err(err); errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("highest credential version of %s: %w", integrationID, err)
+	}
+	return v, nil
 }
 
 // InsertCredential implements store.Tx.

@@ -9,7 +9,7 @@ import (
 )
 
 // verifiable selects the integrations with something to verify. It is
-// the predicate of the integrations_verify_due index (migration 0017)
+// the predicate of the integrations_verify_due index (migration 0018)
 // word for word: SQLite uses a partial index only for a query that
 // repeats its terms.
 const verifiable = `status NOT IN ('pending', 'disabled')`

@@ -17,8 +17,8 @@ type planCase struct {
 	want string
 }
 
-// listPlanCases are every listing's queries, the log pages included, and
-// the lookups each /access request makes.
+// listPlanCases are every listing's queries (the log pages included), the
+// lookups each /access request makes and the reads of every Mutate.
 func listPlanCases() []planCase {
 	logPage := func(p store.Page) (string, []any) {
 		clause, args := store.PageClause(p, 7, func(int) string { return "?" })
@@ -47,6 +47,8 @@ func listPlanCases() []planCase {
 		{"PageAppSecrets(cursor)", sqldb.AppSecretVersionSQL, []any{"aps_a", "app_a"}, "sqlite_autoindex_app_secrets_1"},
 		{"PageAppSecrets", sqldb.PageAppSecretsSQL, []any{"app_a", 3, 101}, "sqlite_autoindex_app_secrets_2"},
 		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
+		{"Mutate: live versions", sqldb.LiveCredentialsSQL, []any{"int_a"}, "credentials_live"},
+		{"Mutate: highest version", sqldb.MaxVersionSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{1_700_000_000_000_000_000, 501}, "integrations_verify_due"},
 		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{1_700_000_000_000_000_000, 1_600_000_000_000_000_000, "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},

@@ -191,7 +191,7 @@ func TestUpgradeChainsExistingAudit(t *testing.T) {
 }
 
 // TestUpgradeSchedulesVerification: integrations stored before
-// 0017_verify_schedule are due for verification at once (those with
+// 0018_verify_schedule are due for verification at once (those with
 // something to verify), and the leases that were their turns are gone;
 // other leases stay.
 func TestUpgradeSchedulesVerification(t *testing.T) {
@@ -207,7 +207,7 @@ func TestUpgradeSchedulesVerification(t *testing.T) {
 	names, _ := fs.Glob(migrations, "migrations/*.sql")
 	for _, name := range names {
 		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if version >= "0017" {
+		if version >= "0018" {
 			break
 		}
 		body, _ := migrations.ReadFile(name)

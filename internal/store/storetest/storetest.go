@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Mutate", testMutate},
 		{"MutateRollback", testMutateRollback},
 		{"MutateConflicts", testMutateConflicts},
+		{"MutateLiveVersions", testMutateLiveVersions},
 		{"UpdateCredential", testUpdateCredential},
 		{"Events", testEvents},
 		{"EventsDefaultLimit", testEventsDefaultLimit},
@@ -131,10 +132,9 @@ func newIntegration(t *testing.T, s store.Store, workspaceID, name string) store
 // rotate demotes the active version to previous, any previous to revoked,
 // and adds a new active version holding secret.
 func rotate(set *store.CredentialSet, secret []byte, at time.Time) {
-	next := 1
+	next := set.MaxVersion + 1
 	for i := range set.Credentials {
 		c := &set.Credentials[i]
-		next = max(next, c.Version+1)
 		switch c.State {
 		case store.StateActive:
 			c.State = store.StatePrevious
@@ -470,8 +470,8 @@ func testMutate(t *testing.T, s store.Store) {
 
 	set, err := s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
 		wantEqual(t, set.Integration, in, "Mutate fn integration")
-		if len(set.Credentials) != 0 || len(set.Events) != 0 {
-			t.Errorf("Mutate fn got %d credentials and %d events, want none", len(set.Credentials), len(set.Events))
+		if len(set.Credentials) != 0 || len(set.Events) != 0 || set.MaxVersion != 0 {
+			t.Errorf("Mutate fn got %d credentials, %d events and MaxVersion %d, want none", len(set.Credentials), len(set.Events), set.MaxVersion)
 		}
 		rotate(set, []byte("ct1"), t0)
 		set.Credentials[0].VerifiedAt = t0
@@ -540,15 +540,111 @@ func testMutate(t *testing.T, s store.Store) {
 	must(t, err, "ListCredentials")
 	wantEqual(t, creds, set.Credentials, "ListCredentials after rotations")
 
-	// Leaving credentials out of the set does not delete them.
+	// Leaving credentials out of the set does not delete them; the set
+	// returned holds what fn left in it.
 	set, err = s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
 		set.Credentials = nil
 		return nil
 	})
 	must(t, err, "Mutate (empty set)")
-	if len(set.Credentials) != 3 {
-		t.Errorf("after a Mutate without credentials, %d credentials, want 3", len(set.Credentials))
+	if len(set.Credentials) != 0 || set.MaxVersion != 3 {
+		t.Errorf("Mutate without credentials returned %d credentials and MaxVersion %d, want none and 3", len(set.Credentials), set.MaxVersion)
 	}
+	after, err := s.ListCredentials(ctx, in.ID)
+	must(t, err, "ListCredentials")
+	wantEqual(t, after, creds, "ListCredentials after a Mutate without credentials")
+}
+
+// testMutateLiveVersions: Mutate hands fn the live versions (active and
+// previous) and the highest version number, never a revoked version, so
+// its cost does not grow with them; numbering continues after the
+// highest version even when that one is revoked; revoked versions are
+// never written, and cannot be reached through the set.
+func testMutateLiveVersions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ws := newWorkspace(t, s, "default")
+	in := newIntegration(t, s, ws.ID, "github")
+	other := newIntegration(t, s, ws.ID, "other")
+	newCredential(t, s, other.ID, []byte("elsewhere"))
+	for i := range 20 {
+		newCredential(t, s, in.ID, fmt.Appendf(nil, "ct%d", i+1))
+	}
+	all, err := s.ListCredentials(ctx, in.ID)
+	must(t, err, "ListCredentials")
+	if len(all) != 20 || all[18].State != store.StatePrevious || all[19].State != store.StateActive {
+		t.Fatalf("20 rotations left %d versions: %+v", len(all), all)
+	}
+	revoked := all[:18]
+
+	// Revoke the active version (20) and roll back to the previous (19):
+	// the highest version is now a revoked one.
+	set, err := s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
+		wantEqual(t, set.Credentials, all[18:], "Mutate fn credentials (the live versions)")
+		if set.MaxVersion != 20 {
+			t.Errorf("Mutate fn MaxVersion %d, want 20", set.MaxVersion)
+		}
+		prev, act := &set.Credentials[0], &set.Credentials[1]
+		act.State, act.RevokedAt, act.Secret = store.StateRevoked, t1, nil
+		prev.State = store.StateActive
+		return nil
+	})
+	must(t, err, "Mutate (roll back)")
+	if len(set.Credentials) != 2 || set.MaxVersion != 20 {
+		t.Fatalf("roll back returned %d credentials, MaxVersion %d: %+v", len(set.Credentials), set.MaxVersion, set.Credentials)
+	}
+	for _, c := range set.Credentials { // what fn revoked is returned too
+		got, err := s.GetCredential(ctx, c.ID)
+		must(t, err, "GetCredential")
+		wantEqual(t, c, got, "Mutate result against GetCredential")
+	}
+	if set.Credentials[0].State != store.StateActive || set.Credentials[1].State != store.StateRevoked {
+		t.Errorf("roll back stored states %s, %s", set.Credentials[0].State, set.Credentials[1].State)
+	}
+	v19 := set.Credentials[0]
+
+	// A new version is numbered after the revoked 20.
+	set, err = s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
+		wantEqual(t, set.Credentials, []store.Credential{v19}, "Mutate fn credentials after the roll back")
+		if set.MaxVersion != 20 {
+			t.Errorf("Mutate fn MaxVersion %d, want 20 (a revoked version's)", set.MaxVersion)
+		}
+		rotate(set, []byte("ct21"), t2)
+		return nil
+	})
+	must(t, err, "Mutate (rotate after the roll back)")
+	var versions []int
+	for _, c := range set.Credentials {
+		versions = append(versions, c.Version)
+	}
+	wantEqual(t, versions, []int{19, 21}, "versions after rotating")
+	if set.MaxVersion != 21 || set.Credentials[1].State != store.StateActive {
+		t.Errorf("rotation returned MaxVersion %d, new version %+v", set.MaxVersion, set.Credentials[1])
+	}
+
+	// A version fn leaves as it was is returned as loaded, not written.
+	set, err = s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
+		set.Integration.StatusReason = "touched"
+		return nil
+	})
+	must(t, err, "Mutate (integration only)")
+	now, err := s.ListCredentials(ctx, in.ID)
+	must(t, err, "ListCredentials")
+	wantEqual(t, set.Credentials, []store.Credential{now[18], now[20]}, "Mutate result of an integration-only change")
+
+	// A revoked version cannot be reached through the set: added with its
+	// id, it is inserted, and the id is taken.
+	_, err = s.Mutate(ctx, in.ID, func(set *store.CredentialSet) error {
+		c := revoked[3]
+		c.Hint, c.Secret = "…new", []byte("resurrected")
+		set.Credentials = append(set.Credentials, c)
+		return nil
+	})
+	wantErr(t, err, store.ErrConflict, "Mutate adding a revoked version's id")
+
+	// No revoked version was written by any of it.
+	now, err = s.ListCredentials(ctx, in.ID)
+	must(t, err, "ListCredentials")
+	wantEqual(t, now[:18], revoked, "revoked versions after the mutations")
 }
 
 func testMutateRollback(t *testing.T, s store.Store) {

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// routingTable returns a ServeMux holding every route the API registers
+// and hotRoutes, all of whose handlers answer with the pattern and the
+// path values they were given.
+func routingTable(t testing.TB) (*http.ServeMux, *hotRoutes) {
+	t.Helper()
+	s := &Server{mux: http.NewServeMux(), metrics: newMetrics(prometheus.NewRegistry())}
+	s.register()
+	if s.hot.access == nil || s.hot.proxy == nil {
+		t.Fatal("register did not set the hot routes")
+	}
+	mux := http.NewServeMux()
+	for _, rt := range s.Routes() {
+		p := rt.Pattern
+		if rt.Method != "" {
+			p = rt.Method + " " + p
+		}
+		mux.Handle(p, echoRoute(p))
+	}
+	mux.Handle("/v1/", echoRoute("/v1/")) // register's catch-alls
+	mux.Handle("/oauth/", echoRoute("/oauth/"))
+	return mux, &hotRoutes{access: echoRoute(accessPattern), proxy: echoRoute(proxyPattern)}
+}
+
+func echoRoute(pattern string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s|%s|%q|%q", pattern, r.Pattern, r.PathValue("id"), r.PathValue("path"))
+	})
+}
+
+// compareRoute serves method target through the mux and, if hot takes
+// it, through hot; it fails the test when the answers differ, and
+// reports whether hot took it.
+func compareRoute(t *testing.T, mux *http.ServeMux, hot *hotRoutes, method, target string) bool {
+	t.Helper()
+	req := func() *http.Request {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil
+		}
+		return &http.Request{Method: method, URL: u, Host: "storm.test", Header: http.Header{}, RequestURI: target}
+	}
+	r := req()
+	if r == nil {
+		return false
+	}
+	h := hot.route(r)
+	if h == nil {
+		return false
+	}
+	fast := httptest.NewRecorder()
+	h.ServeHTTP(fast, r)
+	slow := httptest.NewRecorder()
+	mux.ServeHTTP(slow, req())
+	if fast.Code != slow.Code || fast.Body.String() != slow.Body.String() {
+		t.Fatalf("%s %s: hot route answered %d %q, the mux %d %q", method, target, fast.Code, fast.Body, slow.Code, slow.Body)
+	}
+	return true
+}
+
+// TestHotRoutesMatchTheMux: the requests the hot routes take are routed
+// as ServeMux routes them, and the hot routes take the usual ones.
+func TestHotRoutesMatchTheMux(t *testing.T) {
+	mux, hot := routingTable(t)
+	for _, c := range []struct {
+		method, target string
+		taken          bool
+	}{
+		{"GET", "/v1/integrations/int_1/access", true},
+		{"HEAD", "/v1/integrations/int_1/access", true},
+		{"GET", "/v1/integrations/int_1/proxy/a/b?q=1", true},
+		{"POST", "/v1/integrations/int_1/proxy/a/b", true},
+		{"DELETE", "/v1/integrations/Int-1/proxy/a", true},
+		{"GET", "/v1/integrations/int_1/proxy/", true},
+		{"GET", "/v1/integrations/int_1/proxy/a/", true},
+		{"POST", "/v1/integrations/int_1/access", false},      // 405 with Allow
+		{"GET", "/v1/integrations/int_1/proxy", false},        // the base URL route
+		{"GET", "/v1/integrations/int_1/proxy/a//b", false},   // redirected
+		{"GET", "/v1/integrations/int_1/proxy/a/../b", false}, // redirected
+		{"GET", "/v1/integrations/int_1/proxy/./b", false},
+		{"GET", "/v1/integrations/int_1/proxy/a%2Fb", false}, // escaped
+		{"GET", "/v1/integrations/int.1/access", false},
+		{"GET", "/v1/integrations//access", false},
+		{"GET", "/v1/integrations/int_1/access/", false},
+		{"GET", "/v1/integrations/int_1/credentials", false},
+		{"CONNECT", "/v1/integrations/int_1/proxy/a", false},
+	} {
+		if got := compareRoute(t, mux, hot, c.method, c.target); got != c.taken {
+			t.Errorf("%s %s: taken by the hot routes %v, want %v", c.method, c.target, got, c.taken)
+		}
+	}
+}
+
+// FuzzHotRoutesMatchTheMux: whatever the method and path, a request the
+// hot routes take gets the answer the mux gives.
+func FuzzHotRoutesMatchTheMux(f *testing.F) {
+	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "get"}
+	for _, p := range []string{"/v1/integrations/int_1/access", "/v1/integrations/int_1/proxy/a/b", "/v1/integrations/x/proxy/a/../b", "/v1/integrations/x/proxy/%2e%2e/b"} {
+		f.Add(uint8(0), p)
+		f.Add(uint8(2), p)
+	}
+	mux, hot := routingTable(f)
+	f.Fuzz(func(t *testing.T, m uint8, target string) {
+		compareRoute(t, mux, hot, methods[int(m)%len(methods)], target)
+	})
+}
