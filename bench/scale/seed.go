@@ -230,7 +230,8 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 
 	// Integrations: 70% connected, 10% degraded, 10% pending (no
 	// credential), 5% reconnect_required, 5% disabled; verified within
-	// the last 70 minutes, so the hourly verification schedule has work.
+	// the last 70 minutes, so the hourly verification schedule has work
+	// (their turns are due an hour after it).
 	ids := make([]string, sz.Integrations)
 	statuses := make([]string, sz.Integrations)
 	for i := range ids {
@@ -250,7 +251,7 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 	}
 	fx.Heavy = ids[0] // connected
 	integCols := []string{"id", "workspace_id", "name", "provider", "auth_method", "config", "secret_config", "status",
-		"status_reason", "created_at", "updated_at", "last_verified_at", "last_used_at", "revision"}
+		"status_reason", "created_at", "updated_at", "last_verified_at", "last_used_at", "revision", "next_verify_at"}
 	t := time.Now()
 	err = b.insert(ctx, "integrations", integCols, sz.Integrations, func(i int, d []any) {
 		var verified time.Time
@@ -269,6 +270,12 @@ func seedBulk(ctx context.Context, fx *fixture) error {
 		}
 		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = ids[i], fx.WS, fmt.Sprintf("bulk %07d", i), model.Provider, model.AuthMethod, model.Config, sc, statuses[i]
 		d[8], d[9], d[10], d[11], d[12], d[13] = "seeded", now.Add(-30*24*time.Hour), now, verified, time.Time{}, int64(1)
+		// As the hourly schedule leaves them: the next turn an interval
+		// after the last verification (never verified: due at once).
+		d[14] = time.Unix(0, 0).UTC()
+		if !verified.IsZero() {
+			d[14] = verified.Add(time.Hour)
+		}
 	})
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 	"github.com/stormcreds/storm/internal/store"
 )
 
-func save(t *testing.T, s *Service, in store.Integration, key string) store.Credential {
+func save(t testing.TB, s *Service, in store.Integration, key string) store.Credential {
 	t.Helper()
 	c, err := s.Save(context.Background(), actor, in, SaveInput{APIKey: key})
 	if err != nil {

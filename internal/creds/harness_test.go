@@ -27,7 +27,7 @@ import (
 // world is the shared state of a cluster in a test: one real SQLite
 // store and its vault. Services on one world act as instances.
 type world struct {
-	t  *testing.T
+	t  testing.TB
 	st store.Store
 	v  *vault.Vault
 	ws store.Workspace
@@ -39,7 +39,7 @@ const publicURL = "http://127.0.0.1:1"
 
 var actor = events.Actor{TokenID: "tok_test", IP: "127.0.0.1"}
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	st := sqlite.OpenTest(t)
 	v := vault.OpenTest(t, st)
@@ -86,7 +86,7 @@ type keyAPI struct {
 	seen []string
 }
 
-func newKeyAPI(t *testing.T, keys ...string) *keyAPI {
+func newKeyAPI(t testing.TB, keys ...string) *keyAPI {
 	k := &keyAPI{keys: map[string]bool{}}
 	for _, key := range keys {
 		k.keys[key] = true

@@ -31,8 +31,9 @@ type VerifySchedule struct {
 
 // RunVerifySchedule verifies every integration that has a credential
 // about once per Interval (±10% jitter), until ctx ends. Several instances
-// may run it: an integration's turn is a lease that lasts the interval,
-// so each one is verified once per period cluster-wide.
+// may run it: an integration's turn is taken by moving its next
+// verification forward (store.ScheduleVerification), which one instance
+// wins, so each one is verified once per period cluster-wide.
 func (s *Service) RunVerifySchedule(ctx context.Context, cfg VerifySchedule) {
 	if cfg.Interval <= 0 {
 		return
@@ -54,32 +55,74 @@ func (s *Service) RunVerifySchedule(ctx context.Context, cfg VerifySchedule) {
 	}
 }
 
+// duePage is how many due integrations one read of a scan takes.
+const duePage = 500
+
+// verifyDue takes the turns that are due. It reads only those (one index
+// range a page), so a scan costs the same however many integrations are
+// not due.
 func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *providerLimits) {
 	now := s.now()
-	// A page of integrations at a time, so a scan of 100,000 holds one
-	// page in memory, not the whole table.
-	err := store.EachIntegration(ctx, s.store, "", func(integ store.Integration) error {
-		// Pending (no credential) and disabled integrations have
-		// nothing to verify; the rest are due after an interval.
-		if integ.Status == store.StatusPending || integ.Status == store.StatusDisabled || now.Sub(integ.LastVerifiedAt) < cfg.Interval {
-			return nil
+	held := map[string]int{} // turns held back this scan, by budget key
+	var after store.VerifyCursor
+	for {
+		due, err := s.store.ListDueVerifications(ctx, now, after, duePage)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("list integrations due for scheduled verification", "err", err)
+			}
+			return
 		}
-		if !limits.take(budgetKey(integ)) {
-			return nil // next scan
+		for _, d := range due {
+			if err := s.takeTurn(ctx, cfg, limits, held, d.Integration); err != nil {
+				if ctx.Err() == nil {
+					s.logger.Warn("schedule verification", "integration", d.Integration.ID, "err", err)
+				}
+				return
+			}
 		}
-		period := cfg.Interval - cfg.Interval/10 + time.Duration(rand.Int64N(int64(cfg.Interval/5)+1))
-		ok, err := s.store.AcquireLease(ctx, "verify:"+integ.ID, store.NewID("verify"), now.Add(period), now)
-		if err != nil || !ok {
-			return nil // another instance has this turn
+		if len(due) < duePage {
+			return
 		}
-		if _, err := s.Verify(ctx, events.System, integ); err != nil && ctx.Err() == nil {
-			s.logger.Info("scheduled verification", "integration", integ.ID, "err", err)
-		}
-		return nil
-	})
-	if err != nil && ctx.Err() == nil {
-		s.logger.Warn("list integrations for scheduled verification", "err", err)
+		after = due[len(due)-1].Cursor()
 	}
+}
+
+// takeTurn verifies integ, whose turn is due, unless it was verified
+// lately or its provider's budget is spent. Verified within the last half
+// Interval (by hand, or when its credential was saved), its turn moves to
+// an interval after that verification instead: half, because a turn the
+// schedule took itself comes at least 0.9 Interval after the last one.
+// Over the budget, the turn moves to the first minute with room left,
+// counting the turns held back before it this scan (held): a backlog is
+// read again when its minute comes, not by every scan until then.
+func (s *Service) takeTurn(ctx context.Context, cfg VerifySchedule, limits *providerLimits, held map[string]int, integ store.Integration) error {
+	now := s.now()
+	if now.Sub(integ.LastVerifiedAt) < cfg.Interval/2 {
+		_, err := s.store.ScheduleVerification(ctx, integ.ID, integ.LastVerifiedAt.Add(cfg.period()), now)
+		return err
+	}
+	key := budgetKey(integ)
+	if !limits.take(key) {
+		minutes := held[key]/cfg.PerProviderPerMinute + 1
+		held[key]++
+		_, err := s.store.ScheduleVerification(ctx, integ.ID, now.Add(time.Duration(minutes)*time.Minute), now)
+		return err
+	}
+	took, err := s.store.ScheduleVerification(ctx, integ.ID, now.Add(cfg.period()), now)
+	if err != nil || !took {
+		return err // another instance has this turn
+	}
+	if _, err := s.Verify(ctx, events.System, integ); err != nil && ctx.Err() == nil {
+		s.logger.Info("scheduled verification", "integration", integ.ID, "err", err)
+	}
+	return nil
+}
+
+// period is the time to an integration's next turn: Interval ±10%, so
+// integrations connected together spread out.
+func (c VerifySchedule) period() time.Duration {
+	return c.Interval - c.Interval/10 + time.Duration(rand.Int64N(int64(c.Interval/5)+1))
 }
 
 // budgetKey is the provider whose rate limits verifying integ counts

@@ -348,6 +348,20 @@ type Store interface {
 	// ListDueCredentials returns active credentials whose RefreshAt is
 	// set and not after before, earliest first, at most limit.
 	ListDueCredentials(ctx context.Context, before time.Time, limit int) ([]Credential, error)
+	// ListDueVerifications returns the integrations with something to
+	// verify (status neither pending nor disabled) whose next scheduled
+	// verification is not after now, after the cursor, earliest first
+	// (ties by id), at most limit (DefaultPageLimit when not positive):
+	// one index range, however many integrations are not due. A new
+	// integration is due at once (types in verify.go).
+	ListDueVerifications(ctx context.Context, now time.Time, after VerifyCursor, limit int) ([]DueVerification, error)
+	// ScheduleVerification moves integration id's next scheduled
+	// verification to next if it is due at now, and reports whether it
+	// did: of the instances that find one turn due, one takes it. An
+	// unknown id reports false. It changes no revision, as
+	// TouchIntegration; Mutate and UpdateIntegration leave the schedule
+	// as it is.
+	ScheduleVerification(ctx context.Context, id string, next, now time.Time) (bool, error)
 
 	// Keyring returns the wrapped vault keyring, or ErrNotFound.
 	Keyring(ctx context.Context) ([]byte, error)

@@ -75,3 +75,68 @@ func TestListDueCredentialsPlan(t *testing.T) {
 		}
 	}
 }
+
+// ListDueVerifications runs every scan of the verification schedule on
+// every instance: with 100,000 integrations of which 100 are due it must
+// remain one ordered range of integrations_verify_due, reading neither
+// the integrations whose turn is later nor the pending and disabled ones
+// (all "due" here: the index leaves them out).
+func TestListDueVerificationsPlan(t *testing.T) {
+	ctx := t.Context()
+	s := OpenTest(t)
+
+	const n = 100_000
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Every tenth integration is pending and the next disabled, both
+	// never scheduled; every thousandth was due i seconds ago; the rest
+	// are due i seconds from now.
+	for _, q := range []string{
+		`INSERT INTO workspaces (id, name) VALUES ('ws_bulk', 'bulk')`,
+		`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason,
+			revision, next_verify_at)
+		SELECT 'int_' || lpad(i::text, 6, '0'), 'ws_bulk', 'n' || i, 'github', 'api_key',
+			CASE i % 10 WHEN 1 THEN 'pending' WHEN 2 THEN 'disabled' ELSE 'connected' END, '', 1,
+			CASE WHEN i % 10 IN (1, 2) THEN timestamptz '1970-01-01 00:00:00+00'
+				WHEN i % 1000 = 0 THEN timestamptz '2025-01-01 00:00:00+00' - i * interval '1 second'
+				ELSE timestamptz '2025-01-01 00:00:00+00' + i * interval '1 second' END
+		FROM generate_series(0, 100000 - 1) AS i`,
+		`ANALYZE integrations`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	rows, err := s.pool.Query(ctx, `EXPLAIN `+sqldb.DueVerificationsSQL, dbTime(now), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strings.Join(plan, "\n")
+	if !strings.Contains(p, "integrations_verify_due") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
+		t.Errorf("plan for ListDueVerifications:\n%s", p)
+	}
+
+	start := time.Now()
+	got, err := s.ListDueVerifications(ctx, now, store.VerifyCursor{}, 500)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ListDueVerifications(limit 500) over %d integrations, %d due: %v\n%s", n, n/1000, elapsed, p)
+	if len(got) != n/1000 {
+		t.Fatalf("%d due verifications, want %d", len(got), n/1000)
+	}
+	for i, d := range got {
+		if d.Integration.Status != store.StatusConnected || d.NextVerifyAt.After(now) ||
+			(i > 0 && d.NextVerifyAt.Before(got[i-1].NextVerifyAt)) {
+			t.Fatalf("due verification %d: %+v", i, d)
+		}
+	}
+	if elapsed > time.Second {
+		t.Errorf("ListDueVerifications took %v", elapsed)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/sqldb"
@@ -52,6 +53,8 @@ func listPlanCases() []planCase {
 		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
 		{"Mutate: live versions", sqldb.LiveCredentialsSQL, []any{"int_a"}, "credentials_live"},
 		{"Mutate: highest version", sqldb.MaxVersionSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
+		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), 501}, "integrations_verify_due"},
+		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), dbTime(time.Unix(1_600_000_000, 0)), "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}

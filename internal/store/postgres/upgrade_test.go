@@ -184,3 +184,58 @@ func TestUpgradeChainsExistingAudit(t *testing.T) {
 		t.Error("an unchained insert was accepted")
 	}
 }
+
+// TestUpgradeSchedulesVerification: integrations stored before
+// 0018_verify_schedule are due for verification at once (those with
+// something to verify), and the leases that were their turns are gone;
+// other leases stay.
+func TestUpgradeSchedulesVerification(t *testing.T) {
+	ctx := t.Context()
+	url := TestURL(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if version >= "0018" {
+			break
+		}
+		body, _ := migrations.ReadFile(name)
+		exec(string(body))
+		exec(`INSERT INTO schema_migrations (version) VALUES ($1)`, version)
+	}
+	exec(`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`)
+	exec(`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
+		VALUES ('int_1', 'ws_1', 'one', 'github', 'api_key', 'connected', '', 1),
+		('int_2', 'ws_1', 'two', 'github', 'api_key', 'pending', '', 1)`)
+	exec(`INSERT INTO leases (name, owner, expires_at) VALUES ('verify:int_1', 'old', now() + interval '1 hour'),
+		('refresh:cred_1', 'old', now() + interval '1 hour')`)
+
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	due, err := s.ListDueVerifications(ctx, time.Now(), store.VerifyCursor{}, 10)
+	if err != nil || len(due) != 1 || due[0].Integration.ID != "int_1" || !due[0].NextVerifyAt.IsZero() {
+		t.Errorf("due verifications after upgrade = %+v, %v; want int_1, never scheduled", due, err)
+	}
+	rows, err := conn.Query(ctx, `SELECT name FROM leases ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || strings.Join(leases, ",") != "refresh:cred_1" {
+		t.Errorf("leases after upgrade: %v, %v; want only refresh:cred_1", leases, err)
+	}
+}

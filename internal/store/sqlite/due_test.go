@@ -89,3 +89,80 @@ func TestListDueCredentialsPlan(t *testing.T) {
 		}
 	}
 }
+
+// ListDueVerifications runs every scan of the verification schedule on
+// every instance: with 100,000 integrations of which 100 are due it must
+// remain one ordered range of integrations_verify_due, reading neither
+// the integrations whose turn is later nor the pending and disabled ones
+// (all "due" here: the index leaves them out).
+func TestListDueVerificationsPlan(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "storm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	n := 100_000
+	if raceEnabled || testing.Short() {
+		n = 10_000
+	}
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Every tenth integration is pending and the next disabled, both
+	// never scheduled; every thousandth was due i seconds ago; the rest
+	// are due i seconds from now.
+	for _, q := range []string{
+		`INSERT INTO workspaces (id, name, created_at) VALUES ('ws_bulk', 'bulk', 0)`,
+		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+		INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason,
+			revision, next_verify_at)
+		SELECT printf('int_%06d', i), 'ws_bulk', 'n' || i, 'github', 'api_key',
+			CASE i % 10 WHEN 1 THEN 'pending' WHEN 2 THEN 'disabled' ELSE 'connected' END, '', 1,
+			CASE WHEN i % 10 IN (1, 2) THEN 0
+				WHEN i % 1000 = 0 THEN ?2 - i * 1000000000
+				ELSE ?2 + i * 1000000000 END FROM n`,
+	} {
+		if _, err := s.rw.ExecContext(ctx, q, n, now.UnixNano()); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	rows, err := s.ro.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqldb.DueVerificationsSQL, dbTime(now), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	rows.Close()
+	p := strings.Join(plan, "; ")
+	if !strings.Contains(p, "USING INDEX integrations_verify_due") || strings.Contains(p, "TEMP B-TREE") {
+		t.Errorf("plan for ListDueVerifications: %s", p)
+	}
+
+	start := time.Now()
+	got, err := s.ListDueVerifications(ctx, now, store.VerifyCursor{}, 500)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ListDueVerifications(limit 500) over %d integrations, %d due: %v (plan: %s)", n, n/1000, elapsed, p)
+	if len(got) != n/1000 {
+		t.Fatalf("%d due verifications, want %d", len(got), n/1000)
+	}
+	for i, d := range got {
+		if d.Integration.Status != store.StatusConnected || d.NextVerifyAt.After(now) ||
+			(i > 0 && d.NextVerifyAt.Before(got[i-1].NextVerifyAt)) {
+			t.Fatalf("due verification %d: %+v", i, d)
+		}
+	}
+	if elapsed > time.Second {
+		t.Errorf("ListDueVerifications took %v", elapsed)
+	}
+}

@@ -49,6 +49,8 @@ func listPlanCases() []planCase {
 		{"ActiveCredentials", activeCredentialsSQL, []any{"int_a", "int_z"}, "credentials_one_active"},
 		{"Mutate: live versions", sqldb.LiveCredentialsSQL, []any{"int_a"}, "credentials_live"},
 		{"Mutate: highest version", sqldb.MaxVersionSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
+		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{1_700_000_000_000_000_000, 501}, "integrations_verify_due"},
+		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{1_700_000_000_000_000_000, 1_600_000_000_000_000_000, "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 	}

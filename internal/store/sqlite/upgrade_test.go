@@ -189,3 +189,72 @@ func TestUpgradeChainsExistingAudit(t *testing.T) {
 		t.Error("an unchained insert was accepted")
 	}
 }
+
+// TestUpgradeSchedulesVerification: integrations stored before
+// 0018_verify_schedule are due for verification at once (those with
+// something to verify), and the leases that were their turns are gone;
+// other leases stay.
+func TestUpgradeSchedulesVerification(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "storm.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if version >= "0018" {
+			break
+		}
+		body, _ := migrations.ReadFile(name)
+		if _, err := db.ExecContext(ctx, string(body)); err != nil {
+			t.Fatalf("%s: %v", version, err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := time.Now().Add(time.Hour).UnixNano()
+	for _, q := range []string{
+		`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`,
+		`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
+			VALUES ('int_1', 'ws_1', 'one', 'github', 'api_key', 'connected', '', 1),
+			('int_2', 'ws_1', 'two', 'github', 'api_key', 'pending', '', 1)`,
+		fmt.Sprintf(`INSERT INTO leases (name, owner, expires_at) VALUES ('verify:int_1', 'old', %d), ('refresh:cred_1', 'old', %d)`, later, later),
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	due, err := s.ListDueVerifications(ctx, time.Now(), store.VerifyCursor{}, 10)
+	if err != nil || len(due) != 1 || due[0].Integration.ID != "int_1" || !due[0].NextVerifyAt.IsZero() {
+		t.Errorf("due verifications after upgrade = %+v, %v; want int_1, never scheduled", due, err)
+	}
+	var leases []string
+	rows, err := s.ro.QueryContext(ctx, `SELECT name FROM leases ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, name)
+	}
+	if strings.Join(leases, ",") != "refresh:cred_1" {
+		t.Errorf("leases after upgrade: %v, want only refresh:cred_1", leases)
+	}
+}

@@ -93,7 +93,7 @@ func BenchQueries(b *testing.B, s store.Store) {
 	}
 
 	b.Run("token-by-hash", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer ReportCPU(b)()
 		for b.Loop() {
 			if _, err := s.GetAPITokenByHash(ctx, tok.Hash); err != nil {
 				b.Fatal(err)
@@ -101,7 +101,7 @@ func BenchQueries(b *testing.B, s store.Store) {
 		}
 	})
 	b.Run("get-integration", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer ReportCPU(b)()
 		for b.Loop() {
 			if _, err := s.GetIntegration(ctx, in.ID); err != nil {
 				b.Fatal(err)
@@ -109,7 +109,7 @@ func BenchQueries(b *testing.B, s store.Store) {
 		}
 	})
 	b.Run("list-credentials", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer ReportCPU(b)()
 		for b.Loop() {
 			if cs, err := s.ListCredentials(ctx, in.ID); err != nil || len(cs) != 3 {
 				b.Fatal(len(cs), err)
@@ -117,7 +117,7 @@ func BenchQueries(b *testing.B, s store.Store) {
 		}
 	})
 	b.Run("page-integrations", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer ReportCPU(b)()
 		for b.Loop() {
 			if list, err := s.PageIntegrations(ctx, store.ListPage{WorkspaceID: ws.ID, Limit: 21}); err != nil || len(list) != 21 {
 				b.Fatal(len(list), err)
@@ -125,7 +125,7 @@ func BenchQueries(b *testing.B, s store.Store) {
 		}
 	})
 	b.Run("mutate", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer ReportCPU(b)()
 		n := 0
 		for b.Loop() {
 			n++
@@ -148,9 +148,9 @@ func BenchQueries(b *testing.B, s store.Store) {
 	})
 }
 
-// reportCPU starts measuring b's CPU time; the function it returns
+// ReportCPU starts measuring b's CPU time; the function it returns
 // reports it as cpu-ns/op.
-func reportCPU(b *testing.B) func() {
+func ReportCPU(b *testing.B) func() {
 	cpu0 := cpuTime()
 	return func() {
 		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")

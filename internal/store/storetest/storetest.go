@@ -44,6 +44,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RefreshFields", testRefreshFields},
 		{"HoldLease", testHoldLease},
 		{"ListDueCredentials", testListDueCredentials},
+		{"ListDueVerifications", testListDueVerifications},
+		{"ScheduleVerificationRace", testScheduleVerificationRace},
 		{"Times", testTimes},
 		{"NotFound", testNotFound},
 		{"Ping", testPing},

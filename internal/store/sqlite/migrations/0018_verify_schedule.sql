@@ -1,0 +1,18 @@
+-- The verification schedule (creds.RunVerifySchedule) reads only the
+-- integrations whose turn has come, one index range, instead of walking
+-- every integration each scan. next_verify_at is when an integration's
+-- next scheduled verification is due; the scheduler moves it forward when
+-- it takes a turn (store.ScheduleVerification). New and existing rows are
+-- due at once (0: 1970): the scheduler then verifies them, or moves the
+-- turn of one verified lately to an interval after that verification.
+ALTER TABLE integrations ADD COLUMN next_verify_at INTEGER NOT NULL DEFAULT 0;
+
+-- Only integrations with something to verify: the predicate must stay
+-- word for word the one in sqldb.DueVerificationsSQL, or SQLite does not
+-- use the index (it matches a partial index's terms by their text).
+CREATE INDEX integrations_verify_due ON integrations (next_verify_at, id)
+	WHERE status NOT IN ('pending', 'disabled');
+
+-- Turns were leases named verify:<integration id>, one row per
+-- integration; the column replaces them.
+DELETE FROM leases WHERE name LIKE 'verify:%';
