@@ -326,7 +326,7 @@ func exchangeAnswer(e *catalog.Exchange, token string) []byte {
 
 func (c *mcase) activeCredential() store.Credential {
 	c.t.Helper()
-	cs, err := c.svc.Credentials(context.Background(), c.integ)
+	cs, err := c.st.LiveCredentials(context.Background(), c.integ.ID)
 	if err != nil {
 		c.t.Fatalf("credentials: %v", err)
 	}

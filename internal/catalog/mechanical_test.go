@@ -549,7 +549,7 @@ func (c *mcase) oauth2() {
 	}
 
 	// A forced refresh goes to the refresh (or token) URL the same way.
-	cs, err := c.svc.Credentials(ctx, c.integ)
+	cs, err := c.st.LiveCredentials(ctx, c.integ.ID)
 	if err != nil || len(cs) == 0 {
 		t.Fatalf("credentials: %v", err)
 	}

@@ -49,13 +49,13 @@ func (q *Queries) ListDueVerifications(ctx context.Context, now time.Time, after
 	var due []store.DueVerification
 	var err error
 	if after.ID == "" {
-		due, err = queryAll(ctx, q.read, scan, DueVerificationsSQL, q.d.Time(now), store.DueLimit(limit))
+		due, err = QueryAll(ctx, q.read, scan, DueVerificationsSQL, q.d.Time(now), store.DueLimit(limit))
 	} else {
 		at := after.At
 		if at.IsZero() {
 			at = neverScheduled
 		}
-		due, err = queryAll(ctx, q.read, scan, DueVerificationsAfterSQL, q.d.Time(now), q.d.Time(at), after.ID, store.DueLimit(limit))
+		due, err = QueryAll(ctx, q.read, scan, DueVerificationsAfterSQL, q.d.Time(now), q.d.Time(at), after.ID, store.DueLimit(limit))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list due verifications: %w", q.d.Err(err))
