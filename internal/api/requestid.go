@@ -37,9 +37,10 @@ func WithRequestID(next http.Handler) http.Handler {
 		if !plainID(id) {
 			var b [8]byte
 			rand.Read(b[:])
-			id = "req_" + hex.EncodeToString(b[:])
+			var buf [20]byte // "req_" and 16 hex digits, on the stack
+			id = string(hex.AppendEncode(append(buf[:0], "req_"...), b[:]))
 		}
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[RequestIDHeader] = []string{id} // canonical already
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestScope{id: id})))
 	})
 }

@@ -228,6 +228,11 @@ func splitPattern(p string) (method, path string) {
 // Routes lists every registered endpoint.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
+var (
+	nosniff = []string{"nosniff"}
+	noStore = []string{"no-store"}
+)
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
@@ -239,8 +244,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, errors.New("internal panic"))
 		}
 	}()
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	// Shared, never changed slices: Header.Set allocated one per header
+	// per request. Handlers that change these headers Set new ones.
+	h["X-Content-Type-Options"] = nosniff
+	h["Cache-Control"] = noStore
 	if h := s.hot.route(r); h != nil {
 		h.ServeHTTP(w, r)
 		return
