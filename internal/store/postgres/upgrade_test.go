@@ -114,17 +114,19 @@ func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
 	})
 }
 
-// Audit entries written before 0011_audit_chain are chained once, in log
-// order, however many instances start together; an instance from before
-// 0011 can no longer append unchained entries.
-func TestUpgradeChainsExistingAudit(t *testing.T) {
+// migratedTo applies the migrations before version to a fresh test
+// database, as a release of that time left it. It returns the
+// database's URL, a connection to it and a function running one
+// statement on that connection.
+func migratedTo(t *testing.T, version string) (string, *pgx.Conn, func(q string, args ...any)) {
+	t.Helper()
 	ctx := t.Context()
 	url := TestURL(t)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
+	t.Cleanup(func() { conn.Close(context.Background()) })
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
@@ -134,14 +136,23 @@ func TestUpgradeChainsExistingAudit(t *testing.T) {
 	exec(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
 	names, _ := fs.Glob(migrations, "migrations/*.sql")
 	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if version >= "0011" {
+		v := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if v >= version {
 			break
 		}
 		body, _ := migrations.ReadFile(name)
 		exec(string(body))
-		exec(`INSERT INTO schema_migrations (version) VALUES ($1)`, version)
+		exec(`INSERT INTO schema_migrations (version) VALUES ($1)`, v)
 	}
+	return url, conn, exec
+}
+
+// Audit entries written before 0011_audit_chain are chained once, in log
+// order, however many instances start together; an instance from before
+// 0011 can no longer append unchained entries.
+func TestUpgradeChainsExistingAudit(t *testing.T) {
+	ctx := t.Context()
+	url, conn, exec := migratedTo(t, "0011")
 	// Identity values with a gap, as rolled-back appends leave them.
 	exec(`SELECT setval(pg_get_serial_sequence('audit', 'seq'), 40)`)
 	const n = 1203 // more than a page of chainExisting
@@ -191,29 +202,7 @@ func TestUpgradeChainsExistingAudit(t *testing.T) {
 // other leases stay.
 func TestUpgradeSchedulesVerification(t *testing.T) {
 	ctx := t.Context()
-	url := TestURL(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
-	names, _ := fs.Glob(migrations, "migrations/*.sql")
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if version >= "0018" {
-			break
-		}
-		body, _ := migrations.ReadFile(name)
-		exec(string(body))
-		exec(`INSERT INTO schema_migrations (version) VALUES ($1)`, version)
-	}
+	url, conn, exec := migratedTo(t, "0018")
 	exec(`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`)
 	exec(`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
 		VALUES ('int_1', 'ws_1', 'one', 'github', 'api_key', 'connected', '', 1),

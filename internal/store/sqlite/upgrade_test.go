@@ -68,29 +68,7 @@ func TestUpgradeFrom0001(t *testing.T) {
 func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
 	storetest.RegistrationUpgrade(t, func(t *testing.T, g storetest.Legacy) store.Store {
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "storm.db")
-		db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		names, _ := fs.Glob(migrations, "migrations/*.sql")
-		sort.Strings(names)
-		for _, name := range names {
-			version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-			if version >= "0012" {
-				break
-			}
-			body, _ := migrations.ReadFile(name)
-			if _, err := db.ExecContext(ctx, string(body)); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, version); err != nil {
-				t.Fatal(err)
-			}
-		}
+		path, db := migratedTo(t, "0012")
 		for _, q := range []struct {
 			sql  string
 			args []any
@@ -118,32 +96,43 @@ func TestUpgradeMovesRegistrationsIntoApps(t *testing.T) {
 	})
 }
 
-// Audit entries written before 0011_audit_chain are chained at the first
-// open, in log order, once: the log verifies and appends extend it.
-func TestUpgradeChainsExistingAudit(t *testing.T) {
+// migratedTo returns a new database file with the migrations before
+// version applied, as a release of that time left it, and a handle on it.
+func migratedTo(t *testing.T, version string) (string, *sql.DB) {
+	t.Helper()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "storm.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
 	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	sort.Strings(names)
 	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if version >= "0011" {
+		v := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if v >= version {
 			break
 		}
 		body, _ := migrations.ReadFile(name)
 		if _, err := db.ExecContext(ctx, string(body)); err != nil {
-			t.Fatalf("%s: %v", version, err)
+			t.Fatalf("%s: %v", v, err)
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, version); err != nil {
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, v); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return path, db
+}
+
+// Audit entries written before 0011_audit_chain are chained at the first
+// open, in log order, once: the log verifies and appends extend it.
+func TestUpgradeChainsExistingAudit(t *testing.T) {
+	ctx := t.Context()
+	path, db := migratedTo(t, "0011")
 	var ids []string
 	for i := range 1203 { // more than a page of chainExisting
 		id := fmt.Sprintf("aud_old%04d", i)
@@ -196,28 +185,7 @@ func TestUpgradeChainsExistingAudit(t *testing.T) {
 // other leases stay.
 func TestUpgradeSchedulesVerification(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "storm.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	names, _ := fs.Glob(migrations, "migrations/*.sql")
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if version >= "0018" {
-			break
-		}
-		body, _ := migrations.ReadFile(name)
-		if _, err := db.ExecContext(ctx, string(body)); err != nil {
-			t.Fatalf("%s: %v", version, err)
-		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, version); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := migratedTo(t, "0018")
 	later := time.Now().Add(time.Hour).UnixNano()
 	for _, q := range []string{
 		`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`,
