@@ -70,9 +70,6 @@ func TestListDueCredentialsPlan(t *testing.T) {
 				t.Fatalf("due credential %d: %+v", i, c)
 			}
 		}
-		if elapsed > time.Second {
-			t.Errorf("ListDueCredentials took %v", elapsed)
-		}
 	}
 }
 
@@ -135,8 +132,5 @@ func TestListDueVerificationsPlan(t *testing.T) {
 			(i > 0 && d.NextVerifyAt.Before(got[i-1].NextVerifyAt)) {
 			t.Fatalf("due verification %d: %+v", i, d)
 		}
-	}
-	if elapsed > time.Second {
-		t.Errorf("ListDueVerifications took %v", elapsed)
 	}
 }

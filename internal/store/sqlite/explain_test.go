@@ -89,27 +89,34 @@ func listPlanCases() []planCase {
 // TestListQueriesUseIndexes: every listing reads one index range in the
 // order it answers, so its first page costs the same however many rows
 // exist; a full scan or a sort would grow with the table.
+// queryPlan returns the steps of SQLite's plan for q.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) []string {
+	t.Helper()
+	rows, err := s.ro.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
 func TestListQueriesUseIndexes(t *testing.T) {
 	s := OpenTest(t)
 	for _, c := range listPlanCases() {
 		t.Run(c.name, func(t *testing.T) {
-			rows, err := s.ro.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+c.sql, c.args...)
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			plan := queryPlan(t, s, c.sql, c.args...)
 			text := strings.Join(plan, "; ")
 			t.Log(text)
 			for _, step := range plan {
