@@ -161,14 +161,10 @@ func (s *Service) CreateNew(ctx context.Context, actor events.Actor, ws store.Wo
 		}
 		providers = append(providers, p.Name)
 	}
-	list, err := s.cfg.Store.ListIntegrations(ctx, ws.ID)
-	if err != nil {
+	if taken, err := s.cfg.Store.IntegrationNameTaken(ctx, ws.ID, name); err != nil {
 		return Created{}, err
-	}
-	for _, other := range list {
-		if other.Name == name {
-			return Created{}, problem.New(http.StatusConflict, "an integration named %q already exists in this workspace", name)
-		}
+	} else if taken {
+		return Created{}, problem.New(http.StatusConflict, "an integration named %q already exists in this workspace", name)
 	}
 	offers, err := s.offers(ctx, ws, providers)
 	if err != nil {

@@ -269,6 +269,9 @@ type Store interface {
 	// when workspaceID is empty, ordered by creation. It reads them all:
 	// for jobs that visit each one; listings page with PageIntegrations.
 	ListIntegrations(ctx context.Context, workspaceID string) ([]Integration, error)
+	// IntegrationNameTaken reports whether a workspace has an integration
+	// of that name.
+	IntegrationNameTaken(ctx context.Context, workspaceID, name string) (bool, error)
 	// PageIntegrations returns page p of the integrations, ordered by id.
 	PageIntegrations(ctx context.Context, p ListPage) ([]Integration, error)
 	// UpdateIntegration applies fn to the current integration and stores

@@ -56,6 +56,9 @@ func listPlanCases() []planCase {
 		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), 501}, "integrations_verify_due"},
 		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{dbTime(time.Unix(1_700_000_000, 0)), dbTime(time.Unix(1_600_000_000, 0)), "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "integrations_pkey"},
+		// On the test's empty table the planner may take either index that
+		// starts with the workspace; with rows, the unique one is cheaper.
+		{"connect link: name taken", sqldb.IntegrationNameSQL, []any{"ws_a", "Stripe"}, "integrations_workspace_id_name_key|integrations_workspace_status"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "credentials_integration_id_version_key"},
 	}
 	cases = append(cases, planCase{"ListAudit(cursor)", `SELECT seq FROM audit WHERE id = $1`, []any{"aud_a"}, "audit_id_key"})

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,6 +104,23 @@ func (q *Queries) getIntegration(ctx context.Context, c Conn, id, lock string) (
 		return store.Integration{}, fmt.Errorf("get integration %s: %w", id, q.d.Err(err))
 	}
 	return in, nil
+}
+
+// IntegrationNameSQL probes the (workspace_id, name) unique index.
+const IntegrationNameSQL = `SELECT 1 FROM integrations WHERE workspace_id = $1 AND name = $2`
+
+// IntegrationNameTaken reports whether workspaceID has an integration
+// named name.
+func (q *Queries) IntegrationNameTaken(ctx context.Context, workspaceID, name string) (bool, error) {
+	var one int
+	err := q.read.QueryRow(ctx, IntegrationNameSQL, workspaceID, name).Scan(&one)
+	switch err = q.d.Err(err); {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look up integration name: %w", err)
+	}
+	return true, nil
 }
 
 // GetIntegration finds an integration by id.

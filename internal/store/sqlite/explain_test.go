@@ -52,6 +52,7 @@ func listPlanCases() []planCase {
 		{"ListDueVerifications", sqldb.DueVerificationsSQL, []any{1_700_000_000_000_000_000, 501}, "integrations_verify_due"},
 		{"ListDueVerifications(cursor)", sqldb.DueVerificationsAfterSQL, []any{1_700_000_000_000_000_000, 1_600_000_000_000_000_000, "int_a", 501}, "integrations_verify_due"},
 		{"access: integration by id", sqldb.GetIntegrationSQL, []any{"int_a"}, "sqlite_autoindex_integrations_1"},
+		{"connect link: name taken", sqldb.IntegrationNameSQL, []any{"ws_a", "Stripe"}, "sqlite_autoindex_integrations_2"},
 		{"access: credentials of an integration", sqldb.ListCredentialsSQL, []any{"int_a"}, "sqlite_autoindex_credentials_2"},
 	}
 	cases = append(cases, planCase{"ListAudit(cursor)", `SELECT seq FROM audit WHERE id = ?`, []any{"aud_a"}, "sqlite_autoindex_audit_1"})

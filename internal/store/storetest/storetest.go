@@ -345,6 +345,22 @@ func testIntegrations(t *testing.T, s store.Store) {
 	wantErr(t, s.CreateIntegration(ctx, dup), store.ErrConflict, "CreateIntegration with a taken id")
 	wantErr(t, s.CreateIntegration(ctx, integration(store.NewID("ws"), "x")), store.ErrNotFound,
 		"CreateIntegration in an unknown workspace")
+	for _, tc := range []struct {
+		workspace, name string
+		want            bool
+	}{
+		{a.ID, in2.Name, true},
+		{b.ID, in3.Name, true},
+		{b.ID, in2.Name, false}, // taken in another workspace only
+		{a.ID, in2.Name + "x", false},
+		{store.NewID("ws"), in1.Name, false},
+	} {
+		taken, err := s.IntegrationNameTaken(ctx, tc.workspace, tc.name)
+		must(t, err, "IntegrationNameTaken")
+		if taken != tc.want {
+			t.Errorf("IntegrationNameTaken(%s, %q) = %v, want %v", tc.workspace, tc.name, taken, tc.want)
+		}
+	}
 
 	for _, tc := range []struct {
 		workspace string
