@@ -24,8 +24,11 @@ type hotRoutes struct {
 	access, proxy http.Handler // as registered: instrumented, authenticated
 }
 
-// route returns the handler for r, with r's pattern and path values set
-// as ServeMux would set them, or nil to leave r to the mux.
+// route returns the handler for r, with r's pattern and the path value
+// the handlers read ("id") set as ServeMux would set them, or nil to
+// leave r to the mux. The proxy's "path" is not set: the handler reads
+// the escaped path itself, and each value set costs an allocation here
+// and another when httputil.ReverseProxy clones the request.
 func (h *hotRoutes) route(r *http.Request) http.Handler {
 	if h.access == nil || h.proxy == nil || r.URL.RawPath != "" || r.Method == http.MethodConnect {
 		return nil
@@ -46,13 +49,11 @@ func (h *hotRoutes) route(r *http.Request) http.Handler {
 		r.SetPathValue("id", id)
 		return h.access
 	}
-	rest, ok = strings.CutPrefix(tail, "proxy/")
-	if !ok || !isClean(r.URL.Path) {
+	if !strings.HasPrefix(tail, "proxy/") || !isClean(r.URL.Path) {
 		return nil
 	}
 	r.Pattern = proxyPattern
 	r.SetPathValue("id", id)
-	r.SetPathValue("path", rest)
 	return h.proxy
 }
 

@@ -206,7 +206,7 @@ func (p *Proxy) init() {
 		},
 	}
 	p.errLog = slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
-	p.buffers.pool.New = func() any { b := make([]byte, 32<<10); return &b }
+	p.buffers.pool.New = func() any { return new([copyBufferSize]byte) }
 }
 
 // newTransport returns the guarded transport: every address dialled goes
@@ -322,6 +322,7 @@ type exchange struct {
 	target *url.URL      // where the request goes, before any credential
 	prefix string        // Base's escaped path prefix, no trailing slash
 	sent   *http.Request // the last request sent, credential applied
+	url    url.URL       // the outbound URL, a copy of target's
 	// before is the outbound request's header before any credential. The
 	// first attempt applies Active to the request itself, not a copy; a
 	// retry copies it and puts back what before holds.
@@ -376,8 +377,8 @@ func (x *exchange) unapply(sent *http.Request) *http.Request {
 }
 
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
-	u := *x.target
-	pr.Out.URL = &u
+	x.url = *x.target
+	pr.Out.URL = &x.url
 	pr.Out.Host = "" // the Host header comes from the URL: Base's host
 	stripRequestHeaders(pr.Out.Header)
 }
@@ -682,8 +683,16 @@ func classify(ctx context.Context, err error) (int, string) {
 	}
 }
 
-// bufferPool recycles ReverseProxy copy buffers.
+// bufferPool recycles ReverseProxy copy buffers. It keeps them as array
+// pointers: a slice put back would need a new pointer to it each time.
 type bufferPool struct{ pool sync.Pool }
 
-func (b *bufferPool) Get() []byte  { return *(b.pool.Get().(*[]byte)) }
-func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
+const copyBufferSize = 32 << 10
+
+func (b *bufferPool) Get() []byte { return b.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(p []byte) {
+	if len(p) == copyBufferSize {
+		b.pool.Put((*[copyBufferSize]byte)(p))
+	}
+}
