@@ -382,17 +382,20 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 		return nil, proxy.Target{}, err
 	}
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
-	retry := &retryCredential{s: s, integ: integ, tried: e.active, pickedAt: s.now()}
+	// Both hold the integration's id, not a copy of the integration: this
+	// runs on every proxied request, and a 401 on few.
+	retry := &retryCredential{s: s, integrationID: integ.ID, tried: e.active, pickedAt: s.now()}
 	t.Fallback = retry
+	workspaceID := integ.WorkspaceID
 	t.OnFallback = func() {
 		// The request itself is recorded already (credential.proxy);
 		// this says which version answered it. It is written before the
 		// answer goes back, but the provider has been contacted by then,
 		// so a failure can only be logged.
-		if err := s.recorder.Read(context.WithoutCancel(ctx), actor, integ.WorkspaceID, events.CredentialFallbackUsed, retry.picked); err != nil {
-			s.logger.Error("record a fallback", "integration", integ.ID, "credential", retry.picked, "err", err)
+		if err := s.recorder.Read(context.WithoutCancel(ctx), actor, workspaceID, events.CredentialFallbackUsed, retry.picked); err != nil {
+			s.logger.Error("record a fallback", "integration", retry.integrationID, "credential", retry.picked, "err", err)
 		}
-		s.logger.Warn("the provider refused a credential, a retry worked", "integration", integ.ID, "refused", retry.tried.cred.ID, "used", retry.picked)
+		s.logger.Warn("the provider refused a credential, a retry worked", "integration", retry.integrationID, "refused", retry.tried.cred.ID, "used", retry.picked)
 	}
 	return via, t, nil
 }
@@ -410,10 +413,10 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 // a client that went away or timed out stops waiting (a refresh already
 // asked for still finishes and commits for everyone else).
 type retryCredential struct {
-	s      *Service
-	integ  store.Integration
-	tried  *usable
-	picked string
+	s             *Service
+	integrationID string
+	tried         *usable
+	picked        string
 	// pickedAt is when the request took tried: a token obtained before
 	// then was no better placed to survive the provider's refusal.
 	pickedAt time.Time
@@ -426,14 +429,14 @@ func (c *retryCredential) Apply(r *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", proxy.ErrNoFallback, err)
 		}
-		c.s.cache.invalidate(c.integ.ID)
+		c.s.cache.invalidate(c.integrationID)
 		c.picked = c.tried.cred.ID
 		c.tried.applyToken(r, ts.AccessToken)
 		return nil
 	}
 	// Only what the store says after the 401 counts: an older view may
 	// predate the save of the key that works now.
-	e, err := c.s.reloadAfter(ctx, c.integ.ID, c.s.cache.begin())
+	e, err := c.s.reloadAfter(ctx, c.integrationID, c.s.cache.begin())
 	if err != nil {
 		return err
 	}

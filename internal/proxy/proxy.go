@@ -299,7 +299,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		return
 	}
 	prefix, _ := basePrefix(t.Base) // validated by JoinPath
-	x := &exchange{p: p, t: &t, target: target, prefix: prefix}
+	x := &exchange{p: p, t: t, target: target, prefix: prefix}
 
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
@@ -318,7 +318,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 // RoundTrip, then ModifyResponse or ErrorHandler.
 type exchange struct {
 	p      *Proxy
-	t      *Target
+	t      Target        // a copy: one allocation with the exchange
 	target *url.URL      // where the request goes, before any credential
 	prefix string        // Base's escaped path prefix, no trailing slash
 	sent   *http.Request // the last request sent, credential applied
