@@ -231,7 +231,7 @@ func (s *Server) usedIntegration(r *http.Request) (store.Integration, error) {
 }
 
 func (s *Server) visibleIntegration(r *http.Request, get func(context.Context, string) (store.Integration, error)) (store.Integration, error) {
-	id := r.PathValue("id")
+	id := routeID(r)
 	p := principalFrom(r.Context())
 	in, err := get(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !Visible(p.token, in.WorkspaceID)) {

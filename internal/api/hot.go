@@ -24,11 +24,12 @@ type hotRoutes struct {
 	access, proxy http.Handler // as registered: instrumented, authenticated
 }
 
-// route returns the handler for r, with r's pattern and the path value
-// the handlers read ("id") set as ServeMux would set them, or nil to
-// leave r to the mux. The proxy's "path" is not set: the handler reads
-// the escaped path itself, and each value set costs an allocation here
-// and another when httputil.ReverseProxy clones the request.
+// route returns the handler for r, with r's pattern set and the id the
+// handlers read (routeID) as ServeMux would set them, or nil to leave r
+// to the mux. The id goes in the request scope when there is one, not
+// in a path value: that costs a map per request, and another when
+// httputil.ReverseProxy clones the request. The proxy's "path" is not
+// set: the handler reads the escaped path itself.
 func (h *hotRoutes) route(r *http.Request) http.Handler {
 	if h.access == nil || h.proxy == nil || r.URL.RawPath != "" || r.Method == http.MethodConnect {
 		return nil
@@ -46,14 +47,14 @@ func (h *hotRoutes) route(r *http.Request) http.Handler {
 			return nil // the mux answers 405 with Allow
 		}
 		r.Pattern = accessPattern
-		r.SetPathValue("id", id)
+		setRouteID(r, id)
 		return h.access
 	}
 	if !strings.HasPrefix(tail, "proxy/") || !isClean(r.URL.Path) {
 		return nil
 	}
 	r.Pattern = proxyPattern
-	r.SetPathValue("id", id)
+	setRouteID(r, id)
 	return h.proxy
 }
 
@@ -78,4 +79,23 @@ func plainSegment(s string) bool {
 func isClean(p string) bool {
 	c := path.Clean(p)
 	return c == p || strings.HasSuffix(p, "/") && c == p[:len(p)-1]
+}
+
+func setRouteID(r *http.Request, id string) {
+	if sc := scopeFrom(r.Context()); sc != nil {
+		sc.integrationID = id
+		return
+	}
+	r.SetPathValue("id", id)
+}
+
+// routeID returns the {id} of r's route, wherever the router put it.
+func routeID(r *http.Request) string {
+	if id := r.PathValue("id"); id != "" {
+		return id
+	}
+	if sc := scopeFrom(r.Context()); sc != nil {
+		return sc.integrationID
+	}
+	return ""
 }

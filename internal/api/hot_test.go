@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -35,14 +36,15 @@ func routingTable(t testing.TB) (*http.ServeMux, *hotRoutes) {
 
 func echoRoute(pattern string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s|%s|%q", pattern, r.Pattern, r.PathValue("id")) // what the handlers read
+		fmt.Fprintf(w, "%s|%s|%q", pattern, r.Pattern, routeID(r)) // what the handlers read
 	})
 }
 
 // compareRoute serves method target through the mux and, if hot takes
-// it, through hot; it fails the test when the answers differ, and
+// it, through hot — in a request scope, as WithRequestID gives every
+// request, when scoped; it fails the test when the answers differ, and
 // reports whether hot took it.
-func compareRoute(t *testing.T, mux *http.ServeMux, hot *hotRoutes, method, target string) bool {
+func compareRoute(t *testing.T, mux *http.ServeMux, hot *hotRoutes, method, target string, scoped bool) bool {
 	t.Helper()
 	req := func() *http.Request {
 		u, err := url.ParseRequestURI(target)
@@ -54,6 +56,9 @@ func compareRoute(t *testing.T, mux *http.ServeMux, hot *hotRoutes, method, targ
 	r := req()
 	if r == nil {
 		return false
+	}
+	if scoped {
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestScope{id: "req_test"}))
 	}
 	h := hot.route(r)
 	if h == nil {
@@ -97,8 +102,10 @@ func TestHotRoutesMatchTheMux(t *testing.T) {
 		{"GET", "/v1/integrations/int_1/credentials", false},
 		{"CONNECT", "/v1/integrations/int_1/proxy/a", false},
 	} {
-		if got := compareRoute(t, mux, hot, c.method, c.target); got != c.taken {
-			t.Errorf("%s %s: taken by the hot routes %v, want %v", c.method, c.target, got, c.taken)
+		for _, scoped := range []bool{true, false} {
+			if got := compareRoute(t, mux, hot, c.method, c.target, scoped); got != c.taken {
+				t.Errorf("%s %s (scoped %v): taken by the hot routes %v, want %v", c.method, c.target, scoped, got, c.taken)
+			}
 		}
 	}
 }
@@ -108,11 +115,11 @@ func TestHotRoutesMatchTheMux(t *testing.T) {
 func FuzzHotRoutesMatchTheMux(f *testing.F) {
 	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "get"}
 	for _, p := range []string{"/v1/integrations/int_1/access", "/v1/integrations/int_1/proxy/a/b", "/v1/integrations/x/proxy/a/../b", "/v1/integrations/x/proxy/%2e%2e/b"} {
-		f.Add(uint8(0), p)
-		f.Add(uint8(2), p)
+		f.Add(uint8(0), p, true)
+		f.Add(uint8(2), p, false)
 	}
 	mux, hot := routingTable(f)
-	f.Fuzz(func(t *testing.T, m uint8, target string) {
-		compareRoute(t, mux, hot, methods[int(m)%len(methods)], target)
+	f.Fuzz(func(t *testing.T, m uint8, target string, scoped bool) {
+		compareRoute(t, mux, hot, methods[int(m)%len(methods)], target, scoped)
 	})
 }

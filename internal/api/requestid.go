@@ -21,6 +21,9 @@ type requestScope struct {
 	id        string
 	principal principal
 	admitted  bool // principal is set; it never changes after
+	// integrationID is the {id} of a request the hot routes took
+	// (hot.go): kept here, it costs no path-value map.
+	integrationID string
 }
 
 func scopeFrom(ctx context.Context) *requestScope {
