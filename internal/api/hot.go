@@ -19,7 +19,7 @@ const (
 // (redirects to a clean path, 405s, escapes) to the mux, which stays the
 // definition: TestHotRoutesMatchTheMux and FuzzHotRoutesMatchTheMux
 // check that every request taken here is one the mux sends to the same
-// handler with the same path values.
+// handler with the same pattern and id.
 type hotRoutes struct {
 	access, proxy http.Handler // as registered: instrumented, authenticated
 }
