@@ -4,7 +4,9 @@
 # Run from the repository root: bash bench/run.sh. Not part of CI.
 #
 #   BENCHTIME  per-benchmark time (default 2s)
-#   COUNT      runs of each benchmark; the table uses the median (default 3)
+#   COUNT      runs of each benchmark; the table uses the median (default 3;
+#              one storm/bare pair moves by ±0.15 between processes on a
+#              2-CPU machine, so bench/RESULTS.md quotes COUNT=9)
 #   OUT        where the raw `go test` output goes (default: a new temporary file)
 #
 # Each of the COUNT runs is a separate `go test -count=1` process, so every
