@@ -267,6 +267,10 @@ func (r *reads) commit(batch []*readWaiter) error {
 	return nil
 }
 
+// oneRead is the detail of one read by a token. Shared: records' details
+// are replaced, never written in place.
+var oneRead = []byte(`{"count":1}`)
+
 // readDetail is the detail of a read record.
 type readDetail struct {
 	Count         int    `json:"count"`
@@ -310,6 +314,9 @@ func MergeReads(recs []store.AuditRecord) []store.AuditRecord {
 // parseReadDetail reads without encoding/json.
 func (d readDetail) encode() []byte {
 	if d.LinkCreatedBy == "" {
+		if d.Count == 1 {
+			return oneRead // every read through a journal: no allocation
+		}
 		return append(strconv.AppendInt([]byte(`{"count":`), int64(d.Count), 10), '}')
 	}
 	b, _ := json.Marshal(d)
