@@ -20,29 +20,12 @@ import (
 // read back with no refresh scheduled and no failures.
 func TestUpgradeFrom0001(t *testing.T) {
 	ctx := t.Context()
-	url := TestURL(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := migrations.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-		string(body),
-		`INSERT INTO schema_migrations (version) VALUES ('0001_init')`,
-		`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`,
-		`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
-			VALUES ('int_1', 'ws_1', 'github', 'github', 'oauth2', 'connected', '', 1)`,
-		`INSERT INTO credentials (id, integration_id, workspace_id, version, state, hint, fingerprint, secret, revision)
-			VALUES ('cred_1', 'int_1', 'ws_1', 1, 'active', '', '', '\x00', 1)`,
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
+	url, conn, exec := migratedTo(t, "0002")
+	exec(`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`)
+	exec(`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
+		VALUES ('int_1', 'ws_1', 'github', 'github', 'oauth2', 'connected', '', 1)`)
+	exec(`INSERT INTO credentials (id, integration_id, workspace_id, version, state, hint, fingerprint, secret, revision)
+		VALUES ('cred_1', 'int_1', 'ws_1', 1, 'active', '', '', '\x00', 1)`)
 	conn.Close(ctx)
 
 	s, err := Open(ctx, url)

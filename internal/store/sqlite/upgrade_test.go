@@ -19,19 +19,8 @@ import (
 // read back with no refresh scheduled and no failures.
 func TestUpgradeFrom0001(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "storm.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := migrations.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, db := migratedTo(t, "0002")
 	for _, q := range []string{
-		`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`,
-		string(body),
-		`INSERT INTO schema_migrations (version, applied_at) VALUES ('0001_init', 0)`,
 		`INSERT INTO workspaces (id, name) VALUES ('ws_1', 'default')`,
 		`INSERT INTO integrations (id, workspace_id, name, provider, auth_method, status, status_reason, revision)
 			VALUES ('int_1', 'ws_1', 'github', 'github', 'oauth2', 'connected', '', 1)`,
