@@ -11,6 +11,20 @@ import (
 	"github.com/stormcreds/storm/internal/store/sqldb"
 )
 
+// textPlan returns PostgreSQL's plan for q, as EXPLAIN prints it.
+func textPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.pool.Query(t.Context(), `EXPLAIN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
+
 // ListDueCredentials runs every few seconds on every instance: with
 // 100,000 credentials it must remain one ordered range scan of
 // credentials_due, never a sequential scan or a sort.
@@ -41,15 +55,7 @@ func TestListDueCredentialsPlan(t *testing.T) {
 	}
 
 	for _, before := range []time.Time{base.Add(n / 2 * time.Second), base.Add(1000 * time.Hour)} {
-		rows, err := s.pool.Query(ctx, `EXPLAIN `+sqldb.DueCredentialsSQL, store.StateActive, dbTime(before), 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := strings.Join(plan, "\n")
+		p := textPlan(t, s, sqldb.DueCredentialsSQL, store.StateActive, dbTime(before), 100)
 		if !strings.Contains(p, "credentials_due") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
 			t.Errorf("plan for ListDueCredentials:\n%s", p)
 		}
@@ -104,15 +110,7 @@ func TestListDueVerificationsPlan(t *testing.T) {
 		}
 	}
 
-	rows, err := s.pool.Query(ctx, `EXPLAIN `+sqldb.DueVerificationsSQL, dbTime(now), 500)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := strings.Join(plan, "\n")
+	p := textPlan(t, s, sqldb.DueVerificationsSQL, dbTime(now), 500)
 	if !strings.Contains(p, "integrations_verify_due") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
 		t.Errorf("plan for ListDueVerifications:\n%s", p)
 	}
