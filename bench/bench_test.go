@@ -33,6 +33,7 @@ import (
 	"github.com/stormcreds/storm/internal/server"
 	"github.com/stormcreds/storm/internal/server/servertest"
 	"github.com/stormcreds/storm/internal/store/sqlite"
+	"github.com/stormcreds/storm/internal/store/storetest"
 	"github.com/stormcreds/storm/internal/vault"
 )
 
@@ -89,7 +90,7 @@ func get(c *http.Client, rawURL, token string) error {
 // than wall time by other processes competing for the CPUs.
 func parallel(b *testing.B, c *http.Client, rawURL, token string) {
 	b.SetParallelism(max(1, (clients+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)))
-	cpu0 := cpuTime()
+	reportCPU := storetest.ReportCPU(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -100,7 +101,7 @@ func parallel(b *testing.B, c *http.Client, rawURL, token string) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	reportCPU()
 }
 
 // upstream is the provider both proxies forward to: it checks the key and
