@@ -22,11 +22,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +38,7 @@ import (
 )
 
 // clients is the number of concurrent load-generating goroutines in the
-// parallel benchmarks (b.SetParallelism multiplies by GOMAXPROCS).
+// throughput comparisons.
 const clients = 24
 
 const apiKey = "bench-key-aaaaaaaaaaaaaaaa"
@@ -83,25 +83,71 @@ func get(c *http.Client, rawURL, token string) error {
 	return nil
 }
 
-// parallel drives GET url from `clients` goroutines until b.N requests
-// are done. Besides ns/op it reports cpu-ns/op, the CPU time this whole
-// process (load generator, server, upstream) spent per request: on a
-// saturated machine throughput follows it, and it is far less disturbed
-// than wall time by other processes competing for the CPUs.
-func parallel(b *testing.B, c *http.Client, rawURL, token string) {
-	b.SetParallelism(max(1, (clients+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)))
-	reportCPU := storetest.ReportCPU(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := get(c, rawURL, token); err != nil {
-				b.Error(err)
-				return
-			}
+// slice is how many requests one side of a comparison sends before the
+// other side takes over.
+const slice = 400
+
+// compare drives Storm and its baseline with the same load (`clients`
+// goroutines, GET with the bearer token) in alternating slices — storm,
+// bare, bare, storm, … — until each side has answered b.N requests, and
+// reports per request of each side the wall time (storm-ns/req,
+// bare-ns/req) and the CPU time of this whole process (load generator,
+// server, upstream: storm-cpu-ns/req, bare-cpu-ns/req), and the
+// throughput ratio bare-ns/storm-ns. One op is one request to each side.
+//
+// Sub-benchmarks run one after the other for seconds each, and on a
+// 2-CPU machine one side moved by ±15% between two consecutive runs of
+// itself. Alternating in slices of a few milliseconds puts both sides
+// under the same machine state (other load, CPU clocks, heap size), and
+// the mirrored order cancels a drift within a pair.
+func compare(b *testing.B, c *http.Client, storm, bare string, token string) {
+	var wall, cpu [2]time.Duration
+	run := func(side int, n int) {
+		t0, c0 := time.Now(), storetest.CPUTime()
+		if err := drive(c, []string{storm, bare}[side], token, n); err != nil {
+			b.Fatal(err)
 		}
-	})
+		wall[side] += time.Since(t0)
+		cpu[side] += storetest.CPUTime() - c0
+	}
+	b.ResetTimer()
+	for done, round := 0, 0; done < b.N; round++ {
+		n := min(slice, b.N-done)
+		first := round % 2 // storm first in even rounds, bare first in odd ones
+		run(first, n)
+		run(1-first, n)
+		done += n
+	}
 	b.StopTimer()
-	reportCPU()
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+	b.ReportMetric(per(wall[0]), "storm-ns/req")
+	b.ReportMetric(per(wall[1]), "bare-ns/req")
+	b.ReportMetric(per(cpu[0]), "storm-cpu-ns/req")
+	b.ReportMetric(per(cpu[1]), "bare-cpu-ns/req")
+	b.ReportMetric(float64(wall[1])/float64(wall[0]), "ratio")
+}
+
+// drive sends n GET requests to url from `clients` goroutines and
+// returns the first error.
+func drive(c *http.Client, rawURL, token string, n int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := get(c, rawURL, token); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // upstream is the provider both proxies forward to: it checks the key and
@@ -175,8 +221,7 @@ func BenchmarkAccess(b *testing.B) {
 	}))
 	b.Cleanup(bare.Close)
 
-	b.Run("storm", func(b *testing.B) { withBatchSize(b, env, func() { parallel(b, c, env.URL+base+"/access", worker) }) })
-	b.Run("bare", func(b *testing.B) { parallel(b, c, bare.URL+"/access", worker) })
+	withBatchSize(b, env, func() { compare(b, c, env.URL+base+"/access", bare.URL+"/access", worker) })
 }
 
 // withBatchSize runs run and reports the mean number of secret reads
@@ -259,10 +304,18 @@ func BenchmarkProxy(b *testing.B) {
 	env, base, worker := storm(b, up)
 	bare := bareProxy(b, up)
 	c := newClient(b)
-	b.Run("storm", func(b *testing.B) {
-		withBatchSize(b, env, func() { parallel(b, c, env.URL+base+"/proxy/echo/x", worker) })
-	})
-	b.Run("bare", func(b *testing.B) { parallel(b, c, bare.URL+"/echo/x", worker) })
+	withBatchSize(b, env, func() { compare(b, c, env.URL+base+"/proxy/echo/x", bare.URL+"/echo/x", worker) })
+}
+
+// BenchmarkCompareItself checks the harness: compare with Storm's proxy
+// on both sides must read a ratio of 1 within the noise, else a side's
+// place in the alternation (first or second) biases it.
+func BenchmarkCompareItself(b *testing.B) {
+	up := upstream(b)
+	env, base, worker := storm(b, up)
+	c := newClient(b)
+	u := env.URL + base + "/proxy/echo/x"
+	compare(b, c, u, u, worker)
 }
 
 // sequential sends requests one after the other and reports the median

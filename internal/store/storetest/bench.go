@@ -151,8 +151,8 @@ func BenchQueries(b *testing.B, s store.Store) {
 // ReportCPU starts measuring b's CPU time; the function it returns
 // reports it as cpu-ns/op.
 func ReportCPU(b *testing.B) func() {
-	cpu0 := cpuTime()
+	cpu0 := CPUTime()
 	return func() {
-		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64((CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
