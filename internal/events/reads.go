@@ -108,11 +108,13 @@ func newReads(cfg ReadsConfig, appendAudit func(context.Context, ...store.AuditR
 // a read given up on may still be recorded, which overstates, never
 // understates, what was answered).
 func (r *reads) record(ctx context.Context, k readKey) error {
-	if r.cfg.Journal != nil {
-		// A journal append is a write(2) under the journal's own lock:
+	if j := r.cfg.Journal; j != nil {
+		// A journal append is a copy under the journal's own lock:
 		// cheaper alone than handing reads between goroutines to share
-		// it. Identical reads merge when the journal folds.
-		return r.commit([]*readWaiter{{key: k}})
+		// it. Identical reads merge when the journal folds. A local
+		// write: no timer (a context deadline costs one per read). Called
+		// directly, not through r.append, so the record stays on the stack.
+		return r.observe(1, 1, j.Append(context.Background(), k.record(1, r.now().UTC())))
 	}
 	w := &readWaiter{key: k, result: make(chan readOutcome, 1)}
 	r.mu.Lock()
@@ -226,45 +228,41 @@ func (r *reads) commit(batch []*readWaiter) error {
 		return nil
 	}
 	at := r.now().UTC()
-	// No id: the append (or the journal's fold) gives one.
-	record := func(k readKey, count int) store.AuditRecord {
-		return store.AuditRecord{WorkspaceID: k.workspace, Actor: k.actor.TokenID,
-			Action: k.action, Target: k.target, At: at, IP: k.actor.IP, Detail: readDetail{Count: count, LinkCreatedBy: k.actor.CreatedBy}.encode()}
-	}
-	var recs []store.AuditRecord
-	if len(batch) == 1 { // every read, with a journal: no merging to do
-		recs = []store.AuditRecord{record(batch[0].key, 1)}
-	} else {
-		counts := map[readKey]int{}
-		var order []readKey
-		for _, w := range batch {
-			if counts[w.key] == 0 {
-				order = append(order, w.key)
-			}
-			counts[w.key]++
+	counts := map[readKey]int{}
+	var order []readKey
+	for _, w := range batch {
+		if counts[w.key] == 0 {
+			order = append(order, w.key)
 		}
-		recs = make([]store.AuditRecord, 0, len(order))
-		for _, k := range order {
-			recs = append(recs, record(k, counts[k]))
-		}
+		counts[w.key]++
 	}
-	var err error
-	if r.cfg.Journal != nil {
-		// A local write: no timer needed (a context deadline costs one per
-		// commit, a measurable share of a cheap one).
-		err = r.append(context.Background(), recs...)
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
-		err = r.append(ctx, recs...)
-		cancel()
+	recs := make([]store.AuditRecord, 0, len(order))
+	for _, k := range order {
+		recs = append(recs, k.record(counts[k], at))
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
+	err := r.append(ctx, recs...)
+	cancel()
+	return r.observe(len(batch), len(recs), err)
+}
+
+// observe reports a commit to the metrics and returns its error as the
+// readers see it.
+func (r *reads) observe(reads, records int, err error) error {
 	if r.cfg.Metrics != nil {
-		r.cfg.Metrics(len(batch), len(recs), err)
+		r.cfg.Metrics(reads, records, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnrecorded, err)
 	}
 	return nil
+}
+
+// record is the audit record of count reads of k at at. No id: the
+// append (or the journal's fold) gives one.
+func (k readKey) record(count int, at time.Time) store.AuditRecord {
+	return store.AuditRecord{WorkspaceID: k.workspace, Actor: k.actor.TokenID, Action: k.action, Target: k.target,
+		At: at, IP: k.actor.IP, Detail: readDetail{Count: count, LinkCreatedBy: k.actor.CreatedBy}.encode()}
 }
 
 // oneRead is the detail of one read by a token. Shared: records' details
@@ -286,26 +284,29 @@ func MergeReads(recs []store.AuditRecord) []store.AuditRecord {
 	type key struct {
 		workspace, actor, ip, action, target, createdBy string
 	}
-	out := make([]store.AuditRecord, 0, len(recs))
-	at := map[key]int{} // index in out
-	counts := map[key]*readDetail{}
+	// out grows with the distinct records, not with recs: the journal
+	// merges every few hundred reads, most of them alike.
+	var out []store.AuditRecord
+	var details []readDetail // details[i] is out[i]'s, where at holds i
+	at := map[key]int{}      // index in out
 	for _, rec := range recs {
 		d, ok := parseReadDetail(rec)
 		if !ok {
 			out = append(out, rec)
+			details = append(details, readDetail{})
 			continue
 		}
 		k := key{rec.WorkspaceID, rec.Actor, rec.IP, rec.Action, rec.Target, d.LinkCreatedBy}
-		if c, ok := counts[k]; ok {
-			c.Count += d.Count
+		if i, ok := at[k]; ok {
+			details[i].Count += d.Count
 			continue
 		}
 		at[k] = len(out)
-		counts[k] = &d
 		out = append(out, rec)
+		details = append(details, d)
 	}
-	for k, i := range at {
-		out[i].Detail, _ = json.Marshal(counts[k])
+	for _, i := range at {
+		out[i].Detail = details[i].encode()
 	}
 	return out
 }

@@ -230,7 +230,7 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 	if j.cfg.Merge != nil && len(s.recs) >= s.mergeAt {
 		// Merging as records arrive keeps a segment's memory, and the
 		// fold's work, proportional to distinct records, not batches.
-		s.recs = j.cfg.Merge(s.recs)
+		s.recs = append(s.recs[:0], j.cfg.Merge(s.recs)...) // keeps the array
 		s.mergeAt = max(mergeEvery, 2*len(s.recs))
 	}
 	if s.size >= foldAtBytes {
