@@ -84,9 +84,10 @@ func (s *Server) LookupToken(ctx context.Context, token string) (store.APIToken,
 	if t, ok := bearerToken(token); ok {
 		token = t
 	}
-	tok, err := s.tokens.lookup(ctx, strings.TrimSpace(token))
+	now := s.now()
+	tok, err := s.tokens.lookup(ctx, strings.TrimSpace(token), now)
 	if err == nil {
-		s.used(ctx, tok)
+		s.used(ctx, tok, now)
 	}
 	return tok, err
 }
@@ -126,7 +127,8 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 			problem.Write(w, problem.New(http.StatusUnauthorized, "send an API token: Authorization: Bearer <token>"))
 			return
 		}
-		tok, err := s.tokens.lookup(r.Context(), raw)
+		now := s.now()
+		tok, err := s.tokens.lookup(r.Context(), raw, now)
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				s.writeError(w, r, err)
@@ -136,7 +138,7 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 			problem.Write(w, problem.New(http.StatusUnauthorized, "the API token is not valid"))
 			return
 		}
-		s.used(r.Context(), tok)
+		s.used(r.Context(), tok, now)
 		if !Allows(tok.Role, role) {
 			problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
 			return
@@ -156,9 +158,8 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 type tokenCache struct {
 	store store.Store
 	ttl   time.Duration
-	now   func() time.Time
 	mu    sync.RWMutex
-	byKey map[string]cachedToken // key: string(hash)
+	byKey map[[sha256.Size]byte]cachedToken // key: the token's hash
 }
 
 type cachedToken struct {
@@ -166,23 +167,26 @@ type cachedToken struct {
 	expires time.Time
 }
 
-func newTokenCache(st store.Store, ttl time.Duration, now func() time.Time) *tokenCache {
-	return &tokenCache{store: st, ttl: ttl, now: now, byKey: map[string]cachedToken{}}
+func newTokenCache(st store.Store, ttl time.Duration) *tokenCache {
+	return &tokenCache{store: st, ttl: ttl, byKey: map[[sha256.Size]byte]cachedToken{}}
 }
 
-func (c *tokenCache) lookup(ctx context.Context, token string) (store.APIToken, error) {
+// lookup returns token's record, from the cache when it was verified
+// less than the cache's TTL before now.
+func (c *tokenCache) lookup(ctx context.Context, token string, now time.Time) (store.APIToken, error) {
 	if len(token) > 200 {
 		return store.APIToken{}, store.ErrNotFound
 	}
-	hash := HashToken(token)
-	now := c.now()
+	// Hashed from a copy on the stack: HashToken allocates twice.
+	var buf [200]byte
+	hash := sha256.Sum256(append(buf[:0], token...))
 	c.mu.RLock()
-	e, ok := c.byKey[string(hash)]
+	e, ok := c.byKey[hash]
 	c.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.tok, nil
 	}
-	tok, err := c.store.GetAPITokenByHash(ctx, hash)
+	tok, err := c.store.GetAPITokenByHash(ctx, hash[:])
 	if err != nil {
 		return store.APIToken{}, err
 	}
@@ -190,7 +194,7 @@ func (c *tokenCache) lookup(ctx context.Context, token string) (store.APIToken, 
 	if len(c.byKey) > 10000 {
 		clear(c.byKey) // bound memory; entries refill on demand
 	}
-	c.byKey[string(hash)] = cachedToken{tok: tok, expires: now.Add(c.ttl)}
+	c.byKey[hash] = cachedToken{tok: tok, expires: now.Add(c.ttl)}
 	c.mu.Unlock()
 	return tok, nil
 }

@@ -504,12 +504,14 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.Exact = !strings.Contains(r.URL.EscapedPath(), "/proxy/")
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
-	start := time.Now()
+	if r.Body != http.NoBody { // the server's body of a request without one
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
+	}
 	rec, ok := w.(*statusRecorder) // instrument's, for every route
 	if !ok {
-		rec = &statusRecorder{ResponseWriter: w}
+		rec = &statusRecorder{ResponseWriter: w, start: time.Now()}
 	}
+	start := rec.start
 	// The two labels, not integ: a closure holding integ moves the whole
 	// record to the heap on every request.
 	authMethod, provider := integ.AuthMethod, integ.Provider

@@ -86,7 +86,8 @@ func (m *metrics) observeProxied(authMethod, provider string, code int, d time.D
 
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code  int
+	start time.Time // when instrument took the request
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -121,10 +122,9 @@ func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	latency := m.latency.WithLabelValues(route)
 	ok := requests.WithLabelValues("200") // the usual answer, looked up once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, start: time.Now()}
 		next.ServeHTTP(rec, r)
-		latency.Observe(time.Since(start).Seconds())
+		latency.Observe(time.Since(rec.start).Seconds())
 		if rec.code == 0 || rec.code == http.StatusOK {
 			ok.Inc()
 			return

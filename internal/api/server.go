@@ -109,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Ready = cfg.Store.Ping
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), logger: cfg.Logger, now: cfg.Now,
-		tokens: newTokenCache(cfg.Store, cfg.TokenCacheTTL, cfg.Now), metrics: newMetrics(cfg.Registry)}
+		tokens: newTokenCache(cfg.Store, cfg.TokenCacheTTL), metrics: newMetrics(cfg.Registry)}
 	s.register()
 	return s, nil
 }

@@ -22,8 +22,7 @@ const (
 const touchEvery = time.Minute
 
 // used keeps tok's last_used_at fresh without writing on every request.
-func (s *Server) used(ctx context.Context, tok store.APIToken) {
-	now := s.now()
+func (s *Server) used(ctx context.Context, tok store.APIToken, now time.Time) {
 	if v, ok := s.touched.Load(tok.ID); ok && now.Sub(v.(time.Time)) < touchEvery {
 		return
 	}

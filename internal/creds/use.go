@@ -292,7 +292,7 @@ func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.In
 		return nil, err
 	}
 	// The read is in the audit log before the secret leaves (fail closed).
-	if err := s.used(ctx, actor, e, "credential.access"); err != nil {
+	if _, err := s.used(ctx, actor, e, "credential.access"); err != nil {
 		return nil, err
 	}
 	if e.active.answer != nil {
@@ -378,13 +378,14 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 	}
 	// Recorded before the request goes out with the credential applied:
 	// a read that cannot be recorded never reaches the provider.
-	if err := s.used(ctx, actor, e, "credential.proxy"); err != nil {
+	now, err := s.used(ctx, actor, e, "credential.proxy")
+	if err != nil {
 		return nil, proxy.Target{}, err
 	}
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
 	// Both hold the integration's id, not a copy of the integration: this
 	// runs on every proxied request, and a 401 on few.
-	retry := &retryCredential{s: s, integrationID: integ.ID, tried: e.active, pickedAt: s.now()}
+	retry := &retryCredential{s: s, integrationID: integ.ID, tried: e.active, pickedAt: now}
 	t.Fallback = retry
 	workspaceID := integ.WorkspaceID
 	t.OnFallback = func() {
@@ -497,26 +498,26 @@ type reload struct {
 
 // used records a secret read durably, refusing it (503) when it cannot
 // be recorded, and keeps LastUsedAt fresh without writing on every
-// request.
-func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string) error {
+// request. It returns when the read was recorded.
+func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string) (time.Time, error) {
 	if err := s.recorder.Read(ctx, actor, e.integ.WorkspaceID, action, e.integ.ID); err != nil {
 		s.logger.Error("refused a secret read that could not be recorded", "action", action, "integration", e.integ.ID, "err", err)
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return err // the caller left; nothing to answer
+			return time.Time{}, err // the caller left; nothing to answer
 		}
 		p := problem.New(http.StatusServiceUnavailable, "the read could not be recorded in the audit log, so no credential was handed out; try again")
 		p.RetryAfter = time.Second
-		return p
+		return time.Time{}, p
 	}
 	now := s.now()
 	if v, ok := s.touched.Load(e.integ.ID); ok && now.Sub(v.(time.Time)) < time.Minute {
-		return nil
+		return now, nil
 	}
 	s.touched.Store(e.integ.ID, now)
 	if err := s.store.TouchIntegration(context.WithoutCancel(ctx), e.integ.ID, now.UTC()); err != nil {
 		s.logger.Error("touch integration", "integration", e.integ.ID, "err", err)
 	}
-	return nil
+	return now, nil
 }
 
 func decodeConfig(b []byte) (map[string]any, error) {
