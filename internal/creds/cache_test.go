@@ -121,7 +121,7 @@ func TestSlowReadDoesNotUndoARotation(t *testing.T) {
 	if err := <-slow; err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.use(context.Background(), in.ID)
+	e, err := s.use(context.Background(), in.ID, s.now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -419,7 +419,8 @@ func (s *Service) revokedVersion(ctx context.Context, integ store.Integration, c
 // Verify sends the provider's verification request with the active
 // credential and updates the integration's status from the answer.
 func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.Integration) (methods.Result, error) {
-	u, err := s.use(ctx, integ.ID)
+	picked := s.now()
+	u, err := s.use(ctx, integ.ID, picked)
 	if err != nil {
 		return methods.Result{}, err
 	}
@@ -429,7 +430,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 	if u.active.tokenBased() {
 		// A token that cannot be refreshed fails verification; the token
 		// engine has already set the status and recorded why.
-		if u, err = s.usableEntry(ctx, integ); err != nil {
+		if u, err = s.usableEntry(ctx, integ, picked); err != nil {
 			res, ok := tokenFailure(err)
 			if !ok {
 				return methods.Result{}, err

@@ -142,8 +142,8 @@ func (u *usable) client(def *http.Client) *http.Client {
 }
 
 // use returns the cached entry for id, loading it when absent or stale.
-func (s *Service) use(ctx context.Context, id string) (*useEntry, error) {
-	if e, ok := s.cache.get(id); ok && s.now().Sub(e.loaded) < s.ttl {
+func (s *Service) use(ctx context.Context, id string, now time.Time) (*useEntry, error) {
+	if e, ok := s.cache.get(id); ok && now.Sub(e.loaded) < s.ttl {
 		return e, nil
 	}
 	return s.load(ctx, id)
@@ -239,8 +239,8 @@ func (s *Service) apiKeyUsable(c store.Credential, resolved catalog.Resolved, ke
 
 // usableEntry checks that the integration may hand out a credential and,
 // for OAuth 2.0, that its token is fresh (refreshing it first if not).
-func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*useEntry, error) {
-	e, err := s.use(ctx, integ.ID)
+func (s *Service) usableEntry(ctx context.Context, integ store.Integration, now time.Time) (*useEntry, error) {
+	e, err := s.use(ctx, integ.ID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (s *Service) usableEntry(ctx context.Context, integ store.Integration) (*us
 		return nil, errNoUse(integ, "it is disabled")
 	case e.active == nil:
 		return nil, errNoUse(integ, "it has no active credential")
-	case e.active.tokenBased() && !e.active.tokens.FreshAt(s.now()):
+	case e.active.tokenBased() && !e.active.tokens.FreshAt(now):
 		// Refreshed, or (during a provider outage) the current token
 		// while it is still valid.
 		ts, err := s.tokens.Token(ctx, e.active.cred)
@@ -287,12 +287,13 @@ func tokenProblem(err error) error {
 // Access returns what a sync needs to call the provider itself. It is
 // the one answer in Storm that reveals a secret.
 func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.Integration) (any, error) {
-	e, err := s.usableEntry(ctx, integ)
+	now := s.now() // one clock read for the whole answer
+	e, err := s.usableEntry(ctx, integ, now)
 	if err != nil {
 		return nil, err
 	}
 	// The read is in the audit log before the secret leaves (fail closed).
-	if _, err := s.used(ctx, actor, e, "credential.access"); err != nil {
+	if err := s.used(ctx, actor, e, "credential.access", now); err != nil {
 		return nil, err
 	}
 	if e.active.answer != nil {
@@ -368,7 +369,8 @@ func rfc3339(t time.Time) any {
 // for integ goes, and the proxy that must carry it (one presenting a
 // client certificate for mTLS, else def).
 func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ store.Integration, path, rawQuery string) (*proxy.Proxy, proxy.Target, error) {
-	e, err := s.usableEntry(ctx, integ)
+	now := s.now() // one clock read for the whole request
+	e, err := s.usableEntry(ctx, integ, now)
 	if err != nil {
 		return nil, proxy.Target{}, err
 	}
@@ -378,8 +380,7 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 	}
 	// Recorded before the request goes out with the credential applied:
 	// a read that cannot be recorded never reaches the provider.
-	now, err := s.used(ctx, actor, e, "credential.proxy")
-	if err != nil {
+	if err := s.used(ctx, actor, e, "credential.proxy", now); err != nil {
 		return nil, proxy.Target{}, err
 	}
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
@@ -496,28 +497,27 @@ type reload struct {
 	err   error
 }
 
-// used records a secret read durably, refusing it (503) when it cannot
-// be recorded, and keeps LastUsedAt fresh without writing on every
-// request. It returns when the read was recorded.
-func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string) (time.Time, error) {
-	if err := s.recorder.Read(ctx, actor, e.integ.WorkspaceID, action, e.integ.ID); err != nil {
+// used records a secret read at now durably, refusing it (503) when it
+// cannot be recorded, and keeps LastUsedAt fresh without writing on every
+// request.
+func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string, now time.Time) error {
+	if err := s.recorder.ReadAt(ctx, now, actor, e.integ.WorkspaceID, action, e.integ.ID); err != nil {
 		s.logger.Error("refused a secret read that could not be recorded", "action", action, "integration", e.integ.ID, "err", err)
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return time.Time{}, err // the caller left; nothing to answer
+			return err // the caller left; nothing to answer
 		}
 		p := problem.New(http.StatusServiceUnavailable, "the read could not be recorded in the audit log, so no credential was handed out; try again")
 		p.RetryAfter = time.Second
-		return time.Time{}, p
+		return p
 	}
-	now := s.now()
 	if v, ok := s.touched.Load(e.integ.ID); ok && now.Sub(v.(time.Time)) < time.Minute {
-		return now, nil
+		return nil
 	}
 	s.touched.Store(e.integ.ID, now)
 	if err := s.store.TouchIntegration(context.WithoutCancel(ctx), e.integ.ID, now.UTC()); err != nil {
 		s.logger.Error("touch integration", "integration", e.integ.ID, "err", err)
 	}
-	return now, nil
+	return nil
 }
 
 func decodeConfig(b []byte) (map[string]any, error) {
@@ -535,7 +535,7 @@ func decodeConfig(b []byte) (map[string]any, error) {
 // most CacheTTL old, refreshed on local changes), for /access and
 // /proxy, which must not read the store on every request.
 func (s *Service) CachedIntegration(ctx context.Context, id string) (store.Integration, error) {
-	e, err := s.use(ctx, id)
+	e, err := s.use(ctx, id, s.now())
 	if err != nil {
 		return store.Integration{}, err
 	}

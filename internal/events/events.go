@@ -157,5 +157,12 @@ func (r *Recorder) Audit(ctx context.Context, actor Actor, workspaceID, action, 
 // workspace, action and target that share a transaction are one record
 // with detail {"count": n}.
 func (r *Recorder) Read(ctx context.Context, actor Actor, workspaceID, action, target string) error {
-	return r.reads.record(ctx, readKey{actor: actor, workspace: workspaceID, action: action, target: target})
+	return r.ReadAt(ctx, r.now(), actor, workspaceID, action, target)
+}
+
+// ReadAt is Read for a caller that has just read the Recorder's clock:
+// at is the read's time when it is recorded alone (through a journal).
+// A group commit records its own time.
+func (r *Recorder) ReadAt(ctx context.Context, at time.Time, actor Actor, workspaceID, action, target string) error {
+	return r.reads.record(ctx, readKey{actor: actor, workspace: workspaceID, action: action, target: target}, at)
 }

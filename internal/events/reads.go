@@ -107,14 +107,14 @@ func newReads(cfg ReadsConfig, appendAudit func(context.Context, ...store.AuditR
 // with why it is not (and then it never will be, except after ctx ended:
 // a read given up on may still be recorded, which overstates, never
 // understates, what was answered).
-func (r *reads) record(ctx context.Context, k readKey) error {
+func (r *reads) record(ctx context.Context, k readKey, at time.Time) error {
 	if j := r.cfg.Journal; j != nil {
 		// A journal append is a copy under the journal's own lock:
 		// cheaper alone than handing reads between goroutines to share
 		// it. Identical reads merge when the journal folds. A local
 		// write: no timer (a context deadline costs one per read). Called
 		// directly, not through r.append, so the record stays on the stack.
-		return r.observe(1, 1, j.Append(context.Background(), k.record(1, r.now().UTC())))
+		return r.observe(1, 1, j.Append(context.Background(), k.record(1, at.UTC())))
 	}
 	w := &readWaiter{key: k, result: make(chan readOutcome, 1)}
 	r.mu.Lock()

@@ -147,7 +147,7 @@ func TestLoneReadCommitsAtOnce(t *testing.T) {
 	db := openAuditDB(t)
 	g := newGate(db.st.AppendAudit)
 	r := newReads(ReadsConfig{}, g.append, time.Now)
-	if err := r.record(context.Background(), key("credential.access", "int_1")); err != nil {
+	if err := r.record(context.Background(), key("credential.access", "int_1"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if recs, _ := g.calls(); len(recs) != 1 || recs[0] != 1 {
@@ -167,12 +167,12 @@ func TestManyDistinctReadsInOneBatch(t *testing.T) {
 	r := newReads(ReadsConfig{}, g.append, time.Now)
 	release := g.holdNext()
 	errs := make(chan error, 200)
-	go func() { errs <- r.record(context.Background(), key("credential.access", "int_first")) }()
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_first"), time.Now()) }()
 	<-g.entered
 	const distinct, each = 40, 3
 	for i := range distinct * each {
 		go func() {
-			errs <- r.record(context.Background(), key("credential.proxy", fmt.Sprintf("int_%d", i%distinct)))
+			errs <- r.record(context.Background(), key("credential.proxy", fmt.Sprintf("int_%d", i%distinct)), time.Now())
 		}()
 	}
 	waitQueued(t, r, distinct*each)
@@ -203,14 +203,14 @@ func TestReadsShareOneTransaction(t *testing.T) {
 	r := newReads(ReadsConfig{}, g.append, time.Now)
 	release := g.holdNext()
 	errs := make(chan error, 100)
-	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1"), time.Now()) }()
 	<-g.entered // the first read's commit is in progress
 	for i := range 60 {
 		target := "int_1"
 		if i%3 == 0 {
 			target = "int_2"
 		}
-		go func() { errs <- r.record(context.Background(), key("credential.proxy", target)) }()
+		go func() { errs <- r.record(context.Background(), key("credential.proxy", target), time.Now()) }()
 	}
 	waitQueued(t, r, 60)
 	release()
@@ -245,7 +245,7 @@ func TestConcurrentReadsAllRecorded(t *testing.T) {
 			defer wg.Done()
 			for j := range each {
 				action := []string{"credential.access", "credential.proxy"}[j%2]
-				if err := r.record(context.Background(), key(action, fmt.Sprintf("int_%d", i%4))); err != nil {
+				if err := r.record(context.Background(), key(action, fmt.Sprintf("int_%d", i%4)), time.Now()); err != nil {
 					errs <- err
 				}
 			}
@@ -292,7 +292,7 @@ func TestFailedCommitRefusesEveryRead(t *testing.T) {
 	r := newReads(ReadsConfig{}, g.append, time.Now)
 	release := g.holdNext()
 	first := make(chan error, 1)
-	go func() { first <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	go func() { first <- r.record(context.Background(), key("credential.access", "int_1"), time.Now()) }()
 	<-g.entered
 	errs := make(chan error, 30)
 	for i := range 30 {
@@ -300,7 +300,7 @@ func TestFailedCommitRefusesEveryRead(t *testing.T) {
 		if i == 17 {
 			target = "int_poison"
 		}
-		go func() { errs <- r.record(context.Background(), key("credential.proxy", target)) }()
+		go func() { errs <- r.record(context.Background(), key("credential.proxy", target), time.Now()) }()
 	}
 	waitQueued(t, r, 30)
 	release()
@@ -315,11 +315,11 @@ func TestFailedCommitRefusesEveryRead(t *testing.T) {
 	if c, total := db.counts(t); total != 1 {
 		t.Fatalf("audit holds %v after a failed batch, want only the first read", c)
 	}
-	if err := r.record(context.Background(), key("credential.proxy", "int_ok")); err != nil {
+	if err := r.record(context.Background(), key("credential.proxy", "int_ok"), time.Now()); err != nil {
 		t.Fatalf("the read after a failed batch: %v", err)
 	}
 	db.exec(t, `DROP TRIGGER refuse_poison`)
-	if err := r.record(context.Background(), key("credential.proxy", "int_poison")); err != nil {
+	if err := r.record(context.Background(), key("credential.proxy", "int_poison"), time.Now()); err != nil {
 		t.Fatalf("with the trigger gone: %v", err)
 	}
 	if _, total := db.counts(t); total != 3 {
@@ -335,14 +335,14 @@ func TestReadQueueIsBounded(t *testing.T) {
 	r := newReads(ReadsConfig{MaxQueue: 10, MaxBatch: 4}, g.append, time.Now)
 	release := g.holdNext()
 	errs := make(chan error, 20)
-	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1"), time.Now()) }()
 	<-g.entered
 	for range 10 {
-		go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+		go func() { errs <- r.record(context.Background(), key("credential.access", "int_1"), time.Now()) }()
 	}
 	waitQueued(t, r, 10)
 	start := time.Now()
-	if err := r.record(context.Background(), key("credential.access", "int_1")); !errors.Is(err, ErrReadsBusy) {
+	if err := r.record(context.Background(), key("credential.access", "int_1"), time.Now()); !errors.Is(err, ErrReadsBusy) {
 		t.Fatalf("a read over the bound returned %v, want ErrReadsBusy", err)
 	}
 	if d := time.Since(start); d > time.Second {
@@ -371,14 +371,14 @@ func TestReadGivenUpLeavesNothingStuck(t *testing.T) {
 	r := newReads(ReadsConfig{}, g.append, time.Now)
 	release := g.holdNext()
 	errs := make(chan error, 10)
-	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+	go func() { errs <- r.record(context.Background(), key("credential.access", "int_1"), time.Now()) }()
 	<-g.entered
 	ctx, cancel := context.WithCancel(context.Background())
 	left := make(chan error, 1)
-	go func() { left <- r.record(ctx, key("credential.access", "int_gone")) }()
+	go func() { left <- r.record(ctx, key("credential.access", "int_gone"), time.Now()) }()
 	waitQueued(t, r, 1)
 	for range 5 {
-		go func() { errs <- r.record(context.Background(), key("credential.access", "int_1")) }()
+		go func() { errs <- r.record(context.Background(), key("credential.access", "int_1"), time.Now()) }()
 	}
 	waitQueued(t, r, 6)
 	cancel()
