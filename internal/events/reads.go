@@ -289,6 +289,8 @@ func MergeReads(recs []store.AuditRecord) []store.AuditRecord {
 	var out []store.AuditRecord
 	var details []readDetail // details[i] is out[i]'s, where at holds i
 	at := map[key]int{}      // index in out
+	var last key             // the previous read's key, at index prev
+	prev := -1
 	for _, rec := range recs {
 		d, ok := parseReadDetail(rec)
 		if !ok {
@@ -297,13 +299,20 @@ func MergeReads(recs []store.AuditRecord) []store.AuditRecord {
 			continue
 		}
 		k := key{rec.WorkspaceID, rec.Actor, rec.IP, rec.Action, rec.Target, d.LinkCreatedBy}
-		if i, ok := at[k]; ok {
-			details[i].Count += d.Count
+		if prev >= 0 && k == last { // a run of one worker's reads: no hashing
+			details[prev].Count += d.Count
 			continue
 		}
-		at[k] = len(out)
-		out = append(out, rec)
-		details = append(details, d)
+		i, ok := at[k]
+		if ok {
+			details[i].Count += d.Count
+		} else {
+			i = len(out)
+			at[k] = i
+			out = append(out, rec)
+			details = append(details, d)
+		}
+		last, prev = k, i
 	}
 	for _, i := range at {
 		out[i].Detail = details[i].encode()

@@ -462,6 +462,8 @@ func TestMergeReads(t *testing.T) {
 		other,
 		rec("aud_3", "tok_a", "int_1", `{"count":5}`, 1),
 		rec("aud_4", "tok_a", "int_2", `{"count":1}`, 1),
+		rec("aud_4b", "tok_a", "int_2", `{"count":3}`, 1), // a run of the same read
+		rec("aud_4c", "tok_a", "int_2", `{"count":1}`, 2),
 		rec("aud_5", "cnl_x", "int_1", `{"count":1,"link_created_by":"tok_a"}`, 1),
 		rec("aud_6", "cnl_x", "int_1", `{"count":1,"link_created_by":"tok_b"}`, 2),
 		rec("aud_7", "cnl_x", "int_1", `{"count":4,"link_created_by":"tok_a"}`, 2),
@@ -476,7 +478,7 @@ func TestMergeReads(t *testing.T) {
 		`aud_1 tok_a int_1 {"count":7} 0`,
 		`aud_2 tok_b int_1 {"count":3} 0`,
 		`aud_o tok_a int_1 {"count":3} 0`,
-		`aud_4 tok_a int_2 {"count":1} 1`,
+		`aud_4 tok_a int_2 {"count":5} 1`,
 		`aud_5 cnl_x int_1 {"count":5,"link_created_by":"tok_a"} 1`,
 		`aud_6 cnl_x int_1 {"count":1,"link_created_by":"tok_b"} 2`,
 		`aud_9 tok_b int_1 {"count":0} 3`,

@@ -84,11 +84,18 @@ type Journal struct {
 	lock *os.File // held open: the directory's lock
 
 	mu       sync.Mutex
-	buf      []byte     // the last frame's bytes, reused for the next
 	cur      *segment   // being appended to; nil until the next Append
 	closed   []*segment // no longer appended to, not folded yet, oldest first
 	unfolded int64      // bytes in cur and closed
 	shut     bool
+	// spare is the next segment, made ready by prepareSpare outside mu:
+	// file created, room reserved, mapped, its pages faulted in. Taking it
+	// keeps page faults and file creation out of appends, which hold mu:
+	// one fault there (a page's worth of kernel work) stalls every
+	// concurrent reader's append behind it.
+	spare     *segment
+	preparing bool
+	prepared  sync.WaitGroup // the prepareSpare goroutine
 
 	foldMu sync.Mutex // one fold at a time, so segments fold in order
 	forget []string   // folded segments whose files are gone
@@ -111,7 +118,10 @@ type segment struct {
 	mergeAt int
 }
 
-const suffix = ".seg"
+const (
+	suffix      = ".seg"
+	spareSuffix = ".spare" // a spare holds no records; renamed when taken
+)
 
 // Open opens the journal in cfg.Dir, folds the segments an earlier
 // process left there (a crash, or a fold that kept failing), and starts
@@ -162,6 +172,10 @@ func (j *Journal) recover() ([]*segment, error) {
 	}
 	var segs []*segment
 	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), spareSuffix) {
+			os.Remove(filepath.Join(j.cfg.Dir, e.Name())) // never written to
+			continue
+		}
 		if e.IsDir() || !strings.HasSuffix(e.Name(), suffix) {
 			continue
 		}
@@ -192,27 +206,47 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	// Encoded before taking the lock: every concurrent append waits for
+	// whatever happens under it.
+	bp := framePool.Get().(*[]byte)
+	frame, err := encodeFrame((*bp)[:0], recs)
+	if err != nil {
+		framePool.Put(bp)
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	retired, err := j.append(frame, recs)
+	if cap(frame) <= maxKeptBuffer {
+		*bp = frame // copied by now: reused by a later append
+		framePool.Put(bp)
+	}
+	// Unmapped, cut and closed outside the lock too (system calls of a
+	// millisecond or so); nothing appends to a retired segment.
+	for _, s := range retired {
+		j.finish(s)
+	}
+	return err
+}
+
+// framePool holds frame buffers between appends.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// append writes frame, which holds recs, under j.mu, and returns the
+// segments it retired.
+func (j *Journal) append(frame []byte, recs []store.AuditRecord) (retired []*segment, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.shut {
-		return errors.New("audit journal: closed")
-	}
-	frame, err := encodeFrame(j.buf[:0], recs)
-	if err != nil {
-		return fmt.Errorf("audit journal: %w", err)
-	}
-	if cap(frame) <= maxKeptBuffer {
-		j.buf = frame // written before Append returns: reused by the next
+		return nil, errors.New("audit journal: closed")
 	}
 	if j.unfolded+int64(len(frame)) > j.cfg.MaxUnfolded {
-		return ErrFull
+		return nil, ErrFull
 	}
 	if j.cur != nil && !j.cur.fits(len(frame)) {
-		j.retire()
+		retired = append(retired, j.retire())
 	}
 	if j.cur == nil {
-		if j.cur, err = j.create(len(frame)); err != nil {
-			return fmt.Errorf("audit journal: %w", err)
+		if j.cur, err = j.next(len(frame)); err != nil {
+			return retired, fmt.Errorf("audit journal: %w", err)
 		}
 	}
 	s := j.cur
@@ -223,8 +257,7 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 		// The segment may end in part of this batch; its readers stop
 		// there, so nothing may follow it: the next batch starts a new
 		// segment.
-		j.retire()
-		return fmt.Errorf("audit journal: %w", err)
+		return append(retired, j.retire()), fmt.Errorf("audit journal: %w", err)
 	}
 	s.recs = append(s.recs, recs...)
 	if j.cfg.Merge != nil && len(s.recs) >= s.mergeAt {
@@ -234,21 +267,93 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 		s.mergeAt = max(mergeEvery, 2*len(s.recs))
 	}
 	if s.size >= foldAtBytes {
-		j.retire()
+		retired = append(retired, j.retire())
 		select {
 		case j.wake <- struct{}{}:
 		default:
 		}
 	}
-	return nil
+	return retired, nil
+}
+
+// next returns a segment for a first frame of need bytes: the spare when
+// it is ready and has room, else a new one. Either way it has the next
+// spare prepared. j.mu is held.
+func (j *Journal) next(need int) (*segment, error) {
+	s := j.spare
+	j.spare = nil
+	if s != nil && s.fits(need) {
+		// Named now, so names keep sorting in the order segments are used.
+		name := segmentName()
+		if err := os.Rename(filepath.Join(j.cfg.Dir, s.name), filepath.Join(j.cfg.Dir, name)); err == nil {
+			s.name = name
+			j.prepareSpare()
+			return s, nil
+		}
+	}
+	if s != nil {
+		j.discard(s)
+	}
+	cur, err := j.create(need, segmentName())
+	if err != nil {
+		return nil, err
+	}
+	if cur.mem != nil { // spares only pay where segments are mapped
+		j.prepareSpare()
+	}
+	return cur, nil
+}
+
+// prepareSpare makes the next spare in the background unless one is
+// ready or under way. j.mu is held.
+func (j *Journal) prepareSpare() {
+	if j.cfg.writeOnly || j.spare != nil || j.preparing {
+		return
+	}
+	j.preparing = true
+	j.prepared.Add(1)
+	go func() {
+		defer j.prepared.Done()
+		var r [6]byte
+		rand.Read(r[:])
+		s, err := j.create(0, hex.EncodeToString(r[:])+spareSuffix)
+		if err == nil && s.mem != nil {
+			prefault(s.mem)
+		}
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.preparing = false
+		switch {
+		case err != nil:
+			j.cfg.Logger.Debug("audit journal: no spare segment", "err", err)
+		case s.mem == nil || j.shut:
+			j.discard(s)
+		default:
+			j.spare = s
+		}
+	}()
+}
+
+// discard removes a segment that holds no records.
+func (j *Journal) discard(s *segment) {
+	if s.mem != nil {
+		unmapSegment(s.mem)
+		s.mem = nil
+	}
+	s.file.Close()
+	os.Remove(filepath.Join(j.cfg.Dir, s.name))
+}
+
+// segmentName is a new segment's file name. Names sort by creation time.
+func segmentName() string {
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%016x-%s%s", time.Now().UnixNano(), hex.EncodeToString(r[:]), suffix)
 }
 
 // create starts a new segment file with room for a first frame of need
-// bytes, mapped where it can be. Names sort by creation time.
-func (j *Journal) create(need int) (*segment, error) {
-	var r [6]byte
-	rand.Read(r[:])
-	name := fmt.Sprintf("%016x-%s%s", time.Now().UnixNano(), hex.EncodeToString(r[:]), suffix)
+// bytes, mapped where it can be.
+func (j *Journal) create(need int, name string) (*segment, error) {
 	f, err := os.OpenFile(filepath.Join(j.cfg.Dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -293,11 +398,22 @@ func copyFaultless(dst, src []byte) (err error) {
 	return nil
 }
 
-// retire closes the current segment for appends; the next fold takes
-// it. A mapped segment is cut to the frames written. j.mu is held.
-func (j *Journal) retire() {
+// retire closes the current segment for appends and returns it, for
+// finish once j.mu is released; the next fold takes it. j.mu is held.
+func (j *Journal) retire() *segment {
 	s := j.cur
 	if s == nil {
+		return nil
+	}
+	j.closed = append(j.closed, s)
+	j.cur = nil
+	return s
+}
+
+// finish releases a retired segment's file: a mapped one is cut to the
+// frames written. Its records are in memory, for the fold.
+func (j *Journal) finish(s *segment) {
+	if s == nil || s.file == nil {
 		return
 	}
 	var errs []error
@@ -309,8 +425,6 @@ func (j *Journal) retire() {
 		j.cfg.Logger.Warn("audit journal: close segment", "segment", s.name, "err", err)
 	}
 	s.file = nil
-	j.closed = append(j.closed, s)
-	j.cur = nil
 }
 
 // Fold appends everything appended so far to the audit log, a segment
@@ -320,9 +434,10 @@ func (j *Journal) Fold(ctx context.Context) error {
 	j.foldMu.Lock()
 	defer j.foldMu.Unlock()
 	j.mu.Lock()
-	j.retire()
+	retired := j.retire()
 	segs := slices.Clone(j.closed)
 	j.mu.Unlock()
+	j.finish(retired)
 	for _, s := range segs {
 		// The store gives the records ids and chain places in place: they
 		// go in a copy (Merge makes one), so a failed fold retries from
@@ -402,6 +517,13 @@ func (j *Journal) Close(ctx context.Context) error {
 	close(j.stop)
 	<-j.done
 	err := j.Fold(ctx)
+	j.prepared.Wait()
+	j.mu.Lock()
+	if j.spare != nil {
+		j.discard(j.spare)
+		j.spare = nil
+	}
+	j.mu.Unlock()
 	j.lock.Close()
 	return err
 }

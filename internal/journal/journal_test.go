@@ -122,6 +122,7 @@ func open(t *testing.T, db testDB, dir string, cfg Config) *Journal {
 // a mapped segment keeps its zeroed room).
 func crash(j *Journal) {
 	defer j.lock.Close() // the kernel drops a dead process's locks
+	j.prepared.Wait()    // a spare being made is left as it is
 	j.mu.Lock()
 	j.shut = true
 	if j.cur != nil {
