@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -489,5 +490,78 @@ func TestMappedSegmentFault(t *testing.T) {
 	must(t, j.Close(t.Context()))
 	if total, _ := db.reads(t); total != 2 {
 		t.Fatalf("%d reads folded, want 2 (int_1 from memory, int_3)", total)
+	}
+}
+
+// TestSpareSegments: where segments are mapped, the next one is made
+// ready aside and taken when the current one retires, named then so that
+// segment names keep the order of use; Close leaves no spare behind, and
+// Open removes one a crash left.
+func TestSpareSegments(t *testing.T) {
+	db, dir := newDB(t), t.TempDir()
+	j := open(t, db, dir, Config{})
+	must(t, j.Append(t.Context(), read("int_0", 1)))
+	if j.cur.mem == nil {
+		t.Skip("segments are not mapped on this platform")
+	}
+	spareReady := func() *segment {
+		t.Helper()
+		j.prepared.Wait()
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if j.spare == nil {
+			t.Fatal("no spare segment was prepared")
+		}
+		return j.spare
+	}
+	j.foldMu.Lock() // segments stay on disk while they are looked at
+	var names []string
+	for i := range 3 {
+		spare := spareReady()
+		if !strings.HasSuffix(spare.name, spareSuffix) {
+			t.Fatalf("spare named %s", spare.name)
+		}
+		big := read(fmt.Sprint("int_big", i), 1)
+		big.IP = strings.Repeat("x", foldAtBytes) // fills the current segment: it retires
+		must(t, j.Append(t.Context(), big))
+		must(t, j.Append(t.Context(), read(fmt.Sprint("int_", i+1), 1)))
+		j.mu.Lock()
+		took := j.cur == spare
+		names = append(names, j.cur.name)
+		j.mu.Unlock()
+		if !took {
+			t.Fatalf("round %d: the append after a retirement did not take the spare", i)
+		}
+	}
+	if !slices.IsSorted(names) || !slices.IsSorted(segments(t, dir)) {
+		t.Fatalf("segment names out of the order of use: %v", names)
+	}
+	j.foldMu.Unlock()
+	must(t, j.Close(t.Context()))
+	if es, _ := os.ReadDir(dir); slices.ContainsFunc(es, func(e os.DirEntry) bool {
+		return strings.HasSuffix(e.Name(), spareSuffix) || strings.HasSuffix(e.Name(), suffix)
+	}) {
+		t.Fatalf("files left after Close: %v", es)
+	}
+	if total, _ := db.reads(t); total != 7 {
+		t.Fatalf("%d reads folded, want 7", total)
+	}
+
+	// A spare left by a crash holds nothing: Open removes it quietly.
+	j = open(t, db, dir, Config{})
+	must(t, j.Append(t.Context(), read("int_x", 1)))
+	spareReady()
+	crash(j)
+	logs := &strings.Builder{}
+	j = open(t, db, dir, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	must(t, j.Close(t.Context()))
+	if strings.Contains(logs.String(), "torn") {
+		t.Fatalf("a spare was read as a torn segment: %s", logs)
+	}
+	if es, _ := os.ReadDir(dir); slices.ContainsFunc(es, func(e os.DirEntry) bool { return strings.HasSuffix(e.Name(), spareSuffix) }) {
+		t.Fatalf("a crash's spare survived Open: %v", es)
+	}
+	if total, _ := db.reads(t); total != 8 {
+		t.Fatalf("%d reads folded, want 8", total)
 	}
 }
