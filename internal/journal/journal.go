@@ -43,6 +43,8 @@ const (
 	// segmentRoom is the space a mapped segment reserves: it is retired
 	// at foldAtBytes, so it rarely needs more.
 	segmentRoom = 2 * foldAtBytes
+	// minPrefault is the least of a spare segment faulted in ahead.
+	minPrefault = 64 << 10
 )
 
 // Folder is where folded records go: store.Store's FoldAudit.
@@ -96,6 +98,7 @@ type Journal struct {
 	spare     *segment
 	preparing bool
 	prepared  sync.WaitGroup // the prepareSpare goroutine
+	lastSize  int64          // bytes of the segment retired last
 
 	foldMu sync.Mutex // one fold at a time, so segments fold in order
 	forget []string   // folded segments whose files are gone
@@ -312,13 +315,17 @@ func (j *Journal) prepareSpare() {
 	}
 	j.preparing = true
 	j.prepared.Add(1)
+	// Faulted in as far as the last segment went, twice over: a quiet
+	// journal retires small segments at every fold and need not dirty
+	// 2 MiB of page cache a second for them.
+	want := int(min(segmentRoom, max(minPrefault, 2*j.lastSize)))
 	go func() {
 		defer j.prepared.Done()
 		var r [6]byte
 		rand.Read(r[:])
 		s, err := j.create(0, hex.EncodeToString(r[:])+spareSuffix)
 		if err == nil && s.mem != nil {
-			prefault(s.mem)
+			prefault(s.mem[:min(want, len(s.mem))])
 		}
 		j.mu.Lock()
 		defer j.mu.Unlock()
@@ -407,6 +414,7 @@ func (j *Journal) retire() *segment {
 	}
 	j.closed = append(j.closed, s)
 	j.cur = nil
+	j.lastSize = s.size
 	return s
 }
 
