@@ -60,7 +60,7 @@ const duePage = 500
 
 // verifyDue takes the turns that are due. It reads only those (one index
 // range a page), so a scan costs the same however many integrations are
-// not due.
+// not due, and moves a page's turns in one transaction.
 func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *providerLimits) {
 	now := s.now()
 	held := map[string]int{} // turns held back this scan, by budget key
@@ -73,50 +73,56 @@ func (s *Service) verifyDue(ctx context.Context, cfg VerifySchedule, limits *pro
 			}
 			return
 		}
-		for _, d := range due {
-			if err := s.takeTurn(ctx, cfg, limits, held, d.Integration); err != nil {
-				if ctx.Err() == nil {
-					s.logger.Warn("schedule verification", "integration", d.Integration.ID, "err", err)
-				}
-				return
+		turns := make([]store.VerifyTurn, len(due))
+		verify := make([]bool, len(due))
+		for i, d := range due {
+			turns[i], verify[i] = s.turn(cfg, limits, held, d.Integration, now)
+		}
+		took, err := s.store.ScheduleVerifications(ctx, turns)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("schedule verifications", "integrations", len(turns), "err", err)
+			}
+			return
+		}
+		for i, d := range due {
+			if !verify[i] || !took[i] {
+				continue // moved on, or another instance has this turn
+			}
+			if _, err := s.Verify(ctx, events.System, d.Integration); err != nil && ctx.Err() == nil {
+				s.logger.Info("scheduled verification", "integration", d.Integration.ID, "err", err)
 			}
 		}
-		if len(due) < duePage {
+		if len(due) < duePage || ctx.Err() != nil {
 			return
 		}
 		after = due[len(due)-1].Cursor()
 	}
 }
 
-// takeTurn verifies integ, whose turn is due, unless it was verified
-// lately or its provider's budget is spent. Verified within the last half
+// turn decides the move of integ's turn, which is due at now, and whether
+// integ is verified once the move is taken. Verified within the last half
 // Interval (by hand, or when its credential was saved), its turn moves to
 // an interval after that verification instead: half, because a turn the
 // schedule took itself comes at least 0.9 Interval after the last one.
 // Over the budget, the turn moves to the first minute with room left,
 // counting the turns held back before it this scan (held): a backlog is
 // read again when its minute comes, not by every scan until then.
-func (s *Service) takeTurn(ctx context.Context, cfg VerifySchedule, limits *providerLimits, held map[string]int, integ store.Integration) error {
-	now := s.now()
+func (s *Service) turn(cfg VerifySchedule, limits *providerLimits, held map[string]int, integ store.Integration, now time.Time) (store.VerifyTurn, bool) {
+	t := store.VerifyTurn{ID: integ.ID, Now: now}
 	if now.Sub(integ.LastVerifiedAt) < cfg.Interval/2 {
-		_, err := s.store.ScheduleVerification(ctx, integ.ID, integ.LastVerifiedAt.Add(cfg.period()), now)
-		return err
+		t.Next = integ.LastVerifiedAt.Add(cfg.period())
+		return t, false
 	}
 	key := budgetKey(integ)
 	if !limits.take(key) {
 		minutes := held[key]/cfg.PerProviderPerMinute + 1
 		held[key]++
-		_, err := s.store.ScheduleVerification(ctx, integ.ID, now.Add(time.Duration(minutes)*time.Minute), now)
-		return err
+		t.Next = now.Add(time.Duration(minutes) * time.Minute)
+		return t, false
 	}
-	took, err := s.store.ScheduleVerification(ctx, integ.ID, now.Add(cfg.period()), now)
-	if err != nil || !took {
-		return err // another instance has this turn
-	}
-	if _, err := s.Verify(ctx, events.System, integ); err != nil && ctx.Err() == nil {
-		s.logger.Info("scheduled verification", "integration", integ.ID, "err", err)
-	}
-	return nil
+	t.Next = now.Add(cfg.period())
+	return t, true
 }
 
 // period is the time to an integration's next turn: Interval ±10%, so

@@ -365,6 +365,10 @@ type Store interface {
 	// TouchIntegration; Mutate and UpdateIntegration leave the schedule
 	// as it is.
 	ScheduleVerification(ctx context.Context, id string, next, now time.Time) (bool, error)
+	// ScheduleVerifications is ScheduleVerification for several turns in
+	// one transaction (a scan moves a page of turns at once): took[i]
+	// reports whether turns[i] was moved. On an error none was.
+	ScheduleVerifications(ctx context.Context, turns []VerifyTurn) (took []bool, err error)
 
 	// Keyring returns the wrapped vault keyring, or ErrNotFound.
 	Keyring(ctx context.Context) ([]byte, error)

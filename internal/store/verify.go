@@ -21,3 +21,10 @@ type VerifyCursor struct {
 func (d DueVerification) Cursor() VerifyCursor {
 	return VerifyCursor{At: d.NextVerifyAt, ID: d.Integration.ID}
 }
+
+// VerifyTurn is one move of ScheduleVerifications: integration ID's next
+// verification to Next, if it is due at Now.
+type VerifyTurn struct {
+	ID        string
+	Next, Now time.Time
+}

@@ -3,6 +3,8 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -63,19 +65,56 @@ func (q *Queries) ListDueVerifications(ctx context.Context, now time.Time, after
 	return due, nil
 }
 
+// scheduleVerificationSQL moves one turn: the condition and the write are
+// one statement, so of the instances that find one turn due exactly one
+// moves it.
+const scheduleVerificationSQL = `UPDATE integrations SET next_verify_at = $1 WHERE id = $2 AND next_verify_at <= $3`
+
 // ScheduleVerification moves integration id's next_verify_at to next if
-// it is not after now, and reports whether it did. The condition and the
-// write are one statement, so of the instances that find one turn due
-// exactly one moves it: it is the turn's claim, as AcquireLease is a
-// refresh's.
+// it is not after now, and reports whether it did: it is the turn's
+// claim, as AcquireLease is a refresh's.
 func (q *Queries) ScheduleVerification(ctx context.Context, id string, next, now time.Time) (bool, error) {
 	if next.IsZero() || now.IsZero() {
 		return false, fmt.Errorf("schedule verification of %s: zero time", id)
 	}
-	n, err := q.exec(ctx, `UPDATE integrations SET next_verify_at = $1 WHERE id = $2 AND next_verify_at <= $3`,
-		q.d.Time(next), id, q.d.Time(now))
+	n, err := q.exec(ctx, scheduleVerificationSQL, q.d.Time(next), id, q.d.Time(now))
 	if err != nil {
 		return false, fmt.Errorf("schedule verification of %s: %w", id, q.d.Err(err))
 	}
 	return n > 0, nil
+}
+
+// ScheduleVerifications moves each turn as ScheduleVerification does, all
+// in one write transaction: a scan that finds a page of turns due (the
+// first after migration 0018 finds every one) commits once a page, not
+// once a turn.
+func (q *Queries) ScheduleVerifications(ctx context.Context, turns []store.VerifyTurn) ([]bool, error) {
+	for _, t := range turns {
+		if t.Next.IsZero() || t.Now.IsZero() {
+			return nil, fmt.Errorf("schedule verification of %s: zero time", t.ID)
+		}
+	}
+	// Rows are locked in id order, whatever the page's order, so that
+	// instances moving overlapping pages cannot deadlock.
+	order := make([]int, len(turns))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(turns[a].ID, turns[b].ID) })
+	took := make([]bool, len(turns))
+	err := q.write(ctx, func(c Conn) error {
+		for _, i := range order {
+			t := turns[i]
+			n, err := c.Exec(ctx, scheduleVerificationSQL, q.d.Time(t.Next), t.ID, q.d.Time(t.Now))
+			if err != nil {
+				return err
+			}
+			took[i] = n > 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schedule %d verifications: %w", len(turns), q.d.Err(err))
+	}
+	return took, nil
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListDueCredentials", testListDueCredentials},
 		{"ListDueVerifications", testListDueVerifications},
 		{"ScheduleVerificationRace", testScheduleVerificationRace},
+		{"ScheduleVerifications", testScheduleVerifications},
 		{"Times", testTimes},
 		{"NotFound", testNotFound},
 		{"Ping", testPing},

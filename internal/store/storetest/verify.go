@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +145,68 @@ func testScheduleVerificationRace(t *testing.T, s store.Store) {
 		})
 		if len(winners) != 1 {
 			t.Fatalf("turn %d taken by %v, want exactly one instance", turn, winners)
+		}
+	}
+}
+
+// testScheduleVerifications: a page of turns moves in one call, each as
+// ScheduleVerification would move it alone; instances racing with the
+// same page take each turn exactly once between them; a zero time
+// refuses the whole page.
+func testScheduleVerifications(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ws := newWorkspace(t, s, "default")
+	a := verifiable(t, s, ws.ID, "a", store.StatusConnected)
+	b := verifiable(t, s, ws.ID, "b", store.StatusConnected)
+	later := verifiable(t, s, ws.ID, "later", store.StatusConnected)
+	schedule(t, s, later.ID, t0.Add(time.Hour), t0)
+
+	took, err := s.ScheduleVerifications(ctx, []store.VerifyTurn{
+		{ID: a.ID, Next: t0.Add(time.Minute), Now: t0},
+		{ID: later.ID, Next: t0.Add(time.Minute), Now: t0}, // not due yet
+		{ID: "int_unknown", Next: t0.Add(time.Minute), Now: t0},
+		{ID: b.ID, Next: t0.Add(2 * time.Minute), Now: t0},
+	})
+	must(t, err, "ScheduleVerifications")
+	wantEqual(t, took, []bool{true, false, false, true}, "ScheduleVerifications took")
+	got, err := s.ListDueVerifications(ctx, t0.Add(time.Hour), store.VerifyCursor{}, 10)
+	must(t, err, "ListDueVerifications")
+	wantEqual(t, got, []store.DueVerification{
+		{Integration: a, NextVerifyAt: t0.Add(time.Minute)},
+		{Integration: b, NextVerifyAt: t0.Add(2 * time.Minute)},
+		{Integration: later, NextVerifyAt: t0.Add(time.Hour)},
+	}, "ListDueVerifications after ScheduleVerifications")
+
+	if _, err := s.ScheduleVerifications(ctx, []store.VerifyTurn{
+		{ID: a.ID, Next: t0.Add(3 * time.Hour), Now: t0.Add(2 * time.Hour)},
+		{ID: b.ID, Next: time.Time{}, Now: t0.Add(2 * time.Hour)},
+	}); err == nil {
+		t.Error("ScheduleVerifications with a zero time succeeded")
+	}
+	if !schedule(t, s, a.ID, t0.Add(3*time.Hour), t0.Add(2*time.Hour)) {
+		t.Error("a page refused for its zero time moved a turn anyway")
+	}
+
+	// Instances racing with the same page: each turn once.
+	now := t0.Add(4 * time.Hour)
+	page := []store.VerifyTurn{{ID: a.ID, Next: now.Add(time.Hour), Now: now}, {ID: b.ID, Next: now.Add(time.Hour), Now: now},
+		{ID: later.ID, Next: now.Add(time.Hour), Now: now}}
+	var mu sync.Mutex
+	taken := map[string]int{}
+	race(t, 8, func(i int) (string, bool, error) {
+		took, err := s.ScheduleVerifications(t.Context(), page)
+		mu.Lock()
+		defer mu.Unlock()
+		for j, ok := range took {
+			if ok {
+				taken[page[j].ID]++
+			}
+		}
+		return fmt.Sprint(i), err == nil, err
+	})
+	for _, turn := range page {
+		if taken[turn.ID] != 1 {
+			t.Errorf("turn of %s taken %d times by racing pages, want once", turn.ID, taken[turn.ID])
 		}
 	}
 }
