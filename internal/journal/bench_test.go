@@ -9,9 +9,10 @@ import (
 )
 
 // BenchmarkRecordARead compares the two ways a secret read can be
-// recorded before it is answered: one journal append (write(2) of a
-// framed batch; folds every 200 ms, merging, included) and one SQLite audit
-// transaction, what every read batch cost before the journal.
+// recorded before it is answered: one journal append (a framed batch
+// copied into the mapped segment; folds every 200 ms, merging, included)
+// and one SQLite audit transaction, what every read batch cost before the
+// journal.
 // bench/RESULTS.md records the ratio.
 func BenchmarkRecordARead(b *testing.B) {
 	b.Run("journal", func(b *testing.B) {
