@@ -74,14 +74,11 @@ const scheduleVerificationSQL = `UPDATE integrations SET next_verify_at = $1 WHE
 // it is not after now, and reports whether it did: it is the turn's
 // claim, as AcquireLease is a refresh's.
 func (q *Queries) ScheduleVerification(ctx context.Context, id string, next, now time.Time) (bool, error) {
-	if next.IsZero() || now.IsZero() {
-		return false, fmt.Errorf("schedule verification of %s: zero time", id)
-	}
-	n, err := q.exec(ctx, scheduleVerificationSQL, q.d.Time(next), id, q.d.Time(now))
+	took, err := q.ScheduleVerifications(ctx, []store.VerifyTurn{{ID: id, Next: next, Now: now}})
 	if err != nil {
-		return false, fmt.Errorf("schedule verification of %s: %w", id, q.d.Err(err))
+		return false, err
 	}
-	return n > 0, nil
+	return took[0], nil
 }
 
 // ScheduleVerifications moves each turn as ScheduleVerification does, all
