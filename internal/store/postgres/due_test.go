@@ -9,6 +9,7 @@ import (
 
 	"github.com/stormcreds/storm/internal/store"
 	"github.com/stormcreds/storm/internal/store/sqldb"
+	"github.com/stormcreds/storm/internal/store/storetest"
 )
 
 // textPlan returns PostgreSQL's plan for q, as EXPLAIN prints it.
@@ -60,22 +61,7 @@ func TestListDueCredentialsPlan(t *testing.T) {
 			t.Errorf("plan for ListDueCredentials:\n%s", p)
 		}
 
-		start := time.Now()
-		got, err := s.ListDueCredentials(ctx, before, 100)
-		elapsed := time.Since(start)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("ListDueCredentials(limit 100) over %d credentials: %v\n%s", n, elapsed, p)
-		if len(got) != 100 {
-			t.Fatalf("%d due credentials, want 100", len(got))
-		}
-		for i, c := range got {
-			if c.State != store.StateActive || c.RefreshAt.IsZero() || c.RefreshAt.After(before) ||
-				(i > 0 && c.RefreshAt.Before(got[i-1].RefreshAt)) {
-				t.Fatalf("due credential %d: %+v", i, c)
-			}
-		}
+		storetest.CheckDueCredentials(t, s, before, n, p)
 	}
 }
 
@@ -115,20 +101,5 @@ func TestListDueVerificationsPlan(t *testing.T) {
 		t.Errorf("plan for ListDueVerifications:\n%s", p)
 	}
 
-	start := time.Now()
-	got, err := s.ListDueVerifications(ctx, now, store.VerifyCursor{}, 500)
-	elapsed := time.Since(start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("ListDueVerifications(limit 500) over %d integrations, %d due: %v\n%s", n, n/1000, elapsed, p)
-	if len(got) != n/1000 {
-		t.Fatalf("%d due verifications, want %d", len(got), n/1000)
-	}
-	for i, d := range got {
-		if d.Integration.Status != store.StatusConnected || d.NextVerifyAt.After(now) ||
-			(i > 0 && d.NextVerifyAt.Before(got[i-1].NextVerifyAt)) {
-			t.Fatalf("due verification %d: %+v", i, d)
-		}
-	}
+	storetest.CheckDueVerifications(t, s, now, n, p)
 }
