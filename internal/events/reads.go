@@ -3,9 +3,11 @@ package events
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -109,12 +111,14 @@ func newReads(cfg ReadsConfig, appendAudit func(context.Context, ...store.AuditR
 // understates, what was answered).
 func (r *reads) record(ctx context.Context, k readKey, at time.Time) error {
 	if j := r.cfg.Journal; j != nil {
-		// A journal append is a copy under the journal's own lock:
+		// A journal tally is a copy under the journal's own lock:
 		// cheaper alone than handing reads between goroutines to share
-		// it. Identical reads merge when the journal folds. A local
-		// write: no timer (a context deadline costs one per read). Called
-		// directly, not through r.append, so the record stays on the stack.
-		return r.observe(1, 1, j.Append(context.Background(), k.record(1, at.UTC())))
+		// it. A worker's repeated reads of one credential are one record
+		// whose count the journal raises in place. A local write: no
+		// timer (a context deadline costs one per read). Called directly,
+		// not through r.append, so the record stays on the stack.
+		var buf [128]byte
+		return r.observe(1, 1, j.Tally(context.Background(), k.appendKey(buf[:0]), k.record(1, at.UTC())))
 	}
 	w := &readWaiter{key: k, result: make(chan readOutcome, 1)}
 	r.mu.Lock()
@@ -256,6 +260,28 @@ func (r *reads) observe(reads, records int, err error) error {
 		return fmt.Errorf("%w: %w", ErrUnrecorded, err)
 	}
 	return nil
+}
+
+// appendKey appends what tells k from other reads to b: its fields,
+// each after its length.
+func (k readKey) appendKey(b []byte) []byte {
+	for _, f := range [...]string{k.workspace, k.actor.TokenID, k.actor.IP, k.actor.CreatedBy, k.action, k.target} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// CountReads is the journal's Count: n tallies of a read record are one
+// record of n times its count. Other records are returned as they are.
+func CountReads(rec store.AuditRecord, n uint64) store.AuditRecord {
+	d, ok := parseReadDetail(rec)
+	if !ok || n == 0 || uint64(d.Count) > math.MaxInt/n {
+		return rec
+	}
+	d.Count *= int(n)
+	rec.Detail = d.encode()
+	return rec
 }
 
 // record is the audit record of count reads of k at at. No id: the

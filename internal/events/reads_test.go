@@ -399,9 +399,18 @@ func TestReadGivenUpLeavesNothingStuck(t *testing.T) {
 // TestReadsThroughTheJournal: reads recorded through a journal are on
 // disk when Read returns and in the audit log, merged per actor and
 // target with their counts summed, once SettleReads returns.
+// TestReadsThroughTheJournal: reads recorded through the journal reach
+// the audit log in full, one record per actor and action, whether the
+// journal tallies repeated reads in place (Count, as the server opens it)
+// or appends each.
 func TestReadsThroughTheJournal(t *testing.T) {
+	t.Run("tallied", func(t *testing.T) { testReadsThroughTheJournal(t, CountReads) })
+	t.Run("appended", func(t *testing.T) { testReadsThroughTheJournal(t, nil) })
+}
+
+func testReadsThroughTheJournal(t *testing.T, count func(store.AuditRecord, uint64) store.AuditRecord) {
 	db := openAuditDB(t)
-	j, err := journal.Open(t.Context(), journal.Config{Dir: t.TempDir(), Store: db.st, Merge: MergeReads, Interval: time.Hour})
+	j, err := journal.Open(t.Context(), journal.Config{Dir: t.TempDir(), Store: db.st, Merge: MergeReads, Count: count, Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,5 +509,58 @@ func TestReadDetailEncoding(t *testing.T) {
 		if !ok || back != d {
 			t.Errorf("parse(encode(%+v)) = %+v, %v", d, back, ok)
 		}
+	}
+}
+
+func TestCountReads(t *testing.T) {
+	read := func(detail string) store.AuditRecord {
+		return store.AuditRecord{Action: "credential.access", Target: "int_1", Detail: []byte(detail)}
+	}
+	for _, c := range []struct {
+		rec  store.AuditRecord
+		n    uint64
+		want string
+	}{
+		{read(`{"count":1}`), 1, `{"count":1}`},
+		{read(`{"count":1}`), 4096, `{"count":4096}`},
+		{read(`{"count":2,"link_created_by":"tok_a"}`), 3, `{"count":6,"link_created_by":"tok_a"}`},
+		{read(`{"count":1}`), 1 << 63, `{"count":1}`}, // would overflow: left as it is
+		{store.AuditRecord{Action: "integration.update", Detail: []byte(`{"count":1}`)}, 5, `{"count":1}`},
+	} {
+		if got := CountReads(c.rec, c.n); string(got.Detail) != c.want || got.Target != c.rec.Target {
+			t.Errorf("CountReads(%s, %d) = %s, want %s", c.rec.Detail, c.n, got.Detail, c.want)
+		}
+	}
+}
+
+// TestReadKeysTellReadsApart: the journal's tally key differs whenever
+// any field of the read differs, even when the fields' concatenations
+// agree.
+func TestReadKeysTellReadsApart(t *testing.T) {
+	base := readKey{actor: Actor{TokenID: "tok_a", IP: "192.0.2.1"}, workspace: "ws_1", action: "credential.access", target: "int_1"}
+	variants := []readKey{base}
+	for _, change := range []func(*readKey){
+		func(k *readKey) { k.workspace = "ws_2" },
+		func(k *readKey) { k.actor.TokenID = "tok_b" },
+		func(k *readKey) { k.actor.IP = "192.0.2.2" },
+		func(k *readKey) { k.actor.CreatedBy = "tok_c" },
+		func(k *readKey) { k.action = "credential.proxy" },
+		func(k *readKey) { k.target = "int_2" },
+		func(k *readKey) { k.workspace, k.actor.TokenID = "ws_1t", "ok_a" }, // same bytes, shifted
+	} {
+		k := base
+		change(&k)
+		variants = append(variants, k)
+	}
+	seen := map[string]int{}
+	for i, k := range variants {
+		key := string(k.appendKey(nil))
+		if j, ok := seen[key]; ok {
+			t.Fatalf("reads %d and %d share the key %q", j, i, key)
+		}
+		seen[key] = i
+	}
+	if string(base.appendKey(nil)) != string(base.appendKey(make([]byte, 0, 8))) {
+		t.Fatal("the key depends on the buffer")
 	}
 }

@@ -14,6 +14,12 @@
 // SQLite's WAL with synchronous=NORMAL, Storm's setting, promises for its
 // own commits, and what Vault's file audit device promises.
 //
+// Most secret reads repeat one another: a worker reads the same
+// credential again and again. Tally records such a read as one frame per
+// segment with a count that later reads raise in place, an 8-byte store
+// into the mapping, instead of a frame each; the fold appends the record
+// once with its count, as it would have merged the frames anyway.
+//
 // The journal is a directory of segment files. Appends go to the current
 // segment as framed, checksummed batches; a fold closes it, appends its
 // records to the audit log (merged as the caller says) in one

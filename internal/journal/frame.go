@@ -17,7 +17,27 @@ import (
 // uvarint length and bytes, the time as varint Unix nanoseconds (UTC).
 // A crash of the machine mid-write leaves a short or mismatching last
 // frame, which readers drop. (JSON was half of an append's CPU.)
+//
+// A tally frame (Journal.Tally) holds one record that stands for a
+// number of occurrences: its length word has tallyBit set, and after
+// its payload come zeros up to the next multiple of 8 bytes in the
+// segment, then the count, a little-endian uint64 that later tallies
+// raise in place. The checksum covers the payload, not the count; a
+// count of zero is a frame the machine stopped writing.
 const headerSize = 8
+
+// tallyBit marks a tally frame in the length word; lengths stay far
+// below it (maxFrame).
+const tallyBit = 1 << 31
+
+// countSize is the size of a tally frame's count.
+const countSize = 8
+
+// tallyEnd is where the count of a tally frame whose payload ends at
+// byte end of its segment ends: end rounded up to a multiple of 8, plus
+// the count. Aligned, the count is one machine word, raised by one
+// store that a crash of the process cannot tear.
+func tallyEnd(end int) int { return (end+countSize-1)&^(countSize-1) + countSize }
 
 // maxFrame bounds one frame's payload, so a corrupt length cannot make
 // a reader allocate much.
@@ -60,39 +80,67 @@ func appendString(b []byte, s string) []byte {
 var errTorn = errors.New("torn frame")
 
 // decodeFrames returns the records of the whole frames at the start of
-// data and how many bytes they take. A short or mismatching frame ends
-// the segment (the rest is dropped); a frame whose checksum matches but
-// whose payload does not decode is an error: that is not a torn write.
-func decodeFrames(data []byte) (recs []store.AuditRecord, good int, err error) {
+// data, a segment's bytes, and how many bytes they take. The record of a
+// tally frame goes through count with its count (as it is, when count is
+// nil). A short or mismatching frame ends the segment (the rest is
+// dropped); a frame whose checksum matches but whose payload does not
+// decode is an error: that is not a torn write.
+func decodeFrames(data []byte, count func(store.AuditRecord, uint64) store.AuditRecord) (recs []store.AuditRecord, good int, err error) {
 	for good < len(data) {
-		payload, err := nextFrame(data[good:])
+		f, err := nextFrame(data, good)
 		if errors.Is(err, errTorn) {
 			return recs, good, nil
 		}
-		if recs, err = decodePayload(recs, payload); err != nil {
+		first := len(recs)
+		if recs, err = decodePayload(recs, f.payload); err != nil {
 			return nil, 0, fmt.Errorf("frame at byte %d: %w", good, err)
 		}
-		good += headerSize + len(payload)
+		if f.count > 0 && count != nil {
+			for i := first; i < len(recs); i++ {
+				recs[i] = count(recs[i], f.count)
+			}
+		}
+		good = f.end
 	}
 	return recs, good, nil
 }
 
-func nextFrame(data []byte) ([]byte, error) {
-	if len(data) < headerSize {
-		return nil, errTorn
+// frameRead is one frame read from a segment.
+type frameRead struct {
+	payload []byte
+	count   uint64 // a tally frame's count; 0 for other frames
+	end     int    // the byte of the segment after the frame
+}
+
+// nextFrame reads the frame at byte off of a segment's bytes data.
+func nextFrame(data []byte, off int) (frameRead, error) {
+	rest := data[off:]
+	if len(rest) < headerSize {
+		return frameRead{}, errTorn
 	}
-	n := binary.LittleEndian.Uint32(data[0:4])
+	word := binary.LittleEndian.Uint32(rest[0:4])
+	n := word &^ tallyBit
 	// No frame is empty (its payload counts its records): a zero length
 	// is the unused room of a mapped segment, whose zero checksum would
 	// match.
-	if n == 0 || n > maxFrame || int(n) > len(data)-headerSize {
-		return nil, errTorn
+	if n == 0 || n > maxFrame || int(n) > len(rest)-headerSize {
+		return frameRead{}, errTorn
 	}
-	payload := data[headerSize : headerSize+int(n)]
-	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(data[4:8]) {
-		return nil, errTorn
+	f := frameRead{payload: rest[headerSize : headerSize+int(n)], end: off + headerSize + int(n)}
+	if crc32.Checksum(f.payload, castagnoli) != binary.LittleEndian.Uint32(rest[4:8]) {
+		return frameRead{}, errTorn
 	}
-	return payload, nil
+	if word&tallyBit != 0 {
+		end := tallyEnd(f.end)
+		if end > len(data) {
+			return frameRead{}, errTorn
+		}
+		if f.count = binary.LittleEndian.Uint64(data[end-countSize : end]); f.count == 0 {
+			return frameRead{}, errTorn
+		}
+		f.end = end
+	}
+	return f, nil
 }
 
 var errBadPayload = errors.New("malformed batch")

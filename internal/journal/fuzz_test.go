@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/stormcreds/storm/internal/store"
@@ -17,8 +16,9 @@ func FuzzDecodeFrames(f *testing.F) {
 	f.Add(one)
 	f.Add(append(append([]byte{}, two...), two[:len(two)-3]...))
 	f.Add(append(append([]byte{}, two...), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0))
+	f.Add(append(append([]byte{}, two...), tallyFrame(len(two), read("int_3", 1), 7)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, good, err := decodeFrames(data)
+		recs, good, err := decodeFrames(data, countIn)
 		if err != nil {
 			return // a checksummed frame that is not JSON: refused, not misread
 		}
@@ -26,17 +26,12 @@ func FuzzDecodeFrames(f *testing.F) {
 			t.Fatalf("good = %d of %d bytes", good, len(data))
 		}
 		// The accepted bytes split exactly into whole frames.
-		var again []byte
-		for rest := data[:good]; len(rest) > 0; {
-			payload, err := nextFrame(rest)
+		for off := 0; off < good; {
+			f, err := nextFrame(data[:good], off)
 			if err != nil {
 				t.Fatalf("accepted bytes do not split into frames: %v", err)
 			}
-			again = append(again, rest[:headerSize+len(payload)]...)
-			rest = rest[headerSize+len(payload):]
-		}
-		if !bytes.Equal(again, data[:good]) {
-			t.Fatal("frames do not cover the accepted bytes")
+			off = f.end
 		}
 		if good == 0 && len(recs) != 0 {
 			t.Fatalf("%d records from no bytes", len(recs))

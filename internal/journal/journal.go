@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,6 +65,10 @@ type Config struct {
 	// with a count). It runs as records arrive too, so merging merged
 	// records must be right. It must not keep or change its argument.
 	Merge func([]store.AuditRecord) []store.AuditRecord
+	// Count, when set, turns a record that Tally recorded n times into
+	// the one record the fold appends for them (for example, a read
+	// with a count of n). Without it, Tally is Append.
+	Count func(rec store.AuditRecord, n uint64) store.AuditRecord
 	// Interval is how often records are folded (0: DefaultInterval).
 	Interval time.Duration
 	// MaxUnfolded bounds the bytes waiting to be folded; beyond it,
@@ -116,9 +121,21 @@ type segment struct {
 	// Its bytes past size are zeros.
 	mem  []byte
 	recs []store.AuditRecord
-	size int64 // bytes of frames written
+	// tallies are the records Tally counts in this segment, and tallyAt
+	// finds each by its key.
+	tallies []tally
+	tallyAt map[string]int
+	size    int64 // bytes of frames written
 	// mergeAt is the length of recs at which Config.Merge runs next.
 	mergeAt int
+}
+
+// tally is a record counted in place: its tally frame's count ends at
+// byte end of the segment.
+type tally struct {
+	rec store.AuditRecord
+	n   uint64
+	end int64
 }
 
 const (
@@ -186,7 +203,7 @@ func (j *Journal) recover() ([]*segment, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit journal: %w", err)
 		}
-		recs, good, err := decodeFrames(data)
+		recs, good, err := decodeFrames(data, j.cfg.Count)
 		if err != nil {
 			return nil, fmt.Errorf("audit journal %s: %w", e.Name(), err)
 		}
@@ -217,7 +234,14 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 		framePool.Put(bp)
 		return fmt.Errorf("audit journal: %w", err)
 	}
-	retired, err := j.append(frame, recs)
+	retired, err := j.append(frame, recs, nil)
+	j.release(bp, frame, retired)
+	return err
+}
+
+// release puts an append's frame buffer back in the pool and finishes
+// the segments it retired, both after j.mu is released.
+func (j *Journal) release(bp *[]byte, frame []byte, retired []*segment) {
 	if cap(frame) <= maxKeptBuffer {
 		*bp = frame // copied by now: reused by a later append
 		framePool.Put(bp)
@@ -227,32 +251,98 @@ func (j *Journal) Append(ctx context.Context, recs ...store.AuditRecord) error {
 	for _, s := range retired {
 		j.finish(s)
 	}
+}
+
+// Tally records one more occurrence of rec, a record that recurs as it
+// is (one worker reading one credential, again and again), and returns
+// once that is as durable as an Append: key names what recurs. The first
+// occurrence in a segment appends rec as a tally frame with a count of
+// 1; each later one raises that count in place: an 8-byte store into the
+// mapped segment instead of a frame per occurrence, which the fold would
+// merge away. The fold appends Config.Count(rec, n). Without Count, or
+// where segments are not mapped, Tally is Append.
+func (j *Journal) Tally(ctx context.Context, key []byte, rec store.AuditRecord) error {
+	if j.cfg.Count == nil {
+		return j.Append(ctx, rec)
+	}
+	j.mu.Lock()
+	if s := j.cur; s != nil && !j.shut {
+		if i, ok := s.tallyAt[string(key)]; ok { // no allocation for the lookup
+			err := s.raise(i)
+			j.mu.Unlock()
+			return err
+		}
+	}
+	j.mu.Unlock()
+	// The first of its key in this segment, most likely: encoded
+	// outside the lock, as Append's frames are.
+	bp := framePool.Get().(*[]byte)
+	frame, err := encodeFrame((*bp)[:0], []store.AuditRecord{rec})
+	if err != nil {
+		framePool.Put(bp)
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	retired, err := j.append(frame, []store.AuditRecord{rec}, key)
+	j.release(bp, frame, retired)
 	return err
+}
+
+// raise adds one to the count of s.tallies[i], in the mapped segment
+// first. j.mu is held.
+func (s *segment) raise(i int) error {
+	t := &s.tallies[i]
+	var b [countSize]byte
+	binary.LittleEndian.PutUint64(b[:], t.n+1)
+	if err := copyFaultless(s.mem[t.end-countSize:t.end], b[:]); err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	t.n++
+	return nil
 }
 
 // framePool holds frame buffers between appends.
 var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
 // append writes frame, which holds recs, under j.mu, and returns the
-// segments it retired.
-func (j *Journal) append(frame []byte, recs []store.AuditRecord) (retired []*segment, err error) {
+// segments it retired. With a key (Tally), the frame is recs[0]'s tally
+// frame, unless the current segment already counts key (then its count
+// goes up) or is not mapped (then the frame is an ordinary one).
+func (j *Journal) append(frame []byte, recs []store.AuditRecord, key []byte) (retired []*segment, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.shut {
 		return nil, errors.New("audit journal: closed")
 	}
-	if j.unfolded+int64(len(frame)) > j.cfg.MaxUnfolded {
+	if key != nil && j.cur != nil {
+		if i, ok := j.cur.tallyAt[string(key)]; ok { // counted since Tally looked
+			return nil, j.cur.raise(i)
+		}
+	}
+	// Room for a tally frame's padding and count, whether or not used.
+	need := len(frame)
+	if key != nil {
+		need += 2 * countSize
+	}
+	if j.unfolded+int64(need) > j.cfg.MaxUnfolded {
 		return nil, ErrFull
 	}
-	if j.cur != nil && !j.cur.fits(len(frame)) {
+	if j.cur != nil && !j.cur.fits(need) {
 		retired = append(retired, j.retire())
 	}
 	if j.cur == nil {
-		if j.cur, err = j.next(len(frame)); err != nil {
+		if j.cur, err = j.next(need); err != nil {
 			return retired, fmt.Errorf("audit journal: %w", err)
 		}
 	}
 	s := j.cur
+	if key != nil && s.mem != nil {
+		if err := j.appendTally(s, frame, recs[0], key); err != nil {
+			// Nothing may follow a frame cut short: the next one starts
+			// a new segment.
+			return append(retired, j.retire()), err
+		}
+		return retired, nil
+	}
 	n, err := s.write(frame)
 	s.size += int64(n)
 	j.unfolded += int64(n)
@@ -277,6 +367,30 @@ func (j *Journal) append(frame []byte, recs []store.AuditRecord) (retired []*seg
 		}
 	}
 	return retired, nil
+}
+
+// appendTally writes frame as rec's tally frame to s, a mapped segment,
+// with a count of 1, and counts key's later occurrences there. j.mu is
+// held.
+func (j *Journal) appendTally(s *segment, frame []byte, rec store.AuditRecord, key []byte) error {
+	binary.LittleEndian.PutUint32(frame[0:4], binary.LittleEndian.Uint32(frame[0:4])|tallyBit)
+	end := int64(tallyEnd(int(s.size) + len(frame)))
+	// The padding is the mapping's zeroed room; frame and count are
+	// written together, the count last.
+	var tail [2 * countSize]byte
+	pad := int(end-s.size) - len(frame) - countSize
+	binary.LittleEndian.PutUint64(tail[pad:], 1)
+	if _, err := s.write(append(frame, tail[:pad+countSize]...)); err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	j.unfolded += end - s.size
+	s.size = end
+	if s.tallyAt == nil {
+		s.tallyAt = map[string]int{}
+	}
+	s.tallyAt[string(key)] = len(s.tallies)
+	s.tallies = append(s.tallies, tally{rec: rec, n: 1, end: end})
+	return nil
 }
 
 // next returns a segment for a first frame of need bytes: the spare when
@@ -450,15 +564,16 @@ func (j *Journal) Fold(ctx context.Context) error {
 		// The store gives the records ids and chain places in place: they
 		// go in a copy (Merge makes one), so a failed fold retries from
 		// the segment as written.
-		var recs []store.AuditRecord
+		in, all := s.records(j.cfg.Count)
+		recs := all
 		if j.cfg.Merge != nil {
-			recs = j.cfg.Merge(s.recs)
-		} else {
-			recs = slices.Clone(s.recs)
+			recs = j.cfg.Merge(all)
+		} else if len(s.tallies) == 0 {
+			recs = slices.Clone(all) // all is s.recs
 		}
 		_, err := j.cfg.Store.FoldAudit(ctx, store.AuditFold{Segment: s.name, Forget: j.forget, Records: recs})
 		if j.cfg.Metrics != nil {
-			j.cfg.Metrics(len(s.recs), len(recs), err)
+			j.cfg.Metrics(in, len(recs), err)
 		}
 		if err != nil {
 			return err
@@ -478,6 +593,22 @@ func (j *Journal) Fold(ctx context.Context) error {
 		j.mu.Unlock()
 	}
 	return nil
+}
+
+// records returns what s holds for the fold: its records, then each
+// tally's record through count; and how many records were appended or
+// tallied.
+func (s *segment) records(count func(store.AuditRecord, uint64) store.AuditRecord) (in int, recs []store.AuditRecord) {
+	in = len(s.recs)
+	if len(s.tallies) == 0 {
+		return in, s.recs
+	}
+	recs = slices.Clone(s.recs)
+	for _, t := range s.tallies {
+		recs = append(recs, count(t.rec, t.n))
+		in += int(t.n)
+	}
+	return in, recs
 }
 
 // Unfolded reports the bytes appended and not yet folded.

@@ -368,7 +368,7 @@ func TestFramesRoundTrip(t *testing.T) {
 	recs[1].Detail = nil
 	frame, err := encodeFrame(nil, recs)
 	must(t, err)
-	got, good, err := decodeFrames(append(frame, frame...))
+	got, good, err := decodeFrames(append(frame, frame...), nil)
 	must(t, err)
 	if good != 2*len(frame) || len(got) != 4 {
 		t.Fatalf("decoded %d records from %d bytes, want 4 from %d", len(got), good, 2*len(frame))

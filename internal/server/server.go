@@ -488,7 +488,7 @@ func openJournal(ctx context.Context, cfg Config, st store.Store, reg *prometheu
 	if !ok {
 		return nil, nil
 	}
-	j, err := journal.Open(ctx, journal.Config{Dir: path + journalSuffix, Store: st, Merge: events.MergeReads,
+	j, err := journal.Open(ctx, journal.Config{Dir: path + journalSuffix, Store: st, Merge: events.MergeReads, Count: events.CountReads,
 		Metrics: journalMetrics(reg), Logger: cfg.Logger})
 	if errors.Is(err, journal.ErrInUse) {
 		// A second server on the same file: its reads commit to the
