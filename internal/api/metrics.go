@@ -8,16 +8,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stormcreds/storm/internal/latency"
 )
 
 type metrics struct {
 	requests      *prometheus.CounterVec
-	latency       *prometheus.HistogramVec
+	latency       *latency.Vec
 	verifications *prometheus.CounterVec
 	// proxied counts and times proxied requests by integration class
 	// (auth method and provider, bounded by the catalog) and status.
 	proxied      *prometheus.CounterVec
-	proxyLatency *prometheus.HistogramVec
+	proxyLatency *latency.Vec
 	// proxySeries keeps the series of proxied and proxyLatency once
 	// looked up: WithLabelValues hashes every label on every call.
 	proxyMu     sync.RWMutex
@@ -32,7 +34,7 @@ type proxyKey struct {
 
 type proxySeries struct {
 	count   prometheus.Counter
-	latency prometheus.Observer
+	latency *latency.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -40,10 +42,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storm_http_requests_total", Help: "API requests by route and status code.",
 		}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "storm_http_request_duration_seconds", Help: "API request latency by route.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route"}),
+		// Observed on every request: sharded (package latency).
+		latency: latency.NewVec("storm_http_request_duration_seconds", "API request latency by route.", []string{"route"},
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storm_verifications_total", Help: "Credential verification requests by result.",
 		}, []string{"ok"}),
@@ -51,10 +52,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	m.proxied = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "storm_proxy_requests_total", Help: "Proxied requests by auth method, provider and upstream status class.",
 	}, []string{"auth_method", "provider", "code"})
-	m.proxyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "storm_proxy_request_duration_seconds", Help: "Proxied request latency by auth method and provider.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-	}, []string{"auth_method", "provider"})
+	m.proxyLatency = latency.NewVec("storm_proxy_request_duration_seconds", "Proxied request latency by auth method and provider.",
+		[]string{"auth_method", "provider"}, []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
 	m.proxySeries = map[proxyKey]proxySeries{}
 	reg.MustRegister(m.requests, m.latency, m.verifications, m.proxied, m.proxyLatency)
 	// Process and Go metrics; ignore "already registered" when several
@@ -74,14 +73,14 @@ func (m *metrics) observeProxied(authMethod, provider string, code int, d time.D
 	if !ok {
 		s = proxySeries{
 			count:   m.proxied.WithLabelValues(authMethod, provider, strconv.Itoa(k.class)+"xx"),
-			latency: m.proxyLatency.WithLabelValues(authMethod, provider),
+			latency: m.proxyLatency.With(authMethod, provider),
 		}
 		m.proxyMu.Lock()
 		m.proxySeries[k] = s
 		m.proxyMu.Unlock()
 	}
 	s.count.Inc()
-	s.latency.Observe(d.Seconds())
+	s.latency.Observe(d)
 }
 
 type statusRecorder struct {
@@ -119,12 +118,12 @@ func (s *statusRecorder) Flush() {
 // path, which would carry ids and unbounded label values).
 func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	requests := m.requests.MustCurryWith(prometheus.Labels{"route": route})
-	latency := m.latency.WithLabelValues(route)
+	hist := m.latency.With(route)
 	ok := requests.WithLabelValues("200") // the usual answer, looked up once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, start: time.Now()}
 		next.ServeHTTP(rec, r)
-		latency.Observe(time.Since(rec.start).Seconds())
+		hist.Observe(time.Since(rec.start))
 		if rec.code == 0 || rec.code == http.StatusOK {
 			ok.Inc()
 			return

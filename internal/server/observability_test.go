@@ -27,6 +27,9 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	for _, want := range []string{
 		`storm_token_refreshes_total{outcome="ok"} 1`,
 		`storm_proxy_requests_total{auth_method="oauth2",code="2xx",provider="custom"} 1`,
+		`storm_proxy_request_duration_seconds_count{auth_method="oauth2",provider="custom"} 1`,
+		`storm_proxy_request_duration_seconds_bucket{auth_method="oauth2",provider="custom",le="+Inf"} 1`,
+		`storm_http_request_duration_seconds_count{route="/v1/integrations/{id}/access"} 1`,
 		`storm_verifications_total{ok="true"} 1`,
 		`storm_token_refresh_duration_seconds_count 1`,
 		`storm_tokens_due 0`,
