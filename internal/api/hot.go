@@ -74,9 +74,14 @@ func plainSegment(s string) bool {
 }
 
 // isClean reports whether ServeMux would leave p as it is: path.Clean
-// changes nothing but a trailing slash, which the mux keeps. path.Clean
-// does not allocate for such a path.
+// changes nothing but a trailing slash, which the mux keeps. An absolute
+// path without "//" or "/." has no empty or dot segment for Clean to
+// remove, so the usual path needs only those two scans; path.Clean
+// judges the rest.
 func isClean(p string) bool {
+	if strings.HasPrefix(p, "/") && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return true
+	}
 	c := path.Clean(p)
 	return c == p || strings.HasSuffix(p, "/") && c == p[:len(p)-1]
 }

@@ -95,6 +95,9 @@ func TestHotRoutesMatchTheMux(t *testing.T) {
 		{"GET", "/v1/integrations/int_1/proxy/a//b", false},   // redirected
 		{"GET", "/v1/integrations/int_1/proxy/a/../b", false}, // redirected
 		{"GET", "/v1/integrations/int_1/proxy/./b", false},
+		{"GET", "/v1/integrations/int_1/proxy/a/.", false},
+		{"GET", "/v1/integrations/int_1/proxy/.well-known/x", true}, // "/." yet clean
+		{"GET", "/v1/integrations/int_1/proxy/a/..b/", true},
 		{"GET", "/v1/integrations/int_1/proxy/a%2Fb", false}, // escaped
 		{"GET", "/v1/integrations/int.1/access", false},
 		{"GET", "/v1/integrations//access", false},

@@ -122,11 +122,14 @@ func checkPath(raw string) error {
 			return badPath("path contains a look-alike of a URL delimiter")
 		}
 	}
-	segs := strings.Split(dec, "/")
-	for i, seg := range segs {
+	// Segment by segment, without splitting into a slice: this runs on
+	// every proxied request.
+	for rest, more := dec, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
 		if seg == "" {
-			if i == len(segs)-1 { // trailing slash
-				continue
+			if !more { // trailing slash
+				break
 			}
 			return badPath("path contains an empty segment ('//')")
 		}
@@ -142,7 +145,7 @@ func checkPath(raw string) error {
 			return badPath("path contains a dot or blank segment")
 		}
 	}
-	first := segs[0]
+	first, _, _ := strings.Cut(dec, "/")
 	if strings.Contains(first, "@") {
 		return badPath("path's first segment contains '@'")
 	}
@@ -211,30 +214,37 @@ func basePrefix(base *url.URL) (string, error) {
 // checking and forwarded as given, so "%252e" reaches the upstream as
 // "%252e". Errors never quote the path.
 func JoinPath(base *url.URL, p, rawQuery string) (*url.URL, error) {
+	u, _, err := joinPath(base, p, rawQuery)
+	return u, err
+}
+
+// joinPath is JoinPath, also returning base's escaped path prefix
+// (basePrefix).
+func joinPath(base *url.URL, p, rawQuery string) (*url.URL, string, error) {
 	prefix, err := basePrefix(base)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := checkPath(p); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := checkQuery(rawQuery); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	escaped := prefix + "/" + p
 	dec, err := url.PathUnescape(escaped)
 	if err != nil {
-		return nil, badPath("path has malformed percent-encoding")
+		return nil, "", badPath("path has malformed percent-encoding")
 	}
 	// Belt and braces: whatever the checks above missed, the cleaned path
 	// must still be inside the base prefix.
 	decPrefix, err := url.PathUnescape(prefix)
 	if err != nil {
-		return nil, badBase("path has malformed percent-encoding")
+		return nil, "", badBase("path has malformed percent-encoding")
 	}
-	if clean := path.Clean(dec); clean != path.Clean("/"+decPrefix) &&
-		!strings.HasPrefix(clean, strings.TrimSuffix(path.Clean("/"+decPrefix), "/")+"/") {
-		return nil, badPath("path resolves outside the integration's base URL")
+	if clean, cleanPrefix := path.Clean(dec), path.Clean("/"+decPrefix); clean != cleanPrefix &&
+		!strings.HasPrefix(clean, strings.TrimSuffix(cleanPrefix, "/")+"/") {
+		return nil, "", badPath("path resolves outside the integration's base URL")
 	}
 	q := rawQuery
 	if base.RawQuery != "" {
@@ -249,7 +259,7 @@ func JoinPath(base *url.URL, p, rawQuery string) (*url.URL, error) {
 		Path:     dec,
 		RawPath:  escaped,
 		RawQuery: q,
-	}, nil
+	}, prefix, nil
 }
 
 // originOf returns scheme://host[:port] with the default port made explicit

@@ -275,7 +275,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		problem.Write(w, problem.New(http.StatusInternalServerError, "the integration has no usable credential"))
 		return
 	}
-	target, err := JoinPath(t.Base, t.Path, t.RawQuery)
+	target, prefix, err := joinPath(t.Base, t.Path, t.RawQuery)
 	if err == nil && t.Exact {
 		if t.Path != "" {
 			err = badPath("a request to the base URL itself takes no path")
@@ -298,7 +298,6 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		}
 		return
 	}
-	prefix, _ := basePrefix(t.Base) // validated by JoinPath
 	x := &exchange{p: p, t: t, target: target, prefix: prefix}
 
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
@@ -389,17 +388,23 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 func stripRequestHeaders(h http.Header) {
 	for k := range h {
 		// Canonical already for headers net/http parsed: no allocation.
-		ck := textproto.CanonicalMIMEHeaderKey(k)
-		if strippedHeaders[ck] || strings.HasPrefix(ck, "Proxy-") || strings.HasPrefix(ck, "X-Forwarded-") || strings.HasPrefix(ck, "Storm-") {
+		if ck := textproto.CanonicalMIMEHeaderKey(k); stripped(ck) {
 			delete(h, k)
 		}
 	}
 }
 
-var strippedHeaders = map[string]bool{
-	"Authorization": true, "Cookie": true, "Cookie2": true, "Proxy-Authorization": true,
-	"Forwarded": true, "Host": true, "X-Real-Ip": true,
-	"Connection": true, "Keep-Alive": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+// stripped reports whether the canonical header key k is one
+// stripRequestHeaders removes. A switch, not a map: it runs for every
+// header of every proxied request.
+func stripped(k string) bool {
+	switch k {
+	case "Authorization", "Cookie", "Cookie2", "Proxy-Authorization",
+		"Forwarded", "Host", "X-Real-Ip",
+		"Connection", "Keep-Alive", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return strings.HasPrefix(k, "Proxy-") || strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "Storm-")
 }
 
 // RoundTrip sends the request with Active applied and, on a 401, once more
