@@ -214,37 +214,40 @@ func basePrefix(base *url.URL) (string, error) {
 // checking and forwarded as given, so "%252e" reaches the upstream as
 // "%252e". Errors never quote the path.
 func JoinPath(base *url.URL, p, rawQuery string) (*url.URL, error) {
-	u, _, err := joinPath(base, p, rawQuery)
-	return u, err
+	u := new(url.URL)
+	if _, err := joinInto(u, base, p, rawQuery); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
-// joinPath is JoinPath, also returning base's escaped path prefix
-// (basePrefix).
-func joinPath(base *url.URL, p, rawQuery string) (*url.URL, string, error) {
+// joinInto is JoinPath writing the URL to u, and returning base's
+// escaped path prefix (basePrefix).
+func joinInto(u *url.URL, base *url.URL, p, rawQuery string) (string, error) {
 	prefix, err := basePrefix(base)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	if err := checkPath(p); err != nil {
-		return nil, "", err
+		return "", err
 	}
 	if err := checkQuery(rawQuery); err != nil {
-		return nil, "", err
+		return "", err
 	}
 	escaped := prefix + "/" + p
 	dec, err := url.PathUnescape(escaped)
 	if err != nil {
-		return nil, "", badPath("path has malformed percent-encoding")
+		return "", badPath("path has malformed percent-encoding")
 	}
 	// Belt and braces: whatever the checks above missed, the cleaned path
 	// must still be inside the base prefix.
 	decPrefix, err := url.PathUnescape(prefix)
 	if err != nil {
-		return nil, "", badBase("path has malformed percent-encoding")
+		return "", badBase("path has malformed percent-encoding")
 	}
 	if clean, cleanPrefix := path.Clean(dec), path.Clean("/"+decPrefix); clean != cleanPrefix &&
 		!strings.HasPrefix(clean, strings.TrimSuffix(cleanPrefix, "/")+"/") {
-		return nil, "", badPath("path resolves outside the integration's base URL")
+		return "", badPath("path resolves outside the integration's base URL")
 	}
 	q := rawQuery
 	if base.RawQuery != "" {
@@ -253,13 +256,14 @@ func joinPath(base *url.URL, p, rawQuery string) (*url.URL, string, error) {
 			q += "&" + rawQuery
 		}
 	}
-	return &url.URL{
+	*u = url.URL{
 		Scheme:   strings.ToLower(base.Scheme),
 		Host:     base.Host,
 		Path:     dec,
 		RawPath:  escaped,
 		RawQuery: q,
-	}, prefix, nil
+	}
+	return prefix, nil
 }
 
 // originOf returns scheme://host[:port] with the default port made explicit

@@ -275,7 +275,16 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		problem.Write(w, problem.New(http.StatusInternalServerError, "the integration has no usable credential"))
 		return
 	}
-	target, prefix, err := joinPath(t.Base, t.Path, t.RawQuery)
+	// An exchange is the biggest allocation of a proxied request: one
+	// from the pool, given back when the ReverseProxy is done with it
+	// (nothing keeps it: the outbound request has its own URL).
+	x := exchanges.Get().(*exchange)
+	defer func() {
+		*x = exchange{}
+		exchanges.Put(x)
+	}()
+	target := &x.targetURL
+	prefix, err := joinInto(target, t.Base, t.Path, t.RawQuery)
 	if err == nil && t.Exact {
 		if t.Path != "" {
 			err = badPath("a request to the base URL itself takes no path")
@@ -298,7 +307,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		}
 		return
 	}
-	x := &exchange{p: p, t: t, target: target, prefix: prefix}
+	x.p, x.t, x.target, x.prefix = p, t, target, prefix
 
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
@@ -321,7 +330,8 @@ type exchange struct {
 	target *url.URL      // where the request goes, before any credential
 	prefix string        // Base's escaped path prefix, no trailing slash
 	sent   *http.Request // the last request sent, credential applied
-	url    url.URL       // the outbound URL, a copy of target's
+	// targetURL is what target points to in an exchange from the pool.
+	targetURL url.URL
 	// before is the outbound request's header before any credential. The
 	// first attempt applies Active to the request itself, not a copy; a
 	// retry copies it and puts back what before holds.
@@ -375,9 +385,12 @@ func (x *exchange) unapply(sent *http.Request) *http.Request {
 	return out
 }
 
+// exchanges recycles exchanges between ServeTarget calls.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
-	x.url = *x.target
-	pr.Out.URL = &x.url
+	u := *x.target // the outbound request's own: it outlives the exchange
+	pr.Out.URL = &u
 	pr.Out.Host = "" // the Host header comes from the URL: Base's host
 	stripRequestHeaders(pr.Out.Header)
 }
