@@ -269,7 +269,12 @@ func (j *Journal) Tally(ctx context.Context, key []byte, rec store.AuditRecord) 
 	if s := j.cur; s != nil && !j.shut {
 		if i, ok := s.tallyAt[string(key)]; ok { // no allocation for the lookup
 			err := s.raise(i)
+			var broken *segment
+			if err != nil {
+				broken = j.retire() // a mapping that faults takes no more
+			}
 			j.mu.Unlock()
+			j.finish(broken)
 			return err
 		}
 	}
@@ -315,7 +320,10 @@ func (j *Journal) append(frame []byte, recs []store.AuditRecord, key []byte) (re
 	}
 	if key != nil && j.cur != nil {
 		if i, ok := j.cur.tallyAt[string(key)]; ok { // counted since Tally looked
-			return nil, j.cur.raise(i)
+			if err := j.cur.raise(i); err != nil {
+				return []*segment{j.retire()}, err
+			}
+			return nil, nil
 		}
 	}
 	// Room for a tally frame's padding and count, whether or not used.

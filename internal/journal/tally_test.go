@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,5 +172,29 @@ func TestConcurrentTalliesAndFolds(t *testing.T) {
 	must(t, j.Close(t.Context()))
 	if total, _ := db.reads(t); total != goroutines*each {
 		t.Fatalf("%d reads in the audit log, want %d", total, goroutines*each)
+	}
+}
+
+// TestMappedTallyFault: if the segment file is cut short under a mapped
+// tally, raising the count fails with an error instead of killing the
+// process; the next tally goes to a new segment, and the counts made
+// before the fault are folded from memory.
+func TestMappedTallyFault(t *testing.T) {
+	db, dir := newDB(t), t.TempDir()
+	j := open(t, db, dir, Config{Merge: sumCounts, Count: countIn})
+	for range 3 {
+		must(t, j.Tally(t.Context(), []byte("a"), read("int_a", 1)))
+	}
+	if j.cur.mem == nil {
+		t.Skip("segments are not mapped on this platform")
+	}
+	must(t, os.Truncate(filepath.Join(dir, j.cur.name), 0))
+	if err := j.Tally(t.Context(), []byte("a"), read("int_a", 1)); err == nil || !strings.Contains(err.Error(), "mapped segment") {
+		t.Fatalf("tally into a cut mapping: %v, want an error", err)
+	}
+	must(t, j.Tally(t.Context(), []byte("a"), read("int_a", 1)))
+	must(t, j.Close(t.Context()))
+	if total, _ := db.reads(t); total != 4 {
+		t.Fatalf("%d reads folded, want 4 (3 counted before the fault, 1 after)", total)
 	}
 }
