@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -125,4 +126,27 @@ func FuzzHotRoutesMatchTheMux(f *testing.F) {
 	f.Fuzz(func(t *testing.T, m uint8, target string, scoped bool) {
 		compareRoute(t, mux, hot, methods[int(m)%len(methods)], target, scoped)
 	})
+}
+
+// TestScopeContext: the scope is found through contexts derived from a
+// request's, other values pass through to the parent, and cancelling
+// the parent (the caller went away) reaches the derived ones.
+func TestScopeContext(t *testing.T) {
+	type otherKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
+	c := &scopeContext{Context: parent, scope: requestScope{id: "req_1"}}
+	child, stop := context.WithTimeout(context.WithValue(c, otherKey{}, "w"), time.Minute)
+	defer stop()
+	if sc := scopeFrom(child); sc != &c.scope || RequestID(child) != "req_1" {
+		t.Fatalf("scope through derived contexts: %p, want %p", sc, &c.scope)
+	}
+	if c.Value(otherKey{}) != "v" || child.Value(otherKey{}) != "w" {
+		t.Fatal("other values do not pass through")
+	}
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the request's context did not reach a derived one")
+	}
 }
