@@ -151,7 +151,8 @@ func drive(c *http.Client, rawURL, token string, n int) error {
 }
 
 // upstream is the provider both proxies forward to: it checks the key and
-// answers a small fixed JSON body, as cheaply as net/http allows.
+// the path (the proxied one, or Storm's verification path) and answers a
+// small fixed JSON body, as cheaply as net/http allows.
 func upstream(b *testing.B) *httptest.Server {
 	want := "Bearer " + apiKey
 	body := []byte(`{"ok":true,"items":[1,2,3]}` + "\n")
@@ -161,6 +162,10 @@ func upstream(b *testing.B) *httptest.Server {
 		if r.Header.Get("Authorization") != want {
 			w.WriteHeader(http.StatusUnauthorized)
 			w.Write(unauthorized)
+			return
+		}
+		if r.URL.Path != "/echo/x" && r.URL.Path != "/me" {
+			w.WriteHeader(http.StatusNotFound)
 			return
 		}
 		w.Write(body)
