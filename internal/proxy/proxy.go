@@ -162,6 +162,8 @@ type Proxy struct {
 	// certs caches the proxies WithClientCert derives; shared by every
 	// Proxy derived from the same New.
 	certs *certCache
+	// deadlines bounds every ServeTarget exchange by timeout.
+	deadlines *watch
 }
 
 // New validates cfg and returns a Proxy.
@@ -207,6 +209,7 @@ func (p *Proxy) init() {
 	}
 	p.errLog = slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
 	p.buffers.pool.New = func() any { return new([copyBufferSize]byte) }
+	p.deadlines = &watch{limit: p.timeout}
 }
 
 // newTransport returns the guarded transport: every address dialled goes
@@ -309,8 +312,10 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 	}
 	x.p, x.t, x.target, x.prefix = p, t, target, prefix
 
-	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	p.deadlines.start(&x.watched, cancel)
+	defer p.deadlines.end(&x.watched)
 	rp := &httputil.ReverseProxy{
 		Rewrite:        x.rewrite,
 		Transport:      x,
@@ -332,6 +337,8 @@ type exchange struct {
 	sent   *http.Request // the last request sent, credential applied
 	// targetURL is what target points to in an exchange from the pool.
 	targetURL url.URL
+	// watched is the exchange on its Proxy's watch while it runs.
+	watched watched
 	// before is the outbound request's header before any credential. The
 	// first attempt applies Active to the request itself, not a copy; a
 	// retry copies it and puts back what before holds.
@@ -654,7 +661,7 @@ func stripParams(raw string, names map[string]bool) string {
 func (x *exchange) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := classify(r.Context(), err)
 	level := slog.LevelWarn
-	if errors.Is(err, context.Canceled) && !errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) && !errors.Is(context.Cause(r.Context()), context.DeadlineExceeded) {
 		level = slog.LevelDebug // the caller went away
 	}
 	msg := err.Error()
@@ -693,7 +700,7 @@ func classify(ctx context.Context, err error) (int, string) {
 		return http.StatusBadGateway, "the credential could not be applied to the request"
 	case errors.Is(err, errCredentialMoved):
 		return http.StatusInternalServerError, "the credential could not be applied to the request"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded),
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(context.Cause(ctx), context.DeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
 		return http.StatusGatewayTimeout, "the upstream did not answer in time"
 	default:
