@@ -3,15 +3,17 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"time"
 )
 
-// errExchangeTimeout is the cause of an exchange cancelled for outliving
-// the proxy's Timeout.
+// errExchangeTimeout is why an exchange that outlived the proxy's
+// Timeout was cut off.
 var errExchangeTimeout = fmt.Errorf("proxy: the upstream exchange outlived its timeout: %w", context.DeadlineExceeded)
 
-// A watch cancels exchanges that outlive a time limit without a runtime
+// A watch cuts off exchanges that outlive a time limit without a runtime
 // timer per exchange: a context.WithTimeout per proxied request, a timer
 // started and stopped every time, cost about 2% of the proxy's
 // throughput. Every exchange a watch sees has the same limit, so
@@ -23,32 +25,41 @@ type watch struct {
 	limit time.Duration
 
 	mu          sync.Mutex
-	first, last *watched // in start order, which is deadline order
+	first, last *expiry // in start order, which is deadline order
 	timer       *time.Timer
 	armed       bool // timer will fire
 }
 
-// watched is an exchange on a watch's list.
-type watched struct {
-	prev, next *watched
+// An expiry is one exchange on a watch: its place on the list, and what
+// there is to cut when it outlives the limit — the exchange's own
+// context, when it has one, and the upstream response body being copied.
+// It is not reused: the watch may still hold one whose exchange is over.
+type expiry struct {
+	// Guarded by the watch's mu.
+	prev, next *expiry
 	due        time.Time
-	cancel     context.CancelCauseFunc
 	listed     bool
+
+	mu      sync.Mutex
+	ended   bool // the exchange is over: nothing left to cut
+	expired bool
+	cancel  context.CancelCauseFunc
+	body    io.Closer
 }
 
-// start puts n on the list, to be cancelled with errExchangeTimeout once
-// limit has passed, unless end takes it off first.
-func (w *watch) start(n *watched, cancel context.CancelCauseFunc) {
-	n.due, n.cancel = time.Now().Add(w.limit), cancel
+// start puts e on the list, to be expired once limit has passed unless
+// end takes it off first.
+func (w *watch) start(e *expiry) {
+	e.due = time.Now().Add(w.limit)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n.prev, n.next, n.listed = w.last, nil, true
+	e.prev, e.next, e.listed = w.last, nil, true
 	if w.last != nil {
-		w.last.next = n
+		w.last.next = e
 	} else {
-		w.first = n
+		w.first = e
 	}
-	w.last = n
+	w.last = e
 	if w.armed {
 		return // for an earlier deadline: the list is in deadline order
 	}
@@ -60,37 +71,45 @@ func (w *watch) start(n *watched, cancel context.CancelCauseFunc) {
 	}
 }
 
-// end takes n off the list, if it is still there.
-func (w *watch) end(n *watched) {
+// end takes e off the list, if it is still there, and ends it: its
+// context is cancelled (the exchange is over) and nothing is cut later.
+func (w *watch) end(e *expiry) {
 	w.mu.Lock()
-	if n.listed {
-		w.unlink(n)
+	if e.listed {
+		w.unlink(e)
 	}
 	w.mu.Unlock()
+	e.mu.Lock()
+	cancel := e.cancel
+	e.ended, e.cancel, e.body = true, nil, nil
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel(nil)
+	}
 }
 
-func (w *watch) unlink(n *watched) {
-	if n.prev != nil {
-		n.prev.next = n.next
+func (w *watch) unlink(e *expiry) {
+	if e.prev != nil {
+		e.prev.next = e.next
 	} else {
-		w.first = n.next
+		w.first = e.next
 	}
-	if n.next != nil {
-		n.next.prev = n.prev
+	if e.next != nil {
+		e.next.prev = e.prev
 	} else {
-		w.last = n.prev
+		w.last = e.prev
 	}
-	n.prev, n.next, n.listed = nil, nil, false
+	e.prev, e.next, e.listed = nil, nil, false
 }
 
-// fire cancels the exchanges whose deadline has passed and arms the
+// fire expires the exchanges whose deadline has passed and arms the
 // timer for the next one.
 func (w *watch) fire() {
 	now := time.Now()
-	var due []context.CancelCauseFunc
+	var due []*expiry
 	w.mu.Lock()
 	for w.first != nil && !w.first.due.After(now) {
-		due = append(due, w.first.cancel)
+		due = append(due, w.first)
 		w.unlink(w.first)
 	}
 	if w.first != nil {
@@ -99,8 +118,61 @@ func (w *watch) fire() {
 		w.armed = false
 	}
 	w.mu.Unlock()
-	// Outside the lock: a cancel runs the context's own callbacks.
-	for _, cancel := range due {
+	for _, e := range due { // outside the lock: cutting runs other code
+		e.expire()
+	}
+}
+
+// expire cuts the exchange off, unless it is over.
+func (e *expiry) expire() {
+	e.mu.Lock()
+	if e.ended {
+		e.mu.Unlock()
+		return
+	}
+	e.expired = true
+	cancel, body := e.cancel, e.body
+	e.mu.Unlock()
+	if cancel != nil {
 		cancel(errExchangeTimeout)
 	}
+	if body != nil {
+		body.Close() // the copy reading it fails: the answer is aborted
+	}
+}
+
+// bind returns r under a context that e cancels at the deadline (and
+// when the exchange ends): r itself when e has one already, else a copy
+// under a new one. If e has expired already, it is cancelled at once.
+func (e *expiry) bind(r *http.Request) *http.Request {
+	e.mu.Lock()
+	bound := e.cancel != nil
+	e.mu.Unlock()
+	if bound {
+		return r
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	e.mu.Lock()
+	e.cancel = cancel
+	expired := e.expired
+	e.mu.Unlock()
+	if expired {
+		cancel(errExchangeTimeout)
+	}
+	return r.WithContext(ctx)
+}
+
+// setBody gives e the response body about to be copied. It reports
+// false, having closed body, when e has expired already.
+func (e *expiry) setBody(body io.Closer) bool {
+	e.mu.Lock()
+	expired := e.expired
+	if !expired {
+		e.body = body
+	}
+	e.mu.Unlock()
+	if expired {
+		body.Close()
+	}
+	return !expired
 }

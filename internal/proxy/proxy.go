@@ -312,10 +312,18 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 	}
 	x.p, x.t, x.target, x.prefix = p, t, target, prefix
 
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	p.deadlines.start(&x.watched, cancel)
-	defer p.deadlines.end(&x.watched)
+	// Bounded by Timeout as a whole (the watch), without a context of
+	// its own when there is no body to upload: the transport bounds the
+	// wait for headers (ResponseHeaderTimeout) and the watch closes a
+	// response body still being copied at the deadline. An upload needs
+	// the context: a write the upstream never reads is stopped by nothing
+	// else.
+	x.exp = &expiry{}
+	p.deadlines.start(x.exp)
+	defer p.deadlines.end(x.exp)
+	if r.Body != nil && r.Body != http.NoBody {
+		r = x.exp.bind(r)
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:        x.rewrite,
 		Transport:      x,
@@ -324,7 +332,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		ErrorLog:       p.errLog,
 		BufferPool:     &p.buffers,
 	}
-	rp.ServeHTTP(w, r.WithContext(ctx))
+	rp.ServeHTTP(w, r)
 }
 
 // exchange is one ServeTarget call. Its methods run sequentially: Rewrite,
@@ -337,8 +345,8 @@ type exchange struct {
 	sent   *http.Request // the last request sent, credential applied
 	// targetURL is what target points to in an exchange from the pool.
 	targetURL url.URL
-	// watched is the exchange on its Proxy's watch while it runs.
-	watched watched
+	// exp is the exchange on its Proxy's watch.
+	exp *expiry
 	// before is the outbound request's header before any credential. The
 	// first attempt applies Active to the request itself, not a copy; a
 	// retry copies it and puts back what before holds.
@@ -478,7 +486,11 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	send := func(out *http.Request) (*http.Response, error) {
 		x.sent = out
-		return x.p.transport.RoundTrip(out)
+		res, err := x.p.transport.RoundTrip(out)
+		if err == nil && x.exp != nil && !x.exp.setBody(res.Body) {
+			return nil, errExchangeTimeout // its deadline passed meanwhile
+		}
+		return res, err
 	}
 
 	first, err := prepare(req, x.t.Active)
@@ -489,8 +501,14 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || res.StatusCode != http.StatusUnauthorized || x.t.Fallback == nil || !rewindable {
 		return res, err
 	}
-	// The transport may hold first until res.Body is closed: a copy.
-	retry, err := prepare(x.unapply(first), x.t.Fallback)
+	// The transport may hold first until res.Body is closed: a copy. Its
+	// Fallback may wait (a forced refresh): under a context the
+	// deadline cancels.
+	again := x.unapply(first)
+	if x.exp != nil {
+		again = x.exp.bind(again)
+	}
+	retry, err := prepare(again, x.t.Fallback)
 	if errors.Is(err, ErrNoFallback) {
 		return res, nil
 	}
