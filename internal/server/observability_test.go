@@ -3,6 +3,7 @@ package server_test
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,38 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get("X-Request-Id"); !strings.HasPrefix(got, "req_") {
 		t.Fatalf("unsafe request id not replaced: %q", got)
+	}
+}
+
+// TestReadBatchMetrics: on SQLite every secret read goes through the
+// audit journal, and storm_secret_read_batch_size counts the journal's
+// folds, each with the reads it committed: their sum is the reads
+// recorded.
+func TestReadBatchMetrics(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{NoBackground: true})
+	id := env.CustomIntegration("Read", servertest.NewUpstream(t, "key-1"))
+	env.Must(200, "PUT", "/v1/integrations/"+id+"/credentials", "", map[string]any{"api_key": "key-1"})
+	for range 5 {
+		env.Must(200, "GET", "/v1/integrations/"+id+"/access", "", nil)
+	}
+	env.Must(200, "GET", "/v1/audit", "", nil) // folds the journal
+	metric := func(body, name string) float64 {
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("no %s in /metrics", name)
+		return 0
+	}
+	body := string(env.Do("GET", "/metrics", "", nil).Body)
+	reads := metric(body, `storm_secret_reads_recorded_total{outcome="ok"}`)
+	commits, sum := metric(body, "storm_secret_read_batch_size_count"), metric(body, "storm_secret_read_batch_size_sum")
+	if reads < 5 || sum != reads || commits < 1 || commits >= reads {
+		t.Fatalf("%v reads recorded; batch sizes: %v commits summing to %v (want folds, fewer than the reads, summing to them)", reads, commits, sum)
 	}
 }

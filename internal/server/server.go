@@ -245,7 +245,8 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (_
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	jnl, err := openJournal(ctx, cfg, st, reg)
+	batches := readBatches(reg)
+	jnl, err := openJournal(ctx, cfg, st, reg, batches)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +257,11 @@ func assemble(ctx context.Context, cfg Config, st store.Store, kek vault.KEK) (_
 			}
 		}()
 	}
-	rec := events.NewRecorder(st, time.Now, cfg.Logger, events.ReadsConfig{Metrics: readMetrics(reg), Journal: jnl})
+	perCommit := batches // a transaction per group of reads
+	if jnl != nil {
+		perCommit = nil // folds are the commits (journalMetrics)
+	}
+	rec := events.NewRecorder(st, time.Now, cfg.Logger, events.ReadsConfig{Metrics: readMetrics(reg, perCommit), Journal: jnl})
 	stateMetrics(reg, st, v)
 	tc := cfg.Tokens
 	if tc.Metrics == nil {
@@ -483,13 +488,13 @@ func (s *Server) Close() error {
 // database directly: instances are disposable there, and reads kept on
 // one instance's disk would be missing from the audit log if it never
 // came back.
-func openJournal(ctx context.Context, cfg Config, st store.Store, reg *prometheus.Registry) (*journal.Journal, error) {
+func openJournal(ctx context.Context, cfg Config, st store.Store, reg *prometheus.Registry, batches prometheus.Histogram) (*journal.Journal, error) {
 	path, ok := sqlitePath(cfg)
 	if !ok {
 		return nil, nil
 	}
 	j, err := journal.Open(ctx, journal.Config{Dir: path + journalSuffix, Store: st, Merge: events.MergeReads, Count: events.CountReads,
-		Metrics: journalMetrics(reg), Logger: cfg.Logger})
+		Metrics: journalMetrics(reg, batches), Logger: cfg.Logger})
 	if errors.Is(err, journal.ErrInUse) {
 		// A second server on the same file: its reads commit to the
 		// database, which serialises both.
