@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stormcreds/storm/internal/events"
@@ -159,13 +160,17 @@ func (s *Server) authenticate(role string, next http.Handler) http.Handler {
 }
 
 // tokenCache keeps recently verified tokens so the hot paths do not read
-// the store on every request.
+// the store on every request. A sync.Map: every request reads it, and an
+// RWMutex's reader count is a cache line the CPUs contend for.
 type tokenCache struct {
 	store store.Store
 	ttl   time.Duration
-	mu    sync.RWMutex
-	byKey map[[sha256.Size]byte]cachedToken // key: the token's hash
+	byKey sync.Map     // the token's hash ([sha256.Size]byte) → cachedToken
+	size  atomic.Int64 // entries in byKey, about
 }
+
+// maxCachedTokens bounds the cache; past it, it starts again empty.
+const maxCachedTokens = 10000
 
 type cachedToken struct {
 	tok     store.APIToken
@@ -173,7 +178,7 @@ type cachedToken struct {
 }
 
 func newTokenCache(st store.Store, ttl time.Duration) *tokenCache {
-	return &tokenCache{store: st, ttl: ttl, byKey: map[[sha256.Size]byte]cachedToken{}}
+	return &tokenCache{store: st, ttl: ttl}
 }
 
 // lookup returns token's record, from the cache when it was verified
@@ -185,33 +190,32 @@ func (c *tokenCache) lookup(ctx context.Context, token string, now time.Time) (s
 	// Hashed from a copy on the stack: HashToken allocates twice.
 	var buf [200]byte
 	hash := sha256.Sum256(append(buf[:0], token...))
-	c.mu.RLock()
-	e, ok := c.byKey[hash]
-	c.mu.RUnlock()
-	if ok && now.Before(e.expires) {
-		return e.tok, nil
+	if v, ok := c.byKey.Load(hash); ok { // an array key: no allocation
+		if e := v.(cachedToken); now.Before(e.expires) {
+			return e.tok, nil
+		}
 	}
 	tok, err := c.store.GetAPITokenByHash(ctx, hash[:])
 	if err != nil {
 		return store.APIToken{}, err
 	}
-	c.mu.Lock()
-	if len(c.byKey) > 10000 {
-		clear(c.byKey) // bound memory; entries refill on demand
+	if c.size.Load() >= maxCachedTokens {
+		c.byKey.Clear() // bound memory; entries refill on demand
+		c.size.Store(0)
 	}
-	c.byKey[hash] = cachedToken{tok: tok, expires: now.Add(c.ttl)}
-	c.mu.Unlock()
+	if _, refreshed := c.byKey.Swap(hash, cachedToken{tok: tok, expires: now.Add(c.ttl)}); !refreshed {
+		c.size.Add(1)
+	}
 	return tok, nil
 }
 
 func (c *tokenCache) forget(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.byKey {
-		if e.tok.ID == id {
-			delete(c.byKey, k)
+	c.byKey.Range(func(k, v any) bool {
+		if v.(cachedToken).tok.ID == id {
+			c.byKey.Delete(k)
 		}
-	}
+		return true
+	})
 }
 
 // workspace resolves a workspace reference (id or name; empty means the
