@@ -334,26 +334,12 @@ func TestConcurrentAppendsAndFolds(t *testing.T) {
 	db, dir := newDB(t), t.TempDir()
 	j := open(t, db, dir, Config{Interval: time.Millisecond, Merge: sumCounts})
 	const goroutines, each = 16, 200
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				if err := j.Append(context.Background(), read(fmt.Sprint("int_", (g+i)%5), 1)); err != nil {
-					t.Error(err)
-					return
-				}
-				if i%50 == 0 {
-					if err := j.Fold(context.Background()); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	hammer(t, goroutines, each, func(g, i int) error {
+		if err := j.Append(context.Background(), read(fmt.Sprint("int_", (g+i)%5), 1)); err != nil || i%50 != 0 {
+			return err
+		}
+		return j.Fold(context.Background())
+	})
 	must(t, j.Close(t.Context()))
 	if total, _ := db.reads(t); total != goroutines*each {
 		t.Fatalf("%d reads in the audit log, want %d", total, goroutines*each)
@@ -379,6 +365,27 @@ func TestFramesRoundTrip(t *testing.T) {
 			t.Fatalf("record %d = %+v, want %+v", i, r, w)
 		}
 	}
+}
+
+// hammer runs op(g, i) for every i below each in each of goroutines
+// goroutines at once; a goroutine stops at its first error, which fails
+// t.
+func hammer(t *testing.T, goroutines, each int, op func(g, i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := op(g, i); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func must(t *testing.T, err error) {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -145,30 +144,17 @@ func TestConcurrentTalliesAndFolds(t *testing.T) {
 	db, dir := newDB(t), t.TempDir()
 	j := open(t, db, dir, Config{Interval: time.Millisecond, Merge: sumCounts, Count: countIn})
 	const goroutines, each = 16, 500
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				target := fmt.Sprint("int_", (g+i)%3)
-				var err error
-				switch {
-				case i%97 == 0:
-					err = j.Append(context.Background(), read(target, 1))
-				case i%7 == 0: // a distinct record each time: frames fill segments
-					err = j.Tally(context.Background(), fmt.Appendf(nil, "%d-%d", g, i), read(target, 1))
-				default:
-					err = j.Tally(context.Background(), []byte(target), read(target, 1))
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	hammer(t, goroutines, each, func(g, i int) error {
+		target := fmt.Sprint("int_", (g+i)%3)
+		switch {
+		case i%97 == 0:
+			return j.Append(context.Background(), read(target, 1))
+		case i%7 == 0: // a distinct record each time: frames fill segments
+			return j.Tally(context.Background(), fmt.Appendf(nil, "%d-%d", g, i), read(target, 1))
+		default:
+			return j.Tally(context.Background(), []byte(target), read(target, 1))
+		}
+	})
 	must(t, j.Close(t.Context()))
 	if total, _ := db.reads(t); total != goroutines*each {
 		t.Fatalf("%d reads in the audit log, want %d", total, goroutines*each)
