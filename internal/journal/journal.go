@@ -67,7 +67,9 @@ type Config struct {
 	Merge func([]store.AuditRecord) []store.AuditRecord
 	// Count, when set, turns a record that Tally recorded n times into
 	// the one record the fold appends for them (for example, a read
-	// with a count of n). Without it, Tally is Append.
+	// with a count of n). Without it, Tally is Append. A journal that
+	// holds tallies must be opened with the Count that wrote them: without
+	// one, a tally's record is folded as it is, its count lost.
 	Count func(rec store.AuditRecord, n uint64) store.AuditRecord
 	// Interval is how often records are folded (0: DefaultInterval).
 	Interval time.Duration
