@@ -1,9 +1,11 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,9 +23,12 @@ type metrics struct {
 	proxied      *prometheus.CounterVec
 	proxyLatency *latency.Vec
 	// proxySeries keeps the series of proxied and proxyLatency once
-	// looked up: WithLabelValues hashes every label on every call.
-	proxyMu     sync.RWMutex
-	proxySeries map[proxyKey]proxySeries
+	// looked up (WithLabelValues hashes every label on every call): a
+	// map replaced, never changed, so every proxied request reads it
+	// without a lock (an RWMutex's reader count is a cache line the CPUs
+	// contend for). New series are rare: the catalog bounds them.
+	proxyMu     sync.Mutex // serialises replacing the map
+	proxySeries atomic.Pointer[map[proxyKey]proxySeries]
 }
 
 // proxyKey names one integration class and status class.
@@ -54,7 +59,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}, []string{"auth_method", "provider", "code"})
 	m.proxyLatency = latency.NewVec("storm_proxy_request_duration_seconds", "Proxied request latency by auth method and provider.",
 		[]string{"auth_method", "provider"}, []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60})
-	m.proxySeries = map[proxyKey]proxySeries{}
+	m.proxySeries.Store(&map[proxyKey]proxySeries{})
 	reg.MustRegister(m.requests, m.latency, m.verifications, m.proxied, m.proxyLatency)
 	// Process and Go metrics; ignore "already registered" when several
 	// servers share a registry in tests.
@@ -67,16 +72,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 // status code.
 func (m *metrics) observeProxied(authMethod, provider string, code int, d time.Duration) {
 	k := proxyKey{authMethod, provider, code / 100}
-	m.proxyMu.RLock()
-	s, ok := m.proxySeries[k]
-	m.proxyMu.RUnlock()
+	s, ok := (*m.proxySeries.Load())[k]
 	if !ok {
 		s = proxySeries{
 			count:   m.proxied.WithLabelValues(authMethod, provider, strconv.Itoa(k.class)+"xx"),
 			latency: m.proxyLatency.With(authMethod, provider),
 		}
 		m.proxyMu.Lock()
-		m.proxySeries[k] = s
+		next := maps.Clone(*m.proxySeries.Load())
+		next[k] = s
+		m.proxySeries.Store(&next)
 		m.proxyMu.Unlock()
 	}
 	s.count.Inc()
