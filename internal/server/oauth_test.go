@@ -287,7 +287,10 @@ func eventTypes(t *testing.T, env *servertest.Env, id string) string {
 // integration in degraded, keep handing out the still-valid token, call
 // the provider rarely (no retry storm) and recover when it is back.
 func TestProviderOutageBacksOff(t *testing.T) {
-	const ttl = 4 * time.Second
+	// The outage's 20 calls must end before the token does (half its
+	// life after expireSoon): at 4 s a loaded CI run (-race, every
+	// package at once) once took longer.
+	const ttl = 8 * time.Second
 	opts := servertest.Options{NoBackground: true}
 	opts.Tokens.MaxBackoff = 400 * time.Millisecond
 	o := startOAuth(t, opts, oauthtest.Options{AccessTokenTTL: ttl})
