@@ -268,13 +268,8 @@ func (j *Journal) Tally(ctx context.Context, key []byte, rec store.AuditRecord) 
 		return j.Append(ctx, rec)
 	}
 	j.mu.Lock()
-	if s := j.cur; s != nil && !j.shut {
-		if i, ok := s.tallyAt[string(key)]; ok { // no allocation for the lookup
-			err := s.raise(i)
-			var broken *segment
-			if err != nil {
-				broken = j.retire() // a mapping that faults takes no more
-			}
+	if !j.shut {
+		if counted, broken, err := j.raise(key); counted {
 			j.mu.Unlock()
 			j.finish(broken)
 			return err
@@ -292,6 +287,23 @@ func (j *Journal) Tally(ctx context.Context, key []byte, rec store.AuditRecord) 
 	retired, err := j.append(frame, []store.AuditRecord{rec}, key)
 	j.release(bp, frame, retired)
 	return err
+}
+
+// raise adds one to key's count if the current segment counts key, and
+// reports whether it does. A mapping that faults takes no more: the
+// segment is retired, and returned for finish. j.mu is held.
+func (j *Journal) raise(key []byte) (counted bool, broken *segment, err error) {
+	if j.cur == nil {
+		return false, nil, nil
+	}
+	i, ok := j.cur.tallyAt[string(key)] // no allocation for the lookup
+	if !ok {
+		return false, nil, nil
+	}
+	if err := j.cur.raise(i); err != nil {
+		return true, j.retire(), err
+	}
+	return true, nil, nil
 }
 
 // raise adds one to the count of s.tallies[i], in the mapped segment
@@ -320,12 +332,9 @@ func (j *Journal) append(frame []byte, recs []store.AuditRecord, key []byte) (re
 	if j.shut {
 		return nil, errors.New("audit journal: closed")
 	}
-	if key != nil && j.cur != nil {
-		if i, ok := j.cur.tallyAt[string(key)]; ok { // counted since Tally looked
-			if err := j.cur.raise(i); err != nil {
-				return []*segment{j.retire()}, err
-			}
-			return nil, nil
+	if key != nil {
+		if counted, broken, err := j.raise(key); counted { // since Tally looked
+			return []*segment{broken}, err
 		}
 	}
 	// Room for a tally frame's padding and count, whether or not used.
@@ -445,9 +454,7 @@ func (j *Journal) prepareSpare() {
 	want := int(min(segmentRoom, max(minPrefault, 2*j.lastSize)))
 	go func() {
 		defer j.prepared.Done()
-		var r [6]byte
-		rand.Read(r[:])
-		s, err := j.create(0, hex.EncodeToString(r[:])+spareSuffix)
+		s, err := j.create(0, randomTag()+spareSuffix)
 		if err == nil && s.mem != nil {
 			prefault(s.mem[:min(want, len(s.mem))])
 		}
@@ -477,9 +484,14 @@ func (j *Journal) discard(s *segment) {
 
 // segmentName is a new segment's file name. Names sort by creation time.
 func segmentName() string {
+	return fmt.Sprintf("%016x-%s%s", time.Now().UnixNano(), randomTag(), suffix)
+}
+
+// randomTag is 12 random hex digits, which keep two files' names apart.
+func randomTag() string {
 	var r [6]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("%016x-%s%s", time.Now().UnixNano(), hex.EncodeToString(r[:]), suffix)
+	return hex.EncodeToString(r[:])
 }
 
 // create starts a new segment file with room for a first frame of need
@@ -572,14 +584,11 @@ func (j *Journal) Fold(ctx context.Context) error {
 	j.finish(retired)
 	for _, s := range segs {
 		// The store gives the records ids and chain places in place: they
-		// go in a copy (Merge makes one), so a failed fold retries from
+		// go in a copy (records makes one), so a failed fold retries from
 		// the segment as written.
-		in, all := s.records(j.cfg.Count)
-		recs := all
+		in, recs := s.records(j.cfg.Count)
 		if j.cfg.Merge != nil {
-			recs = j.cfg.Merge(all)
-		} else if len(s.tallies) == 0 {
-			recs = slices.Clone(all) // all is s.recs
+			recs = j.cfg.Merge(recs)
 		}
 		_, err := j.cfg.Store.FoldAudit(ctx, store.AuditFold{Segment: s.name, Forget: j.forget, Records: recs})
 		if j.cfg.Metrics != nil {
@@ -605,14 +614,11 @@ func (j *Journal) Fold(ctx context.Context) error {
 	return nil
 }
 
-// records returns what s holds for the fold: its records, then each
-// tally's record through count; and how many records were appended or
-// tallied.
+// records returns a copy of what s holds for the fold: its records,
+// then each tally's record through count; and how many records were
+// appended or tallied.
 func (s *segment) records(count func(store.AuditRecord, uint64) store.AuditRecord) (in int, recs []store.AuditRecord) {
 	in = len(s.recs)
-	if len(s.tallies) == 0 {
-		return in, s.recs
-	}
 	recs = slices.Clone(s.recs)
 	for _, t := range s.tallies {
 		recs = append(recs, count(t.rec, t.n))
