@@ -487,7 +487,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	send := func(out *http.Request) (*http.Response, error) {
 		x.sent = out
 		res, err := x.p.transport.RoundTrip(out)
-		if err == nil && x.exp != nil && !x.exp.setBody(res.Body) {
+		if err == nil && !x.exp.setBody(res.Body) {
 			return nil, errExchangeTimeout // its deadline passed meanwhile
 		}
 		return res, err
@@ -504,11 +504,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The transport may hold first until res.Body is closed: a copy. Its
 	// Fallback may wait (a forced refresh): under a context the
 	// deadline cancels.
-	again := x.unapply(first)
-	if x.exp != nil {
-		again = x.exp.bind(again)
-	}
-	retry, err := prepare(again, x.t.Fallback)
+	retry, err := prepare(x.exp.bind(x.unapply(first)), x.t.Fallback)
 	if errors.Is(err, ErrNoFallback) {
 		return res, nil
 	}
