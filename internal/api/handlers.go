@@ -498,12 +498,13 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	via, t, err := s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), integ, proxyPath(r), r.URL.RawQuery)
+	escaped := r.URL.EscapedPath()
+	via, t, err := s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), integ, proxyPath(escaped), r.URL.RawQuery)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	t.Exact = !strings.Contains(r.URL.EscapedPath(), "/proxy/")
+	t.Exact = !strings.Contains(escaped, "/proxy/")
 	if r.Body != http.NoBody { // the server's body of a request without one
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
 	}
@@ -519,10 +520,9 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 	via.ServeTarget(rec, r, t)
 }
 
-// proxyPath is the caller's path after /proxy/, still escaped, so the
-// proxy judges exactly what was sent.
-func proxyPath(r *http.Request) string {
-	raw := r.URL.EscapedPath()
+// proxyPath is the caller's path after /proxy/, still escaped (raw is
+// url.URL.EscapedPath), so the proxy judges exactly what was sent.
+func proxyPath(raw string) string {
 	const marker = "/proxy/"
 	if i := strings.Index(raw, marker); i >= 0 {
 		return raw[i+len(marker):]
