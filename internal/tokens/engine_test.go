@@ -441,10 +441,13 @@ func TestLeaseRenewedWhileProviderIsSlow(t *testing.T) {
 	calling := make(chan struct{})
 	src := &scripted{answer: func(oauth.TokenSet) (oauth.TokenSet, error) {
 		close(calling)
-		time.Sleep(2 * time.Second) // four lease lifetimes
+		time.Sleep(4 * time.Second) // four lease lifetimes
 		return tokenSet("new", time.Hour), nil
 	}}
-	e := w.engine(Config{LeaseTTL: 500 * time.Millisecond, CallTimeout: 5 * time.Second}, src.sources)
+	// A second's lease, renewed every third of it: at half a second a
+	// loaded CI run (-race, every package at once) once delayed a renewal
+	// past the lease's end.
+	e := w.engine(Config{LeaseTTL: time.Second, CallTimeout: 10 * time.Second}, src.sources)
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.RefreshAfter401(context.Background(), c, "at-old", time.Time{})
