@@ -94,6 +94,17 @@ type statusRecorder struct {
 	start time.Time // when instrument took the request
 }
 
+// newStatusRecorder wraps w, starting the clock now; in r's scope when it
+// has one.
+func newStatusRecorder(w http.ResponseWriter, r *http.Request) *statusRecorder {
+	sc := scopeFrom(r.Context())
+	if sc == nil {
+		return &statusRecorder{ResponseWriter: w, start: time.Now()}
+	}
+	sc.recorder = statusRecorder{ResponseWriter: w, start: time.Now()}
+	return &sc.recorder
+}
+
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.code == 0 {
 		s.code = code
@@ -126,7 +137,7 @@ func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	hist := m.latency.With(route)
 	ok := requests.WithLabelValues("200") // the usual answer, looked up once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, start: time.Now()}
+		rec := newStatusRecorder(w, r)
 		next.ServeHTTP(rec, r)
 		hist.Observe(time.Since(rec.start))
 		if rec.code == 0 || rec.code == http.StatusOK {

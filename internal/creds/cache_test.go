@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stormcreds/storm/internal/catalog"
+	"github.com/stormcreds/storm/internal/events"
 	"github.com/stormcreds/storm/internal/oauth/oauthtest"
 	"github.com/stormcreds/storm/internal/secret"
 	"github.com/stormcreds/storm/internal/store"
@@ -291,5 +293,41 @@ func TestAccessAnswerFollowsRotation(t *testing.T) {
 	save(t, s, in, second)
 	if got := answer()["api_key"]; got != second {
 		t.Fatalf("after saving a new key, api_key %v, want %s", got, second)
+	}
+}
+
+// TestFallbackAnswerIsAudited: a proxied request the provider refused
+// with the active key and answered with the previous one (a rotation
+// overlap) leaves one credential.fallback_used record naming the version
+// that answered, and a request the active key answers leaves none.
+func TestFallbackAnswerIsAudited(t *testing.T) {
+	w := newWorld(t)
+	s := w.service(nil)
+	api := newKeyAPI(t, "old-key-00000000001", "new-key-00000000002")
+	in := w.create(s, "overlap", catalog.MethodAPIKey, apiKeyConfig(api.URL))
+	old := save(t, s, in, "old-key-00000000001")
+	save(t, s, in, "new-key-00000000002")
+	api.accept("new-key-00000000002", false) // say, not yet live on every provider server
+	proxied := func() {
+		t.Helper()
+		via, target, err := s.ProxyTarget(context.Background(), actor, in, "me", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		via.ServeTarget(rec, httptest.NewRequest("GET", "/v1/integrations/"+in.ID+"/proxy/me", nil), target)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("proxied request: %d %s", rec.Code, rec.Body)
+		}
+	}
+	proxied()
+	recs := w.audit(events.CredentialFallbackUsed)
+	if len(recs) != 1 || recs[0].Target != old.ID || recs[0].Actor != actor.TokenID {
+		t.Fatalf("after a fallback, %s records = %+v, want one for %s by %s", events.CredentialFallbackUsed, recs, old.ID, actor.TokenID)
+	}
+	api.accept("new-key-00000000002", true)
+	proxied()
+	if n := len(w.audit(events.CredentialFallbackUsed)); n != 1 {
+		t.Fatalf("a request the active key answered added a %s record (%d now)", events.CredentialFallbackUsed, n)
 	}
 }

@@ -384,21 +384,10 @@ func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ sto
 		return nil, proxy.Target{}, err
 	}
 	t := proxy.Target{Base: e.resolved.BaseURL, Path: path, RawQuery: rawQuery, Active: e.active, ProxyPrefix: e.proxyPrefix}
-	// Both hold the integration's id, not a copy of the integration: this
-	// runs on every proxied request, and a 401 on few.
-	retry := &retryCredential{s: s, integrationID: integ.ID, tried: e.active, pickedAt: now}
-	t.Fallback = retry
-	workspaceID := integ.WorkspaceID
-	t.OnFallback = func() {
-		// The request itself is recorded already (credential.proxy);
-		// this says which version answered it. It is written before the
-		// answer goes back, but the provider has been contacted by then,
-		// so a failure can only be logged.
-		if err := s.recorder.Read(context.WithoutCancel(ctx), actor, workspaceID, events.CredentialFallbackUsed, retry.picked); err != nil {
-			s.logger.Error("record a fallback", "integration", retry.integrationID, "credential", retry.picked, "err", err)
-		}
-		s.logger.Warn("the provider refused a credential, a retry worked", "integration", retry.integrationID, "refused", retry.tried.cred.ID, "used", retry.picked)
-	}
+	// The integration's ids, not a copy of the integration: this runs on
+	// every proxied request, and a 401 on few.
+	t.Fallback = &retryCredential{s: s, integrationID: integ.ID, tried: e.active, pickedAt: now,
+		ctx: ctx, actor: actor, workspaceID: integ.WorkspaceID}
 	return via, t, nil
 }
 
@@ -422,6 +411,24 @@ type retryCredential struct {
 	// pickedAt is when the request took tried: a token obtained before
 	// then was no better placed to survive the provider's refusal.
 	pickedAt time.Time
+	// For Answered: the proxied request's context and caller, and the
+	// integration's workspace.
+	ctx         context.Context
+	actor       events.Actor
+	workspaceID string
+}
+
+var _ proxy.AnsweredFallback = (*retryCredential)(nil)
+
+// Answered records which version answered a retried request. The request
+// itself is recorded already (credential.proxy). This is written before
+// the answer goes back, but the provider has been contacted by then, so a
+// failure can only be logged.
+func (c *retryCredential) Answered() {
+	if err := c.s.recorder.Read(context.WithoutCancel(c.ctx), c.actor, c.workspaceID, events.CredentialFallbackUsed, c.picked); err != nil {
+		c.s.logger.Error("record a fallback", "integration", c.integrationID, "credential", c.picked, "err", err)
+	}
+	c.s.logger.Warn("the provider refused a credential, a retry worked", "integration", c.integrationID, "refused", c.tried.cred.ID, "used", c.picked)
 }
 
 func (c *retryCredential) Apply(r *http.Request) error {

@@ -113,6 +113,14 @@ func bearer(token string) Credential {
 	})
 }
 
+// counted is a Fallback that counts the retries it answered.
+type counted struct {
+	Credential
+	n *atomic.Int64
+}
+
+func (c counted) Answered() { c.n.Add(1) }
+
 // queryKey is a Credential that sets the query parameter name=key.
 func queryKey(name, key string) Credential {
 	return CredentialFunc(func(r *http.Request) error {

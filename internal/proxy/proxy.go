@@ -38,6 +38,15 @@ type Credential interface {
 	Apply(r *http.Request) error
 }
 
+// An AnsweredFallback is a Target's Fallback that wants to know when the
+// retry it was applied to got an answer other than 401 (creds records
+// which version answered). One object, not a Credential and a callback:
+// a Target is made for every proxied request.
+type AnsweredFallback interface {
+	Credential
+	Answered()
+}
+
 // BodySigner is implemented by a Credential that signs the request body,
 // such as an AWS SigV4 signature over the payload's hash. When a Target's
 // Active credential implements it and SignsBody reports true, request bodies
@@ -75,11 +84,10 @@ type Target struct {
 	// Fallback, when not nil, is applied to one retry of a request the
 	// upstream answered 401 with Active (the previous version during a
 	// rotation overlap, or a forced refresh). It may decide only then; if
-	// it returns ErrNoFallback the caller gets the original 401.
+	// it returns ErrNoFallback the caller gets the original 401. A
+	// Fallback that is also an AnsweredFallback is told when its retry
+	// got an answer other than 401.
 	Fallback Credential
-	// OnFallback, when not nil, is called after a retry with Fallback got
-	// an answer other than 401.
-	OnFallback func()
 	// ProxyPrefix is the path under which the caller reaches this
 	// integration's proxy, such as "/v1/integrations/int_x/proxy". A
 	// Location header pointing inside Base is rewritten to it; when empty,
@@ -283,7 +291,8 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 	// (nothing keeps it: the outbound request has its own URL).
 	x := exchanges.Get().(*exchange)
 	defer func() {
-		*x = exchange{}
+		*x = exchange{rp: x.rp}
+		x.rp.ErrorLog, x.rp.BufferPool = nil, nil
 		exchanges.Put(x)
 	}()
 	target := &x.targetURL
@@ -324,20 +333,16 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r = x.exp.bind(r)
 	}
-	rp := &httputil.ReverseProxy{
-		Rewrite:        x.rewrite,
-		Transport:      x,
-		ModifyResponse: x.modifyResponse,
-		ErrorHandler:   x.errorHandler,
-		ErrorLog:       p.errLog,
-		BufferPool:     &p.buffers,
-	}
-	rp.ServeHTTP(w, r)
+	x.rp.ErrorLog, x.rp.BufferPool = p.errLog, &p.buffers
+	x.rp.ServeHTTP(w, r)
 }
 
 // exchange is one ServeTarget call. Its methods run sequentially: Rewrite,
 // RoundTrip, then ModifyResponse or ErrorHandler.
 type exchange struct {
+	// rp forwards through this exchange's methods: bound once, when the
+	// pool makes the exchange, not on every request.
+	rp     httputil.ReverseProxy
 	p      *Proxy
 	t      Target        // a copy: one allocation with the exchange
 	target *url.URL      // where the request goes, before any credential
@@ -401,7 +406,11 @@ func (x *exchange) unapply(sent *http.Request) *http.Request {
 }
 
 // exchanges recycles exchanges between ServeTarget calls.
-var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+var exchanges = sync.Pool{New: func() any {
+	x := new(exchange)
+	x.rp = httputil.ReverseProxy{Rewrite: x.rewrite, Transport: x, ModifyResponse: x.modifyResponse, ErrorHandler: x.errorHandler}
+	return x
+}}
 
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	u := *x.target // the outbound request's own: it outlives the exchange
@@ -518,8 +527,8 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.StatusCode != http.StatusUnauthorized && x.t.OnFallback != nil {
-		x.t.OnFallback()
+	if a, ok := x.t.Fallback.(AnsweredFallback); ok && res.StatusCode != http.StatusUnauthorized {
+		a.Answered()
 	}
 	return res, nil
 }

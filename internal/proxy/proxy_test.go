@@ -410,13 +410,13 @@ func TestFallbackRetry(t *testing.T) {
 			reqs = nil
 			mu.Unlock()
 			var calls atomic.Int64
-			tg := Target{Base: up.base(t, ""), Path: "items", Active: bearer(c.active), OnFallback: func() { calls.Add(1) }}
+			tg := Target{Base: up.base(t, ""), Path: "items", Active: bearer(c.active)}
 			switch c.fallback {
 			case "":
 			case "none":
-				tg.Fallback = CredentialFunc(func(*http.Request) error { return fmt.Errorf("decided late: %w", ErrNoFallback) })
+				tg.Fallback = counted{CredentialFunc(func(*http.Request) error { return fmt.Errorf("decided late: %w", ErrNoFallback) }), &calls}
 			default:
-				tg.Fallback = bearer(c.fallback)
+				tg.Fallback = counted{bearer(c.fallback), &calls}
 			}
 			var body io.Reader = strings.NewReader(c.body)
 			if c.hideLength {
@@ -446,7 +446,7 @@ func TestFallbackRetry(t *testing.T) {
 				t.Fatalf("attempts used %q then %q", reqs[0].auth, reqs[1].auth)
 			}
 			if n := calls.Load(); n != int64(c.wantCallbacks) {
-				t.Fatalf("OnFallback called %d times, want %d", n, c.wantCallbacks)
+				t.Fatalf("Answered called %d times, want %d", n, c.wantCallbacks)
 			}
 		})
 	}
@@ -768,7 +768,7 @@ func TestConcurrent(t *testing.T) {
 	fs := front(t, p, func(r *http.Request) Target {
 		tg := Target{Base: up.base(t, "/api"), Active: bearer("valid")}
 		if r.Header.Get("X-Rotate") != "" {
-			tg.Active, tg.Fallback, tg.OnFallback = bearer("revoked"), bearer("valid"), func() { fallbacks.Add(1) }
+			tg.Active, tg.Fallback = bearer("revoked"), counted{bearer("valid"), &fallbacks}
 		}
 		return tg
 	})
@@ -799,7 +799,7 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 	if n := fallbacks.Load(); n != 20 {
-		t.Errorf("OnFallback called %d times, want 20", n)
+		t.Errorf("Answered called %d times, want 20", n)
 	}
 }
 
