@@ -195,6 +195,13 @@ func (c *tokenCache) lookup(ctx context.Context, token string, now time.Time) (s
 			return e.tok, nil
 		}
 	}
+	return c.fill(ctx, hash, now)
+}
+
+// fill reads the token whose hash is hash from the store and caches it.
+// Apart from lookup: a hash kept in the map escapes, and in lookup that
+// would move it to the heap on every call, hit or miss.
+func (c *tokenCache) fill(ctx context.Context, hash [sha256.Size]byte, now time.Time) (store.APIToken, error) {
 	tok, err := c.store.GetAPITokenByHash(ctx, hash[:])
 	if err != nil {
 		return store.APIToken{}, err
