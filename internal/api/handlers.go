@@ -17,6 +17,7 @@ import (
 	"github.com/stormcreds/storm/internal/creds"
 	"github.com/stormcreds/storm/internal/methods/serviceaccount"
 	"github.com/stormcreds/storm/internal/problem"
+	"github.com/stormcreds/storm/internal/proxy"
 	"github.com/stormcreds/storm/internal/store"
 )
 
@@ -493,18 +494,10 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
-	integ, err := s.usedIntegration(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	via, t, authMethod, provider, ok := s.proxyTarget(w, r)
+	if !ok {
 		return
 	}
-	escaped := r.URL.EscapedPath()
-	via, t, err := s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), integ, proxyPath(escaped), r.URL.RawQuery)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	t.Exact = !strings.Contains(escaped, "/proxy/")
 	if r.Body != http.NoBody { // the server's body of a request without one
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxProxyBodyBytes)
 	}
@@ -513,11 +506,29 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 		rec = &statusRecorder{ResponseWriter: w, start: time.Now()}
 	}
 	start := rec.start
-	// The two labels, not integ: a closure holding integ moves the whole
-	// record to the heap on every request.
-	authMethod, provider := integ.AuthMethod, integ.Provider
 	defer func() { s.metrics.observeProxied(authMethod, provider, rec.code, time.Since(start)) }()
 	via.ServeTarget(rec, r, t)
+}
+
+// proxyTarget returns where r goes, with what, and the integration's
+// metric labels (its auth method and provider); or it answers r with why
+// r cannot go and returns ok false. Apart from proxy so that its frame
+// (the integration, the credential, the audit record) is off the stack
+// before the exchange starts: see admit.
+func (s *Server) proxyTarget(w http.ResponseWriter, r *http.Request) (via *proxy.Proxy, t proxy.Target, authMethod, provider string, ok bool) {
+	integ, err := s.usedIntegration(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, proxy.Target{}, "", "", false
+	}
+	escaped := r.URL.EscapedPath()
+	via, t, err = s.cfg.Creds.ProxyTarget(r.Context(), principalFrom(r.Context()).actor(), &integ, proxyPath(escaped), r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, proxy.Target{}, "", "", false
+	}
+	t.Exact = !strings.Contains(escaped, "/proxy/")
+	return via, t, integ.AuthMethod, integ.Provider, true
 }
 
 // proxyPath is the caller's path after /proxy/, still escaped (raw is

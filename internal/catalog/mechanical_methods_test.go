@@ -201,7 +201,7 @@ func (c *mcase) exchanged(in creds.SaveInput, saved map[string]string) {
 	// request succeeds with the new session token.
 	c.up.refuse(e.Apply.Prefix + token)
 	c.up.reset()
-	via, target, err := c.svc.ProxyTarget(ctx, c.actor, c.integ, probePath, probeQuery)
+	via, target, err := c.svc.ProxyTarget(ctx, c.actor, &c.integ, probePath, probeQuery)
 	if err != nil {
 		t.Fatalf("ProxyTarget: %v", err)
 	}

@@ -365,7 +365,7 @@ func (c *mcase) checkProxy(place placement) {
 	t := c.t
 	ctx := context.Background()
 	c.up.reset()
-	via, target, err := c.svc.ProxyTarget(ctx, c.actor, c.integ, probePath, probeQuery)
+	via, target, err := c.svc.ProxyTarget(ctx, c.actor, &c.integ, probePath, probeQuery)
 	if err != nil {
 		t.Fatalf("ProxyTarget: %v", err)
 	}

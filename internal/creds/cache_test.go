@@ -100,7 +100,7 @@ func TestSlowReadDoesNotUndoARotation(t *testing.T) {
 	in := w.create(s, "slow read", catalog.MethodAPIKey, apiKeyConfig(api.URL))
 	old := save(t, s, in, "old-key-00000000001")
 	// A request starts with the old key.
-	_, target, err := s.ProxyTarget(context.Background(), actor, in, "/me", "")
+	_, target, err := s.ProxyTarget(context.Background(), actor, &in, "/me", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestRetryStopsWaitingWhenClientLeaves(t *testing.T) {
 	as := newAS(t, oauthtest.Options{})
 	api := newKeyAPI(t)
 	in := w.authorize(s, as, w.create(s, "impatient", catalog.MethodOAuth2, oauthConfig(as, api.URL)))
-	_, target, err := s.ProxyTarget(context.Background(), actor, in, "/me", "")
+	_, target, err := s.ProxyTarget(context.Background(), actor, &in, "/me", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestFallbackAnswerIsAudited(t *testing.T) {
 	api.accept("new-key-00000000002", false) // say, not yet live on every provider server
 	proxied := func() {
 		t.Helper()
-		via, target, err := s.ProxyTarget(context.Background(), actor, in, "me", "")
+		via, target, err := s.ProxyTarget(context.Background(), actor, &in, "me", "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -430,7 +430,7 @@ func (s *Service) Verify(ctx context.Context, actor events.Actor, integ store.In
 	if u.active.tokenBased() {
 		// A token that cannot be refreshed fails verification; the token
 		// engine has already set the status and recorded why.
-		if u, err = s.usableEntry(ctx, integ, picked); err != nil {
+		if u, err = s.usableEntry(ctx, integ.ID, picked); err != nil {
 			res, ok := tokenFailure(err)
 			if !ok {
 				return methods.Result{}, err
@@ -534,6 +534,6 @@ func statusEvent(in store.Integration, status, reason string, now time.Time) sto
 func VerifyView(r methods.Result) map[string]any { return verifyView(r) }
 
 // errNoUse is returned when an integration cannot hand out a credential.
-func errNoUse(integ store.Integration, why string) error {
-	return problem.New(http.StatusConflict, "integration %s cannot be used: %s", integ.ID, why)
+func errNoUse(id, why string) error {
+	return problem.New(http.StatusConflict, "integration %s cannot be used: %s", id, why)
 }

@@ -133,7 +133,7 @@ func TestChangedBaseURLGetsNoKey(t *testing.T) {
 	if _, err := s.Verify(context.Background(), actor, updated); err == nil {
 		t.Fatal("verify with no credential for the new base URL succeeded")
 	}
-	if _, _, err := s.ProxyTarget(context.Background(), actor, updated, "/me", ""); problemStatus(err) != http.StatusConflict {
+	if _, _, err := s.ProxyTarget(context.Background(), actor, &updated, "/me", ""); problemStatus(err) != http.StatusConflict {
 		t.Fatalf("proxy after the move: %v, want 409", err)
 	}
 	if other.saw(key) {

@@ -239,16 +239,16 @@ func (s *Service) apiKeyUsable(c store.Credential, resolved catalog.Resolved, ke
 
 // usableEntry checks that the integration may hand out a credential and,
 // for OAuth 2.0, that its token is fresh (refreshing it first if not).
-func (s *Service) usableEntry(ctx context.Context, integ store.Integration, now time.Time) (*useEntry, error) {
-	e, err := s.use(ctx, integ.ID, now)
+func (s *Service) usableEntry(ctx context.Context, id string, now time.Time) (*useEntry, error) {
+	e, err := s.use(ctx, id, now)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case e.integ.Status == store.StatusDisabled:
-		return nil, errNoUse(integ, "it is disabled")
+		return nil, errNoUse(id, "it is disabled")
 	case e.active == nil:
-		return nil, errNoUse(integ, "it has no active credential")
+		return nil, errNoUse(id, "it has no active credential")
 	case e.active.tokenBased() && !e.active.tokens.FreshAt(now):
 		// Refreshed, or (during a provider outage) the current token
 		// while it is still valid.
@@ -257,7 +257,7 @@ func (s *Service) usableEntry(ctx context.Context, integ store.Integration, now 
 			return nil, tokenProblem(err)
 		}
 		if ts.AccessToken != e.active.tokens.AccessToken {
-			s.cache.invalidate(integ.ID)
+			s.cache.invalidate(id)
 			next := *e
 			active := *e.active
 			active.secret, active.tokens = ts.AccessToken, ts
@@ -288,7 +288,7 @@ func tokenProblem(err error) error {
 // the one answer in Storm that reveals a secret.
 func (s *Service) Access(ctx context.Context, actor events.Actor, integ store.Integration) (any, error) {
 	now := s.now() // one clock read for the whole answer
-	e, err := s.usableEntry(ctx, integ, now)
+	e, err := s.usableEntry(ctx, integ.ID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -368,9 +368,9 @@ func rfc3339(t time.Time) any {
 // ProxyTarget returns where and with what credentials a proxied request
 // for integ goes, and the proxy that must carry it (one presenting a
 // client certificate for mTLS, else def).
-func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ store.Integration, path, rawQuery string) (*proxy.Proxy, proxy.Target, error) {
+func (s *Service) ProxyTarget(ctx context.Context, actor events.Actor, integ *store.Integration, path, rawQuery string) (*proxy.Proxy, proxy.Target, error) {
 	now := s.now() // one clock read for the whole request
-	e, err := s.usableEntry(ctx, integ, now)
+	e, err := s.usableEntry(ctx, integ.ID, now)
 	if err != nil {
 		return nil, proxy.Target{}, err
 	}
@@ -507,24 +507,39 @@ type reload struct {
 // used records a secret read at now durably, refusing it (503) when it
 // cannot be recorded, and keeps LastUsedAt fresh without writing on every
 // request.
+//
+// The rare paths (a read not recorded, a touch) are functions of their
+// own: used is on the deepest stack of a proxied request, and its frame
+// is kept small for it (see api's admit).
 func (s *Service) used(ctx context.Context, actor events.Actor, e *useEntry, action string, now time.Time) error {
 	if err := s.recorder.ReadAt(ctx, now, actor, e.integ.WorkspaceID, action, e.integ.ID); err != nil {
-		s.logger.Error("refused a secret read that could not be recorded", "action", action, "integration", e.integ.ID, "err", err)
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return err // the caller left; nothing to answer
-		}
-		p := problem.New(http.StatusServiceUnavailable, "the read could not be recorded in the audit log, so no credential was handed out; try again")
-		p.RetryAfter = time.Second
-		return p
+		return s.notRecorded(ctx, e, action, err)
 	}
 	if v, ok := s.touched.Load(e.integ.ID); ok && now.Sub(v.(time.Time)) < time.Minute {
 		return nil
 	}
+	s.touch(ctx, e, now)
+	return nil
+}
+
+// notRecorded logs a read the audit log refused and returns the caller's
+// answer.
+func (s *Service) notRecorded(ctx context.Context, e *useEntry, action string, err error) error {
+	s.logger.Error("refused a secret read that could not be recorded", "action", action, "integration", e.integ.ID, "err", err)
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		return err // the caller left; nothing to answer
+	}
+	p := problem.New(http.StatusServiceUnavailable, "the read could not be recorded in the audit log, so no credential was handed out; try again")
+	p.RetryAfter = time.Second
+	return p
+}
+
+// touch writes e's integration's last use, now.
+func (s *Service) touch(ctx context.Context, e *useEntry, now time.Time) {
 	s.touched.Store(e.integ.ID, now)
 	if err := s.store.TouchIntegration(context.WithoutCancel(ctx), e.integ.ID, now.UTC()); err != nil {
 		s.logger.Error("touch integration", "integration", e.integ.ID, "err", err)
 	}
-	return nil
 }
 
 func decodeConfig(b []byte) (map[string]any, error) {
