@@ -95,10 +95,11 @@ type statusRecorder struct {
 }
 
 // newStatusRecorder wraps w, starting the clock now; in r's scope when it
-// has one.
+// has one not yet taken (an instrumented handler inside another would
+// otherwise share its recorder).
 func newStatusRecorder(w http.ResponseWriter, r *http.Request) *statusRecorder {
 	sc := scopeFrom(r.Context())
-	if sc == nil {
+	if sc == nil || sc.recorder.ResponseWriter != nil {
 		return &statusRecorder{ResponseWriter: w, start: time.Now()}
 	}
 	sc.recorder = statusRecorder{ResponseWriter: w, start: time.Now()}

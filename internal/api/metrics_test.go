@@ -2,6 +2,8 @@ package api
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -55,5 +57,29 @@ func TestObserveProxiedConcurrently(t *testing.T) {
 	}
 	if sum != goroutines*each {
 		t.Fatalf("%d proxied requests timed, want %d", sum, goroutines*each)
+	}
+}
+
+// TestNestedInstrumentedHandlers: the status recorder kept in the request
+// scope serves one instrumented handler; one inside another gets its own,
+// so each counts the status under its own route (a shared recorder would
+// wrap itself and never return).
+func TestNestedInstrumentedHandlers(t *testing.T) {
+	m := newMetrics(prometheus.NewRegistry())
+	inner := m.instrument("/inner", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	outer := m.instrument("/outer", inner)
+	for range 2 {
+		rec := httptest.NewRecorder()
+		WithRequestID(outer).ServeHTTP(rec, httptest.NewRequest("GET", "/outer", nil))
+		if rec.Code != http.StatusTeapot {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	for _, route := range []string{"/inner", "/outer"} {
+		if n := testutil.ToFloat64(m.requests.WithLabelValues(route, "418")); n != 2 {
+			t.Errorf("%s counted %v requests answered 418, want 2", route, n)
+		}
 	}
 }
