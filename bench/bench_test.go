@@ -21,7 +21,9 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -310,6 +312,43 @@ func BenchmarkProxy(b *testing.B) {
 	bare := bareProxy(b, up)
 	c := newClient(b)
 	withBatchSize(b, env, func() { compare(b, c, env.URL+base+"/proxy/echo/x", bare.URL+"/echo/x", worker) })
+}
+
+// BenchmarkProxySides is BenchmarkProxy for a CPU profile that tells
+// the two sides apart (bash bench/profile.sh): each server's handler runs
+// under a pprof label, "storm-server" or "bare-server", inherited by the
+// transport goroutines it starts, and each side's load generator under
+// "storm-client" or "bare-client". `go tool pprof -tags` then gives each
+// side's CPU, and -tagfocus a side's own profile. Skipped unless
+// STORM_BENCH_SIDES is set: the labels cost both sides alike, but they
+// are not part of the measured comparison.
+func BenchmarkProxySides(b *testing.B) {
+	if os.Getenv("STORM_BENCH_SIDES") == "" {
+		b.Skip("set STORM_BENCH_SIDES=1 (bash bench/profile.sh)")
+	}
+	up := upstream(b)
+	env, base, worker := storm(b, up)
+	labeled := func(side string, h http.Handler) string {
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pprof.Do(r.Context(), pprof.Labels("side", side), func(context.Context) { h.ServeHTTP(w, r) })
+		}))
+		b.Cleanup(hs.Close)
+		return hs.URL
+	}
+	stormURL := labeled("storm-server", env.HTTP.Config.Handler) + base + "/proxy/echo/x"
+	bare := bareProxy(b, up)
+	bareURL := labeled("bare-server", bare.Config.Handler) + "/echo/x"
+	c := newClient(b)
+	b.ResetTimer()
+	for done := 0; done < b.N; done += slice {
+		for _, side := range [2]struct{ label, url string }{{"storm-client", stormURL}, {"bare-client", bareURL}} {
+			pprof.Do(context.Background(), pprof.Labels("side", side.label), func(context.Context) {
+				if err := drive(c, side.url, worker, min(slice, b.N-done)); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
 }
 
 // BenchmarkCompareItself checks the harness: compare with Storm's proxy
