@@ -244,18 +244,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, errors.New("internal panic"))
 		}
 	}()
-	if hh := s.hot.route(r); hh != nil {
-		if r.Pattern != proxyPattern {
-			h := w.Header()
-			h["X-Content-Type-Options"] = nosniff
-			h["Cache-Control"] = noStore
-		}
-		hh.ServeHTTP(w, r)
-		return
-	}
 	h := w.Header()
+	// Shared, never changed slices: Header.Set allocated one per header
+	// per request. Handlers that change these headers Set new ones.
 	h["X-Content-Type-Options"] = nosniff
 	h["Cache-Control"] = noStore
+	if h := s.hot.route(r); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
