@@ -503,7 +503,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, ok := w.(*statusRecorder) // instrument's, for every route
 	if !ok {
-		rec = &statusRecorder{ResponseWriter: w, start: time.Now()}
+		rec = newStatusRecorder(w, r)
 	}
 	start := rec.start
 	defer func() { s.metrics.observeProxied(authMethod, provider, rec.code, time.Since(start)) }()

@@ -278,13 +278,14 @@ func (j *Journal) Tally(ctx context.Context, key []byte, rec store.AuditRecord) 
 	j.mu.Unlock()
 	// The first of its key in this segment, most likely: encoded
 	// outside the lock, as Append's frames are.
+	recs := []store.AuditRecord{rec}
 	bp := framePool.Get().(*[]byte)
-	frame, err := encodeFrame((*bp)[:0], []store.AuditRecord{rec})
+	frame, err := encodeFrame((*bp)[:0], recs)
 	if err != nil {
 		framePool.Put(bp)
 		return fmt.Errorf("audit journal: %w", err)
 	}
-	retired, err := j.append(frame, []store.AuditRecord{rec}, key)
+	retired, err := j.append(frame, recs, key)
 	j.release(bp, frame, retired)
 	return err
 }

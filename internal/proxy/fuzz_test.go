@@ -71,7 +71,7 @@ func FuzzRewriteLocation(f *testing.F) {
 		}
 		prefix, _ := basePrefix(b)
 		sent := &http.Request{URL: &url.URL{Scheme: target.Scheme, Host: target.Host, Path: target.Path, RawQuery: "key=secret"}}
-		x := &exchange{t: Target{ProxyPrefix: "/px/"}, target: target, prefix: prefix, sent: sent}
+		x := &exchange{t: Target{ProxyPrefix: "/px/"}, target: *target, prefix: prefix, sent: sent}
 		out, ok := x.rewriteLocation(loc)
 		if !ok {
 			if out != "" {

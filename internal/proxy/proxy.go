@@ -295,7 +295,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		x.rp.ErrorLog, x.rp.BufferPool = nil, nil
 		exchanges.Put(x)
 	}()
-	target := &x.targetURL
+	target := &x.target
 	prefix, err := joinInto(target, t.Base, t.Path, t.RawQuery)
 	if err == nil && t.Exact {
 		if t.Path != "" {
@@ -319,7 +319,7 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		}
 		return
 	}
-	x.p, x.t, x.target, x.prefix = p, t, target, prefix
+	x.p, x.t, x.prefix = p, t, prefix
 
 	// Bounded by Timeout as a whole (the watch), without a context of
 	// its own when there is no body to upload: the transport bounds the
@@ -345,11 +345,9 @@ type exchange struct {
 	rp     httputil.ReverseProxy
 	p      *Proxy
 	t      Target        // a copy: one allocation with the exchange
-	target *url.URL      // where the request goes, before any credential
+	target url.URL       // where the request goes, before any credential
 	prefix string        // Base's escaped path prefix, no trailing slash
 	sent   *http.Request // the last request sent, credential applied
-	// targetURL is what target points to in an exchange from the pool.
-	targetURL url.URL
 	// exp is the exchange on its Proxy's watch.
 	exp *expiry
 	// before is the outbound request's header before any credential. The
@@ -400,7 +398,7 @@ func (x *exchange) unapply(sent *http.Request) *http.Request {
 			out.Header[b.key] = b.vals
 		}
 	}
-	u := *x.target
+	u := x.target
 	out.URL, out.Host = &u, ""
 	return out
 }
@@ -413,7 +411,7 @@ var exchanges = sync.Pool{New: func() any {
 }}
 
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
-	u := *x.target // the outbound request's own: it outlives the exchange
+	u := x.target // the outbound request's own: it outlives the exchange
 	pr.Out.URL = &u
 	pr.Out.Host = "" // the Host header comes from the URL: Base's host
 	stripRequestHeaders(pr.Out.Header)
@@ -601,7 +599,7 @@ func (x *exchange) rewriteLocation(loc string) (string, bool) {
 	// fragment-only Location cannot pick up a credential from the query.
 	base := &url.URL{Scheme: x.target.Scheme, Host: x.target.Host, Path: x.target.Path, RawPath: x.target.RawPath}
 	abs := base.ResolveReference(ref)
-	if abs.User != nil || abs.Opaque != "" || originOf(abs) != originOf(x.target) {
+	if abs.User != nil || abs.Opaque != "" || originOf(abs) != originOf(&x.target) {
 		return "", false
 	}
 	ep := abs.EscapedPath()
@@ -695,7 +693,7 @@ func (x *exchange) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 		}
 	}
 	x.p.log.LogAttrs(r.Context(), level, "proxy: upstream request failed",
-		slog.String("upstream", logURL(x.target)),
+		slog.String("upstream", logURL(&x.target)),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
 		slog.String("error", msg))

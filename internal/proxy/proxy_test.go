@@ -745,7 +745,7 @@ func TestRewriteLocation(t *testing.T) {
 		}
 		prefix, _ := basePrefix(b)
 		sent := &http.Request{URL: &url.URL{Scheme: target.Scheme, Host: target.Host, Path: target.Path, RawQuery: "key=secret"}}
-		x := &exchange{t: Target{ProxyPrefix: "/px/"}, target: target, prefix: prefix, sent: sent}
+		x := &exchange{t: Target{ProxyPrefix: "/px/"}, target: *target, prefix: prefix, sent: sent}
 		got, ok := x.rewriteLocation(c.loc)
 		if ok != c.ok || got != c.want {
 			t.Errorf("base %s path %s: rewriteLocation(%q) = %q, %v; want %q, %v", c.base, c.path, c.loc, got, ok, c.want, c.ok)
