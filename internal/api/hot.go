@@ -27,8 +27,7 @@ type hotRoutes struct {
 // route returns the handler for r, with r's pattern set and the id the
 // handlers read (routeID) as ServeMux would set them, or nil to leave r
 // to the mux. The id goes in the request scope when there is one, not
-// in a path value: that costs a map per request, and another when
-// httputil.ReverseProxy clones the request. The proxy's "path" is not
+// in a path value: that costs a map per request. The proxy's "path" is not
 // set: the handler reads the escaped path itself.
 func (h *hotRoutes) route(r *http.Request) http.Handler {
 	if h.access == nil || h.proxy == nil || r.URL.RawPath != "" || r.Method == http.MethodConnect {

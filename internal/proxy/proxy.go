@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -160,7 +157,6 @@ type Proxy struct {
 	transport    http.RoundTripper
 	client       *http.Client
 	log          *slog.Logger
-	errLog       *log.Logger
 	buffers      bufferPool
 	// guard is the egress guard behind transport; nil when Config.Transport
 	// replaced the guarded transport (tests only).
@@ -206,7 +202,7 @@ func New(cfg Config) (*Proxy, error) {
 }
 
 // init sets what New and WithClientCert derive from the other fields: the
-// client, the error logger and the buffer pool.
+// client, the buffer pool and the deadline watch.
 func (p *Proxy) init() {
 	p.client = &http.Client{
 		Transport: p.transport,
@@ -215,7 +211,6 @@ func (p *Proxy) init() {
 			return http.ErrUseLastResponse
 		},
 	}
-	p.errLog = slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
 	p.buffers.pool.New = func() any { return new([copyBufferSize]byte) }
 	p.deadlines = &watch{limit: p.timeout}
 }
@@ -272,7 +267,7 @@ func RedactError(err error) error {
 // address, 405 for TRACE and CONNECT, 502 when the upstream cannot be
 // reached, 504 when it does not answer in time, 500 for a bad Target. If
 // the upstream fails after the response has started, the response is
-// aborted (http.ErrAbortHandler), as with httputil.ReverseProxy.
+// aborted (http.ErrAbortHandler), as httputil.ReverseProxy does.
 func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 	switch r.Method {
 	case http.MethodTrace, http.MethodConnect:
@@ -287,12 +282,11 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 		return
 	}
 	// An exchange is the biggest allocation of a proxied request: one
-	// from the pool, given back when the ReverseProxy is done with it
-	// (nothing keeps it: the outbound request has its own URL).
+	// from the pool, given back when forwarding is done with it (nothing
+	// keeps it: the outbound request has its own URL).
 	x := exchanges.Get().(*exchange)
 	defer func() {
-		*x = exchange{rp: x.rp}
-		x.rp.ErrorLog, x.rp.BufferPool = nil, nil
+		*x = exchange{}
 		exchanges.Put(x)
 	}()
 	target := &x.target
@@ -333,16 +327,13 @@ func (p *Proxy) ServeTarget(w http.ResponseWriter, r *http.Request, t Target) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r = x.exp.bind(r)
 	}
-	x.rp.ErrorLog, x.rp.BufferPool = p.errLog, &p.buffers
-	x.rp.ServeHTTP(w, r)
+	x.forward(w, r)
 }
 
-// exchange is one ServeTarget call. Its methods run sequentially: Rewrite,
-// RoundTrip, then ModifyResponse or ErrorHandler.
+// exchange is one ServeTarget call. Its methods run sequentially:
+// forward builds the outbound request, RoundTrip sends it, then respond
+// or errorHandler answers.
 type exchange struct {
-	// rp forwards through this exchange's methods: bound once, when the
-	// pool makes the exchange, not on every request.
-	rp     httputil.ReverseProxy
 	p      *Proxy
 	t      Target        // a copy: one allocation with the exchange
 	target url.URL       // where the request goes, before any credential
@@ -404,34 +395,12 @@ func (x *exchange) unapply(sent *http.Request) *http.Request {
 }
 
 // exchanges recycles exchanges between ServeTarget calls.
-var exchanges = sync.Pool{New: func() any {
-	x := new(exchange)
-	x.rp = httputil.ReverseProxy{Rewrite: x.rewrite, Transport: x, ModifyResponse: x.modifyResponse, ErrorHandler: x.errorHandler}
-	return x
-}}
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
-func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
-	u := x.target // the outbound request's own: it outlives the exchange
-	pr.Out.URL = &u
-	pr.Out.Host = "" // the Host header comes from the URL: Base's host
-	stripRequestHeaders(pr.Out.Header)
-}
-
-// stripRequestHeaders removes what the caller must not send upstream: its
-// own credentials, forwarding and hop-by-hop headers (httputil.ReverseProxy
-// already removed those listed in Connection), and Storm's own headers.
-func stripRequestHeaders(h http.Header) {
-	for k := range h {
-		// Canonical already for headers net/http parsed: no allocation.
-		if ck := textproto.CanonicalMIMEHeaderKey(k); stripped(ck) {
-			delete(h, k)
-		}
-	}
-}
-
-// stripped reports whether the canonical header key k is one
-// stripRequestHeaders removes. A switch, not a map: it runs for every
-// header of every proxied request.
+// stripped reports whether the canonical header key k is one the caller
+// must not send upstream: its own credentials, forwarding and hop-by-hop
+// headers, and Storm's own headers. A switch, not a map: it runs for
+// every header of every proxied request.
 func stripped(k string) bool {
 	switch k {
 	case "Authorization", "Cookie", "Cookie2", "Proxy-Authorization",
@@ -468,7 +437,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	// prepare applies c to out, the request itself the first time (no
-	// one else holds it: httputil.ReverseProxy made it for this exchange).
+	// one else holds it: outbound made it for this exchange).
 	prepare := func(out *http.Request, c Credential) (*http.Request, error) {
 		switch {
 		case buffered && len(buf) == 0:
@@ -570,20 +539,13 @@ func (b *endedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (x *exchange) modifyResponse(res *http.Response) error {
-	for k := range res.Header {
-		switch textproto.CanonicalMIMEHeaderKey(k) {
-		case "Set-Cookie", "Set-Cookie2", // Storm is not the upstream's browser session
-			"Alt-Svc": // describes the upstream's origin, not Storm's
-			delete(res.Header, k)
-		}
-	}
-	if loc := res.Header.Get("Location"); loc != "" && x.t.ProxyPrefix != "" {
+// rewriteLocationHeader rewrites an answer's Location (rewriteLocation).
+func (x *exchange) rewriteLocationHeader(h http.Header) {
+	if loc := h.Get("Location"); loc != "" && x.t.ProxyPrefix != "" {
 		if nl, ok := x.rewriteLocation(loc); ok {
-			res.Header.Set("Location", nl)
+			h.Set("Location", nl)
 		}
 	}
-	return nil
 }
 
 // rewriteLocation maps a Location inside Base (same origin, under the path
