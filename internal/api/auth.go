@@ -168,12 +168,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, role string) *htt
 		problem.Write(w, problem.New(http.StatusForbidden, "role %s may not do this (needs %s)", tok.Role, role))
 		return nil
 	}
-	p := principal{token: tok, ip: clientIP(r)}
 	if sc := scopeFrom(r.Context()); sc != nil && !sc.admitted {
-		sc.principal, sc.admitted = p, true // before any reader: next has not run
+		// Built in place: a local whose address the other branch takes
+		// would be a heap allocation on every request.
+		sc.principal, sc.admitted = principal{token: tok, ip: clientIP(r)}, true // before any reader: next has not run
 		return r
 	}
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, &p))
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, &principal{token: tok, ip: clientIP(r)}))
 }
 
 // tokenCache keeps recently verified tokens so the hot paths do not read
