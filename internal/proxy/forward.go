@@ -246,23 +246,41 @@ func eventStream(contentType string) bool {
 	return strings.EqualFold(strings.TrimSpace(mediaType), "text/event-stream")
 }
 
-// callerBody is the caller's request body as the transport sees it. The
-// transport closes a body it is done with, also one it could not send;
-// closing the caller's own would make the server read the rest of it (or
-// wait for it: a 100-continue request not yet sent), so Close only ends
-// reading. A read after that fails: the transport's writer can outlive
-// the handler, which must not read the caller's body once it has
+// callerBody is the caller's request body as the transport sees it.
+//
+// The transport closes a body it is done with, also one it could not
+// send; closing the caller's own would make the server read the rest of
+// it (or wait for it: a 100-continue request not yet sent), so Close only
+// ends reading, and a read after it fails: the transport's writer can
+// outlive the handler, which must not read the caller's body once it has
 // returned (golang/go#46866).
+//
+// After the body has ended, every read answers io.EOF without reading it
+// again. The transport reads a streamed body once more after
+// Content-Length bytes, to check nothing follows; the server closes the
+// caller's body as soon as the response header goes out, so that late
+// read could fail with ErrBodyReadAfterClose, and the transport would
+// then drop the upstream connection halfway through the answer
+// (golang/go#40747). Reads come from the transport's one writing
+// goroutine; Close may come from the handler's.
 type callerBody struct {
 	body   io.ReadCloser
+	ended  bool
 	closed atomic.Bool
 }
 
 func (b *callerBody) Read(p []byte) (int, error) {
-	if b.closed.Load() {
+	switch {
+	case b.ended:
+		return 0, io.EOF
+	case b.closed.Load():
 		return 0, errBodyClosed
 	}
-	return b.body.Read(p)
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.ended = true
+	}
+	return n, err
 }
 
 func (b *callerBody) Close() error {

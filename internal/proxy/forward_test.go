@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -167,9 +168,10 @@ func TestUnaskedUpgradeRefused(t *testing.T) {
 	}
 }
 
-// TestCallerBodyNotClosedByTransport: closing the body the transport
-// sees ends reading it without closing the caller's own.
-func TestCallerBodyNotClosedByTransport(t *testing.T) {
+// TestCallerBody: closing the body the transport sees ends reading it
+// without closing the caller's own; once it has ended, it answers io.EOF
+// without reading the caller's again, closed or not.
+func TestCallerBody(t *testing.T) {
 	inner := &closeCounter{Reader: strings.NewReader("abc")}
 	b := &callerBody{body: inner}
 	p := make([]byte, 2)
@@ -182,6 +184,17 @@ func TestCallerBodyNotClosedByTransport(t *testing.T) {
 	}
 	if inner.closed {
 		t.Fatal("the caller's body was closed")
+	}
+
+	inner = &closeCounter{Reader: strings.NewReader("abc")}
+	b = &callerBody{body: inner}
+	if got, err := io.ReadAll(b); string(got) != "abc" || err != nil {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	inner.Reader = iotest.ErrReader(http.ErrBodyReadAfterClose) // what the server's closed body answers
+	b.Close()
+	if n, err := b.Read(p); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the end = %d, %v; want 0, io.EOF", n, err)
 	}
 }
 

@@ -432,10 +432,6 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 
-	if !rewindable {
-		body = &endedBody{ReadCloser: body}
-	}
-
 	// prepare applies c to out, the request itself the first time (no
 	// one else holds it: outbound made it for this exchange).
 	prepare := func(out *http.Request, c Credential) (*http.Request, error) {
@@ -514,29 +510,6 @@ func withoutDefaultPort(u *url.URL) string {
 type readCloser struct {
 	io.Reader
 	io.Closer
-}
-
-// endedBody answers io.EOF to every read after its body has ended, without
-// reading the body again. net/http's transport reads a streamed body once
-// more after Content-Length bytes, to check nothing follows; the server
-// closes the caller's body as soon as the response headers go out, so that
-// late read could fail with ErrBodyReadAfterClose, and the transport would
-// then drop the upstream connection halfway through the response
-// (golang/go#40747). Reads come from the transport's one writing goroutine.
-type endedBody struct {
-	io.ReadCloser
-	ended bool
-}
-
-func (b *endedBody) Read(p []byte) (int, error) {
-	if b.ended {
-		return 0, io.EOF
-	}
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.ended = true
-	}
-	return n, err
 }
 
 // rewriteLocationHeader rewrites an answer's Location (rewriteLocation).
