@@ -44,7 +44,7 @@ var noUserAgent = []string{""}
 var teTrailers = []string{"trailers"}
 
 // forward sends r upstream with the exchange's credential and streams the
-// answer to w, or writes a problem when there is none.
+// answer to w, or writes a problem when no answer came.
 func (x *exchange) forward(w http.ResponseWriter, r *http.Request) {
 	out := x.outbound(r)
 	if out.Body != nil {
@@ -65,10 +65,10 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request) {
 	x.respond(w, r, res)
 }
 
-// outbound is a request and its URL in one allocation. It is not pooled:
-// the transport may still hold the request (writing its body) after the
-// exchange is over.
-type outbound struct {
+// outboundRequest is a request and its URL in one allocation. It is not
+// pooled: the transport may still hold the request (writing its body)
+// after the exchange is over.
+type outboundRequest struct {
 	req http.Request
 	url url.URL
 }
@@ -92,7 +92,7 @@ func (x *exchange) outbound(r *http.Request) *http.Request {
 		h["User-Agent"] = noUserAgent
 	}
 
-	o := &outbound{req: *r, url: x.target} // a copy of r keeps its context
+	o := &outboundRequest{req: *r, url: x.target} // a copy of r keeps its context
 	out := &o.req
 	out.URL, out.Host, out.RequestURI = &o.url, "", "" // the Host header comes from the URL: Base's host
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
