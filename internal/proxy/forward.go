@@ -227,11 +227,12 @@ func dropListed(h http.Header, connection []string) {
 }
 
 // hasToken reports whether a comma-separated header's values hold token,
-// ignoring case.
+// ignoring case. A member with parameters is not the token: TE's
+// "trailers" takes no weight (RFC 9110 §10.1.4).
 func hasToken(values []string, token string) bool {
 	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
-			if t, _, _ = strings.Cut(t, ";"); strings.EqualFold(textproto.TrimString(t), token) {
+			if strings.EqualFold(textproto.TrimString(t), token) {
 				return true
 			}
 		}

@@ -4,8 +4,17 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -46,6 +55,7 @@ func TestRequestHopHeaders(t *testing.T) {
 		{"trailers", "trailers"},
 		{"gzip, Trailers", "trailers"},
 		{"gzip", ""},
+		{"trailers;q=0.5", ""}, // "trailers" takes no weight (RFC 9110 §10.1.4)
 	} {
 		req, _ := http.NewRequest(http.MethodGet, fs.URL+"/proxy/x", nil)
 		req.Header.Set("Te", tc.te)
@@ -204,3 +214,166 @@ type closeCounter struct {
 }
 
 func (c *closeCounter) Close() error { c.closed = true; return nil }
+
+// TestForwardMatchesReverseProxy checks the forwarder against an
+// independent one: httputil.ReverseProxy set up as Storm's proxy used it
+// before forwarding on its own (Rewrite to the target, the headers
+// stripped names removed, the credential set; Set-Cookie, Set-Cookie2 and
+// Alt-Svc dropped from answers). For random requests and answers made of
+// hop-by-hop headers, names a Connection header lists, Te values,
+// cookies, repeated and ordinary headers, and trailers, the upstream
+// must receive the same header, method, path and body through both, and
+// the caller the same status, header, body and trailers.
+func TestForwardMatchesReverseProxy(t *testing.T) {
+	type answer struct {
+		header  http.Header
+		trailer http.Header // announced when its key is in header["Trailer"]
+		status  int
+		body    string
+	}
+	var (
+		mu      sync.Mutex
+		answers = map[string]answer{} // by X-Case
+		got     = map[string]seen{}   // by X-Case and the credential
+	)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		c := r.Header.Get("X-Case")
+		mu.Lock()
+		got[c+" "+r.Header.Get("Authorization")] = seen{Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(), Body: body}
+		a := answers[c]
+		mu.Unlock()
+		for k, vs := range a.header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(a.status)
+		io.WriteString(w, a.body)
+		for k, vs := range a.trailer {
+			if !slices.Contains(a.header["Trailer"], k) {
+				k = http.TrailerPrefix + k
+			}
+			w.Header()[k] = vs
+		}
+	}))
+	t.Cleanup(up.Close)
+	base, _ := url.Parse(up.URL)
+
+	p, _ := newTestProxy(t, Config{AllowPrivate: true})
+	storm := front(t, p, func(*http.Request) Target { return Target{Base: base, Active: bearer("storm")} })
+	peer := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(base)
+			pr.Out.URL.Path = strings.TrimPrefix(pr.Out.URL.Path, "/proxy")
+			for k := range pr.Out.Header {
+				if stripped(textproto.CanonicalMIMEHeaderKey(k)) {
+					delete(pr.Out.Header, k)
+				}
+			}
+			pr.Out.Header.Set("Authorization", "Bearer peer")
+		},
+		ModifyResponse: func(res *http.Response) error {
+			for _, k := range []string{"Set-Cookie", "Set-Cookie2", "Alt-Svc"} {
+				res.Header.Del(k)
+			}
+			return nil
+		},
+	})
+	t.Cleanup(peer.Close)
+
+	requestPool := []func(h http.Header){
+		func(h http.Header) { h.Set("Authorization", "Bearer caller") },
+		func(h http.Header) { h.Set("Cookie", "sid=1") },
+		func(h http.Header) { h.Add("Connection", "X-Hop"); h.Set("X-Hop", "1") },
+		func(h http.Header) { h.Add("Connection", "keep-alive, X-Other") },
+		func(h http.Header) { h.Set("X-Other", "2") },
+		func(h http.Header) { h.Set("Keep-Alive", "timeout=5") },
+		func(h http.Header) { h.Set("Te", "trailers") },
+		func(h http.Header) { h.Set("Te", "gzip, Trailers;q=0.5") },
+		func(h http.Header) { h.Set("Te", "deflate") },
+		func(h http.Header) { h.Set("Proxy-Connection", "keep-alive") },
+		func(h http.Header) { h.Set("Forwarded", "for=203.0.113.1"); h.Set("X-Forwarded-For", "203.0.113.1") },
+		func(h http.Header) { h.Set("Storm-Workspace", "ws") },
+		func(h http.Header) { h.Add("X-Multi", "a"); h.Add("X-Multi", "b") },
+		func(h http.Header) { h.Set("Accept", "application/json") },
+		func(h http.Header) { h["User-Agent"] = []string{""} },
+		func(h http.Header) { h.Set("User-Agent", "sync/2") },
+		func(h http.Header) { h.Add("Connection", "Upgrade"); h.Set("Upgrade", "websocket") },
+		func(h http.Header) { h.Set("Trailer", "X-T") },
+		func(h http.Header) { h.Set("Accept-Encoding", "gzip") },
+	}
+	answerPool := []func(a *answer){
+		func(a *answer) { a.header.Set("Content-Type", "application/json") },
+		func(a *answer) { a.header.Add("Connection", "X-Resp-Hop"); a.header.Set("X-Resp-Hop", "1") },
+		func(a *answer) { a.header.Set("Keep-Alive", "timeout=5") },
+		func(a *answer) { a.header.Set("Proxy-Authenticate", "Basic") },
+		func(a *answer) { a.header.Add("Set-Cookie", "s=1"); a.header.Add("Set-Cookie", "t=2") },
+		func(a *answer) { a.header.Set("Alt-Svc", `h3=":443"`) },
+		func(a *answer) { a.header.Set("Upgrade", "h2c") },
+		func(a *answer) { a.header.Add("X-Multi", "1"); a.header.Add("X-Multi", "2") },
+		func(a *answer) { a.header.Set("Cache-Control", "max-age=60") },
+		func(a *answer) { a.header.Set("Content-Length", strconv.Itoa(len(a.body))) },
+		func(a *answer) { a.header.Set("Trailer", "X-Sum"); a.trailer.Set("X-Sum", "abc") },
+		func(a *answer) { a.trailer.Set("X-Late", "late") },
+		func(a *answer) { a.header.Set("Content-Type", "text/event-stream") },
+		func(a *answer) { a.status = http.StatusNotFound },
+		func(a *answer) { a.status = http.StatusNoContent; a.body = "" },
+	}
+
+	rng := rand.New(rand.NewPCG(14, 7))
+	for i := range 300 {
+		c := strconv.Itoa(i)
+		a := answer{header: http.Header{}, trailer: http.Header{}, status: http.StatusOK, body: strings.Repeat("b", rng.IntN(3)*4000)}
+		for _, f := range answerPool {
+			if rng.IntN(3) == 0 {
+				f(&a)
+			}
+		}
+		if a.status == http.StatusNoContent {
+			a.header.Del("Content-Length")
+			a.trailer = http.Header{}
+		}
+		mu.Lock()
+		answers[c] = a
+		mu.Unlock()
+		hdr := http.Header{"X-Case": {c}}
+		for _, f := range requestPool {
+			if rng.IntN(3) == 0 {
+				f(hdr)
+			}
+		}
+		method, body := http.MethodGet, ""
+		if rng.IntN(4) == 0 {
+			method, body = http.MethodPost, "payload-"+c
+		}
+
+		type outcome struct {
+			status          int
+			header, trailer http.Header
+			body            string
+		}
+		call := func(front string) outcome {
+			req, _ := http.NewRequest(method, front+"/proxy/items?q="+c, strings.NewReader(body))
+			if body == "" {
+				req.Body = nil
+			}
+			for k, vs := range hdr {
+				req.Header[k] = vs
+			}
+			res, b := do(t, noRedirects, req)
+			res.Header.Del("Date")
+			return outcome{res.StatusCode, res.Header, res.Trailer, string(b)}
+		}
+		ours, theirs := call(storm.URL), call(peer.URL)
+		if !reflect.DeepEqual(ours, theirs) {
+			t.Fatalf("case %s (request %v, answer %+v): the caller got\n%+v\nthrough Storm, and\n%+v\nthrough ReverseProxy", c, hdr, a, ours, theirs)
+		}
+		mu.Lock()
+		s, r := got[c+" Bearer storm"], got[c+" Bearer peer"]
+		mu.Unlock()
+		s.Header.Del("Authorization")
+		r.Header.Del("Authorization")
+		if !reflect.DeepEqual(s, r) {
+			t.Fatalf("case %s (request %v): the upstream got\n%+v\nthrough Storm, and\n%+v\nthrough ReverseProxy", c, hdr, s, r)
+		}
+	}
+}
