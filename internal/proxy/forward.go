@@ -80,12 +80,12 @@ func (x *exchange) outbound(r *http.Request) *http.Request {
 	h := make(http.Header, len(r.Header)+1)
 	for k, vs := range r.Header {
 		// Canonical already for headers net/http parsed: no allocation.
-		if ck := textproto.CanonicalMIMEHeaderKey(k); !stripped(ck) && ck != "Te" {
+		if !stripped(textproto.CanonicalMIMEHeaderKey(k)) {
 			h[k] = vs[:len(vs):len(vs)] // shared, so a credential's Add copies
 		}
 	}
 	dropListed(h, r.Header["Connection"])
-	if hasToken(r.Header["Te"], "trailers") {
+	if hasToken(r.Header["Te"], "trailers") { // the one Te value passed on
 		h["Te"] = teTrailers
 	}
 	if _, ok := h["User-Agent"]; !ok {
@@ -204,11 +204,20 @@ func (x *exchange) copyBody(w io.Writer, body io.Reader, rc *http.ResponseContro
 // upstream answer stays out of Storm's answer.
 func droppedResponseHeader(k string) bool {
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade": // hop-by-hop
-		return true
 	case "Set-Cookie", "Set-Cookie2", // Storm is not the upstream's browser session
 		"Alt-Svc": // describes the upstream's origin, not Storm's
+		return true
+	}
+	return hopByHop(k)
+}
+
+// hopByHop reports whether the canonical header key k names a header
+// for one connection only (RFC 9110 §7.6.1, and the older names
+// net/http/httputil also drops), never passed on in either direction.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
 	return false

@@ -404,11 +404,10 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 func stripped(k string) bool {
 	switch k {
 	case "Authorization", "Cookie", "Cookie2", "Proxy-Authorization",
-		"Forwarded", "Host", "X-Real-Ip",
-		"Connection", "Keep-Alive", "Trailer", "Transfer-Encoding", "Upgrade":
+		"Forwarded", "Host", "X-Real-Ip":
 		return true
 	}
-	return strings.HasPrefix(k, "Proxy-") || strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "Storm-")
+	return hopByHop(k) || strings.HasPrefix(k, "Proxy-") || strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "Storm-")
 }
 
 // RoundTrip sends the request with Active applied and, on a 401, once more
